@@ -1,0 +1,109 @@
+// errno numbers (x86-64 Linux), their names and messages a person can act on.
+// Hot paths compare `-errno` return values against these constants; setup code throws
+// SyscallError, whose message names the call, the errno and what to do.
+
+export const EPERM = 1;
+export const ENOENT = 2;
+export const EINTR = 4;
+export const EIO = 5;
+export const EBADF = 9;
+export const EAGAIN = 11; // == EWOULDBLOCK on Linux
+export const ENOMEM = 12;
+export const EACCES = 13;
+export const EFAULT = 14;
+export const ENOTDIR = 20;
+export const EISDIR = 21;
+export const EINVAL = 22;
+export const ENFILE = 23;
+export const EMFILE = 24;
+export const ENOSPC = 28;
+export const EPIPE = 32;
+export const ENAMETOOLONG = 36;
+export const ELOOP = 40;
+export const ENOTSOCK = 88;
+export const EPROTO = 71;
+export const EAFNOSUPPORT = 97;
+export const EADDRINUSE = 98;
+export const EADDRNOTAVAIL = 99;
+export const ENETDOWN = 100;
+export const ENETUNREACH = 101;
+export const ECONNABORTED = 103;
+export const ECONNRESET = 104;
+export const ENOBUFS = 105;
+export const ENOTCONN = 107;
+export const ETIMEDOUT = 110;
+export const EHOSTUNREACH = 113;
+
+const ERRNO_TABLE: Record<number, readonly [name: string, message: string]> = {
+  [EPERM]: ["EPERM", "operation not permitted"],
+  [ENOENT]: ["ENOENT", "no such file or directory"],
+  [EINTR]: ["EINTR", "interrupted by a signal"],
+  [EIO]: ["EIO", "input/output error"],
+  [EBADF]: ["EBADF", "bad file descriptor"],
+  [EAGAIN]: ["EAGAIN", "resource temporarily unavailable (EWOULDBLOCK)"],
+  [ENOMEM]: ["ENOMEM", "out of memory"],
+  [EACCES]: ["EACCES", "permission denied"],
+  [EFAULT]: ["EFAULT", "bad address"],
+  [ENOTDIR]: ["ENOTDIR", "not a directory"],
+  [EISDIR]: ["EISDIR", "is a directory"],
+  [EINVAL]: ["EINVAL", "invalid argument"],
+  [ENFILE]: ["ENFILE", "too many open files in the system"],
+  [EMFILE]: ["EMFILE", "too many open files in this process"],
+  [ENOSPC]: ["ENOSPC", "no space left on device"],
+  [EPIPE]: ["EPIPE", "broken pipe: the peer closed the connection"],
+  [ENAMETOOLONG]: ["ENAMETOOLONG", "file name too long"],
+  [ELOOP]: ["ELOOP", "too many levels of symbolic links"],
+  [EPROTO]: ["EPROTO", "protocol error"],
+  [ENOTSOCK]: ["ENOTSOCK", "not a socket"],
+  [EAFNOSUPPORT]: ["EAFNOSUPPORT", "address family not supported"],
+  [EADDRINUSE]: ["EADDRINUSE", "address already in use"],
+  [EADDRNOTAVAIL]: ["EADDRNOTAVAIL", "address not available on this machine"],
+  [ENETDOWN]: ["ENETDOWN", "network is down"],
+  [ENETUNREACH]: ["ENETUNREACH", "network is unreachable"],
+  [ECONNABORTED]: ["ECONNABORTED", "connection aborted before it was accepted"],
+  [ECONNRESET]: ["ECONNRESET", "connection reset by peer"],
+  [ENOBUFS]: ["ENOBUFS", "no kernel buffer space available"],
+  [ENOTCONN]: ["ENOTCONN", "socket is not connected"],
+  [ETIMEDOUT]: ["ETIMEDOUT", "connection timed out"],
+  [EHOSTUNREACH]: ["EHOSTUNREACH", "host is unreachable"],
+};
+
+/**
+ * The symbolic name of an errno number.
+ * @param errno a positive errno number
+ * @returns `"EADDRINUSE"`, or `"errno 123"` for numbers outside the table
+ */
+export function errnoName(errno: number): string {
+  return ERRNO_TABLE[errno]?.[0] ?? `errno ${errno}`;
+}
+
+/**
+ * A short human description of an errno number.
+ * @param errno a positive errno number
+ * @returns `"address already in use"`, or `"errno 123"` for numbers outside the table
+ */
+export function errnoMessage(errno: number): string {
+  return ERRNO_TABLE[errno]?.[1] ?? `errno ${errno}`;
+}
+
+/** A failed system call during setup, with a message a person can act on. */
+export class SyscallError extends Error {
+  /** The positive errno number. */
+  readonly errno: number;
+  /** The name of the call that failed, e.g. `"bind"`. */
+  readonly syscall: string;
+
+  /**
+   * @param syscall the call that failed
+   * @param errno the positive errno it set
+   * @param what what rawserve was trying to do, e.g. `"Cannot listen on 127.0.0.1:80"`
+   * @param hint what the user can do about it, appended after a semicolon
+   */
+  constructor(syscall: string, errno: number, what: string, hint = "") {
+    const base = `${what}: ${errnoMessage(errno)} (${errnoName(errno)})`;
+    super(hint ? `${base}; ${hint}` : base);
+    this.name = "SyscallError";
+    this.errno = errno;
+    this.syscall = syscall;
+  }
+}

@@ -1,0 +1,301 @@
+// Socket-level operations over libc: owned descriptors, the listening socket, accept, and the
+// hot-path I/O calls. Hot functions return a count or `-errno`; setup functions throw
+// SyscallError with a message that says what to do.
+
+import {
+  AF_INET6,
+  AF_UNIX,
+  EFD_CLOEXEC,
+  EFD_NONBLOCK,
+  IPPROTO_IPV6,
+  IPPROTO_TCP,
+  IPV6_V6ONLY,
+  lastErrno,
+  libc,
+  O_CLOEXEC,
+  O_NONBLOCK,
+  SO_RCVBUF,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SO_SNDBUF,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  TCP_NODELAY,
+} from "./libc.ts";
+import { EACCES, EADDRINUSE, EADDRNOTAVAIL, EINTR, SyscallError } from "./errno.ts";
+import { decodeSockaddr, encodeSockaddr, parseHost, SOCKADDR_MAX } from "./sockaddr.ts";
+
+const {
+  accept4,
+  bind,
+  close,
+  eventfd,
+  getsockname,
+  getsockopt,
+  listen,
+  pipe2,
+  read,
+  sendfile,
+  setsockopt,
+  shutdown,
+  socket,
+  socketpair,
+  write,
+} = libc.symbols;
+
+/** listen(2) backlog: the kernel caps it at net.core.somaxconn (4096 on current kernels). */
+export const DEFAULT_BACKLOG = 4096;
+
+/**
+ * Owns one file descriptor and closes it exactly once.
+ * @example
+ * using fd = new OwnedFd(openSomething());
+ */
+export class OwnedFd implements Disposable {
+  #fd: number;
+
+  /** @param fd a descriptor this object now owns */
+  constructor(fd: number) {
+    this.#fd = fd;
+  }
+
+  /** The descriptor number, or -1 once closed. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  /** Closes the descriptor; later calls do nothing. */
+  [Symbol.dispose](): void {
+    if (this.#fd < 0) return;
+    // close(2) releases the descriptor even when it returns EINTR; never retry it.
+    close(this.#fd);
+    this.#fd = -1;
+  }
+}
+
+const INT_BUF = new Int32Array(1);
+const INT_BYTES = new Uint8Array(INT_BUF.buffer);
+
+function setIntOption(fd: number, level: number, name: number, value: number): number {
+  INT_BUF[0] = value;
+  return setsockopt(fd, level, name, INT_BYTES, 4) < 0 ? lastErrno() : 0;
+}
+
+/**
+ * Reads an integer socket option.
+ * @returns the value, or -errno
+ */
+export function getIntOption(fd: number, level: number, name: number): number {
+  const len = new Uint32Array([4]);
+  INT_BUF[0] = 0;
+  if (getsockopt(fd, level, name, INT_BYTES, new Uint8Array(len.buffer)) < 0) return -lastErrno();
+  return INT_BUF[0]!;
+}
+
+/** Options for {@linkcode listenTcp}. */
+export interface ListenOptions {
+  /** IPv4 or IPv6 literal, or `localhost`. */
+  host: string;
+  /** 0 asks the kernel for an ephemeral port. */
+  port: number;
+  /** listen(2) backlog. */
+  backlog?: number;
+  /** SO_REUSEPORT, so several worker processes can each own a listening socket. */
+  reusePort?: boolean;
+  /** SO_SNDBUF / SO_RCVBUF to set on the listening socket (inherited by accepted ones). */
+  sndbuf?: number;
+  rcvbuf?: number;
+}
+
+/** A bound, listening, non-blocking TCP socket. */
+export interface Listener extends Disposable {
+  readonly fd: number;
+  /** The address actually bound (the real port when 0 was asked). */
+  readonly host: string;
+  readonly port: number;
+  readonly family: number;
+}
+
+function describeListenError(errno: number, host: string, port: number, call: string) {
+  const where = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  const hint = errno === EADDRINUSE
+    ? `is another server on port ${port}? Choose another with --port`
+    : errno === EACCES
+    ? "ports below 1024 need privileges; use --port 8080 or run as root"
+    : errno === EADDRNOTAVAIL
+    ? "that address is not on this machine; try --host 127.0.0.1 or --host 0.0.0.0"
+    : "";
+  return new SyscallError(call, errno, `Cannot listen on ${where}`, hint);
+}
+
+/**
+ * Creates the listening socket: non-blocking, close-on-exec, SO_REUSEADDR.
+ * @param options host, port and socket options
+ * @returns the listener; dispose it to close
+ * @throws {SyscallError} when the host is not an IP literal or a call fails
+ */
+export function listenTcp(options: ListenOptions): Listener {
+  const parsed = parseHost(options.host);
+  if (!parsed) {
+    throw new SyscallError(
+      "bind",
+      22,
+      `Cannot listen on ${options.host}`,
+      "--host takes an IPv4 or IPv6 literal or localhost",
+    );
+  }
+  const fd = socket(parsed.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw describeListenError(lastErrno(), options.host, options.port, "socket");
+  const owned = new OwnedFd(fd);
+  try {
+    let err = setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+    if (!err && options.reusePort) err = setIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+    // "::" listens on IPv6 only; users who want both families pass 0.0.0.0 and :: separately.
+    if (!err && parsed.family === AF_INET6) err = setIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+    if (!err && options.sndbuf) err = setIntOption(fd, SOL_SOCKET, SO_SNDBUF, options.sndbuf);
+    if (!err && options.rcvbuf) err = setIntOption(fd, SOL_SOCKET, SO_RCVBUF, options.rcvbuf);
+    if (err) throw describeListenError(err, options.host, options.port, "setsockopt");
+    const addr = encodeSockaddr(parsed.family, parsed.bytes, options.port);
+    if (bind(fd, addr, addr.byteLength) < 0) {
+      throw describeListenError(lastErrno(), options.host, options.port, "bind");
+    }
+    if (listen(fd, options.backlog ?? DEFAULT_BACKLOG) < 0) {
+      throw describeListenError(lastErrno(), options.host, options.port, "listen");
+    }
+    const bound = localAddress(fd);
+    return {
+      get fd() {
+        return owned.fd;
+      },
+      host: bound.host,
+      port: bound.port,
+      family: bound.family,
+      [Symbol.dispose]: () => owned[Symbol.dispose](),
+    };
+  } catch (e) {
+    owned[Symbol.dispose]();
+    throw e;
+  }
+}
+
+/**
+ * The local address of a socket.
+ * @throws {SyscallError} if getsockname fails
+ */
+export function localAddress(fd: number): ReturnType<typeof decodeSockaddr> {
+  const addr = new Uint8Array(SOCKADDR_MAX);
+  const len = new Uint32Array([SOCKADDR_MAX]);
+  if (getsockname(fd, addr, new Uint8Array(len.buffer)) < 0) {
+    throw new SyscallError("getsockname", lastErrno(), "Cannot read the bound address");
+  }
+  return decodeSockaddr(addr.subarray(0, len[0]));
+}
+
+/**
+ * Accepts one connection, non-blocking and close-on-exec, and turns Nagle off on it so a
+ * response that leaves in two writes is not held back 40 ms waiting for the peer's ACK.
+ * @returns the new descriptor, or -errno (-EAGAIN when the queue is empty)
+ */
+export function acceptConnection(listenFd: number, noDelay: boolean): number {
+  const fd = accept4(listenFd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) return -lastErrno();
+  if (noDelay) {
+    INT_BUF[0] = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, INT_BYTES, 4);
+  }
+  return fd;
+}
+
+/**
+ * read(2), retried on EINTR.
+ * @returns bytes read (0 at end of stream) or -errno
+ */
+export function readFd(fd: number, buf: Uint8Array, length: number): number {
+  for (;;) {
+    const n = read(fd, buf, length);
+    if (n >= 0) return n;
+    const errno = lastErrno();
+    if (errno !== EINTR) return -errno;
+  }
+}
+
+/**
+ * write(2) of `buf[0, length)`, retried on EINTR. SIGPIPE is ignored (see ignoreSigpipe).
+ * @returns bytes written or -errno
+ */
+export function writeFd(fd: number, buf: Uint8Array, length: number): number {
+  for (;;) {
+    const n = write(fd, buf, length);
+    if (n >= 0) return n;
+    const errno = lastErrno();
+    if (errno !== EINTR) return -errno;
+  }
+}
+
+const OFFSET = new BigInt64Array(1);
+const OFFSET_BYTES = new Uint8Array(OFFSET.buffer);
+
+/**
+ * sendfile(2) from `fileFd` at `offset` into a socket, retried on EINTR.
+ * @param offset byte offset in the file (a Number: files up to 2^53 bytes)
+ * @param count at most 2^31 - 1 bytes per call
+ * @returns bytes sent or -errno
+ */
+export function sendFile(sockFd: number, fileFd: number, offset: number, count: number): number {
+  for (;;) {
+    OFFSET[0] = BigInt(offset);
+    const n = sendfile(sockFd, fileFd, OFFSET_BYTES, count);
+    if (n >= 0) return n;
+    const errno = lastErrno();
+    if (errno !== EINTR) return -errno;
+  }
+}
+
+/** shutdown(fd, SHUT_WR): sends FIN after everything queued, keeps reading possible. */
+export function shutdownWrite(fd: number): void {
+  shutdown(fd, 1);
+}
+
+/** The effective SO_SNDBUF and SO_RCVBUF of a socket, in bytes (the kernel doubles requests). */
+export function socketBufferSizes(fd: number): { sndbuf: number; rcvbuf: number } {
+  return {
+    sndbuf: getIntOption(fd, SOL_SOCKET, SO_SNDBUF),
+    rcvbuf: getIntOption(fd, SOL_SOCKET, SO_RCVBUF),
+  };
+}
+
+/**
+ * A connected pair of non-blocking Unix stream sockets, for tests.
+ * @throws {SyscallError}
+ */
+export function makeSocketPair(): [OwnedFd, OwnedFd] {
+  const fds = new Int32Array(2);
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, new Uint8Array(fds.buffer)) < 0) {
+    throw new SyscallError("socketpair", lastErrno(), "Cannot create a socket pair");
+  }
+  return [new OwnedFd(fds[0]!), new OwnedFd(fds[1]!)];
+}
+
+/**
+ * A non-blocking pipe: [read end, write end].
+ * @throws {SyscallError}
+ */
+export function makePipe(): [OwnedFd, OwnedFd] {
+  const fds = new Int32Array(2);
+  if (pipe2(new Uint8Array(fds.buffer), O_NONBLOCK | O_CLOEXEC) < 0) {
+    throw new SyscallError("pipe2", lastErrno(), "Cannot create a pipe");
+  }
+  return [new OwnedFd(fds[0]!), new OwnedFd(fds[1]!)];
+}
+
+/**
+ * A non-blocking eventfd, used to wake a blocked epoll_wait.
+ * @throws {SyscallError}
+ */
+export function makeEventFd(): OwnedFd {
+  const fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) throw new SyscallError("eventfd", lastErrno(), "Cannot create an eventfd");
+  return new OwnedFd(fd);
+}

@@ -1,0 +1,172 @@
+// Sans-I/O decoder for the chunked transfer coding (RFC 9112 §7.1), fed any split of bytes.
+// Chunk extensions are skipped, trailer fields read and discarded; sizes and the trailer
+// section are bounded so a hostile body cannot make the decoder hold unbounded state.
+
+import { HttpError, STATUS } from "./status.ts";
+import { MAX_HEAD_BYTES } from "./parser.ts";
+
+const CR = 13, LF = 10;
+/** Hex digits in a chunk size: 13 covers 2^52, more than any body we accept. */
+const MAX_SIZE_DIGITS = 13;
+/** Bytes of chunk extensions on one size line; they carry nothing rawserve uses. */
+const MAX_EXTENSION_BYTES = 1024;
+
+const STATE = {
+  SIZE: 0,
+  EXT: 1,
+  SIZE_LF: 2,
+  DATA: 3,
+  DATA_CR: 4,
+  DATA_LF: 5,
+  TRAILER_LINE_START: 6,
+  TRAILER_LINE: 7,
+  TRAILER_LF: 8,
+  END_LF: 9,
+  DONE: 10,
+} as const;
+const S = STATE;
+
+function bad(message: string): HttpError {
+  return new HttpError(STATUS.BAD_REQUEST, message);
+}
+
+/** Decodes one chunked body, appending its data to a growing buffer. */
+export class ChunkedDecoder {
+  #state: number = S.SIZE;
+  #size = 0;
+  #digits = 0;
+  #extBytes = 0;
+  #trailerBytes = 0;
+  #remaining = 0;
+  #body = new Uint8Array(256);
+  #length = 0;
+
+  /** @param maxBody the largest decoded body accepted; beyond it, 413 */
+  constructor(readonly maxBody: number) {}
+
+  /** Whether the final chunk and trailer section have been read. */
+  get done(): boolean {
+    return this.#state === S.DONE;
+  }
+
+  /** The decoded body so far (a view; valid until the next feed). */
+  get body(): Uint8Array {
+    return this.#body.subarray(0, this.#length);
+  }
+
+  #append(buf: Uint8Array, start: number, end: number): void {
+    const need = this.#length + end - start;
+    if (need > this.#body.length) {
+      const grown = new Uint8Array(Math.max(need, this.#body.length * 2));
+      grown.set(this.#body.subarray(0, this.#length));
+      this.#body = grown;
+    }
+    this.#body.set(buf.subarray(start, end), this.#length);
+    this.#length = need;
+  }
+
+  /**
+   * Consumes bytes of the chunked body from `buf[start, end)`.
+   * @returns bytes consumed; fewer than offered only once done (the rest is the next request)
+   * @throws {HttpError} 400 for malformed framing, 413 when the body passes maxBody
+   */
+  feed(buf: Uint8Array, start: number, end: number): number {
+    let p = start;
+    while (p < end && this.#state !== S.DONE) {
+      const c = buf[p]!;
+      switch (this.#state) {
+        case S.SIZE: {
+          const d = c >= 48 && c <= 57
+            ? c - 48
+            : (c | 0x20) >= 97 && (c | 0x20) <= 102
+            ? (c | 0x20) - 87
+            : -1;
+          if (d >= 0) {
+            if (++this.#digits > MAX_SIZE_DIGITS) {
+              throw new HttpError(STATUS.CONTENT_TOO_LARGE, "Chunk too large");
+            }
+            this.#size = this.#size * 16 + d;
+            p++;
+            break;
+          }
+          if (this.#digits === 0) throw bad("Malformed chunk size");
+          if (c === 59 /* ; */ || c === 32 || c === 9) this.#state = S.EXT; // BWS before ';' is tolerated
+          else if (c === CR) this.#state = S.SIZE_LF;
+          else throw bad("Malformed chunk size");
+          p++;
+          break;
+        }
+        case S.EXT:
+          if (c === CR) this.#state = S.SIZE_LF;
+          else if (c === LF || c < 9 || (c > 9 && c < 32) || c === 127) {
+            throw bad("Malformed chunk extension");
+          } else if (++this.#extBytes > MAX_EXTENSION_BYTES) throw bad("Chunk extension too long");
+          p++;
+          break;
+        case S.SIZE_LF:
+          if (c !== LF) throw bad("Chunk size line must end in CRLF");
+          p++;
+          if (this.#size === 0) {
+            this.#state = S.TRAILER_LINE_START;
+          } else {
+            if (this.#length + this.#size > this.maxBody) {
+              throw new HttpError(STATUS.CONTENT_TOO_LARGE, "Request body too large");
+            }
+            this.#remaining = this.#size;
+            this.#state = S.DATA;
+          }
+          break;
+        case S.DATA: {
+          const take = Math.min(this.#remaining, end - p);
+          this.#append(buf, p, p + take);
+          p += take;
+          this.#remaining -= take;
+          if (this.#remaining === 0) this.#state = S.DATA_CR;
+          break;
+        }
+        case S.DATA_CR:
+          if (c !== CR) throw bad("Chunk data must end in CRLF");
+          this.#state = S.DATA_LF;
+          p++;
+          break;
+        case S.DATA_LF:
+          if (c !== LF) throw bad("Chunk data must end in CRLF");
+          this.#state = S.SIZE;
+          this.#size = this.#digits = this.#extBytes = 0;
+          p++;
+          break;
+        case S.TRAILER_LINE_START:
+          if (c === CR) this.#state = S.END_LF;
+          else if (c === LF) throw bad("Bare LF in trailer section");
+          else this.#state = S.TRAILER_LINE;
+          this.#countTrailer();
+          p++;
+          break;
+        case S.TRAILER_LINE:
+          if (c === CR) this.#state = S.TRAILER_LF;
+          else if (c === LF || c === 0 || c === 127) throw bad("Invalid character in trailer field");
+          this.#countTrailer();
+          p++;
+          break;
+        case S.TRAILER_LF:
+          if (c !== LF) throw bad("Trailer field must end in CRLF");
+          this.#state = S.TRAILER_LINE_START;
+          this.#countTrailer();
+          p++;
+          break;
+        case S.END_LF:
+          if (c !== LF) throw bad("Chunked body must end in CRLF");
+          this.#state = S.DONE;
+          p++;
+          break;
+      }
+    }
+    return p - start;
+  }
+
+  #countTrailer(): void {
+    if (++this.#trailerBytes > MAX_HEAD_BYTES) {
+      throw new HttpError(STATUS.REQUEST_HEADER_FIELDS_TOO_LARGE, "Trailer section too large");
+    }
+  }
+}

@@ -1,0 +1,698 @@
+// The per-connection HTTP/1.1 state machine: read until CRLFCRLF, frame bodies exactly, run
+// the handler, and write responses in request order, batching pipelined ones into one write.
+// Idle connections hold no buffers: input and output go through shared buffers and only a
+// partial request or a short write is copied into memory the connection owns.
+
+import { INCOMPLETE, parseRequestHead, RequestHead } from "./parser.ts";
+import { ChunkedDecoder } from "./chunked.ts";
+import { HttpError, STATUS } from "./status.ts";
+import { encodeBody, encodeHead, FRAMING, OutputBuffer } from "./writer.ts";
+import type { Body, Deadlines, FileBody, Handler, HttpRequest, HttpResponse, Transport } from "./types.ts";
+import { IO } from "./types.ts";
+import { Timer } from "../loop/timers.ts";
+
+/** Shared read buffer: one read takes at most this much, so a connection's input is bounded. */
+export const READ_BUFFER_BYTES = 64 * 1024;
+/** Encoded responses are flushed once the shared output passes this, bounding its growth. */
+const OUTPUT_FLUSH_BYTES = 64 * 1024;
+/** Bodies up to this size are copied behind their head (one write); larger ones go alone. */
+const COPY_BODY_BYTES = 16 * 1024;
+/** A lingering close waits at most this long for the peer's FIN (RFC 9112 §9.6). */
+const LINGER_MS = 2000;
+/** sendfile(2) count per call: 2^30 stays far below the kernel's 0x7ffff000 cap. */
+const SENDFILE_CHUNK = 1 << 30;
+
+const READ_BUF = new Uint8Array(READ_BUFFER_BYTES);
+const OUT = new OutputBuffer(OUTPUT_FLUSH_BYTES + 16 * 1024);
+const EMPTY = new Uint8Array(0);
+const CONTINUE_100 = encodeBody("HTTP/1.1 100 Continue\r\n\r\n");
+
+/** Limits and hooks every connection of a server shares. */
+export interface ConnectionOptions {
+  handler: Handler;
+  deadlines: Deadlines;
+  /** Largest request body accepted (413 beyond). */
+  maxBodyBytes: number;
+  /** Time to receive a complete head once a request has begun (408 after). */
+  headerTimeoutMs: number;
+  /** Time an idle keep-alive connection is kept. */
+  idleTimeoutMs: number;
+  /** Time a request body may stall between reads. */
+  bodyTimeoutMs: number;
+  /** Time a response may make no progress because the client does not read. */
+  writeTimeoutMs: number;
+  /** Responses queued (pipelining) before the connection stops reading. */
+  maxPipelined: number;
+  /** Counters; the connection only adds to them. */
+  stats: ConnectionStats;
+  /** Whether new responses must carry `Connection: close` (the server is draining). */
+  draining: () => boolean;
+  /** Called once per response when its last byte is queued to the kernel. */
+  onResponse?: (head: RequestHead | null, status: number, bytes: number) => void;
+  /** Called once when the connection closes. */
+  onClose?: (conn: Connection) => void;
+}
+
+/** Counters shared by the connections of one server. */
+export interface ConnectionStats {
+  requests: number;
+  bytesIn: number;
+  bytesOut: number;
+  errors: Record<string, number>;
+}
+
+function countError(stats: ConnectionStats, kind: string): void {
+  stats.errors[kind] = (stats.errors[kind] ?? 0) + 1;
+}
+
+const STATE = {
+  HEAD: 0,
+  BODY: 1,
+  /** No more requests will be read (Connection: close, error, peer FIN). */
+  DONE_READING: 2,
+  /** Response sent, FIN sent, discarding input until the peer's FIN (lingering close). */
+  LINGER: 3,
+  CLOSED: 4,
+} as const;
+
+const TIMER = { NONE: 0, HEADER: 1, IDLE: 2, BODY: 3, WRITE: 4, LINGER: 5 } as const;
+
+interface Slot {
+  head: RequestHead | null;
+  response: HttpResponse | null;
+  isHead: boolean;
+  /** The connection closes after this response. */
+  close: boolean;
+  keepAlive10: boolean;
+}
+
+function statusResponse(status: number, message: string): HttpResponse {
+  return {
+    status,
+    headers: ["Content-Type", "text/plain; charset=utf-8"],
+    body: `${status} ${message}\n`,
+  };
+}
+
+function bodyLength(body: Body | undefined): number {
+  if (body == null) return 0;
+  if (typeof body === "string") return -2; // encoded later
+  if (body instanceof Uint8Array) return body.length;
+  if (body instanceof ReadableStream) return -1;
+  return body.length;
+}
+
+/** One client connection. The server calls onReadable/onWritable from the reactor. */
+export class Connection {
+  #t: Transport;
+  #o: ConnectionOptions;
+  #state: number = STATE.HEAD;
+  #leftover: Uint8Array | null = null;
+  // Request body being received
+  #head: RequestHead | null = null;
+  #body: Uint8Array = EMPTY;
+  #bodyFilled = 0;
+  #chunked: ChunkedDecoder | null = null;
+  // Responses in request order; the first is the one being written or awaited.
+  #queue: Slot[] = [];
+  // Output not yet accepted by the kernel, in order: pending bytes, a large body, a file.
+  #pending: Uint8Array | null = null;
+  #pendingOff = 0;
+  #chunk: Uint8Array | null = null;
+  #chunkOff = 0;
+  #file: FileBody | null = null;
+  #fileSent = 0;
+  #stream: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  #streamBusy = false;
+  #closeAfter = false;
+  #readPaused = false;
+  #wantWrite = false;
+  #peerClosed = false;
+  #timer: Timer;
+  #timerKind: number = TIMER.NONE;
+  #responseBytes = 0;
+  #flushing = false;
+
+  /**
+   * @param transport the socket, seen through read/write/sendfile
+   * @param options limits, handler and hooks shared by the server's connections
+   */
+  constructor(transport: Transport, options: ConnectionOptions) {
+    this.#t = transport;
+    this.#o = options;
+    this.#timer = new Timer(() => this.#onTimeout());
+    this.#setTimer(TIMER.HEADER, options.headerTimeoutMs);
+  }
+
+  /** Whether the connection has been closed. */
+  get closed(): boolean {
+    return this.#state === STATE.CLOSED;
+  }
+
+  /** Whether no request is in progress: nothing buffered, queued or being written. */
+  get idle(): boolean {
+    return this.#state === STATE.HEAD && !this.#leftover && this.#queue.length === 0 &&
+      !this.#pending && !this.#chunk && !this.#file && !this.#stream;
+  }
+
+  #setTimer(kind: number, ms: number): void {
+    this.#timerKind = kind;
+    this.#o.deadlines.arm(this.#timer, ms);
+  }
+
+  /** Reactor callback: the socket is readable (or has an error / hang-up pending). */
+  onReadable(): void {
+    if (this.#state === STATE.CLOSED) return;
+    const buf = READ_BUF;
+    let filled = 0;
+    const leftover = this.#leftover;
+    if (leftover) {
+      buf.set(leftover);
+      filled = leftover.length;
+      this.#leftover = null;
+    }
+    const n = this.#t.read(filled ? buf.subarray(filled) : buf, buf.length - filled);
+    if (n < 0) {
+      if (leftover) this.#leftover = leftover;
+      if (n === IO.EAGAIN) return;
+      countError(this.#o.stats, n === IO.ECONNRESET ? "ECONNRESET" : `read errno ${-n}`);
+      this.close();
+      return;
+    }
+    if (n === 0) {
+      this.#onPeerFin();
+      return;
+    }
+    this.#o.stats.bytesIn += n;
+    if (this.#state === STATE.LINGER || this.#state === STATE.DONE_READING) return; // discard
+    if (this.#timerKind === TIMER.IDLE) this.#setTimer(TIMER.HEADER, this.#o.headerTimeoutMs);
+    else if (this.#timerKind === TIMER.BODY) this.#setTimer(TIMER.BODY, this.#o.bodyTimeoutMs);
+    this.#consume(buf, filled + n);
+    this.#flush();
+  }
+
+  /** The peer sent FIN. A half-closed client still gets every answer it asked for. */
+  #onPeerFin(): void {
+    this.#peerClosed = true;
+    this.#leftover = null; // a request cut short by FIN can never complete
+    if (this.#state === STATE.LINGER || (this.#queue.length === 0 && this.#drained())) {
+      this.close();
+      return;
+    }
+    this.#state = STATE.DONE_READING;
+    this.#closeAfter = true;
+    this.#updateInterest();
+  }
+
+  /** Parses and dispatches every complete request in `buf[0, end)`; keeps the rest. */
+  #consume(buf: Uint8Array, end: number): void {
+    let p = 0;
+    try {
+      while (p < end && !this.#readPaused) {
+        if (this.#state === STATE.HEAD) {
+          const head = new RequestHead();
+          const used = parseRequestHead(buf, p, end, head);
+          if (used === INCOMPLETE) break;
+          p += used;
+          this.#startRequest(head, p, end);
+        } else if (this.#state === STATE.BODY) {
+          p += this.#feedBody(buf, p, end);
+        } else {
+          return; // DONE_READING: whatever follows is ignored
+        }
+      }
+    } catch (e) {
+      if (!(e instanceof HttpError)) throw e;
+      countError(this.#o.stats, `http ${e.status}`);
+      this.#failRequest(e.status, e.message);
+      return;
+    }
+    if (p < end) {
+      this.#leftover = buf.slice(p, end);
+      if (this.#state === STATE.HEAD && this.#queue.length === 0) {
+        if (this.#timerKind !== TIMER.HEADER) this.#setTimer(TIMER.HEADER, this.#o.headerTimeoutMs);
+      }
+    }
+  }
+
+  #startRequest(head: RequestHead, p: number, end: number): void {
+    if (head.chunked) {
+      this.#chunked = new ChunkedDecoder(this.#o.maxBodyBytes);
+    } else if (head.contentLength > 0) {
+      if (head.contentLength > this.#o.maxBodyBytes) {
+        throw new HttpError(STATUS.CONTENT_TOO_LARGE, "Request body too large");
+      }
+      this.#body = new Uint8Array(head.contentLength);
+      this.#bodyFilled = 0;
+    } else {
+      this.#dispatch(head, EMPTY);
+      return;
+    }
+    this.#head = head;
+    this.#state = STATE.BODY;
+    this.#setTimer(TIMER.BODY, this.#o.bodyTimeoutMs);
+    // RFC 9110 §10.1.1: answer 100 only when the body has not started arriving and no earlier
+    // response is still owed (an interim response may not overtake them).
+    if (head.expectContinue && p === end && this.#queue.length === 0 && !this.#pending) {
+      const n = this.#t.write(CONTINUE_100, CONTINUE_100.length);
+      if (n > 0) this.#o.stats.bytesOut += n;
+    }
+  }
+
+  /** @returns bytes of body consumed from `buf[p, end)` */
+  #feedBody(buf: Uint8Array, p: number, end: number): number {
+    const head = this.#head!;
+    let used: number;
+    if (this.#chunked) {
+      used = this.#chunked.feed(buf, p, end);
+      if (!this.#chunked.done) return used;
+      const body = this.#chunked.body;
+      this.#chunked = null;
+      this.#finishBody(head, body);
+    } else {
+      used = Math.min(end - p, this.#body.length - this.#bodyFilled);
+      this.#body.set(buf.subarray(p, p + used), this.#bodyFilled);
+      this.#bodyFilled += used;
+      if (this.#bodyFilled < this.#body.length) return used;
+      const body = this.#body;
+      this.#body = EMPTY;
+      this.#finishBody(head, body);
+    }
+    return used;
+  }
+
+  #finishBody(head: RequestHead, body: Uint8Array): void {
+    this.#head = null;
+    this.#state = STATE.HEAD;
+    this.#dispatch(head, body);
+  }
+
+  /** Runs the handler; its response takes the request's place in the queue. */
+  #dispatch(head: RequestHead, body: Uint8Array): void {
+    const stats = this.#o.stats;
+    stats.requests++;
+    const close = !head.keepAlive || this.#o.draining();
+    const slot: Slot = {
+      head,
+      response: null,
+      isHead: head.method === "HEAD",
+      close,
+      keepAlive10: head.minor === 0 && !close,
+    };
+    this.#queue.push(slot);
+    if (close) this.#state = STATE.DONE_READING;
+    if (this.#queue.length >= this.#o.maxPipelined) this.#pauseReading();
+    this.#timerKind = TIMER.NONE;
+    const request: HttpRequest = { head, body };
+    let result: HttpResponse | Promise<HttpResponse>;
+    try {
+      result = this.#o.handler(request);
+    } catch (e) {
+      result = this.#handlerFailed(e);
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (response) => this.#resolve(slot, response),
+        (e) => this.#resolve(slot, this.#handlerFailed(e)),
+      );
+    } else {
+      slot.response = result;
+    }
+  }
+
+  #handlerFailed(e: unknown): HttpResponse {
+    countError(this.#o.stats, "handler");
+    console.error(`Handler failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    return statusResponse(STATUS.INTERNAL_SERVER_ERROR, "Internal Server Error");
+  }
+
+  #resolve(slot: Slot, response: HttpResponse): void {
+    if (this.#state === STATE.CLOSED) {
+      const body = response.body;
+      if (body && typeof body === "object" && "kind" in body) body.close();
+      return;
+    }
+    slot.response = response;
+    if (this.#queue[0] === slot) this.#flush();
+  }
+
+  /** Answers a request that cannot be parsed, then closes (its framing is in doubt). */
+  #failRequest(status: number, message: string): void {
+    this.#head = null;
+    this.#chunked = null;
+    this.#body = EMPTY;
+    this.#leftover = null;
+    this.#state = STATE.DONE_READING;
+    this.#queue.push({
+      head: null,
+      response: statusResponse(status, message),
+      isHead: false,
+      close: true,
+      keepAlive10: false,
+    });
+  }
+
+  #pauseReading(): void {
+    if (this.#readPaused) return;
+    this.#readPaused = true;
+    this.#updateInterest();
+  }
+
+  #updateInterest(): void {
+    const read = !this.#readPaused && !(this.#state === STATE.DONE_READING && this.#peerClosed);
+    this.#t.setInterest(read, this.#wantWrite);
+  }
+
+  /** Reactor callback: the socket accepts more output. */
+  onWritable(): void {
+    if (this.#state === STATE.CLOSED) return;
+    this.#flush();
+  }
+
+  /**
+   * Encodes every ready response (in order) and writes until done or the socket is full.
+   * Pipelined responses accumulate in the shared output buffer and leave in one write.
+   */
+  #flush(): void {
+    if (this.#flushing || this.#state === STATE.CLOSED) return;
+    this.#flushing = true;
+    try {
+      while (this.#flushLoop() && this.#afterDrain());
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  /** Whether no output is held back (pending bytes, a large body, a file or a stream). */
+  #drained(): boolean {
+    return !this.#pending && !this.#chunk && !this.#file && !this.#stream;
+  }
+
+  /** @returns true when everything encodable was written, false when waiting or closed */
+  #flushLoop(): boolean {
+    for (;;) {
+      if (!this.#drainPending()) {
+        this.#waitWritable();
+        return false;
+      }
+      if (this.#stream) {
+        if (!this.#pumpStream()) return false;
+        continue;
+      }
+      const out = OUT;
+      out.length = 0;
+      while (out.length < OUTPUT_FLUSH_BYTES && this.#drained()) {
+        const slot = this.#queue[0];
+        if (!slot?.response) break;
+        this.#queue.shift();
+        this.#encode(slot, out);
+        if (slot.close) {
+          this.#closeAfter = true;
+          this.#queue.length = 0; // nothing after a closing response is ever answered
+          break;
+        }
+      }
+      if (out.length === 0 && this.#drained()) return this.#state !== STATE.CLOSED;
+      if (out.length > 0) {
+        const n = this.#write(out.bytes, out.length);
+        if (n < 0) return false;
+        if (n < out.length) {
+          this.#pending = out.bytes.slice(n, out.length);
+          this.#pendingOff = 0;
+          this.#waitWritable();
+          return false;
+        }
+      }
+    }
+  }
+
+  /** write() with accounting; closes the connection on a hard error. */
+  #write(buf: Uint8Array, length: number): number {
+    const n = this.#t.write(buf, length);
+    if (n >= 0) {
+      this.#o.stats.bytesOut += n;
+      if (n > 0 && this.#timerKind === TIMER.WRITE) this.#setTimer(TIMER.WRITE, this.#o.writeTimeoutMs);
+      return n;
+    }
+    if (n === IO.EAGAIN) return 0;
+    countError(
+      this.#o.stats,
+      n === IO.EPIPE ? "EPIPE" : n === IO.ECONNRESET ? "ECONNRESET" : `write errno ${-n}`,
+    );
+    this.close();
+    return -1;
+  }
+
+  /**
+   * Writes held output: a partial write's remainder, then a large body, then a file range.
+   * @returns true when all of it has been accepted by the kernel
+   */
+  #drainPending(): boolean {
+    while (this.#pending) {
+      const left = this.#pending.length - this.#pendingOff;
+      const n = this.#write(
+        this.#pendingOff ? this.#pending.subarray(this.#pendingOff) : this.#pending,
+        left,
+      );
+      if (n < 0) return false;
+      if (n < left) {
+        this.#pendingOff += n;
+        return false;
+      }
+      this.#pending = null;
+      this.#pendingOff = 0;
+    }
+    while (this.#chunk) {
+      const left = this.#chunk.length - this.#chunkOff;
+      const n = this.#write(this.#chunkOff ? this.#chunk.subarray(this.#chunkOff) : this.#chunk, left);
+      if (n < 0) return false;
+      if (n < left) {
+        this.#chunkOff += n;
+        return false;
+      }
+      this.#chunk = null;
+      this.#chunkOff = 0;
+    }
+    const file = this.#file;
+    while (file && this.#file) {
+      const left = file.length - this.#fileSent;
+      if (left === 0) {
+        this.#file = null;
+        file.close();
+        break;
+      }
+      const n = this.#t.sendfile(file.fileFd, file.offset + this.#fileSent, Math.min(left, SENDFILE_CHUNK));
+      if (n === IO.EAGAIN) return false;
+      if (n <= 0) {
+        // 0 means the file shrank under us: the promised length can no longer be kept.
+        countError(
+          this.#o.stats,
+          n === 0 ? "file truncated" : n === IO.EPIPE ? "EPIPE" : `sendfile errno ${-n}`,
+        );
+        this.close();
+        return false;
+      }
+      this.#o.stats.bytesOut += n;
+      this.#fileSent += n;
+      if (this.#timerKind === TIMER.WRITE) this.#setTimer(TIMER.WRITE, this.#o.writeTimeoutMs);
+    }
+    return this.#state !== STATE.CLOSED;
+  }
+
+  /**
+   * Moves a streamed body forward: writes what the stream produced, asks for more.
+   * @returns true when the stream is finished and flushing may go on
+   */
+  #pumpStream(): boolean {
+    if (this.#streamBusy) return false;
+    const reader = this.#stream!;
+    this.#streamBusy = true;
+    reader.read().then(
+      ({ value, done }) => {
+        this.#streamBusy = false;
+        if (this.#state === STATE.CLOSED) return void reader.cancel().catch(() => {});
+        if (done) {
+          this.#stream = null;
+          this.#chunk = encodeBody("0\r\n\r\n");
+        } else if (value && value.length > 0) {
+          const size = encodeBody(`${value.length.toString(16)}\r\n`);
+          const frame = new Uint8Array(size.length + value.length + 2);
+          frame.set(size);
+          frame.set(value, size.length);
+          frame[frame.length - 2] = 13;
+          frame[frame.length - 1] = 10;
+          this.#chunk = frame;
+        }
+        this.#flush();
+      },
+      (e) => {
+        this.#streamBusy = false;
+        // The head is gone already: the only honest signal left is to cut the connection.
+        countError(this.#o.stats, "stream");
+        console.error(`Response stream failed: ${e instanceof Error ? e.message : String(e)}`);
+        this.close();
+      },
+    );
+    return false;
+  }
+
+  /** Appends a response's head (and a small body) to `out`; larger bodies are held behind it. */
+  #encode(slot: Slot, out: OutputBuffer): void {
+    const response = slot.response!;
+    let body = response.body ?? null;
+    if (typeof body === "string") body = encodeBody(body);
+    const status = response.status;
+    const noBody = status < 200 || status === 204 || status === 304;
+    let framing: number = FRAMING.LENGTH;
+    let length = response.contentLength ?? bodyLength(body);
+    if (noBody) framing = FRAMING.NONE;
+    else if (length < 0) {
+      // Streamed: chunked for HTTP/1.1; an HTTP/1.0 client learns the end when we close.
+      if (slot.head && slot.head.minor === 0) {
+        framing = FRAMING.NONE;
+        slot.close = true;
+      } else framing = FRAMING.CHUNKED;
+      length = 0;
+    }
+    const close = slot.close || this.#o.draining();
+    slot.close = close;
+    const before = out.length;
+    try {
+      encodeHead(out, status, response.headers, {
+        framing,
+        contentLength: length,
+        close,
+        keepAlive10: slot.keepAlive10 && !close,
+      });
+    } catch (e) {
+      out.length = before; // a handler's bad header: answer 500 instead
+      slot.response = this.#handlerFailed(e);
+      return this.#encode(slot, out);
+    }
+    let sent = out.length - before;
+    const skipBody = slot.isHead || noBody;
+    if (body instanceof Uint8Array) {
+      if (!skipBody && body.length > 0) {
+        if (body.length <= COPY_BODY_BYTES) out.append(body);
+        else this.#chunk = body;
+        sent += body.length;
+      }
+    } else if (body instanceof ReadableStream) {
+      if (skipBody) body.cancel().catch(() => {});
+      else this.#stream = body.getReader();
+    } else if (body) {
+      if (skipBody || body.length === 0) body.close();
+      else {
+        this.#file = body;
+        this.#fileSent = 0;
+        sent += body.length;
+      }
+    }
+    this.#o.onResponse?.(slot.head, status, sent);
+  }
+
+  /**
+   * Output is blocked: wait for EPOLLOUT and stop reading meanwhile, so a client that sends
+   * faster than it reads holds at most one read of input and one flush of output.
+   */
+  #waitWritable(): void {
+    if (this.#state === STATE.CLOSED) return;
+    if (!this.#wantWrite || !this.#readPaused) {
+      this.#wantWrite = true;
+      this.#readPaused = true;
+      this.#updateInterest();
+    }
+    if (this.#timerKind !== TIMER.WRITE) this.#setTimer(TIMER.WRITE, this.#o.writeTimeoutMs);
+  }
+
+  /**
+   * Everything encodable is written: decide between waiting, reading more and closing.
+   * @returns true when buffered requests were consumed and another flush pass is due
+   */
+  #afterDrain(): boolean {
+    if (this.#closeAfter && this.#queue.length === 0) {
+      this.#finish();
+      return false;
+    }
+    const resume = this.#readPaused && this.#queue.length < this.#o.maxPipelined;
+    if (this.#wantWrite || resume) {
+      this.#wantWrite = false;
+      if (resume) this.#readPaused = false;
+      this.#updateInterest();
+    }
+    if (this.#queue.length > 0) {
+      this.#timerKind = TIMER.NONE; // a handler is working; its response arms what follows
+    } else if (this.#state === STATE.HEAD && !this.#leftover) {
+      this.#setTimer(TIMER.IDLE, this.#o.idleTimeoutMs);
+    }
+    if (resume && this.#leftover && this.#state !== STATE.LINGER) {
+      // Requests read before the pause are still buffered: serve them without waiting for input.
+      const rest = this.#leftover;
+      this.#leftover = null;
+      READ_BUF.set(rest);
+      this.#consume(READ_BUF, rest.length);
+      return true;
+    }
+    return false;
+  }
+
+  /** Sends FIN; lingers reading until the peer's FIN so unread input cannot cause an RST. */
+  #finish(): void {
+    if (this.#peerClosed) return this.close();
+    this.#t.shutdownWrite();
+    this.#state = STATE.LINGER;
+    this.#readPaused = false;
+    this.#wantWrite = false;
+    this.#updateInterest();
+    this.#setTimer(TIMER.LINGER, LINGER_MS);
+  }
+
+  #onTimeout(): void {
+    switch (this.#timerKind) {
+      case TIMER.HEADER:
+      case TIMER.BODY:
+        countError(this.#o.stats, this.#timerKind === TIMER.HEADER ? "header timeout" : "body timeout");
+        // RFC 9110 §15.5.9: 408 tells the client the server closed an unfinished request.
+        this.#failRequest(STATUS.REQUEST_TIMEOUT, "Request Timeout");
+        this.#updateInterest();
+        this.#flush();
+        return;
+      case TIMER.IDLE:
+        this.close();
+        return;
+      case TIMER.WRITE:
+        countError(this.#o.stats, "write timeout");
+        this.close();
+        return;
+      case TIMER.LINGER:
+        this.close();
+        return;
+    }
+  }
+
+  /** Closes at once when idle (graceful shutdown); returns whether it did. */
+  closeIfIdle(): boolean {
+    if (!this.idle || this.#state !== STATE.HEAD) return false;
+    this.close();
+    return true;
+  }
+
+  /** Closes the connection and releases everything it holds. Safe to call twice. */
+  close(): void {
+    if (this.#state === STATE.CLOSED) return;
+    this.#state = STATE.CLOSED;
+    this.#o.deadlines.remove(this.#timer);
+    this.#file?.close();
+    this.#file = null;
+    this.#stream?.cancel().catch(() => {});
+    this.#stream = null;
+    for (const slot of this.#queue) {
+      const body = slot.response?.body;
+      if (body && typeof body === "object" && "kind" in body) body.close();
+    }
+    this.#queue.length = 0;
+    this.#leftover = this.#pending = this.#chunk = null;
+    this.#t.close();
+    this.#o.onClose?.(this);
+  }
+}

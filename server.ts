@@ -1,0 +1,288 @@
+// The server: a listening socket and its connections on one reactor. It owns every socket fd,
+// enforces the connection limit by taking the listener out of epoll, backs off on EMFILE, and
+// drains gracefully on shutdown.
+
+import {
+  acceptConnection,
+  type Listener,
+  type ListenOptions,
+  listenTcp,
+  readFd,
+  sendFile,
+  shutdownWrite,
+  writeFd,
+} from "./ffi/socket.ts";
+import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, ignoreSigpipe, libc } from "./ffi/libc.ts";
+import { EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM, errnoName } from "./ffi/errno.ts";
+import { type IoHandler, Reactor } from "./loop/reactor.ts";
+import { Timer } from "./loop/timers.ts";
+import { Connection, type ConnectionOptions, type ConnectionStats } from "./http/connection.ts";
+import type { Handler, Transport } from "./http/types.ts";
+import type { RequestHead } from "./http/parser.ts";
+
+const { close } = libc.symbols;
+
+/** Connections accepted per readiness event before other sockets get a turn. */
+const ACCEPT_BATCH = 64;
+/** Pause before retrying accept after EMFILE/ENFILE/ENOBUFS, so a full fd table is no busy loop. */
+export const ACCEPT_BACKOFF_MS = 100;
+
+/** Defaults for every limit; main.ts exposes them as flags. */
+export const DEFAULTS = {
+  /** Slowloris bound: a request head must arrive within this (408 after). */
+  headerTimeoutMs: 10_000,
+  /** Idle keep-alive connections are closed after this. */
+  idleTimeoutMs: 5_000,
+  /** A request body may stall this long between reads. */
+  bodyTimeoutMs: 30_000,
+  /** A response may make no progress this long (slow-read attack bound). */
+  writeTimeoutMs: 30_000,
+  /** Request bodies larger than this get 413; bounds memory per request. */
+  maxBodyBytes: 1024 * 1024,
+  /** Pipelined responses queued before the connection stops reading more requests. */
+  maxPipelined: 64,
+  /** Graceful shutdown waits this long for in-flight responses. */
+  shutdownTimeoutMs: 10_000,
+} as const;
+
+/** Everything a server needs. */
+export interface ServerOptions extends ListenOptions {
+  handler: Handler;
+  /** Stop accepting at this many open connections; resume below it. */
+  maxConnections: number;
+  /** TCP_NODELAY on accepted sockets (default true). */
+  noDelay?: boolean;
+  headerTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  bodyTimeoutMs?: number;
+  writeTimeoutMs?: number;
+  maxBodyBytes?: number;
+  maxPipelined?: number;
+  /** Called once per response, e.g. for the access log. */
+  onResponse?: (head: RequestHead | null, status: number, bytes: number) => void;
+}
+
+/** Live counters (the raw-socket design's set). */
+export interface ServerStats extends ConnectionStats {
+  accepted: number;
+  open: number;
+}
+
+/** A TCP socket seen by a Connection as its Transport, and by the reactor as an IoHandler. */
+class SocketTransport implements Transport, IoHandler {
+  conn!: Connection;
+  #interest = EPOLLIN;
+
+  constructor(readonly fd: number, readonly server: Server) {}
+
+  onEvents(events: number): void {
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) this.conn.onReadable();
+    if (events & EPOLLOUT) this.conn.onWritable();
+  }
+
+  read(buf: Uint8Array, length: number): number {
+    return readFd(this.fd, buf, length);
+  }
+
+  write(buf: Uint8Array, length: number): number {
+    return writeFd(this.fd, buf, length);
+  }
+
+  sendfile(fileFd: number, offset: number, count: number): number {
+    return sendFile(this.fd, fileFd, offset, count);
+  }
+
+  setInterest(readable: boolean, writable: boolean): void {
+    const events = (readable ? EPOLLIN : 0) | (writable ? EPOLLOUT : 0);
+    if (events === this.#interest) return;
+    this.#interest = events;
+    this.server.reactor.modify(this.fd, events);
+  }
+
+  shutdownWrite(): void {
+    shutdownWrite(this.fd);
+  }
+
+  close(): void {
+    this.server.reactor.forget(this.fd);
+    // close(2) also removes the fd from the epoll set; it releases the fd even on EINTR.
+    close(this.fd);
+  }
+}
+
+/**
+ * An HTTP/1.1 server on one reactor.
+ * @example
+ * const server = new Server({ host: "127.0.0.1", port: 0, maxConnections: 1000, handler });
+ * server.listen();
+ * await server.run();
+ */
+export class Server implements Disposable {
+  readonly reactor: Reactor = new Reactor();
+  readonly stats: ServerStats = { accepted: 0, open: 0, requests: 0, bytesIn: 0, bytesOut: 0, errors: {} };
+  #options: ServerOptions;
+  #listener: Listener | null = null;
+  #listening = false;
+  #connections = new Set<Connection>();
+  #connOptions: ConnectionOptions;
+  #draining = false;
+  #backoff = new Timer(() => this.#resumeAccepting());
+  #drained: (() => void) | null = null;
+
+  /** @param options address, limits and handler */
+  constructor(options: ServerOptions) {
+    ignoreSigpipe();
+    this.#options = options;
+    this.#connOptions = {
+      handler: options.handler,
+      deadlines: {
+        arm: (timer, ms) => this.reactor.arm(timer, ms),
+        remove: (timer) => this.reactor.timers.remove(timer),
+      },
+      maxBodyBytes: options.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
+      headerTimeoutMs: options.headerTimeoutMs ?? DEFAULTS.headerTimeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
+      bodyTimeoutMs: options.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs,
+      writeTimeoutMs: options.writeTimeoutMs ?? DEFAULTS.writeTimeoutMs,
+      maxPipelined: options.maxPipelined ?? DEFAULTS.maxPipelined,
+      stats: this.stats,
+      draining: () => this.#draining,
+      ...(options.onResponse ? { onResponse: options.onResponse } : {}),
+      onClose: (conn) => this.#onConnectionClosed(conn),
+    };
+  }
+
+  /**
+   * Binds and listens.
+   * @returns the bound address (the real port when 0 was asked)
+   * @throws {SyscallError} with a message for the user (address in use, permission, ...)
+   */
+  listen(): { host: string; port: number; fd: number } {
+    const listener = listenTcp(this.#options);
+    this.#listener = listener;
+    this.#startAccepting();
+    return { host: listener.host, port: listener.port, fd: listener.fd };
+  }
+
+  /** Runs the reactor until shutdown completes. */
+  run(): Promise<void> {
+    return this.reactor.run();
+  }
+
+  #listenerHandler: IoHandler = { onEvents: () => this.#acceptBatch() };
+
+  #startAccepting(): void {
+    if (this.#listening || !this.#listener || this.#draining) return;
+    this.reactor.add(this.#listener.fd, EPOLLIN, this.#listenerHandler);
+    this.#listening = true;
+  }
+
+  #stopAccepting(): void {
+    if (!this.#listening || !this.#listener) return;
+    this.reactor.remove(this.#listener.fd);
+    this.#listening = false;
+  }
+
+  #resumeAccepting(): void {
+    if (this.stats.open < this.#options.maxConnections) this.#startAccepting();
+  }
+
+  #acceptBatch(): void {
+    const listenFd = this.#listener!.fd;
+    const noDelay = this.#options.noDelay ?? true;
+    for (let i = 0; i < ACCEPT_BATCH; i++) {
+      if (this.stats.open >= this.#options.maxConnections) {
+        // Beyond the limit, new clients wait in the kernel's backlog instead of being dropped.
+        this.#stopAccepting();
+        return;
+      }
+      const fd = acceptConnection(listenFd, noDelay);
+      if (fd < 0) {
+        const errno = -fd;
+        if (errno === EAGAIN) return;
+        if (errno === ECONNABORTED || errno === EINTR) continue;
+        this.stats.errors[errnoName(errno)] = (this.stats.errors[errnoName(errno)] ?? 0) + 1;
+        if (errno === EMFILE || errno === ENFILE || errno === ENOBUFS || errno === ENOMEM) {
+          // Level-triggered: the pending connection would wake us again at once. Step out of
+          // epoll and retry later, when closing connections may have freed descriptors.
+          this.#stopAccepting();
+          this.reactor.arm(this.#backoff, ACCEPT_BACKOFF_MS);
+          return;
+        }
+        return;
+      }
+      this.#adopt(fd);
+    }
+  }
+
+  #adopt(fd: number): void {
+    const transport = new SocketTransport(fd, this);
+    const conn = new Connection(transport, this.#connOptions);
+    transport.conn = conn;
+    const err = this.reactor.add(fd, EPOLLIN, transport);
+    if (err) {
+      close(fd);
+      return;
+    }
+    this.#connections.add(conn);
+    this.stats.accepted++;
+    this.stats.open++;
+  }
+
+  #onConnectionClosed(conn: Connection): void {
+    if (!this.#connections.delete(conn)) return;
+    this.stats.open--;
+    if (this.#draining) {
+      if (this.#connections.size === 0) this.#drained?.();
+    } else if (!this.#listening && this.#backoff.deadline === Infinity) {
+      this.#resumeAccepting();
+    }
+  }
+
+  /** Open connections (for tests and stats). */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /**
+   * Graceful shutdown: close the listener (new connects are refused), close idle keep-alive
+   * connections, let in-flight responses finish (each carrying `Connection: close`), then stop
+   * the reactor. After `timeoutMs` the remaining connections are cut.
+   * @returns how many connections had to be cut
+   */
+  async shutdown(timeoutMs: number = DEFAULTS.shutdownTimeoutMs): Promise<number> {
+    if (!this.#draining) {
+      this.#draining = true;
+      this.#stopAccepting();
+      this.#listener?.[Symbol.dispose]();
+      this.#listener = null;
+      this.reactor.timers.remove(this.#backoff);
+      for (const conn of [...this.#connections]) conn.closeIfIdle();
+    }
+    let cut = 0;
+    if (this.#connections.size > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const finished = await new Promise<boolean>((resolve) => {
+        this.#drained = () => resolve(true);
+        timer = setTimeout(() => resolve(false), timeoutMs);
+        this.reactor.wake();
+      });
+      clearTimeout(timer);
+      if (!finished) {
+        cut = this.#connections.size;
+        for (const conn of [...this.#connections]) conn.close();
+      }
+    }
+    this.reactor.stop();
+    return cut;
+  }
+
+  /** Closes everything at once (tests, and the second Ctrl-C). */
+  [Symbol.dispose](): void {
+    for (const conn of [...this.#connections]) conn.close();
+    this.#listener?.[Symbol.dispose]();
+    this.#listener = null;
+    this.reactor.stop();
+    this.reactor[Symbol.dispose]();
+  }
+}

@@ -2,12 +2,16 @@
 // A user's mistake (bad flag, port in use, missing directory) gets one line and an exit code:
 // 2 for usage errors, 1 for everything that fails at start-up.
 
-import { parseArgs } from "node:util";
+import { parseArgs, styleText } from "node:util";
 import { raiseFileLimit } from "./ffi/libc.ts";
 import { SyscallError } from "./ffi/errno.ts";
 import { DEFAULTS, Server } from "./server.ts";
 import { EMBEDDED_PAGE, EMBEDDED_TYPE } from "./http/embedded_page.ts";
 import type { Handler, HttpResponse } from "./http/types.ts";
+import { createStaticFs } from "./ffi/files.ts";
+import { createStaticHandler } from "./http/static_files.ts";
+import { AccessLog, formatClf } from "./http/access_log.ts";
+import { formatStats } from "./http/stats_report.ts";
 
 /** rawserve's version, printed by --version and in the Server field's documentation. */
 export const VERSION = "0.1.0";
@@ -17,9 +21,18 @@ const FD_RESERVE = 256;
 
 const USAGE = `rawserve ${VERSION}: an HTTP/1.1 server on raw Linux syscalls
 
-Usage: deno task start [options]
+Usage: deno task start [options] [DIR]
+
+Serves DIR (or --root DIR) as static files; without one, an embedded page.
 
 Options:
+  --root DIR                directory to serve (also accepted as the last argument)
+  --no-listing              answer 404 for directories without index.html
+  --dotfiles                serve files and directories whose names start with a dot
+  --follow-symlinks         follow symbolic links that lead outside DIR
+  --cache-control VALUE     Cache-Control for files (default "no-cache"; "" for none)
+  --access-log FILE         append Common Log Format lines to FILE (default: stdout; - for stdout)
+  --stats-interval SECONDS  print counters every SECONDS (they always print at shutdown)
   --host ADDR               IPv4/IPv6 literal or localhost (default 127.0.0.1)
   --port N                  TCP port, 0 for an ephemeral one (default 8080)
   --backlog N               listen(2) backlog (default 4096)
@@ -35,7 +48,7 @@ Options:
 })
   --shutdown-timeout SECONDS  graceful shutdown bound (default ${DEFAULTS.shutdownTimeoutMs / 1000})
   --max-body BYTES          largest request body, 413 beyond (default ${DEFAULTS.maxBodyBytes})
-  --quiet                   print nothing but errors
+  --quiet                   no start-up line, access log or stats; errors only
   -h, --help                show this help
   -v, --version             print the version
 
@@ -54,6 +67,13 @@ export interface CliConfig {
   shutdownTimeoutMs: number;
   maxBodyBytes: number;
   quiet: boolean;
+  root: string | null;
+  listing: boolean;
+  dotfiles: boolean;
+  followSymlinks: boolean;
+  cacheControl: string | null;
+  accessLog: string | null;
+  statsIntervalMs: number | null;
 }
 
 /** A usage error: printed as one line, exit code 2. */
@@ -88,7 +108,7 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
     parsed = parseArgs({
       args,
       strict: true,
-      allowPositionals: false,
+      allowPositionals: true,
       options: {
         host: { type: "string" },
         port: { type: "string" },
@@ -101,6 +121,13 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
         "shutdown-timeout": { type: "string" },
         "max-body": { type: "string" },
         quiet: { type: "boolean" },
+        root: { type: "string" },
+        "no-listing": { type: "boolean" },
+        dotfiles: { type: "boolean" },
+        "follow-symlinks": { type: "boolean" },
+        "cache-control": { type: "string" },
+        "access-log": { type: "string" },
+        "stats-interval": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
       },
@@ -118,6 +145,15 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
   const v = parsed.values;
   if (v.help) return "help";
   if (v.version) return "version";
+  if (parsed.positionals.length > 1 || (parsed.positionals.length === 1 && v.root !== undefined)) {
+    throw new UsageError(
+      `Give one directory to serve, not ${[v.root, ...parsed.positionals].filter(Boolean).join(" and ")}`,
+    );
+  }
+  const root = v.root ?? parsed.positionals[0] ?? null;
+  if (root === "") throw new UsageError(`--root needs a directory`);
+  const cacheControl = v["cache-control"] ?? "no-cache";
+  if (/[\r\n\0]/.test(cacheControl)) throw new UsageError(`--cache-control cannot contain line breaks`);
   const host = v.host ?? "127.0.0.1";
   if (host === "") throw new UsageError(`--host needs an address, e.g. 127.0.0.1 or ::1`);
   return {
@@ -132,6 +168,15 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
     shutdownTimeoutMs: seconds("shutdown-timeout", v["shutdown-timeout"], DEFAULTS.shutdownTimeoutMs),
     maxBodyBytes: integer("max-body", v["max-body"], 0, 2 ** 31 - 1) ?? DEFAULTS.maxBodyBytes,
     quiet: v.quiet ?? false,
+    root,
+    listing: !v["no-listing"],
+    dotfiles: v.dotfiles ?? false,
+    followSymlinks: v["follow-symlinks"] ?? false,
+    cacheControl: cacheControl === "" ? null : cacheControl,
+    accessLog: v["access-log"] ?? null,
+    statsIntervalMs: v["stats-interval"] === undefined
+      ? null
+      : seconds("stats-interval", v["stats-interval"], 0),
   };
 }
 
@@ -162,6 +207,24 @@ function formatUrl(host: string, port: number): string {
   return host.includes(":") ? `http://[${host}]:${port}/` : `http://${host}:${port}/`;
 }
 
+/** Opens the access-log sink: stdout, or a file opened for appending. */
+function openLogSink(path: string | null): { write: (bytes: Uint8Array) => void; close: () => void } {
+  const file = path === null || path === "-" ? null : Deno.openSync(path, { append: true, create: true });
+  const target = file ?? Deno.stdout;
+  return {
+    write(bytes) {
+      for (let off = 0; off < bytes.length;) off += target.writeSync(bytes.subarray(off));
+    },
+    close: () => file?.close(),
+  };
+}
+
+/** Colours for a terminal, unless NO_COLOR is set (https://no-color.org). */
+function paint(format: Parameters<typeof styleText>[0], text: string): string {
+  const color = Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
+  return color ? styleText(format, text) : text;
+}
+
 /** Starts the server from the command line; resolves with the process exit code. */
 async function main(args: string[]): Promise<number> {
   let config;
@@ -181,17 +244,49 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   const fileLimit = raiseFileLimit();
+  let files: ReturnType<typeof createStaticFs> | null = null;
+  let log: AccessLog | null = null;
+  let sink: ReturnType<typeof openLogSink> | null = null;
+  try {
+    if (config.root !== null) files = createStaticFs(config.root, config.followSymlinks);
+    if (!config.quiet) {
+      sink = openLogSink(config.accessLog);
+      log = new AccessLog(sink.write);
+    }
+  } catch (e) {
+    files?.[Symbol.dispose]();
+    if (e instanceof SyscallError) console.error(`rawserve: ${e.message}`);
+    else if (e instanceof Error) {
+      console.error(`rawserve: Cannot open --access-log ${config.accessLog}: ${e.message}`);
+    } else throw e;
+    return 1;
+  }
+  const handler = files
+    ? createStaticHandler({
+      fs: files,
+      listing: config.listing,
+      dotfiles: config.dotfiles,
+      cacheControl: config.cacheControl,
+      logError: (message) => console.error(`rawserve: ${message}`),
+    })
+    : embeddedHandler;
   const server = new Server({
     host: config.host,
     port: config.port,
     backlog: config.backlog,
     maxConnections: config.maxConnections ?? Math.max(16, fileLimit - FD_RESERVE),
-    handler: embeddedHandler,
+    handler,
     headerTimeoutMs: config.headerTimeoutMs,
     idleTimeoutMs: config.idleTimeoutMs,
     bodyTimeoutMs: config.bodyTimeoutMs,
     writeTimeoutMs: config.writeTimeoutMs,
     maxBodyBytes: config.maxBodyBytes,
+    ...(log
+      ? {
+        onResponse: (conn, head, status, bytes) =>
+          log.push(formatClf(conn.remoteAddress, head, status, bytes)),
+      }
+      : {}),
   });
   let bound;
   try {
@@ -200,10 +295,23 @@ async function main(args: string[]): Promise<number> {
     if (!(e instanceof SyscallError)) throw e;
     console.error(`rawserve: ${e.message}`);
     server[Symbol.dispose]();
+    files?.[Symbol.dispose]();
+    sink?.close();
     return 1;
   }
   if (!config.quiet) {
-    console.log(`rawserve listening on ${formatUrl(bound.host, bound.port)} (embedded page)`);
+    const what = config.root === null ? "embedded page" : `serving ${config.root}`;
+    console.log(`rawserve listening on ${paint("bold", formatUrl(bound.host, bound.port))} (${what})`);
+  }
+
+  let previous = { ...server.stats, errors: { ...server.stats.errors } };
+  let statsTimer: ReturnType<typeof setInterval> | undefined;
+  if (config.statsIntervalMs !== null) {
+    const interval = config.statsIntervalMs;
+    statsTimer = setInterval(() => {
+      console.error(paint("dim", formatStats(server.stats, previous, interval / 1000)));
+      previous = { ...server.stats, errors: { ...server.stats.errors } };
+    }, interval);
   }
 
   let signals = 0;
@@ -230,7 +338,12 @@ async function main(args: string[]): Promise<number> {
   await server.run();
   Deno.removeSignalListener("SIGINT", onSignal);
   Deno.removeSignalListener("SIGTERM", onSignal);
+  clearInterval(statsTimer);
+  log?.flush();
+  sink?.close();
+  if (!config.quiet || config.statsIntervalMs !== null) console.error(formatStats(server.stats));
   server[Symbol.dispose]();
+  files?.[Symbol.dispose]();
   return exitCode;
 }
 

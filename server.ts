@@ -7,6 +7,7 @@ import {
   type Listener,
   type ListenOptions,
   listenTcp,
+  peerAddress,
   readFd,
   sendFile,
   shutdownWrite,
@@ -59,7 +60,7 @@ export interface ServerOptions extends ListenOptions {
   maxBodyBytes?: number;
   maxPipelined?: number;
   /** Called once per response, e.g. for the access log. */
-  onResponse?: (head: RequestHead | null, status: number, bytes: number) => void;
+  onResponse?: (conn: Connection, head: RequestHead | null, status: number, bytes: number) => void;
 }
 
 /** Live counters (the raw-socket design's set). */
@@ -101,6 +102,12 @@ class SocketTransport implements Transport, IoHandler {
 
   shutdownWrite(): void {
     shutdownWrite(this.fd);
+  }
+
+  #remote: string | null = null;
+
+  remoteAddress(): string {
+    return (this.#remote ??= peerAddress(this.fd));
   }
 
   close(): void {

@@ -11,6 +11,7 @@ export const EAGAIN = 11; // == EWOULDBLOCK on Linux
 export const ENOMEM = 12;
 export const EACCES = 13;
 export const EFAULT = 14;
+export const EXDEV = 18;
 export const ENOTDIR = 20;
 export const EISDIR = 21;
 export const EINVAL = 22;
@@ -19,6 +20,7 @@ export const EMFILE = 24;
 export const ENOSPC = 28;
 export const EPIPE = 32;
 export const ENAMETOOLONG = 36;
+export const ENOSYS = 38;
 export const ELOOP = 40;
 export const ENOTSOCK = 88;
 export const EPROTO = 71;
@@ -44,6 +46,7 @@ const ERRNO_TABLE: Record<number, readonly [name: string, message: string]> = {
   [ENOMEM]: ["ENOMEM", "out of memory"],
   [EACCES]: ["EACCES", "permission denied"],
   [EFAULT]: ["EFAULT", "bad address"],
+  [EXDEV]: ["EXDEV", "path resolves outside the served directory"],
   [ENOTDIR]: ["ENOTDIR", "not a directory"],
   [EISDIR]: ["EISDIR", "is a directory"],
   [EINVAL]: ["EINVAL", "invalid argument"],
@@ -52,6 +55,7 @@ const ERRNO_TABLE: Record<number, readonly [name: string, message: string]> = {
   [ENOSPC]: ["ENOSPC", "no space left on device"],
   [EPIPE]: ["EPIPE", "broken pipe: the peer closed the connection"],
   [ENAMETOOLONG]: ["ENAMETOOLONG", "file name too long"],
+  [ENOSYS]: ["ENOSYS", "system call not available on this kernel"],
   [ELOOP]: ["ELOOP", "too many levels of symbolic links"],
   [EPROTO]: ["EPROTO", "protocol error"],
   [ENOTSOCK]: ["ENOTSOCK", "not a socket"],

@@ -24,6 +24,7 @@ export const LIBC = {
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" }, // fd, const sockaddr *addr, socklen_t len
   listen: { parameters: ["i32", "i32"], result: "i32" }, // fd, int backlog
   accept4: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" }, // fd, sockaddr *addr, socklen_t *len, int flags
+  getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" }, // fd, sockaddr *addr, socklen_t *len
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" }, // fd, sockaddr *addr, socklen_t *len
   read: { parameters: ["i32", "buffer", "u32"], result: "i32" }, // int fd, void *buf, size_t count -> ssize_t
   write: { parameters: ["i32", "buffer", "u32"], result: "i32" }, // int fd, const void *buf, size_t count -> ssize_t
@@ -33,6 +34,10 @@ export const LIBC = {
   shutdown: { parameters: ["i32", "i32"], result: "i32" }, // int fd, int how
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" }, // int fd, int cmd, int arg
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" }, // const char *path, int flags, mode_t mode
+  openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" }, // int dirfd, const char *path, int flags, mode_t mode
+  // long syscall(long nr, ...): used for openat2(2), which glibc does not wrap. The number and
+  // arguments are small non-negative values, passed zero-extended (see the note above).
+  syscall4: { name: "syscall", parameters: ["u32", "i32", "buffer", "buffer", "u32"], result: "i32" },
   fstat: { parameters: ["i32", "buffer"], result: "i32" }, // int fd, struct stat *st (glibc >= 2.33 exports it)
   eventfd: { parameters: ["u32", "i32"], result: "i32" }, // unsigned initval, int flags
   epoll_create1: { parameters: ["i32"], result: "i32" }, // int flags
@@ -88,6 +93,8 @@ export const SHUT_WR = 1;
 export const O_RDONLY = 0;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
+export const O_DIRECTORY = 0o200000;
+export const O_PATH = 0o10000000;
 export const F_GETFL = 3;
 export const F_SETFL = 4;
 export const EFD_NONBLOCK = 0o4000;
@@ -103,6 +110,10 @@ export const EPOLLHUP = 0x010;
 export const EPOLLRDHUP = 0x2000;
 export const RLIMIT_NOFILE = 7;
 export const SIGPIPE = 13;
+export const SYS_OPENAT2 = 437;
+/** openat2 `how.resolve` flags (linux/openat2.h). */
+export const RESOLVE_NO_MAGICLINKS = 0x02;
+export const RESOLVE_BENEATH = 0x08;
 
 /** `struct epoll_event` is packed on x86-64: u32 events at 0, u64 data at 4 (12 bytes). */
 export const EPOLL_EVENT_SIZE = 12;

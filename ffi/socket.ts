@@ -32,6 +32,7 @@ const {
   bind,
   close,
   eventfd,
+  getpeername,
   getsockname,
   getsockopt,
   listen,
@@ -191,6 +192,16 @@ export function localAddress(fd: number): ReturnType<typeof decodeSockaddr> {
     throw new SyscallError("getsockname", lastErrno(), "Cannot read the bound address");
   }
   return decodeSockaddr(addr.subarray(0, len[0]));
+}
+
+/**
+ * The peer address of a connected socket, as text (`127.0.0.1` or `::1`); `-` if unknown.
+ */
+export function peerAddress(fd: number): string {
+  const addr = new Uint8Array(SOCKADDR_MAX);
+  const len = new Uint32Array([SOCKADDR_MAX]);
+  if (getpeername(fd, addr, new Uint8Array(len.buffer)) < 0) return "-";
+  return decodeSockaddr(addr.subarray(0, len[0])).host;
 }
 
 /**

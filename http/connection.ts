@@ -48,7 +48,7 @@ export interface ConnectionOptions {
   /** Whether new responses must carry `Connection: close` (the server is draining). */
   draining: () => boolean;
   /** Called once per response when its last byte is queued to the kernel. */
-  onResponse?: (head: RequestHead | null, status: number, bytes: number) => void;
+  onResponse?: (conn: Connection, head: RequestHead | null, status: number, bytes: number) => void;
   /** Called once when the connection closes. */
   onClose?: (conn: Connection) => void;
 }
@@ -142,6 +142,11 @@ export class Connection {
     this.#o = options;
     this.#timer = new Timer(() => this.#onTimeout());
     this.#setTimer(TIMER.HEADER, options.headerTimeoutMs);
+  }
+
+  /** The client's address, for logs. */
+  get remoteAddress(): string {
+    return this.#t.remoteAddress();
   }
 
   /** Whether the connection has been closed. */
@@ -569,7 +574,7 @@ export class Connection {
       slot.response = this.#handlerFailed(e);
       return this.#encode(slot, out);
     }
-    let sent = out.length - before;
+    let sent = 0; // body bytes, as the access log reports them
     const skipBody = slot.isHead || noBody;
     if (body instanceof Uint8Array) {
       if (!skipBody && body.length > 0) {
@@ -588,7 +593,7 @@ export class Connection {
         sent += body.length;
       }
     }
-    this.#o.onResponse?.(slot.head, status, sent);
+    this.#o.onResponse?.(this, slot.head, status, sent);
   }
 
   /**

@@ -23,8 +23,11 @@ export type Body = Uint8Array | string | FileBody | ReadableStream<Uint8Array> |
 /** A response from a handler. */
 export interface HttpResponse {
   status: number;
-  /** Field names and values, alternating, e.g. `["content-type", "text/html"]`. */
-  headers?: readonly string[];
+  /**
+   * Field names and values, alternating, e.g. `["content-type", "text/html"]`, or fields
+   * pre-encoded once with `encodeFields()` for responses that repeat them.
+   */
+  headers?: readonly string[] | Uint8Array;
   body?: Body;
   /**
    * The length a GET would have had, for HEAD and 304 responses whose body is omitted; when
@@ -55,6 +58,8 @@ export interface Transport {
   setInterest(readable: boolean, writable: boolean): void;
   /** Sends FIN after queued data (shutdown SHUT_WR). */
   shutdownWrite(): void;
+  /** The peer's address as text (looked up on first use). */
+  remoteAddress(): string;
   /** Closes the socket; called exactly once. */
   close(): void;
 }
@@ -73,3 +78,12 @@ export const IO = {
   EPIPE: -32,
   ECONNRESET: -104,
 } as const;
+
+/** What the static server needs from fstat(2). */
+export interface FileInfo {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  isFile: boolean;
+  isDirectory: boolean;
+}

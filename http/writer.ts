@@ -129,13 +129,15 @@ export interface HeadOptions {
 export function encodeHead(
   out: OutputBuffer,
   status: number,
-  headers: readonly string[] | undefined,
+  headers: readonly string[] | Uint8Array | undefined,
   options: HeadOptions,
 ): void {
   out.append(statusLine(status));
   out.append(dateFieldBytes(Date.now()));
   out.append(SERVER_FIELD);
-  if (headers) {
+  if (headers instanceof Uint8Array) {
+    out.append(headers); // pre-encoded "Name: value\r\n" lines (see encodeFields)
+  } else if (headers) {
     for (let i = 0; i + 1 < headers.length; i += 2) {
       out.appendLatin1(headers[i]!);
       out.append(COLON_SP);
@@ -153,6 +155,24 @@ export function encodeHead(
   if (options.close) out.append(CONNECTION_CLOSE);
   else if (options.keepAlive10) out.append(CONNECTION_KEEP_ALIVE);
   out.append(CRLF);
+}
+
+/**
+ * Pre-encodes header fields for responses that repeat them (static files, fixed pages), so
+ * each response copies bytes instead of re-encoding and re-checking strings.
+ * @param headers field names and values, alternating
+ * @returns the `Name: value\r\n` lines
+ * @throws {TypeError} for a field that would split the response
+ */
+export function encodeFields(headers: readonly string[]): Uint8Array {
+  const out = new OutputBuffer(256);
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    out.appendLatin1(headers[i]!);
+    out.append(COLON_SP);
+    out.appendLatin1(headers[i + 1]!);
+    out.append(CRLF);
+  }
+  return out.bytes.slice(0, out.length);
 }
 
 /** Encodes a string body once; handlers returning constant strings should pre-encode. */

@@ -1,0 +1,194 @@
+// Files for the static server: a root directory descriptor, opening paths beneath it with
+// openat2(RESOLVE_BENEATH) so no path or symbolic link can leave it, fstat and reads.
+// Hot functions return -errno; opening the root throws SyscallError for the user.
+
+import {
+  lastErrno,
+  libc,
+  O_CLOEXEC,
+  O_DIRECTORY,
+  O_PATH,
+  O_RDONLY,
+  RESOLVE_BENEATH,
+  RESOLVE_NO_MAGICLINKS,
+  S_IFDIR,
+  S_IFMT,
+  S_IFREG,
+  STAT,
+  SYS_OPENAT2,
+} from "./libc.ts";
+import { EINTR, ENAMETOOLONG, ENOSYS, ENOTDIR, EXDEV, SyscallError } from "./errno.ts";
+import { OwnedFd } from "./socket.ts";
+import type { FileInfo } from "../http/types.ts";
+import type { StaticFs } from "../http/static_files.ts";
+
+const { close, fstat, open, openat, read, syscall4 } = libc.symbols;
+
+/** Longest path passed to the kernel (PATH_MAX, including the NUL). */
+const PATH_MAX = 4096;
+const PATH_BUF = new Uint8Array(PATH_MAX);
+const ENCODER = new TextEncoder();
+// struct open_how { u64 flags; u64 mode; u64 resolve; }
+const HOW = new BigUint64Array(3);
+const HOW_BYTES = new Uint8Array(HOW.buffer);
+const STAT_BUF = new Uint8Array(STAT.SIZE);
+const STAT_VIEW = new DataView(STAT_BUF.buffer);
+let openat2Missing = false;
+
+export type { FileInfo };
+
+function cString(path: string): Uint8Array | null {
+  const { written, read: used } = ENCODER.encodeInto(path, PATH_BUF.subarray(0, PATH_MAX - 1));
+  if (used < path.length) return null;
+  PATH_BUF[written] = 0;
+  return PATH_BUF;
+}
+
+/**
+ * Opens the directory to serve, as an O_PATH descriptor used only as the base for openat2.
+ * @throws {SyscallError} "Cannot serve ./site: no such file or directory (ENOENT)"
+ */
+export function openRoot(dir: string): OwnedFd {
+  const path = cString(dir);
+  if (!path) throw new SyscallError("open", ENAMETOOLONG, `Cannot serve ${dir}`);
+  const fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+  if (fd < 0) {
+    throw new SyscallError("open", lastErrno(), `Cannot serve ${dir}`, "check the path given to --root");
+  }
+  return new OwnedFd(fd);
+}
+
+/**
+ * Opens `relPath` (no leading slash, already normalised) for reading beneath `rootFd`.
+ * Without `followSymlinks`, RESOLVE_BENEATH makes the kernel refuse (EXDEV) any resolution,
+ * symbolic links included, that would leave the root; with it, links may point anywhere.
+ * @returns a descriptor or -errno
+ */
+export function openBeneath(rootFd: number, relPath: string, followSymlinks: boolean): number {
+  const path = cString(relPath === "" ? "." : relPath);
+  if (!path) return -ENAMETOOLONG;
+  for (;;) {
+    let fd: number;
+    if (followSymlinks || openat2Missing) {
+      fd = openat(rootFd, path, O_RDONLY | O_CLOEXEC, 0);
+    } else {
+      HOW[0] = BigInt(O_RDONLY | O_CLOEXEC);
+      HOW[1] = 0n;
+      HOW[2] = BigInt(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+      fd = syscall4(SYS_OPENAT2, rootFd, path, HOW_BYTES, 24);
+    }
+    if (fd >= 0) return fd;
+    const errno = lastErrno();
+    if (errno === EINTR) continue;
+    if (errno === ENOSYS && !openat2Missing) {
+      // Kernels before 5.6: the caller checks realpath itself (see staticFileSystem()).
+      openat2Missing = true;
+      continue;
+    }
+    return -errno;
+  }
+}
+
+/** Whether openat2 is unavailable and symlink containment must be checked by path. */
+export function needsPathContainmentCheck(): boolean {
+  return openat2Missing;
+}
+
+/**
+ * fstat(2) into `out`.
+ * @returns 0 or -errno
+ */
+export function statFd(fd: number, out: FileInfo): number {
+  if (fstat(fd, STAT_BUF) < 0) return -lastErrno();
+  const v = STAT_VIEW;
+  const mode = v.getUint32(STAT.MODE, true) & S_IFMT;
+  out.size = v.getUint32(STAT.FILE_SIZE, true) + v.getUint32(STAT.FILE_SIZE + 4, true) * 2 ** 32;
+  out.ino = v.getUint32(STAT.INO, true) + v.getUint32(STAT.INO + 4, true) * 2 ** 32;
+  out.mtimeMs = (v.getUint32(STAT.MTIME_SEC, true) + v.getInt32(STAT.MTIME_SEC + 4, true) * 2 ** 32) * 1000 +
+    Math.floor(v.getUint32(STAT.MTIME_NSEC, true) / 1e6);
+  out.isFile = mode === S_IFREG;
+  out.isDirectory = mode === S_IFDIR;
+  return 0;
+}
+
+/**
+ * Reads a whole small file (for the in-memory cache).
+ * @returns the bytes, or -errno
+ */
+export function readWhole(fd: number, size: number): Uint8Array | number {
+  const buf = new Uint8Array(size);
+  let got = 0;
+  while (got < size) {
+    const n = read(fd, got ? buf.subarray(got) : buf, size - got);
+    if (n < 0) {
+      const errno = lastErrno();
+      if (errno === EINTR) continue;
+      return -errno;
+    }
+    if (n === 0) return buf.subarray(0, got); // shrank while reading
+    got += n;
+  }
+  return buf;
+}
+
+/** close(2) for a file descriptor opened here. */
+export function closeFd(fd: number): void {
+  close(fd);
+}
+
+/**
+ * The static server's view of a served directory: every open is contained beneath it.
+ * @param dir the directory given by --root
+ * @param followSymlinks let symbolic links point outside the root
+ * @returns the operations and the root descriptor's owner (dispose it at shutdown)
+ * @throws {SyscallError} when the directory cannot be opened
+ */
+export function createStaticFs(dir: string, followSymlinks: boolean): StaticFs & Disposable {
+  const root = openRoot(dir);
+  const realRoot = Deno.realPathSync(dir);
+  const info: FileInfo = { size: 0, mtimeMs: 0, ino: 0, isFile: false, isDirectory: false };
+  if (statFd(root.fd, info) === 0 && !info.isDirectory) {
+    root[Symbol.dispose]();
+    throw new SyscallError("open", ENOTDIR, `Cannot serve ${dir}`, "--root takes a directory");
+  }
+  return {
+    open(relPath: string): number {
+      const fd = openBeneath(root.fd, relPath, followSymlinks);
+      if (fd >= 0 && !followSymlinks && needsPathContainmentCheck()) {
+        // No openat2 on this kernel: resolve the path and check it stays inside the root.
+        let real: string;
+        try {
+          real = Deno.realPathSync(`${realRoot}/${relPath}`);
+        } catch {
+          real = "";
+        }
+        if (real !== realRoot && !real.startsWith(realRoot + "/")) {
+          close(fd);
+          return -EXDEV;
+        }
+      }
+      return fd;
+    },
+    stat: statFd,
+    readWhole,
+    close: closeFd,
+    async readDir(relPath: string) {
+      const base = relPath ? `${realRoot}/${relPath}` : realRoot;
+      const out = [];
+      for await (const entry of Deno.readDir(base)) {
+        let size = 0, mtimeMs = 0, isDirectory = entry.isDirectory;
+        try {
+          const st = await Deno.stat(`${base}/${entry.name}`);
+          size = st.size;
+          mtimeMs = st.mtime?.getTime() ?? 0;
+          isDirectory = st.isDirectory;
+        } catch {
+          // a dangling link or a file removed meanwhile: list it with what we know
+        }
+        out.push({ name: entry.name, isDirectory, size, mtimeMs });
+      }
+      return out;
+    },
+    [Symbol.dispose]: () => root[Symbol.dispose](),
+  };
+}

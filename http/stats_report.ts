@@ -1,0 +1,53 @@
+// Human-readable counters: sizes in binary units, rates with k/M suffixes, errors by kind.
+
+/** The counters a report shows. */
+export interface StatsSnapshot {
+  accepted: number;
+  open: number;
+  requests: number;
+  bytesIn: number;
+  bytesOut: number;
+  errors: Record<string, number>;
+}
+
+const ONE_DECIMAL = new Intl.NumberFormat("en", { maximumFractionDigits: 1 });
+const COMPACT = new Intl.NumberFormat("en", { notation: "compact", maximumFractionDigits: 1 });
+
+/** `1.2 MiB` */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0, n = bytes;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${ONE_DECIMAL.format(n)} ${units[i]}`;
+}
+
+/** `34.1k` (lower-case k as in req/s figures) */
+export function formatCount(n: number): string {
+  return COMPACT.format(n).replace("K", "k");
+}
+
+/**
+ * One line describing the counters, and rates since `previous` when given.
+ * @param now the current counters
+ * @param previous the counters `seconds` ago, for rates
+ * @param seconds the interval between the two
+ */
+export function formatStats(now: StatsSnapshot, previous?: StatsSnapshot, seconds?: number): string {
+  const parts = [
+    `connections ${formatCount(now.accepted)} accepted, ${formatCount(now.open)} open`,
+    `requests ${formatCount(now.requests)}`,
+    `received ${formatBytes(now.bytesIn)}`,
+    `sent ${formatBytes(now.bytesOut)}`,
+  ];
+  if (previous && seconds && seconds > 0) {
+    const rate = (now.requests - previous.requests) / seconds;
+    parts[1] += ` (${formatCount(rate)} req/s)`;
+    parts[3] += ` (${formatBytes((now.bytesOut - previous.bytesOut) / seconds)}/s)`;
+  }
+  const errors = Object.entries(now.errors).map(([k, v]) => `${k} ${v}`).join(", ");
+  parts.push(`errors ${errors || "none"}`);
+  return parts.join("; ");
+}

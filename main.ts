@@ -6,6 +6,7 @@ import { parseArgs, styleText } from "node:util";
 import { raiseFileLimit } from "./ffi/libc.ts";
 import { SyscallError } from "./ffi/errno.ts";
 import { DEFAULTS, Server } from "./server.ts";
+import { YIELD_INTERVAL_MS } from "./loop/reactor.ts";
 import { EMBEDDED_PAGE, EMBEDDED_TYPE } from "./http/embedded_page.ts";
 import type { Handler, HttpResponse } from "./http/types.ts";
 import { createStaticFs } from "./ffi/files.ts";
@@ -48,6 +49,8 @@ Options:
 })
   --shutdown-timeout SECONDS  graceful shutdown bound (default ${DEFAULTS.shutdownTimeoutMs / 1000})
   --max-body BYTES          largest request body, 413 beyond (default ${DEFAULTS.maxBodyBytes})
+  --yield-interval MS       longest run of I/O before Deno's event loop gets a turn
+                            (default ${YIELD_INTERVAL_MS}: after every batch of events)
   --quiet                   no start-up line, access log or stats; errors only
   -h, --help                show this help
   -v, --version             print the version
@@ -74,6 +77,7 @@ export interface CliConfig {
   cacheControl: string | null;
   accessLog: string | null;
   statsIntervalMs: number | null;
+  yieldIntervalMs: number;
 }
 
 /** A usage error: printed as one line, exit code 2. */
@@ -121,6 +125,7 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
         "shutdown-timeout": { type: "string" },
         "max-body": { type: "string" },
         quiet: { type: "boolean" },
+        "yield-interval": { type: "string" },
         root: { type: "string" },
         "no-listing": { type: "boolean" },
         dotfiles: { type: "boolean" },
@@ -168,6 +173,7 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
     shutdownTimeoutMs: seconds("shutdown-timeout", v["shutdown-timeout"], DEFAULTS.shutdownTimeoutMs),
     maxBodyBytes: integer("max-body", v["max-body"], 0, 2 ** 31 - 1) ?? DEFAULTS.maxBodyBytes,
     quiet: v.quiet ?? false,
+    yieldIntervalMs: integer("yield-interval", v["yield-interval"], 0, 1000) ?? YIELD_INTERVAL_MS,
     root,
     listing: !v["no-listing"],
     dotfiles: v.dotfiles ?? false,
@@ -281,6 +287,7 @@ async function main(args: string[]): Promise<number> {
     bodyTimeoutMs: config.bodyTimeoutMs,
     writeTimeoutMs: config.writeTimeoutMs,
     maxBodyBytes: config.maxBodyBytes,
+    reactor: { yieldIntervalMs: config.yieldIntervalMs },
     ...(log
       ? {
         onResponse: (conn, head, status, bytes) =>

@@ -15,7 +15,7 @@ import {
 } from "./ffi/socket.ts";
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, ignoreSigpipe, libc } from "./ffi/libc.ts";
 import { EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM, errnoName } from "./ffi/errno.ts";
-import { type IoHandler, Reactor } from "./loop/reactor.ts";
+import { type IoHandler, Reactor, type ReactorOptions } from "./loop/reactor.ts";
 import { Timer } from "./loop/timers.ts";
 import { Connection, type ConnectionOptions, type ConnectionStats } from "./http/connection.ts";
 import type { Handler, Transport } from "./http/types.ts";
@@ -59,6 +59,8 @@ export interface ServerOptions extends ListenOptions {
   writeTimeoutMs?: number;
   maxBodyBytes?: number;
   maxPipelined?: number;
+  /** Wait-strategy tuning (tools and benchmarks). */
+  reactor?: ReactorOptions;
   /** Called once per response, e.g. for the access log. */
   onResponse?: (conn: Connection, head: RequestHead | null, status: number, bytes: number) => void;
 }
@@ -125,7 +127,7 @@ class SocketTransport implements Transport, IoHandler {
  * await server.run();
  */
 export class Server implements Disposable {
-  readonly reactor: Reactor = new Reactor();
+  readonly reactor: Reactor;
   readonly stats: ServerStats = { accepted: 0, open: 0, requests: 0, bytesIn: 0, bytesOut: 0, errors: {} };
   #options: ServerOptions;
   #listener: Listener | null = null;
@@ -139,6 +141,7 @@ export class Server implements Disposable {
   /** @param options address, limits and handler */
   constructor(options: ServerOptions) {
     ignoreSigpipe();
+    this.reactor = new Reactor(options.reactor);
     this.#options = options;
     this.#connOptions = {
       handler: options.handler,

@@ -24,15 +24,20 @@ export const MAX_EVENTS = 64;
 
 /**
  * How long the reactor may run I/O batches back to back before it gives Deno's event loop a
- * macrotask turn (timers, signal listeners, async ops). Between batches it always drains
- * microtasks (`await null`, ~0.04 µs), so promise continuations of handlers run at once.
+ * macrotask turn (timers, signal listeners, async ops); 0 means after every batch. Between
+ * batches it always drains microtasks (`await null`, ~0.04 µs), so promise continuations of
+ * handlers run at once either way.
  *
- * Measured with scripts/wait_bench.ts (wrk, 50 connections, server on one core, CPU µs per
- * request, medians of 3 alternating runs): a setImmediate turn after every batch costs
- * ~2.2 µs per batch; bounding turns to one per millisecond removes it from the profile while
- * keeping timer and signal latency near 1 ms. See README "Wait strategy" for the figures.
+ * Measured 2026-11-24 (wrk -t1 -c50, embedded page, server pinned to CPU 0, wrk to CPU 1,
+ * server CPU from /proc/PID/stat, three alternating 4 s runs each; scripts/wait_bench.ts):
+ *   setImmediate after every batch:        4.74, 4.74, 4.71 µs/request, p99 ~0.5 ms
+ *   setImmediate at most once per 1 ms:    4.89, 4.83, 4.98 µs/request, p99 up to 3 ms
+ * The turn (~2.2 µs) is shared by a whole batch of events, and while Deno's loop runs more
+ * events gather, so batches grow: yielding every batch costs nothing measurable and keeps
+ * timers and signals prompt. MessageChannel (~4.4 µs a round trip) is dearer than setImmediate,
+ * and the awaited nonblocking epoll_wait (~50 µs) is kept for the idle path only.
  */
-export const YIELD_INTERVAL_MS = 1;
+export const YIELD_INTERVAL_MS = 0;
 
 /**
  * Empty polls (each followed by a setImmediate turn) before the reactor blocks. Blocking goes
@@ -52,6 +57,14 @@ export interface IoHandler {
 
 function yieldMacrotask(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Tuning for the wait strategy (defaults are the measured best). */
+export interface ReactorOptions {
+  /** Longest run of I/O batches between macrotask turns; 0 yields after every batch. */
+  yieldIntervalMs?: number;
+  /** Empty polls before blocking. */
+  idleSpins?: number;
 }
 
 /** The epoll event loop. */
@@ -76,8 +89,16 @@ export class Reactor implements Disposable {
   /** Counters for stats and tests. */
   readonly counters = { waits: 0, blockingWaits: 0, macrotaskYields: 0, batches: 0 };
 
-  /** @throws {SyscallError} if epoll or the wake-up eventfd cannot be created */
-  constructor() {
+  #yieldIntervalMs: number;
+  #idleSpins: number;
+
+  /**
+   * @param options wait-strategy tuning
+   * @throws {SyscallError} if epoll or the wake-up eventfd cannot be created
+   */
+  constructor(options: ReactorOptions = {}) {
+    this.#yieldIntervalMs = options.yieldIntervalMs ?? YIELD_INTERVAL_MS;
+    this.#idleSpins = options.idleSpins ?? IDLE_SPINS;
     const ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) throw new SyscallError("epoll_create1", lastErrno(), "Cannot create an epoll instance");
     this.#ep = new OwnedFd(ep);
@@ -223,11 +244,11 @@ export class Reactor implements Disposable {
         if (this.timers.nextKey() <= now) this.timers.runDue(now);
         if (n > 0) {
           spins = 0;
-          if (now - lastYield < YIELD_INTERVAL_MS) {
+          if (now - lastYield < this.#yieldIntervalMs) {
             await null;
             continue;
           }
-        } else if (++spins > IDLE_SPINS) {
+        } else if (++spins > this.#idleSpins) {
           spins = 0;
           const timeout = Math.min(MAX_BLOCK_MS, Math.max(0, Math.ceil(this.timers.nextKey() - now)));
           if (timeout > 0 && !this.#stopped) {

@@ -3,7 +3,7 @@
 // 2 for usage errors, 1 for everything that fails at start-up.
 
 import { parseArgs, styleText } from "node:util";
-import { raiseFileLimit } from "./ffi/libc.ts";
+import { exitWithParent, raiseFileLimit } from "./ffi/libc.ts";
 import { SyscallError } from "./ffi/errno.ts";
 import { DEFAULTS, Server } from "./server.ts";
 import { YIELD_INTERVAL_MS } from "./loop/reactor.ts";
@@ -12,7 +12,9 @@ import type { Handler, HttpResponse } from "./http/types.ts";
 import { createStaticFs } from "./ffi/files.ts";
 import { createStaticHandler } from "./http/static_files.ts";
 import { AccessLog, formatClf } from "./http/access_log.ts";
-import { formatStats } from "./http/stats_report.ts";
+import { formatBytes, formatStats } from "./http/stats_report.ts";
+import { socketBufferSizes } from "./ffi/socket.ts";
+import { superviseWorkers, WORKER_ENV } from "./supervisor.ts";
 
 /** rawserve's version, printed by --version and in the Server field's documentation. */
 export const VERSION = "0.1.0";
@@ -49,6 +51,10 @@ Options:
 })
   --shutdown-timeout SECONDS  graceful shutdown bound (default ${DEFAULTS.shutdownTimeoutMs / 1000})
   --max-body BYTES          largest request body, 413 beyond (default ${DEFAULTS.maxBodyBytes})
+  --workers N|auto          N processes with SO_REUSEPORT sockets (default 1; auto = CPUs)
+  --sndbuf BYTES            SO_SNDBUF for connections (the kernel doubles it); prints the result
+  --rcvbuf BYTES            SO_RCVBUF for connections (the kernel doubles it); prints the result
+  --no-delay on|off         TCP_NODELAY on accepted sockets (default on)
   --yield-interval MS       longest run of I/O before Deno's event loop gets a turn
                             (default ${YIELD_INTERVAL_MS}: after every batch of events)
   --quiet                   no start-up line, access log or stats; errors only
@@ -78,6 +84,10 @@ export interface CliConfig {
   accessLog: string | null;
   statsIntervalMs: number | null;
   yieldIntervalMs: number;
+  workers: number;
+  sndbuf: number | null;
+  rcvbuf: number | null;
+  noDelay: boolean;
 }
 
 /** A usage error: printed as one line, exit code 2. */
@@ -89,6 +99,13 @@ function integer(name: string, text: string | undefined, min: number, max: numbe
     throw new UsageError(`--${name} takes a whole number from ${min} to ${max}, not "${text}"`);
   }
   return Number(text);
+}
+
+function onOff(name: string, text: string | undefined, fallback: boolean): boolean {
+  if (text === undefined) return fallback;
+  if (text === "on") return true;
+  if (text === "off") return false;
+  throw new UsageError(`--${name} takes on or off, not "${text}"`);
 }
 
 function seconds(name: string, text: string | undefined, fallbackMs: number): number {
@@ -126,6 +143,10 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
         "max-body": { type: "string" },
         quiet: { type: "boolean" },
         "yield-interval": { type: "string" },
+        workers: { type: "string" },
+        sndbuf: { type: "string" },
+        rcvbuf: { type: "string" },
+        "no-delay": { type: "string" },
         root: { type: "string" },
         "no-listing": { type: "boolean" },
         dotfiles: { type: "boolean" },
@@ -173,6 +194,12 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
     shutdownTimeoutMs: seconds("shutdown-timeout", v["shutdown-timeout"], DEFAULTS.shutdownTimeoutMs),
     maxBodyBytes: integer("max-body", v["max-body"], 0, 2 ** 31 - 1) ?? DEFAULTS.maxBodyBytes,
     quiet: v.quiet ?? false,
+    workers: v.workers === "auto"
+      ? navigator.hardwareConcurrency
+      : integer("workers", v.workers, 1, 256) ?? 1,
+    sndbuf: integer("sndbuf", v.sndbuf, 1024, 2 ** 30) ?? null,
+    rcvbuf: integer("rcvbuf", v.rcvbuf, 1024, 2 ** 30) ?? null,
+    noDelay: onOff("no-delay", v["no-delay"], true),
     yieldIntervalMs: integer("yield-interval", v["yield-interval"], 0, 1000) ?? YIELD_INTERVAL_MS,
     root,
     listing: !v["no-listing"],
@@ -249,6 +276,32 @@ async function main(args: string[]): Promise<number> {
     console.log(`rawserve ${VERSION}`);
     return 0;
   }
+  const workerIndex = Deno.env.get(WORKER_ENV);
+  if (config.workers > 1 && workerIndex === undefined) {
+    try {
+      return await superviseWorkers({
+        workers: config.workers,
+        host: config.host,
+        port: config.port,
+        args,
+        quiet: config.quiet,
+        announce: (host, port) => {
+          if (config.quiet) return;
+          const what = config.root === null ? "embedded page" : `serving ${config.root}`;
+          console.log(
+            `rawserve listening on ${
+              paint("bold", formatUrl(host, port))
+            } (${what}, ${config.workers} workers)`,
+          );
+        },
+      });
+    } catch (e) {
+      if (!(e instanceof SyscallError)) throw e;
+      console.error(`rawserve: ${e.message}`);
+      return 1;
+    }
+  }
+  if (workerIndex !== undefined) exitWithParent(); // a worker never outlives its supervisor
   const fileLimit = raiseFileLimit();
   let files: ReturnType<typeof createStaticFs> | null = null;
   let log: AccessLog | null = null;
@@ -281,6 +334,10 @@ async function main(args: string[]): Promise<number> {
     port: config.port,
     backlog: config.backlog,
     maxConnections: config.maxConnections ?? Math.max(16, fileLimit - FD_RESERVE),
+    reusePort: workerIndex !== undefined,
+    noDelay: config.noDelay,
+    ...(config.sndbuf ? { sndbuf: config.sndbuf } : {}),
+    ...(config.rcvbuf ? { rcvbuf: config.rcvbuf } : {}),
     handler,
     headerTimeoutMs: config.headerTimeoutMs,
     idleTimeoutMs: config.idleTimeoutMs,
@@ -306,7 +363,14 @@ async function main(args: string[]): Promise<number> {
     sink?.close();
     return 1;
   }
-  if (!config.quiet) {
+  if ((config.sndbuf || config.rcvbuf) && workerIndex === undefined) {
+    const sizes = socketBufferSizes(bound.fd);
+    console.log(
+      `socket buffers (effective, inherited by connections): SO_SNDBUF ${formatBytes(sizes.sndbuf)}, ` +
+        `SO_RCVBUF ${formatBytes(sizes.rcvbuf)}`,
+    );
+  }
+  if (!config.quiet && workerIndex === undefined) {
     const what = config.root === null ? "embedded page" : `serving ${config.root}`;
     console.log(`rawserve listening on ${paint("bold", formatUrl(bound.host, bound.port))} (${what})`);
   }

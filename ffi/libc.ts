@@ -53,6 +53,7 @@ export const LIBC = {
   },
   getrlimit: { parameters: ["i32", "buffer"], result: "i32" }, // int resource, struct rlimit *rl
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" }, // int resource, const struct rlimit *rl
+  prctl: { parameters: ["i32", "u32", "u32", "u32", "u32"], result: "i32" }, // int option, unsigned long args...
   signal: { parameters: ["i32", "pointer"], result: "pointer" }, // int sig, sighandler_t handler
   __errno_location: { parameters: [], result: "pointer" }, // int *(void)
 } as const satisfies Deno.ForeignLibraryInterface;
@@ -157,4 +158,12 @@ export function raiseFileLimit(): number {
     if (libc.symbols.setrlimit(RLIMIT_NOFILE, bytes) < 0) rl[0] = soft;
   }
   return Number(rl[0]! > 1n << 31n ? 1n << 31n : rl[0]!);
+}
+
+const PR_SET_PDEATHSIG = 1;
+const SIGTERM = 15;
+
+/** Asks the kernel to send this process SIGTERM when its parent dies (workers use it). */
+export function exitWithParent(): void {
+  libc.symbols.prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 }

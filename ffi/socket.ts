@@ -105,6 +105,11 @@ export interface ListenOptions {
   backlog?: number;
   /** SO_REUSEPORT, so several worker processes can each own a listening socket. */
   reusePort?: boolean;
+  /**
+   * Bind without listening: reserves the port for SO_REUSEPORT workers. A socket that does not
+   * listen receives no connections from the kernel's reuseport group.
+   */
+  bindOnly?: boolean;
   /** SO_SNDBUF / SO_RCVBUF to set on the listening socket (inherited by accepted ones). */
   sndbuf?: number;
   rcvbuf?: number;
@@ -162,7 +167,7 @@ export function listenTcp(options: ListenOptions): Listener {
     if (bind(fd, addr, addr.byteLength) < 0) {
       throw describeListenError(lastErrno(), options.host, options.port, "bind");
     }
-    if (listen(fd, options.backlog ?? DEFAULT_BACKLOG) < 0) {
+    if (!options.bindOnly && listen(fd, options.backlog ?? DEFAULT_BACKLOG) < 0) {
       throw describeListenError(lastErrno(), options.host, options.port, "listen");
     }
     const bound = localAddress(fd);

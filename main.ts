@@ -6,7 +6,7 @@ import { parseArgs, styleText } from "node:util";
 import { exitWithParent, raiseFileLimit } from "./ffi/libc.ts";
 import { SyscallError } from "./ffi/errno.ts";
 import { DEFAULTS, Server } from "./server.ts";
-import { YIELD_INTERVAL_MS } from "./loop/reactor.ts";
+import { IDLE_SPINS, YIELD_INTERVAL_MS } from "./loop/reactor.ts";
 import { EMBEDDED_PAGE, EMBEDDED_TYPE } from "./http/embedded_page.ts";
 import type { Handler, HttpResponse } from "./http/types.ts";
 import { createStaticFs } from "./ffi/files.ts";
@@ -57,6 +57,7 @@ Options:
   --no-delay on|off         TCP_NODELAY on accepted sockets (default on)
   --yield-interval MS       longest run of I/O before Deno's event loop gets a turn
                             (default ${YIELD_INTERVAL_MS}: after every batch of events)
+  --idle-spins N            empty polls before blocking in epoll_wait (default ${IDLE_SPINS})
   --quiet                   no start-up line, access log or stats; errors only
   -h, --help                show this help
   -v, --version             print the version
@@ -84,6 +85,7 @@ export interface CliConfig {
   accessLog: string | null;
   statsIntervalMs: number | null;
   yieldIntervalMs: number;
+  idleSpins: number;
   workers: number;
   sndbuf: number | null;
   rcvbuf: number | null;
@@ -143,6 +145,7 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
         "max-body": { type: "string" },
         quiet: { type: "boolean" },
         "yield-interval": { type: "string" },
+        "idle-spins": { type: "string" },
         workers: { type: "string" },
         sndbuf: { type: "string" },
         rcvbuf: { type: "string" },
@@ -200,6 +203,7 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
     sndbuf: integer("sndbuf", v.sndbuf, 1024, 2 ** 30) ?? null,
     rcvbuf: integer("rcvbuf", v.rcvbuf, 1024, 2 ** 30) ?? null,
     noDelay: onOff("no-delay", v["no-delay"], true),
+    idleSpins: integer("idle-spins", v["idle-spins"], 0, 1_000_000) ?? IDLE_SPINS,
     yieldIntervalMs: integer("yield-interval", v["yield-interval"], 0, 1000) ?? YIELD_INTERVAL_MS,
     root,
     listing: !v["no-listing"],
@@ -344,7 +348,7 @@ async function main(args: string[]): Promise<number> {
     bodyTimeoutMs: config.bodyTimeoutMs,
     writeTimeoutMs: config.writeTimeoutMs,
     maxBodyBytes: config.maxBodyBytes,
-    reactor: { yieldIntervalMs: config.yieldIntervalMs },
+    reactor: { yieldIntervalMs: config.yieldIntervalMs, idleSpins: config.idleSpins },
     ...(log
       ? {
         onResponse: (conn, head, status, bytes) =>

@@ -42,7 +42,11 @@ export const YIELD_INTERVAL_MS = 0;
 /**
  * Empty polls (each followed by a setImmediate turn) before the reactor blocks. Blocking goes
  * through Deno's thread pool (~50 µs per wake-up), so a short spin keeps a client that sends
- * its next request right after reading a response off that path.
+ * its next request right after reading a response off that path. Measured 2026-11-24 with one
+ * keep-alive connection (wrk -c1, 13-byte file, three alternating 3 s runs): 16 spins gave
+ * p50 20 µs, ~40k req/s and 24 µs of server CPU per request; 0 spins gave p50 79 µs, ~12.5k
+ * req/s and 44 µs per request. With 50 busy connections the reactor never idles and the
+ * setting makes no difference.
  */
 export const IDLE_SPINS = 16;
 

@@ -132,6 +132,7 @@ export class Connection {
   #timerKind: number = TIMER.NONE;
   #responseBytes = 0;
   #flushing = false;
+  #unreadInput = false;
 
   /**
    * @param transport the socket, seen through read/write/sendfile
@@ -189,7 +190,10 @@ export class Connection {
       return;
     }
     this.#o.stats.bytesIn += n;
-    if (this.#state === STATE.LINGER || this.#state === STATE.DONE_READING) return; // discard
+    if (this.#state === STATE.LINGER || this.#state === STATE.DONE_READING) {
+      this.#unreadInput = true; // input after the last request: close with a linger
+      return;
+    }
     if (this.#timerKind === TIMER.IDLE) this.#setTimer(TIMER.HEADER, this.#o.headerTimeoutMs);
     else if (this.#timerKind === TIMER.BODY) this.#setTimer(TIMER.BODY, this.#o.bodyTimeoutMs);
     this.#consume(buf, filled + n);
@@ -343,6 +347,7 @@ export class Connection {
 
   /** Answers a request that cannot be parsed, then closes (its framing is in doubt). */
   #failRequest(status: number, message: string): void {
+    this.#unreadInput = true; // the rest of what the client sent is unknown
     this.#head = null;
     this.#chunked = null;
     this.#body = EMPTY;
@@ -641,9 +646,15 @@ export class Connection {
     return false;
   }
 
-  /** Sends FIN; lingers reading until the peer's FIN so unread input cannot cause an RST. */
+  /**
+   * Ends the connection after its last response. When the client may still be sending (an
+   * error cut its request short, or bytes arrived after the last request), closing at once
+   * would make the kernel answer those bytes with an RST that can destroy the response before
+   * the client reads it; so send FIN and read until the peer's FIN, at most LINGER_MS
+   * (RFC 9112 §9.6). Otherwise, as nginx does, close at once.
+   */
   #finish(): void {
-    if (this.#peerClosed) return this.close();
+    if (this.#peerClosed || (!this.#unreadInput && !this.#leftover)) return this.close();
     this.#t.shutdownWrite();
     this.#state = STATE.LINGER;
     this.#readPaused = false;

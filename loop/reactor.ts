@@ -29,13 +29,14 @@ export const MAX_EVENTS = 64;
  * handlers run at once either way.
  *
  * Measured 2026-11-24 (wrk -t1 -c50, embedded page, server pinned to CPU 0, wrk to CPU 1,
- * server CPU from /proc/PID/stat, three alternating 4 s runs each; scripts/wait_bench.ts):
- *   setImmediate after every batch:        4.74, 4.74, 4.71 µs/request, p99 ~0.5 ms
- *   setImmediate at most once per 1 ms:    4.89, 4.83, 4.98 µs/request, p99 up to 3 ms
- * The turn (~2.2 µs) is shared by a whole batch of events, and while Deno's loop runs more
- * events gather, so batches grow: yielding every batch costs nothing measurable and keeps
- * timers and signals prompt. MessageChannel (~4.4 µs a round trip) is dearer than setImmediate,
- * and the awaited nonblocking epoll_wait (~50 µs) is kept for the idle path only.
+ * server CPU from /proc/PID/stat, medians of alternating runs; scripts/wait_bench.ts):
+ *   turn after every batch:         4.72 and 4.85 µs/request in two sessions, p99 ~0.5 ms
+ *   turn at most once per 1 ms:     4.88 and 4.77 µs/request, p99 up to 3 ms
+ * The difference is within the noise: the turn (~2.2 µs) is shared by a whole batch of
+ * events, and while Deno's loop runs more events gather, so batches grow. Yielding every batch
+ * is as cheap and keeps timers and signals prompt. MessageChannel (~4.4 µs a round trip) is
+ * dearer than setImmediate, and the awaited nonblocking epoll_wait (~50 µs) is kept for the
+ * idle path only.
  */
 export const YIELD_INTERVAL_MS = 0;
 

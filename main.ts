@@ -11,6 +11,7 @@ import { EMBEDDED_PAGE, EMBEDDED_TYPE } from "./http/embedded_page.ts";
 import type { Handler, HttpResponse } from "./http/types.ts";
 import { createStaticFs } from "./ffi/files.ts";
 import { createStaticHandler } from "./http/static_files.ts";
+import { encodeFields } from "./http/writer.ts";
 import { AccessLog, formatClf } from "./http/access_log.ts";
 import { formatBytes, formatStats } from "./http/stats_report.ts";
 import { socketBufferSizes } from "./ffi/socket.ts";
@@ -217,7 +218,7 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
   };
 }
 
-const PAGE_HEADERS = ["Content-Type", EMBEDDED_TYPE];
+const PAGE_HEADERS = encodeFields(["Content-Type", EMBEDDED_TYPE]);
 const PAGE: HttpResponse = { status: 200, headers: PAGE_HEADERS, body: EMBEDDED_PAGE };
 const NOT_FOUND: HttpResponse = {
   status: 404,

@@ -89,6 +89,8 @@ export class Reactor implements Disposable {
   #stopped = false;
   #blocked = false;
   #scratch = new Uint8Array(8);
+  #now = 0;
+  #inBatch = false;
   /** Deadlines for connection timeouts. */
   readonly timers: TimerHeap = new TimerHeap();
   /** Counters for stats and tests. */
@@ -179,7 +181,9 @@ export class Reactor implements Disposable {
    * @param ms milliseconds from now
    */
   arm(timer: Timer, ms: number): void {
-    this.timers.arm(timer, performance.now() + ms);
+    // Inside a batch the clock was read once already; elsewhere (a handler's promise settling
+    // while the reactor blocks) it may be stale, so read it.
+    this.timers.arm(timer, (this.#inBatch ? this.#now : performance.now()) + ms);
   }
 
   /** Wakes a blocked wait, e.g. after a signal listener changed state. */
@@ -244,12 +248,14 @@ export class Reactor implements Disposable {
       while (!this.#stopped) {
         const n = epoll_wait(ep, buf, MAX_EVENTS, 0);
         this.counters.waits++;
+        const now = this.#now = performance.now(); // one clock read per batch, shared by arm()
+        this.#inBatch = true;
         if (n > 0) this.#dispatch(n);
-        let now = performance.now();
         if (this.timers.nextKey() <= now) this.timers.runDue(now);
+        this.#inBatch = false;
         if (n > 0) {
           spins = 0;
-          if (now - lastYield < this.#yieldIntervalMs) {
+          if (this.#yieldIntervalMs > 0 && now - lastYield < this.#yieldIntervalMs) {
             await null;
             continue;
           }
@@ -261,14 +267,16 @@ export class Reactor implements Disposable {
             this.counters.blockingWaits++;
             const m = await epoll_wait_blocking(ep, buf, MAX_EVENTS, timeout);
             this.#blocked = false;
+            const later = this.#now = performance.now();
+            this.#inBatch = true;
             if (m > 0) this.#dispatch(m);
-            now = performance.now();
-            if (this.timers.nextKey() <= now) this.timers.runDue(now);
+            if (this.timers.nextKey() <= later) this.timers.runDue(later);
+            this.#inBatch = false;
           }
         }
         this.counters.macrotaskYields++;
         await yieldMacrotask();
-        lastYield = performance.now();
+        if (this.#yieldIntervalMs > 0) lastYield = performance.now();
       }
     } finally {
       this.#running = false;

@@ -59,7 +59,8 @@ Options:
   --yield-interval MS       longest run of I/O before Deno's event loop gets a turn
                             (default ${YIELD_INTERVAL_MS}: after every batch of events)
   --idle-spins N            empty polls before blocking in epoll_wait (default ${IDLE_SPINS})
-  --quiet                   no start-up line, access log or stats; errors only
+  --quiet                   no access log and no counters at shutdown (the start-up line
+                            with the URL is always printed)
   -h, --help                show this help
   -v, --version             print the version
 
@@ -291,7 +292,6 @@ async function main(args: string[]): Promise<number> {
         args,
         quiet: config.quiet,
         announce: (host, port) => {
-          if (config.quiet) return;
           const what = config.root === null ? "embedded page" : `serving ${config.root}`;
           console.log(
             `rawserve listening on ${
@@ -375,7 +375,7 @@ async function main(args: string[]): Promise<number> {
         `SO_RCVBUF ${formatBytes(sizes.rcvbuf)}`,
     );
   }
-  if (!config.quiet && workerIndex === undefined) {
+  if (workerIndex === undefined) {
     const what = config.root === null ? "embedded page" : `serving ${config.root}`;
     console.log(`rawserve listening on ${paint("bold", formatUrl(bound.host, bound.port))} (${what})`);
   }

@@ -1,0 +1,96 @@
+// The FFI layer: errno, u32 lengths on the fast-call path, sockaddr encoding, listen errors.
+
+import assert from "node:assert/strict";
+import { lastErrno, libc } from "../../ffi/libc.ts";
+import { EADDRINUSE, EAGAIN, EBADF, errnoName, SyscallError } from "../../ffi/errno.ts";
+import { decodeSockaddr, encodeSockaddr, parseHost } from "../../ffi/sockaddr.ts";
+import { listenTcp, makeSocketPair, readFd, writeFd } from "../../ffi/socket.ts";
+
+function fdCount(): number {
+  return [...Deno.readDirSync("/proc/self/fd")].length;
+}
+
+Deno.test("errno is read right after a failing call", () => {
+  assert.equal(libc.symbols.close(-1), -1);
+  assert.equal(lastErrno(), EBADF);
+  assert.equal(errnoName(EADDRINUSE), "EADDRINUSE");
+  assert.equal(errnoName(4242), "errno 4242");
+});
+
+Deno.test("u32 lengths reach libc exactly, on the JIT's fast path too", () => {
+  const baseline = fdCount();
+  const [a, b] = makeSocketPair();
+  const out = new Uint8Array(70_000).map((_, i) => (i * 7 + 3) & 0xff);
+  const into = new Uint8Array(70_000);
+  // Warm up so V8 optimises the callers and takes the fast-call trampoline.
+  for (let i = 0; i < 20_000; i++) {
+    assert.equal(writeFd(a.fd, out, 1), 1);
+    assert.equal(readFd(b.fd, into, 1), 1);
+  }
+  let seed = 12345;
+  const lengths = [0, 1, 7, 4095, 4096, 65535, 65536];
+  for (let i = 0; i < 300; i++) lengths.push((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 60_000);
+  for (const length of lengths) {
+    const wrote = writeFd(a.fd, out, length);
+    assert.ok(wrote >= 0 && wrote <= length, `write of ${length} returned ${wrote}`);
+    let got = 0;
+    while (got < wrote) {
+      const n = readFd(b.fd, got ? into.subarray(got) : into, wrote - got);
+      assert.ok(n > 0, `read returned ${n}`);
+      got += n;
+    }
+    assert.equal(got, wrote);
+    assert.deepEqual(into.subarray(0, got), out.subarray(0, got), `bytes of a ${length}-byte write`);
+    assert.equal(readFd(b.fd, into, 16), -EAGAIN, `no extra bytes after a ${length}-byte write`);
+  }
+  // A read shorter than what is available returns exactly its length.
+  assert.equal(writeFd(a.fd, out, 100), 100);
+  assert.equal(readFd(b.fd, into, 10), 10);
+  assert.equal(readFd(b.fd, into, 1000), 90);
+  a[Symbol.dispose]();
+  b[Symbol.dispose]();
+  b[Symbol.dispose](); // disposing twice is harmless
+  assert.equal(fdCount(), baseline);
+});
+
+Deno.test("parseHost() accepts IP literals and localhost only", () => {
+  assert.deepEqual(parseHost("127.0.0.1")?.bytes, new Uint8Array([127, 0, 0, 1]));
+  assert.deepEqual(parseHost("localhost")?.bytes, new Uint8Array([127, 0, 0, 1]));
+  assert.deepEqual(parseHost("::1")?.bytes, new Uint8Array([...new Array(15).fill(0), 1]));
+  assert.deepEqual(parseHost("[::1]"), parseHost("::1"));
+  assert.deepEqual(
+    parseHost("::ffff:127.0.0.1")?.bytes.subarray(10),
+    new Uint8Array([255, 255, 127, 0, 0, 1]),
+  );
+  assert.equal(parseHost("2001:db8::1")?.bytes[1], 0x01);
+  for (
+    const bad of ["256.1.1.1", "1.2.3", "01.2.3.4", ":::", "1::2::3", "example.com", "", "1:2:3:4:5:6:7:8:9"]
+  ) {
+    assert.equal(parseHost(bad), null, bad);
+  }
+});
+
+Deno.test("sockaddr encoding puts the port in network order and round-trips", () => {
+  const v4 = encodeSockaddr(2, new Uint8Array([127, 0, 0, 1]), 8080);
+  assert.equal(v4.length, 16);
+  assert.deepEqual([...v4.subarray(0, 8)], [2, 0, 0x1f, 0x90, 127, 0, 0, 1]);
+  assert.deepEqual(decodeSockaddr(v4), { family: 2, host: "127.0.0.1", port: 8080 });
+  const v6 = encodeSockaddr(10, parseHost("2001:db8::1")!.bytes, 443);
+  assert.equal(v6.length, 28);
+  assert.deepEqual(decodeSockaddr(v6), { family: 10, host: "2001:db8::1", port: 443 });
+});
+
+Deno.test("listenTcp() binds an ephemeral port and explains an address in use", () => {
+  const baseline = fdCount();
+  using first = listenTcp({ host: "127.0.0.1", port: 0 });
+  assert.ok(first.port > 0);
+  assert.throws(
+    () => listenTcp({ host: "127.0.0.1", port: first.port }),
+    (e: unknown) =>
+      e instanceof SyscallError && e.errno === EADDRINUSE &&
+      /address already in use \(EADDRINUSE\); .*--port/.test(e.message),
+  );
+  assert.throws(() => listenTcp({ host: "example.com", port: 0 }), /IPv4 or IPv6 literal/);
+  first[Symbol.dispose]();
+  assert.equal(fdCount(), baseline);
+});

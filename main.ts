@@ -375,7 +375,8 @@ async function main(args: string[]): Promise<number> {
         `SO_RCVBUF ${formatBytes(sizes.rcvbuf)}`,
     );
   }
-  if (workerIndex === undefined) {
+  {
+    // A worker prints it too: its supervisor reads it as "listening" and does not pass it on.
     const what = config.root === null ? "embedded page" : `serving ${config.root}`;
     console.log(`rawserve listening on ${paint("bold", formatUrl(bound.host, bound.port))} (${what})`);
   }

@@ -50,6 +50,34 @@ function workerArgs(args: string[], port: number): string[] {
 }
 
 /**
+ * Copies a worker's stdout to ours, except its start-up line, which only tells us it is
+ * listening (the supervisor prints the one line users see).
+ * @returns resolves at the start-up line, or when the worker exits without one
+ */
+function forwardOutput(stdout: ReadableStream<Uint8Array>): Promise<void> {
+  const { promise, resolve } = Promise.withResolvers<void>();
+  (async () => {
+    let seen = false, pending = "";
+    const decoder = new TextDecoder();
+    for await (const chunk of stdout) {
+      if (seen) {
+        Deno.stdout.writeSync(chunk); // access-log batches: whole lines, one write each
+        continue;
+      }
+      pending += decoder.decode(chunk, { stream: true });
+      const newline = pending.indexOf("\n");
+      if (newline < 0) continue;
+      seen = true;
+      resolve();
+      const rest = pending.slice(newline + 1);
+      if (rest) Deno.stdout.writeSync(new TextEncoder().encode(rest));
+    }
+    resolve();
+  })();
+  return promise;
+}
+
+/**
  * Runs the workers until a signal stops them.
  * @returns the exit code
  * @throws {SyscallError} when the port cannot be reserved (printed by the caller)
@@ -63,16 +91,18 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   let stopping = false;
   let signals = 0;
 
-  const start = (index: number): void => {
+  /** Starts worker `index`; resolves once it prints its start-up line (it is listening). */
+  const start = (index: number): Promise<void> => {
     const started = performance.now();
     const child = new Deno.Command(cmd!, {
       args,
       env: { [WORKER_ENV]: String(index) },
       stdin: "null",
-      stdout: "inherit",
+      stdout: "piped",
       stderr: "inherit",
     }).spawn();
     children.set(index, child);
+    const ready = forwardOutput(child.stdout);
     child.status.then((status) => {
       children.delete(index);
       if (stopping) return;
@@ -86,9 +116,10 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
         if (!stopping) start(index);
       }, quick ? RESTART_BACKOFF_MS : 0);
     });
+    return ready;
   };
 
-  for (let i = 0; i < options.workers; i++) start(i);
+  await Promise.all(Array.from({ length: options.workers }, (_, i) => start(i)));
   options.announce(reservation.host, reservation.port);
 
   const done = Promise.withResolvers<void>();

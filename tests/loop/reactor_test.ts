@@ -85,7 +85,7 @@ Deno.test("TimerHeap fires in deadline order; re-arming later or earlier is hono
   assert.equal(heap.size, 0);
 });
 
-Deno.test("run() keeps timers, promises and signals of Deno's loop alive, busy or idle", async () => {
+Deno.test("run() keeps timers of Deno's event loop running, busy or idle, and dispatches while idle", async () => {
   const baseline = fdCount();
   const reactor = new Reactor();
   const [a, b] = makeSocketPair();

@@ -630,11 +630,17 @@ export class Connection {
       if (resume) this.#readPaused = false;
       this.#updateInterest();
     }
-    if (this.#queue.length > 0) {
-      this.#timerKind = TIMER.NONE; // a handler is working; its response arms what follows
-    } else if (this.#state === STATE.HEAD && !this.#leftover) {
-      this.#setTimer(TIMER.IDLE, this.#o.idleTimeoutMs);
-    }
+    if (this.#state === STATE.HEAD) {
+      if (this.#leftover) {
+        // Part of the next request is here: it has the header timeout to complete, counted
+        // from when it began, however many responses went out meanwhile.
+        if (this.#timerKind !== TIMER.HEADER) this.#setTimer(TIMER.HEADER, this.#o.headerTimeoutMs);
+      } else if (this.#queue.length === 0) {
+        this.#setTimer(TIMER.IDLE, this.#o.idleTimeoutMs);
+      } else {
+        this.#timerKind = TIMER.NONE; // a handler is working; its response arms what follows
+      }
+    } // in BODY the body timer stays armed; in DONE_READING the write or linger timer rules
     if (resume && this.#leftover && this.#state !== STATE.LINGER) {
       // Requests read before the pause are still buffered: serve them without waiting for input.
       const rest = this.#leftover;

@@ -42,10 +42,20 @@ export function cliCommand(args: string[]): string[] {
 export async function startServer(
   args: string[] = [],
   env: Record<string, string> = {},
+  options: { fileLimit?: number } = {},
 ): Promise<RunningServer> {
   const full = args.includes("--port") ? args : ["--port", "0", ...args];
-  const child = new Deno.Command(Deno.execPath(), {
-    args: cliCommand(full),
+  // With a file limit, bash lowers RLIMIT_NOFILE and execs Deno, so the PID stays the server's.
+  const [program, programArgs] = options.fileLimit
+    ? ["bash", [
+      "-c",
+      `ulimit -n ${options.fileLimit} && exec "$0" "$@"`,
+      Deno.execPath(),
+      ...cliCommand(full),
+    ]]
+    : [Deno.execPath(), cliCommand(full)];
+  const child = new Deno.Command(program, {
+    args: programArgs,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -239,6 +239,12 @@ Deno.test("header and idle timeouts close stalled connections (408 for a partial
     assert.equal(partial.responses[0]?.status, 408);
     assert.equal(partial.closed, true);
     assert.ok(Date.now() - started < 2000);
+    const afterComplete = await exchange(port, get("/") + "GET / HTTP/1.1\r\nHo", { timeoutMs: 3000 });
+    assert.deepEqual(
+      afterComplete.responses.map((r) => r.status),
+      [200, 408],
+      "partial after a complete one",
+    );
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     await writeAll(conn, bytes(get("/")));
     const idle = await readResponses(conn, { timeoutMs: 3000 });

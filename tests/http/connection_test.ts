@@ -1,0 +1,218 @@
+// The connection state machine over a fake Transport: ordering of async responses, partial
+// writes and back-pressure, handler failures, files and streams, closing exactly once.
+
+import assert from "node:assert/strict";
+import { Connection, type ConnectionOptions } from "../../http/connection.ts";
+import type { FileBody, Handler, HttpResponse, Transport } from "../../http/types.ts";
+import { TimerHeap } from "../../loop/timers.ts";
+
+const EAGAIN = -11;
+
+/** A socket in memory: queued input, a write window, recorded interest and calls. */
+class FakeTransport implements Transport {
+  input: Uint8Array[] = [];
+  eof = false;
+  output: number[] = [];
+  window = Infinity;
+  writes = 0;
+  interest = { readable: true, writable: false };
+  closes = 0;
+  shutdowns = 0;
+  sendfiles: [number, number, number][] = [];
+
+  read(buf: Uint8Array, length: number): number {
+    const chunk = this.input.shift();
+    if (!chunk) return this.eof ? 0 : EAGAIN;
+    const n = Math.min(length, chunk.length);
+    buf.set(chunk.subarray(0, n));
+    if (n < chunk.length) this.input.unshift(chunk.subarray(n));
+    return n;
+  }
+  write(buf: Uint8Array, length: number): number {
+    if (this.window <= 0) return EAGAIN;
+    const n = Math.min(length, this.window);
+    this.window -= n;
+    this.writes++;
+    for (let i = 0; i < n; i++) this.output.push(buf[i]!);
+    return n;
+  }
+  sendfile(fileFd: number, offset: number, count: number): number {
+    if (this.window <= 0) return EAGAIN;
+    const n = Math.min(count, this.window);
+    this.window -= n;
+    this.sendfiles.push([fileFd, offset, n]);
+    for (let i = 0; i < n; i++) this.output.push(120); // "x"
+    return n;
+  }
+  setInterest(readable: boolean, writable: boolean): void {
+    this.interest = { readable, writable };
+  }
+  shutdownWrite(): void {
+    this.shutdowns++;
+  }
+  remoteAddress(): string {
+    return "127.0.0.1";
+  }
+  close(): void {
+    this.closes++;
+  }
+  text(): string {
+    return String.fromCharCode(...this.output);
+  }
+  statuses(): number[] {
+    return [...this.text().matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
+  }
+}
+
+function connect(handler: Handler, overrides: Partial<ConnectionOptions> = {}) {
+  const t = new FakeTransport();
+  const heap = new TimerHeap();
+  const stats = { requests: 0, bytesIn: 0, bytesOut: 0, errors: {} as Record<string, number> };
+  const conn = new Connection(t, {
+    handler,
+    deadlines: {
+      arm: (timer, ms) => heap.arm(timer, performance.now() + ms),
+      remove: (timer) => heap.remove(timer),
+    },
+    maxBodyBytes: 1024,
+    headerTimeoutMs: 1000,
+    idleTimeoutMs: 1000,
+    bodyTimeoutMs: 1000,
+    writeTimeoutMs: 1000,
+    maxPipelined: 64,
+    stats,
+    draining: () => false,
+    ...overrides,
+  });
+  const send = (text: string) => {
+    t.input.push(Uint8Array.from(text, (c) => c.charCodeAt(0)));
+    conn.onReadable();
+  };
+  return { t, conn, heap, stats, send };
+}
+
+const ok = (body: string): HttpResponse => ({ status: 200, headers: ["Content-Type", "text/plain"], body });
+const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`;
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+Deno.test("responses leave in request order when async handlers finish out of order", async () => {
+  const resolvers = new Map<string, (r: HttpResponse) => void>();
+  const { t, send } = connect((req) => new Promise((resolve) => resolvers.set(req.head.path, resolve)));
+  send(get("/1") + get("/2") + get("/3"));
+  resolvers.get("/3")!(ok("three"));
+  resolvers.get("/2")!(ok("two"));
+  await tick();
+  assert.equal(t.output.length, 0, "nothing may overtake the first response");
+  resolvers.get("/1")!(ok("one"));
+  await tick();
+  const bodies = [...t.text().matchAll(/\r\n\r\n(one|two|three)/g)].map((m) => m[1]);
+  assert.deepEqual(bodies, ["one", "two", "three"]);
+  assert.equal(t.writes, 1, "the three ready responses leave in one write");
+});
+
+Deno.test("pipelined synchronous responses are batched into one write", () => {
+  const { t, send } = connect(() => ok("x"));
+  send(get("/a").repeat(50));
+  assert.deepEqual(t.statuses(), new Array(50).fill(200));
+  assert.equal(t.writes, 1);
+});
+
+Deno.test("partial writes keep the rest, stop reading, and resume on writable", () => {
+  const { t, conn, send } = connect(() => ok("y".repeat(3000)));
+  t.window = 7;
+  send(get("/a") + get("/b"));
+  assert.equal(t.output.length, 7);
+  assert.deepEqual(t.interest, { readable: false, writable: true }, "back-pressure while output is blocked");
+  let rounds = 0;
+  while (t.interest.writable && rounds++ < 10_000) {
+    t.window = 7;
+    conn.onWritable();
+  }
+  assert.deepEqual(t.statuses(), [200, 200]);
+  assert.equal((t.text().match(/y{3000}/g) ?? []).length, 2, "both bodies whole");
+  assert.deepEqual(t.interest, { readable: true, writable: false });
+});
+
+Deno.test("a handler that throws gets a 500 for that request only", () => {
+  const { t, stats, send } = connect((req) => {
+    if (req.head.path === "/boom") throw new Error("handler bug (expected by this test)");
+    return ok("fine");
+  });
+  const error = console.error;
+  console.error = () => {};
+  try {
+    send(get("/boom") + get("/ok"));
+  } finally {
+    console.error = error;
+  }
+  assert.deepEqual(t.statuses(), [500, 200]);
+  assert.equal(t.closes, 0, "the connection keeps serving");
+  assert.equal(stats.errors.handler, 1);
+});
+
+Deno.test("a header value that would split the response becomes a 500", () => {
+  const { t, send } = connect(() => ({ status: 200, headers: ["X-Evil", "a\r\nSet-Cookie: x=1"], body: "" }));
+  const error = console.error;
+  console.error = () => {};
+  try {
+    send(get("/"));
+  } finally {
+    console.error = error;
+  }
+  assert.deepEqual(t.statuses(), [500]);
+  assert.doesNotMatch(t.text(), /Set-Cookie/);
+});
+
+Deno.test("file bodies go out with sendfile and are closed exactly once, also when cut short", () => {
+  let closes = 0;
+  const file = (): FileBody => ({
+    kind: "file",
+    fileFd: 42,
+    offset: 10,
+    length: 5000,
+    close: () => closes++,
+  });
+  const { t, conn, send } = connect(() => ({ status: 200, body: file() }));
+  send(get("/f"));
+  assert.equal(t.sendfiles[0]?.[1], 10);
+  assert.equal(closes, 1);
+  assert.equal((t.text().match(/x/g) ?? []).length, 5000);
+  t.window = 100;
+  send(get("/g"));
+  conn.close();
+  conn.close();
+  assert.equal(closes, 2, "closed when the connection closes mid-file");
+  assert.equal(t.closes, 1, "the socket is closed exactly once");
+});
+
+Deno.test("a stream body is sent chunked and terminated", async () => {
+  const stream = new ReadableStream<Uint8Array>({
+    start(c) {
+      c.enqueue(new TextEncoder().encode("hello "));
+      c.enqueue(new TextEncoder().encode("world"));
+      c.close();
+    },
+  });
+  const { t, send } = connect(() => ({ status: 200, body: stream }));
+  send(get("/s"));
+  for (let i = 0; i < 10; i++) await tick();
+  assert.match(t.text(), /Transfer-Encoding: chunked\r\n/);
+  assert.match(t.text(), /\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n$/);
+});
+
+Deno.test("HEAD gets Content-Length without a body; Connection: close ends after the response", () => {
+  const { t, send } = connect(() => ok("12345"));
+  send("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n");
+  assert.match(t.text(), /Content-Length: 5\r\n\r\n$/);
+  send("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  assert.match(t.text(), /Connection: close\r\n\r\n12345$/);
+  assert.equal(t.closes, 1);
+});
+
+Deno.test("the header timeout answers 408 to a partial head", () => {
+  const { t, heap, send } = connect(() => ok("x"));
+  send("GET / HTTP/1.1\r\nHo");
+  heap.runDue(performance.now() + 5000);
+  assert.deepEqual(t.statuses(), [408]);
+  assert.equal(t.shutdowns, 1, "lingering close after an error");
+});

@@ -51,8 +51,6 @@ export interface ServerOptions extends ListenOptions {
   handler: Handler;
   /** Stop accepting at this many open connections; resume below it. */
   maxConnections: number;
-  /** TCP_NODELAY on accepted sockets (default true). */
-  noDelay?: boolean;
   headerTimeoutMs?: number;
   idleTimeoutMs?: number;
   bodyTimeoutMs?: number;
@@ -199,14 +197,13 @@ export class Server implements Disposable {
 
   #acceptBatch(): void {
     const listenFd = this.#listener!.fd;
-    const noDelay = this.#options.noDelay ?? true;
     for (let i = 0; i < ACCEPT_BATCH; i++) {
       if (this.stats.open >= this.#options.maxConnections) {
         // Beyond the limit, new clients wait in the kernel's backlog instead of being dropped.
         this.#stopAccepting();
         return;
       }
-      const fd = acceptConnection(listenFd, noDelay);
+      const fd = acceptConnection(listenFd);
       if (fd < 0) {
         const errno = -fd;
         if (errno === EAGAIN) return;
@@ -237,6 +234,9 @@ export class Server implements Disposable {
     this.#connections.add(conn);
     this.stats.accepted++;
     this.stats.open++;
+    // TCP_DEFER_ACCEPT means the request is usually here already: read it now rather than
+    // after another epoll_wait round.
+    conn.onReadable();
   }
 
   #onConnectionClosed(conn: Connection): void {

@@ -47,6 +47,9 @@ const {
 } = libc.symbols;
 
 /** listen(2) backlog: the kernel caps it at net.core.somaxconn (4096 on current kernels). */
+/** TCP_DEFER_ACCEPT: seconds the kernel waits for a client's first bytes before accept sees it. */
+const DEFER_ACCEPT_SECONDS = 1;
+const TCP_DEFER_ACCEPT = 9;
 export const DEFAULT_BACKLOG = 4096;
 
 /**
@@ -110,6 +113,8 @@ export interface ListenOptions {
    * listen receives no connections from the kernel's reuseport group.
    */
   bindOnly?: boolean;
+  /** TCP_NODELAY on accepted sockets (default true). */
+  noDelay?: boolean;
   /** SO_SNDBUF / SO_RCVBUF to set on the listening socket (inherited by accepted ones). */
   sndbuf?: number;
   rcvbuf?: number;
@@ -162,6 +167,13 @@ export function listenTcp(options: ListenOptions): Listener {
     if (!err && parsed.family === AF_INET6) err = setIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
     if (!err && options.sndbuf) err = setIntOption(fd, SOL_SOCKET, SO_SNDBUF, options.sndbuf);
     if (!err && options.rcvbuf) err = setIntOption(fd, SOL_SOCKET, SO_RCVBUF, options.rcvbuf);
+    // Nagle off, so a response that leaves in two writes is not held back waiting for an ACK;
+    // accepted sockets inherit it.
+    if (!err && (options.noDelay ?? true)) err = setIntOption(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    // The kernel completes the handshake but hands us the connection only once its first bytes
+    // have arrived (or after the timeout), so connections that never speak cost no descriptor
+    // and the first read after accept finds the request waiting.
+    if (!err) err = setIntOption(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, DEFER_ACCEPT_SECONDS);
     if (err) throw describeListenError(err, options.host, options.port, "setsockopt");
     const addr = encodeSockaddr(parsed.family, parsed.bytes, options.port);
     if (bind(fd, addr, addr.byteLength) < 0) {
@@ -210,18 +222,13 @@ export function peerAddress(fd: number): string {
 }
 
 /**
- * Accepts one connection, non-blocking and close-on-exec, and turns Nagle off on it so a
- * response that leaves in two writes is not held back 40 ms waiting for the peer's ACK.
+ * Accepts one connection, non-blocking and close-on-exec. TCP_NODELAY comes from the listening
+ * socket: Linux copies it into every accepted socket, which saves a setsockopt per connection.
  * @returns the new descriptor, or -errno (-EAGAIN when the queue is empty)
  */
-export function acceptConnection(listenFd: number, noDelay: boolean): number {
+export function acceptConnection(listenFd: number): number {
   const fd = accept4(listenFd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (fd < 0) return -lastErrno();
-  if (noDelay) {
-    INT_BUF[0] = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, INT_BYTES, 4);
-  }
-  return fd;
+  return fd < 0 ? -lastErrno() : fd;
 }
 
 /**

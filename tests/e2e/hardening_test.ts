@@ -72,7 +72,11 @@ Deno.test("EMFILE from accept4 backs off instead of spinning, and recovers", asy
   });
   const conns: Deno.Conn[] = [];
   try {
-    for (let i = 0; i < 80; i++) conns.push(await Deno.connect({ hostname: "127.0.0.1", port: server.port }));
+    for (let i = 0; i < 80; i++) {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      await c.write(bytes("G")); // TCP_DEFER_ACCEPT hands over only connections that have spoken
+      conns.push(c);
+    }
     await sleep(300);
     const before = cpuMs(server.pid);
     await sleep(1000);

@@ -41,15 +41,22 @@ export const MAX_EVENTS = 64;
 export const YIELD_INTERVAL_MS = 0;
 
 /**
- * Empty polls (each followed by a setImmediate turn) before the reactor blocks. Blocking goes
- * through Deno's thread pool (~50 µs per wake-up), so a short spin keeps a client that sends
- * its next request right after reading a response off that path. Measured 2026-11-24 with one
- * keep-alive connection (wrk -c1, 13-byte file, three alternating 3 s runs): 16 spins gave
- * p50 20 µs, ~40k req/s and 24 µs of server CPU per request; 0 spins gave p50 79 µs, ~12.5k
- * req/s and 44 µs per request. With 50 busy connections the reactor never idles and the
- * setting makes no difference.
+ * Most empty polls (each followed by a setImmediate turn) before the reactor blocks. Blocking
+ * goes through Deno's thread pool (~50 µs per wake-up), so a short spin keeps a client that
+ * sends its next request right after reading a response off that path. Measured 2026-11-24
+ * with one keep-alive connection (wrk -c1, 13-byte file, three alternating 3 s runs): 16 spins
+ * gave p50 20 µs, ~40k req/s and 24 µs of server CPU per request; 0 spins gave p50 79 µs,
+ * ~12.5k req/s and 44 µs per request.
+ *
+ * Spinning only pays when work comes back within the spin. When it does not (ten clients
+ * downloading 1 MiB files keep the server idle for hundreds of µs between events), every spin
+ * is wasted: the budget adapts, doubling when a spin or a short block (< SHORT_BLOCK_MS) ends
+ * in work and halving when a spin runs out. See README "Wait strategy" for the figures.
  */
 export const IDLE_SPINS = 16;
+
+/** A block that ended sooner than this would have been covered by spinning. */
+const SHORT_BLOCK_MS = 0.2;
 
 /** Longest single block, so a missed wake-up can never stall the loop for long. */
 export const MAX_BLOCK_MS = 1000;
@@ -232,7 +239,8 @@ export class Reactor implements Disposable {
    *    microtasks after every batch;
    * 2. give Deno's event loop a macrotask turn (setImmediate) at least every
    *    YIELD_INTERVAL_MS even under sustained load, and after every empty poll;
-   * 3. after IDLE_SPINS empty polls, block in `epoll_wait` on Deno's thread pool, which
+   * 3. after an adaptive number of empty polls (at most IDLE_SPINS), block in `epoll_wait`
+   *    on Deno's thread pool, which
    *    leaves Deno's loop free (timers, signals) and costs ~50 µs only when coming back
    *    from idle.
    */
@@ -244,6 +252,7 @@ export class Reactor implements Disposable {
     const buf = this.#buf;
     let lastYield = performance.now();
     let spins = 0;
+    let budget = this.#idleSpins; // adaptive spin budget, 0..idleSpins
     try {
       while (!this.#stopped) {
         const n = epoll_wait(ep, buf, MAX_EVENTS, 0);
@@ -254,13 +263,15 @@ export class Reactor implements Disposable {
         if (this.timers.nextKey() <= now) this.timers.runDue(now);
         this.#inBatch = false;
         if (n > 0) {
+          if (spins > 0) budget = Math.min(this.#idleSpins, Math.max(1, budget * 2)); // the spin paid
           spins = 0;
           if (this.#yieldIntervalMs > 0 && now - lastYield < this.#yieldIntervalMs) {
             await null;
             continue;
           }
-        } else if (++spins > this.#idleSpins) {
+        } else if (++spins > budget) {
           spins = 0;
+          budget >>= 1; // spinning found nothing this time
           const timeout = Math.min(MAX_BLOCK_MS, Math.max(0, Math.ceil(this.timers.nextKey() - now)));
           if (timeout > 0 && !this.#stopped) {
             this.#blocked = true;
@@ -268,6 +279,9 @@ export class Reactor implements Disposable {
             const m = await epoll_wait_blocking(ep, buf, MAX_EVENTS, timeout);
             this.#blocked = false;
             const later = this.#now = performance.now();
+            if (m > 0 && later - now < SHORT_BLOCK_MS) {
+              budget = Math.min(this.#idleSpins, Math.max(1, budget * 2));
+            }
             this.#inBatch = true;
             if (m > 0) this.#dispatch(m);
             if (this.timers.nextKey() <= later) this.timers.runDue(later);

@@ -526,5 +526,6 @@ if (flags.json) {
       } | ${n(r.vsDeno)} | ${n(r.vsNginx)} |${strace ? ` ${r.syscallsPerRequest ?? ""} |` : ""}`,
     );
   }
-  for (const r of rows) if (r.note) console.log(`\n${r.scenario}: ${r.note}`);
+  const notes = new Map(rows.filter((r) => r.note).map((r) => [r.scenario, r.note]));
+  for (const [scenario, note] of notes) console.log(`\n${scenario}: ${note}`);
 }

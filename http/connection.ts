@@ -102,6 +102,16 @@ function bodyLength(body: Body | undefined): number {
   return body.length;
 }
 
+/**
+ * Whether a response keeps a file open until it is sent. Reading stops behind such a response
+ * (resuming once it is written), so a client that pipelines many file requests holds one file
+ * descriptor at a time, not one per request.
+ */
+function holdsFile(response: HttpResponse): boolean {
+  const body = response.body;
+  return typeof body === "object" && body !== null && "kind" in body;
+}
+
 /** One client connection. The server calls onReadable/onWritable from the reactor. */
 export class Connection {
   #t: Transport;
@@ -326,6 +336,7 @@ export class Connection {
       );
     } else {
       slot.response = result;
+      if (holdsFile(result)) this.#pauseReading();
     }
   }
 
@@ -342,6 +353,7 @@ export class Connection {
       return;
     }
     slot.response = response;
+    if (holdsFile(response)) this.#pauseReading();
     if (this.#queue[0] === slot) this.#flush();
   }
 

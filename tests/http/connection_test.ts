@@ -216,3 +216,20 @@ Deno.test("the header timeout answers 408 to a partial head", () => {
   assert.deepEqual(t.statuses(), [408]);
   assert.equal(t.shutdowns, 1, "lingering close after an error");
 });
+
+Deno.test("pipelined file requests hold one open file at a time", () => {
+  let open = 0, peak = 0;
+  const { t, conn, send } = connect(() => {
+    peak = Math.max(peak, ++open);
+    return { status: 200, body: { kind: "file", fileFd: 7, offset: 0, length: 1000, close: () => open-- } };
+  });
+  t.window = 300;
+  send(get("/a").repeat(5));
+  for (let i = 0; i < 100 && (t.statuses().length < 5 || t.interest.writable); i++) {
+    t.window = 300;
+    conn.onWritable();
+  }
+  assert.deepEqual(t.statuses(), [200, 200, 200, 200, 200]);
+  assert.equal(peak, 1, "the next request is read only after the file before it is sent");
+  assert.equal(open, 0);
+});

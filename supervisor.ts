@@ -23,19 +23,13 @@ export interface SupervisorOptions {
   announce: (host: string, port: number) => void;
 }
 
+/** The permissions rawserve runs with (the same as `deno task start`). */
+export const RUN_PERMISSIONS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-env", "--allow-run"];
+
 /** The command that runs this program again: the compiled binary, or deno run main.ts. */
 function selfCommand(): string[] {
   if (Deno.build.standalone) return [Deno.execPath()];
-  return [
-    Deno.execPath(),
-    "run",
-    "--allow-ffi",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
-    "--allow-run",
-    Deno.mainModule,
-  ];
+  return [Deno.execPath(), "run", ...RUN_PERMISSIONS, Deno.mainModule];
 }
 
 /** Removes `--workers N` / `--workers=N` and any `--port`, which the supervisor decides. */

@@ -112,6 +112,13 @@ function holdsFile(response: HttpResponse): boolean {
   return typeof body === "object" && body !== null && "kind" in body;
 }
 
+/** Releases what a body holds (an open file, a stream) when it will never be sent. */
+function discardBody(response: HttpResponse | null): void {
+  const body = response?.body;
+  if (body instanceof ReadableStream) body.cancel().catch(() => {});
+  else if (response && holdsFile(response)) (body as FileBody).close();
+}
+
 /** One client connection. The server calls onReadable/onWritable from the reactor. */
 export class Connection {
   #t: Transport;
@@ -347,11 +354,7 @@ export class Connection {
   }
 
   #resolve(slot: Slot, response: HttpResponse): void {
-    if (this.#state === STATE.CLOSED) {
-      const body = response.body;
-      if (body && typeof body === "object" && "kind" in body) body.close();
-      return;
-    }
+    if (this.#state === STATE.CLOSED) return discardBody(response);
     slot.response = response;
     if (holdsFile(response)) this.#pauseReading();
     if (this.#queue[0] === slot) this.#flush();
@@ -720,10 +723,7 @@ export class Connection {
     this.#file = null;
     this.#stream?.cancel().catch(() => {});
     this.#stream = null;
-    for (const slot of this.#queue) {
-      const body = slot.response?.body;
-      if (body && typeof body === "object" && "kind" in body) body.close();
-    }
+    for (const slot of this.#queue) discardBody(slot.response);
     this.#queue.length = 0;
     this.#leftover = this.#pending = this.#chunk = null;
     this.#t.close();

@@ -2,6 +2,7 @@
 // split the byte stream into responses, and watch the server's descriptor count.
 
 import assert from "node:assert/strict";
+import { RUN_PERMISSIONS } from "../../supervisor.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const ENCODER = new TextEncoder();
@@ -23,16 +24,7 @@ export interface RunningServer {
 
 /** The command that runs the CLI from source with the permissions `deno task start` grants. */
 export function cliCommand(args: string[]): string[] {
-  return [
-    "run",
-    "--allow-ffi",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
-    "--allow-run",
-    `${ROOT}main.ts`,
-    ...args,
-  ];
+  return ["run", ...RUN_PERMISSIONS, `${ROOT}main.ts`, ...args];
 }
 
 /**

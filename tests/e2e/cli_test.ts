@@ -164,3 +164,23 @@ Deno.test({
 });
 
 if (runtimeMissing) Deno.removeSync(COMPILE_OUT, { recursive: true });
+
+Deno.test("--stats-interval prints counters with human units, and they print at shutdown", async () => {
+  const server = await startServer(["--stats-interval", "0.2", "--access-log", "/dev/null"]);
+  const { responses } = await exchange(server.port, get("/", "Connection: close\r\n"));
+  assert.equal(responses[0]?.status, 200);
+  await new Promise((r) => setTimeout(r, 500));
+  const { code, stderr } = await server.stop();
+  assert.equal(code, 0);
+  const lines = stderr.trim().split("\n");
+  assert.ok(lines.length >= 2, stderr);
+  assert.match(
+    stderr,
+    /connections \d+ accepted, \d+ open; requests \d+ \([\d.]+k? req\/s\); received [\d.]+ (B|KiB)/,
+  );
+  assert.match(
+    lines.at(-1)!,
+    /^connections 1 accepted, 0 open; requests 1; received \d+ B; sent \d+ B; errors none$/,
+  );
+  assert.doesNotMatch(stderr, /\x1b\[/, "no colours when not on a terminal");
+});

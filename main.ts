@@ -285,6 +285,7 @@ async function main(args: string[]): Promise<number> {
   const workerIndex = Deno.env.get(WORKER_ENV);
   if (config.workers > 1 && workerIndex === undefined) {
     try {
+      if (config.root !== null) createStaticFs(config.root, config.followSymlinks)[Symbol.dispose](); // fail early, once
       return await superviseWorkers({
         workers: config.workers,
         host: config.host,

@@ -17,7 +17,7 @@ import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, ignoreSigpipe, libc } from "./ff
 import { EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM, errnoName } from "./ffi/errno.ts";
 import { type IoHandler, Reactor, type ReactorOptions } from "./loop/reactor.ts";
 import { Timer } from "./loop/timers.ts";
-import { Connection, type ConnectionOptions, type ConnectionStats } from "./http/connection.ts";
+import { Connection, type ConnectionOptions, type ConnectionStats, countError } from "./http/connection.ts";
 import type { Handler, Transport } from "./http/types.ts";
 import type { RequestHead } from "./http/parser.ts";
 
@@ -208,7 +208,7 @@ export class Server implements Disposable {
         const errno = -fd;
         if (errno === EAGAIN) return;
         if (errno === ECONNABORTED || errno === EINTR) continue;
-        this.stats.errors[errnoName(errno)] = (this.stats.errors[errnoName(errno)] ?? 0) + 1;
+        countError(this.stats, errnoName(errno));
         if (errno === EMFILE || errno === ENFILE || errno === ENOBUFS || errno === ENOMEM) {
           // Level-triggered: the pending connection would wake us again at once. Step out of
           // epoll and retry later, when closing connections may have freed descriptors.
@@ -228,7 +228,8 @@ export class Server implements Disposable {
     transport.conn = conn;
     const err = this.reactor.add(fd, EPOLLIN, transport);
     if (err) {
-      close(fd);
+      countError(this.stats, `epoll_ctl ${errnoName(-err)}`);
+      conn.close(); // releases its timer too, and closes the fd exactly once
       return;
     }
     this.#connections.add(conn);

@@ -46,10 +46,10 @@ function workerArgs(args: string[], port: number): string[] {
 /**
  * Copies a worker's stdout to ours, except its start-up line, which only tells us it is
  * listening (the supervisor prints the one line users see).
- * @returns resolves at the start-up line, or when the worker exits without one
+ * @returns true at the start-up line, false when the worker exits without one
  */
-function forwardOutput(stdout: ReadableStream<Uint8Array>): Promise<void> {
-  const { promise, resolve } = Promise.withResolvers<void>();
+function forwardOutput(stdout: ReadableStream<Uint8Array>): Promise<boolean> {
+  const { promise, resolve } = Promise.withResolvers<boolean>();
   (async () => {
     let seen = false, pending = "";
     const decoder = new TextDecoder();
@@ -62,11 +62,11 @@ function forwardOutput(stdout: ReadableStream<Uint8Array>): Promise<void> {
       const newline = pending.indexOf("\n");
       if (newline < 0) continue;
       seen = true;
-      resolve();
+      resolve(true);
       const rest = pending.slice(newline + 1);
       if (rest) Deno.stdout.writeSync(new TextEncoder().encode(rest));
     }
-    resolve();
+    resolve(false);
   })();
   return promise;
 }
@@ -85,8 +85,8 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   let stopping = false;
   let signals = 0;
 
-  /** Starts worker `index`; resolves once it prints its start-up line (it is listening). */
-  const start = (index: number): Promise<void> => {
+  /** Starts worker `index`; resolves true once it prints its start-up line (it listens). */
+  const start = (index: number): Promise<boolean> => {
     const started = performance.now();
     const child = new Deno.Command(cmd!, {
       args,
@@ -113,7 +113,14 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     return ready;
   };
 
-  await Promise.all(Array.from({ length: options.workers }, (_, i) => start(i)));
+  const started = await Promise.all(Array.from({ length: options.workers }, (_, i) => start(i)));
+  if (started.includes(false)) {
+    // A worker that cannot start (its one-line error is above) will not start on a retry either.
+    stopping = true;
+    for (const child of children.values()) child.kill("SIGTERM");
+    await Promise.all([...children.values()].map((c) => c.status));
+    return 1;
+  }
   options.announce(reservation.host, reservation.port);
 
   const done = Promise.withResolvers<void>();

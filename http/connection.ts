@@ -61,7 +61,8 @@ export interface ConnectionStats {
   errors: Record<string, number>;
 }
 
-function countError(stats: ConnectionStats, kind: string): void {
+/** Adds one to the error counter `kind`. */
+export function countError(stats: ConnectionStats, kind: string): void {
   stats.errors[kind] = (stats.errors[kind] ?? 0) + 1;
 }
 
@@ -147,7 +148,6 @@ export class Connection {
   #peerClosed = false;
   #timer: Timer;
   #timerKind: number = TIMER.NONE;
-  #responseBytes = 0;
   #flushing = false;
   #unreadInput = false;
 
@@ -174,8 +174,7 @@ export class Connection {
 
   /** Whether no request is in progress: nothing buffered, queued or being written. */
   get idle(): boolean {
-    return this.#state === STATE.HEAD && !this.#leftover && this.#queue.length === 0 &&
-      !this.#pending && !this.#chunk && !this.#file && !this.#stream;
+    return this.#state === STATE.HEAD && !this.#leftover && this.#queue.length === 0 && this.#drained();
   }
 
   #setTimer(kind: number, ms: number): void {
@@ -244,7 +243,8 @@ export class Connection {
         } else if (this.#state === STATE.BODY) {
           p += this.#feedBody(buf, p, end);
         } else {
-          return; // DONE_READING: whatever follows is ignored
+          this.#unreadInput = true; // DONE_READING: what follows is ignored, then lingered on
+          return;
         }
       }
     } catch (e) {

@@ -263,7 +263,7 @@ async function syscallsPerRequest(server: Running, path: string, args: string[])
   const counts = new Map<string, number>();
   for (const line of Deno.readTextFileSync(file).split("\n")) {
     const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/.exec(line);
-    if (m) counts.set(m[2]!, Number(m[1]));
+    if (m && m[2] !== "total") counts.set(m[2]!, Number(m[1]));
   }
   const per = (n: number) => (n / sample.requests).toFixed(2);
   const total = [...counts].filter(([name]) => name !== "futex").reduce((a, [, n]) => a + n, 0);

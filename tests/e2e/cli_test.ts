@@ -66,6 +66,9 @@ Deno.test("start-up failures print one line and exit 1", async () => {
     missing.stderr.trim(),
     /^rawserve: Cannot serve \/definitely\/not\/here: no such file or directory \(ENOENT\)/,
   );
+  const workersMissing = await run(["--workers", "2", "--port", "0", "/definitely/not/here"]);
+  assert.equal(workersMissing.code, 1, "the supervisor checks the root once instead of restarting workers");
+  assert.equal(workersMissing.stderr.trim().split("\n").length, 1);
   const file = await run(["--port", "0", "--root", new URL(import.meta.url).pathname]);
   assert.equal(file.code, 1);
   assert.match(file.stderr, /not a directory/);

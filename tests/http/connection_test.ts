@@ -233,3 +233,10 @@ Deno.test("pipelined file requests hold one open file at a time", () => {
   assert.equal(peak, 1, "the next request is read only after the file before it is sent");
   assert.equal(open, 0);
 });
+
+Deno.test("reading stops once maxPipelined responses are owed", () => {
+  const { t, send } = connect(() => new Promise<HttpResponse>(() => {}), { maxPipelined: 4 });
+  send(get("/a").repeat(10));
+  assert.equal(t.interest.readable, false, "no more requests are read while four are unanswered");
+  assert.equal(t.output.length, 0);
+});

@@ -98,6 +98,7 @@ export class Reactor implements Disposable {
   #scratch = new Uint8Array(8);
   #now = 0;
   #inBatch = false;
+  #blockUntil = 0;
   /** Deadlines for connection timeouts. */
   readonly timers: TimerHeap = new TimerHeap();
   /** Counters for stats and tests. */
@@ -190,7 +191,11 @@ export class Reactor implements Disposable {
   arm(timer: Timer, ms: number): void {
     // Inside a batch the clock was read once already; elsewhere (a handler's promise settling
     // while the reactor blocks) it may be stale, so read it.
-    this.timers.arm(timer, (this.#inBatch ? this.#now : performance.now()) + ms);
+    const deadline = (this.#inBatch ? this.#now : performance.now()) + ms;
+    this.timers.arm(timer, deadline);
+    // Armed while the reactor blocks (from a handler's promise): a deadline before the block
+    // ends must cut it short, or the timer would fire late by up to MAX_BLOCK_MS.
+    if (this.#blocked && deadline < this.#blockUntil) this.wake();
   }
 
   /** Wakes a blocked wait, e.g. after a signal listener changed state. */
@@ -275,6 +280,7 @@ export class Reactor implements Disposable {
           const timeout = Math.min(MAX_BLOCK_MS, Math.max(0, Math.ceil(this.timers.nextKey() - now)));
           if (timeout > 0 && !this.#stopped) {
             this.#blocked = true;
+            this.#blockUntil = now + timeout;
             this.counters.blockingWaits++;
             const m = await epoll_wait_blocking(ep, buf, MAX_EVENTS, timeout);
             this.#blocked = false;

@@ -119,3 +119,17 @@ Deno.test("run() keeps timers of Deno's event loop running, busy or idle, and di
   reactor[Symbol.dispose]();
   assert.equal(fdCount(), baseline);
 });
+
+Deno.test("a timer armed while the reactor blocks cuts the block short", async () => {
+  const reactor = new Reactor();
+  const running = reactor.run();
+  await new Promise((r) => setTimeout(r, 50)); // idle: now blocked for up to a second
+  const started = performance.now();
+  let firedAt = 0;
+  reactor.arm(new Timer(() => firedAt = performance.now()), 30);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(firedAt > 0 && firedAt - started < 200, `fired after ${firedAt - started} ms`);
+  reactor.stop();
+  await running;
+  reactor[Symbol.dispose]();
+});

@@ -8,7 +8,13 @@ import { encodeFields } from "./writer.ts";
 import { mediaTypeFor } from "./media_types.ts";
 import { formatBytes } from "./stats_report.ts";
 
-/** Files up to this size are kept in memory; larger ones are streamed with sendfile. */
+/**
+ * Files up to this size are kept in memory; larger ones are streamed with sendfile. Measured
+ * 2026-11-24 (13-byte file, wrk -c50, server pinned, three alternating 3 s runs): answered from
+ * the cache 4.76, 4.55, 4.78 µs of server CPU per request (~210k req/s); with every request
+ * doing openat2 + fstat + write + sendfile + close, 13.06, 13.13, 12.81 µs (~76k req/s), where
+ * nginx needs ~7.4. So the cache stays.
+ */
 export const CACHE_FILE_MAX_BYTES = 64 * 1024;
 /** Total bytes of cached file bodies; the oldest entries go first beyond it. */
 export const CACHE_TOTAL_MAX_BYTES = 32 * 1024 * 1024;

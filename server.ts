@@ -70,9 +70,10 @@ export interface ServerStats extends ConnectionStats {
 }
 
 /** A TCP socket seen by a Connection as its Transport, and by the reactor as an IoHandler. */
-class SocketTransport implements Transport, IoHandler {
+class SocketTransport implements Transport, IoHandler, Disposable {
   conn!: Connection;
   #interest = EPOLLIN;
+  #closed = false;
 
   constructor(readonly fd: number, readonly server: Server) {}
 
@@ -111,6 +112,13 @@ class SocketTransport implements Transport, IoHandler {
   }
 
   close(): void {
+    this[Symbol.dispose]();
+  }
+
+  /** The transport owns the socket: it leaves the reactor and is closed exactly once. */
+  [Symbol.dispose](): void {
+    if (this.#closed) return;
+    this.#closed = true;
     this.server.reactor.forget(this.fd);
     // close(2) also removes the fd from the epoll set; it releases the fd even on EINTR.
     close(this.fd);

@@ -250,9 +250,19 @@ function formatUrl(host: string, port: number): string {
 function openLogSink(path: string | null): { write: (bytes: Uint8Array) => void; close: () => void } {
   const file = path === null || path === "-" ? null : Deno.openSync(path, { append: true, create: true });
   const target = file ?? Deno.stdout;
+  let failed = false;
   return {
     write(bytes) {
-      for (let off = 0; off < bytes.length;) off += target.writeSync(bytes.subarray(off));
+      if (failed) return;
+      try {
+        for (let off = 0; off < bytes.length;) off += target.writeSync(bytes.subarray(off));
+      } catch (e) {
+        // A full disk or a closed stdout must not take the server down with it.
+        failed = true;
+        console.error(
+          `rawserve: Cannot write the access log (${e instanceof Error ? e.message : e}); logging stops`,
+        );
+      }
     },
     close: () => file?.close(),
   };

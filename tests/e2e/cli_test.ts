@@ -187,3 +187,15 @@ Deno.test("--stats-interval prints counters with human units, and they print at 
   );
   assert.doesNotMatch(stderr, /\x1b\[/, "no colours when not on a terminal");
 });
+
+Deno.test("an access log that cannot be written stops logging, not serving", async () => {
+  const server = await startServer(["--access-log", "/dev/full"]); // every write: ENOSPC
+  for (let i = 0; i < 3; i++) {
+    const { responses } = await exchange(server.port, get("/", "Connection: close\r\n"));
+    assert.equal(responses[0]?.status, 200);
+    await new Promise((r) => setTimeout(r, 300)); // past a log batch
+  }
+  const { code, stderr } = await server.stop();
+  assert.equal(code, 0);
+  assert.equal(stderr.match(/Cannot write the access log/g)?.length, 1, stderr);
+});

@@ -23,8 +23,8 @@ export interface RunningServer {
 }
 
 /** The command that runs the CLI from source with the permissions `deno task start` grants. */
-export function cliCommand(args: string[]): string[] {
-  return ["run", ...RUN_PERMISSIONS, `${ROOT}main.ts`, ...args];
+export function cliCommand(args: string[], permissions: string[] = RUN_PERMISSIONS): string[] {
+  return ["run", ...permissions, `${ROOT}main.ts`, ...args];
 }
 
 /**
@@ -34,7 +34,7 @@ export function cliCommand(args: string[]): string[] {
 export async function startServer(
   args: string[] = [],
   env: Record<string, string> = {},
-  options: { fileLimit?: number } = {},
+  options: { fileLimit?: number; permissions?: string[] } = {},
 ): Promise<RunningServer> {
   const full = args.includes("--port") ? args : ["--port", "0", ...args];
   // With a file limit, bash lowers RLIMIT_NOFILE and execs Deno, so the PID stays the server's.
@@ -45,7 +45,7 @@ export async function startServer(
       Deno.execPath(),
       ...cliCommand(full),
     ]]
-    : [Deno.execPath(), cliCommand(full)];
+    : [Deno.execPath(), cliCommand(full, options.permissions)];
   const child = new Deno.Command(program, {
     args: programArgs,
     stdin: "null",

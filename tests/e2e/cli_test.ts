@@ -189,7 +189,8 @@ Deno.test("--stats-interval prints counters with human units, and they print at 
 });
 
 Deno.test("an access log that cannot be written stops logging, not serving", async () => {
-  const server = await startServer(["--access-log", "/dev/full"]); // every write: ENOSPC
+  // Every write to /dev/full fails with ENOSPC; Deno grants device files only with --allow-all.
+  const server = await startServer(["--access-log", "/dev/full"], {}, { permissions: ["--allow-all"] });
   for (let i = 0; i < 3; i++) {
     const { responses } = await exchange(server.port, get("/", "Connection: close\r\n"));
     assert.equal(responses[0]?.status, 200);

@@ -1,531 +1,1345 @@
-// `deno task bench`: rawserve against Deno.serve and nginx on the same bytes. Servers pinned to
-// CPU 0 and wrk to CPU 1 (when taskset exists), a warm-up, then A B A B rounds; medians of
-// requests/s, latency and server CPU per request (utime+stime of all threads and children from
-// /proc/PID/stat). Prints a markdown table, or JSON with --json.
+// `deno task bench`: rawserve against Deno.serve (scripts/deno_serve_ref.ts) and nginx on the same
+// bytes, loopback only. Servers on CPU 0 and wrk on CPU 1 (taskset), a 1 s warm-up, then servers
+// in rotation for --rounds runs; medians of req/s, latency and server CPU µs per request.
 //
-// Usage: deno run -A scripts/bench.ts [--only embedded,static13] [--rounds 3] [--duration 5]
-//          [--workers N] [--no-pin] [--strace] [--json]
+// Usage: deno run -A scripts/bench.ts [--only embedded,static13] [--duration 5] [--rounds 3]
+//          [--connections N] [--strace] [--json] [--workers N] [--no-pin] [--idle-connections N]
+// Hidden: --servers rawserve,deno,nginx (a subset, to test the harness without rawserve).
+// Every wrk run, server start and idle-connection phase is bounded in time; all servers are stopped
+// and the temporary directory removed at the end and on SIGINT/SIGTERM.
 
 import { parseArgs } from "node:util";
-import { EMBEDDED_PAGE } from "../http/embedded_page.ts";
+import { loadEmbeddedPage } from "./deno_serve_ref.ts";
 
-const { values: flags } = parseArgs({
-  args: Deno.args,
-  options: {
-    only: { type: "string" },
-    rounds: { type: "string" },
-    duration: { type: "string" },
-    workers: { type: "string" },
-    "no-pin": { type: "boolean" },
-    strace: { type: "boolean" },
-    json: { type: "boolean" },
-    "idle-connections": { type: "string" },
-  },
-});
-const ROUNDS = Number(flags.rounds ?? 3);
-const DURATION = Number(flags.duration ?? 5);
-const WORKERS = flags.workers ?? "1";
-const IDLE_CONNECTIONS = Number(flags["idle-connections"] ?? 10_000);
-const ROOT = new URL("..", import.meta.url).pathname;
-const TICKS_PER_SECOND = 100; // CLK_TCK on Linux x86-64
-const decoder = new TextDecoder();
+// ---- configuration ----------------------------------------------------------------------------
 
-function which(program: string): boolean {
-  return new Deno.Command("sh", { args: ["-c", `command -v ${program}`], stdout: "null" }).outputSync()
-    .success;
-}
+const SERVER_KINDS = ["rawserve", "deno", "nginx"] as const;
+type ServerKind = typeof SERVER_KINDS[number];
+const SERVER_LABELS = { rawserve: "rawserve", deno: "Deno.serve", nginx: "nginx" } as const;
 
-if (!which("wrk")) {
-  console.error(
-    "bench: wrk is not installed. Install the load tools with:\n  apt-get install -y wrk nginx-light",
-  );
-  Deno.exit(1);
-}
-const HAVE_NGINX = which("nginx");
-if (!HAVE_NGINX) {
-  console.error("bench: nginx not found; its rows are skipped (apt-get install -y nginx-light)");
-}
-const PIN = !flags["no-pin"] && which("taskset");
-const log = (line: string) => {
-  if (!flags.json) console.error(line);
-};
-
-// ---- fixtures -------------------------------------------------------------------------------
-
-const DIR = Deno.makeTempDirSync({ prefix: "rawserve-bench-" });
-const SITE = `${DIR}/site`;
-Deno.mkdirSync(SITE);
-Deno.writeFileSync(`${SITE}/index.html`, EMBEDDED_PAGE);
-Deno.writeTextFileSync(`${SITE}/small.txt`, "Hello, world\n"); // 13 bytes
-Deno.writeFileSync(`${SITE}/big.bin`, crypto.getRandomValues(new Uint8Array(65536)).map((b, i) => b ^ i));
-{
-  const block = Deno.readFileSync(`${SITE}/big.bin`);
-  const big = new Uint8Array(1024 * 1024);
-  for (let off = 0; off < big.length; off += block.length) big.set(block, off);
-  Deno.writeFileSync(`${SITE}/big.bin`, big); // 1 MiB
-}
-Deno.writeTextFileSync(
-  `${DIR}/pipeline16.lua`,
-  `init = function(args)
-  local r = {}
-  for i = 1, 16 do r[i] = wrk.format(nil, wrk.path) end
-  req = table.concat(r)
-end
-request = function() return req end
-`,
-);
-
-// ---- servers --------------------------------------------------------------------------------
-
-interface Running {
+interface LoadScenario {
   name: string;
+  path: string;
+  root: boolean; // needs a server started with --root (static files) rather than the embedded page
+  connections: number;
+  pipeline: boolean; // wrk -s pipeline16.lua
+  headers: string[];
+}
+
+const LOAD_SCENARIOS: readonly LoadScenario[] = [
+  { name: "embedded", path: "/", root: false, connections: 50, pipeline: false, headers: [] },
+  { name: "pipelined16", path: "/", root: false, connections: 50, pipeline: true, headers: [] },
+  { name: "static13", path: "/small.txt", root: true, connections: 50, pipeline: false, headers: [] },
+  { name: "static1m", path: "/big.bin", root: true, connections: 10, pipeline: false, headers: [] },
+  { name: "close", path: "/", root: false, connections: 50, pipeline: false, headers: ["Connection: close"] },
+];
+const SCENARIO_NAMES = [...LOAD_SCENARIOS.map((s) => s.name), "startup", "idle10k"];
+
+const PIPELINE_DEPTH = 16;
+const READY_TIMEOUT_MS = 10_000; // a server that has not printed its URL by then is reported as failed
+const WARMUP_SECONDS = 1;
+const STRACE_MIN_SECONDS = 3; // 100 Hz accounting and strace start-up want a few seconds
+const STARTUP_SAMPLES = 5;
+const STARTUP_POLL_MS = 5;
+const NOISY_PERCENT = 10; // a noise gauge above this in any run: the machine was not quiet
+const IDLE_BUDGET_MS = 60_000; // the whole idle10k scenario, all servers together
+const IDLE_BATCH = 250; // connections opened concurrently; well under every server's listen backlog
+const IDLE_FD_MARGIN = 1024; // descriptors beyond the idle connections (Deno, fetch, pipes)
+const IDLE_KEEPALIVE_S = 300; // server keep-alive timeouts raised past the scenario's length
+const STDERR_KEEP = 16_384; // bytes of a server's stderr kept for error messages
+const URL_PATTERN = /http:\/\/[^\s]+/; // servers get NO_COLOR=1, so no escape codes follow the URL
+const BIG_FILE_BYTES = 1024 * 1024;
+const SMALL_FILE = "Hello, world\n"; // 13 bytes
+
+const USAGE = `Usage: deno run -A scripts/bench.ts [options]
+
+  --only LIST            scenarios, comma-separated (default: all):
+                         ${SCENARIO_NAMES.join(", ")}
+  --duration S           seconds per measured wrk run (default 5; >= 3 keeps CPU/req accurate)
+  --rounds N             runs per server, servers in rotation; medians reported (default 3)
+  --connections N        wrk connections for every load scenario (default 50, static1m 10)
+  --strace               one extra run per server under strace -c -f: syscalls per request
+  --json                 JSON on stdout instead of markdown
+  --workers N            rawserve --workers N (pinned to CPUs 0-1 when N > 1)
+  --no-pin               do not pin servers and wrk with taskset
+  --idle-connections N   connections held open by idle10k (default 10000)`;
+
+interface Options {
+  only: string[];
+  duration: number;
+  rounds: number;
+  connections: number | null;
+  strace: boolean;
+  json: boolean;
+  workers: number;
+  pin: boolean;
+  idleConnections: number;
+  servers: ServerKind[];
+  child: boolean; // hidden: this process is the idle10k re-run under a raised open-file limit
+}
+
+/** Everything the scenarios share: options, fixtures and the processes to stop on exit. */
+interface Bench {
+  opts: Options;
+  repo: string;
+  dir: string;
+  site: string;
+  lua: string;
+  page: Uint8Array;
+  pageFallback: boolean;
+  pin: boolean;
+  clkTck: number;
+  nginx: boolean;
+  live: Set<Server>;
+  tools: Set<Deno.ChildProcess>; // wrk, strace, the idle10k re-run: killed on SIGINT
+  notes: string[];
+  failures: number;
+  interrupted: boolean; // set on SIGINT/SIGTERM: the failures that follow are ours, not the servers'
+}
+
+interface Server {
+  kind: ServerKind;
+  label: string;
   pid: number;
   port: number;
+  exited: boolean;
+  stderrText(): string;
   stop(): Promise<void>;
 }
 
-function pinned(cpu: string, command: string[]): string[] {
-  return PIN ? ["taskset", "-c", cpu, ...command] : command;
-}
-
-/** Spawns a server and waits for `http://...:PORT/` on its stdout (or for the port to answer). */
-async function spawn(name: string, command: string[], knownPort?: number): Promise<Running> {
-  const child = new Deno.Command(command[0]!, {
-    args: command.slice(1),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // gone
-    }
-    await child.status;
-  };
-  const errors: string[] = [];
-  (async () => {
-    for await (const c of child.stderr) errors.push(decoder.decode(c));
-  })();
-  let port = knownPort ?? 0;
-  const reader = child.stdout.getReader();
-  const deadline = Date.now() + 10_000;
-  let text = "";
-  while (!port && Date.now() < deadline) {
-    const { value, done } = await Promise.race([
-      reader.read(),
-      new Promise<{ value: undefined; done: true }>((r) =>
-        setTimeout(() => r({ value: undefined, done: true }), 200)
-      ),
-    ]);
-    if (value) text += decoder.decode(value);
-    port = Number(/http:\/\/[^\s]*:(\d+)\//.exec(text)?.[1] ?? 0);
-    if (done && value === undefined && (await Promise.race([child.status, null]))) break;
-  }
-  (async () => {
-    try {
-      for (;;) if ((await reader.read()).done) break;
-    } catch {
-      // closed
-    }
-  })();
-  if (knownPort) {
-    for (let i = 0; i < 200; i++) {
-      try {
-        (await Deno.connect({ hostname: "127.0.0.1", port: knownPort })).close();
-        break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    }
-  }
-  if (!port) {
-    await stop();
-    throw new Error(`${name} did not start within 10 s: ${errors.join("").trim()}`);
-  }
-  return { name, pid: child.pid, port, stop };
-}
-
-function rawserve(root: boolean): Promise<Running> {
-  const args = ["--port", "0", "--quiet", "--workers", WORKERS, ...(root ? ["--root", SITE] : [])];
-  const cpu = WORKERS === "1" ? "0" : "0-1";
-  return spawn("rawserve", pinned(cpu, [Deno.execPath(), "run", "-A", `${ROOT}main.ts`, ...args]));
-}
-
-function denoServe(root: boolean): Promise<Running> {
-  const args = ["--port", "0", ...(root ? ["--root", SITE] : [])];
-  return spawn(
-    "Deno.serve",
-    pinned("0", [Deno.execPath(), "run", "-A", `${ROOT}scripts/deno_serve_ref.ts`, ...args]),
-  );
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-function nginx(): Promise<Running> {
-  const port = freePort();
-  const conf = `${DIR}/nginx.conf`;
-  Deno.writeTextFileSync(
-    conf,
-    `worker_processes 1;
-daemon off;
-master_process off;
-error_log ${DIR}/nginx-error.log;
-pid ${DIR}/nginx.pid;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  sendfile on;
-  keepalive_requests 10000000;
-  types { text/html html; text/plain txt; application/octet-stream bin; }
-  server { listen 127.0.0.1:${port} backlog=4096; root ${SITE}; }
-}
-`,
-  );
-  return spawn("nginx", pinned("0", ["nginx", "-c", conf, "-p", DIR]), port);
-}
-
-// ---- measurement ----------------------------------------------------------------------------
-
-/** utime+stime of a process, its threads and (for --workers) its children, in ticks. */
-function cpuTicks(pid: number): number {
-  let ticks = 0;
-  try {
-    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
-    ticks = Number(fields[11]) + Number(fields[12]);
-    const children = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim();
-    for (const child of children ? children.split(/\s+/) : []) ticks += cpuTicks(Number(child));
-  } catch {
-    // exited meanwhile
-  }
-  return ticks;
-}
-
-function latencyMs(text: string, percentile: string): number {
-  const m = new RegExp(`^\\s*${percentile}%\\s+([\\d.]+)(us|ms|s)`, "m").exec(text);
-  if (!m) return NaN;
-  return Number(m[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[m[2]!]!;
-}
-
 interface Sample {
-  rps: number;
-  p50: number;
-  p99: number;
-  cpuUs: number;
   requests: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpuUsPerRequest: number;
+  errors: number;
+  otherCpuPercent: number; // CPU 0 busy with anything but the server: a noise gauge
+  wrkWaitPercent: number; // wrk's time runnable but not running (its CPU taken by others): the same
 }
 
-async function wrk(server: Running, path: string, args: string[], seconds: number): Promise<Sample> {
-  const before = cpuTicks(server.pid);
-  const out = await new Deno.Command(PIN ? "taskset" : "wrk", {
-    args: [
-      ...(PIN ? ["-c", "1", "wrk"] : []),
-      "-t1",
-      `-d${seconds}s`,
-      "--latency",
-      ...args,
-      `http://127.0.0.1:${server.port}${path}`,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const ticks = cpuTicks(server.pid) - before;
-  const text = decoder.decode(out.stdout);
-  const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? 0);
-  if (!requests) throw new Error(`wrk against ${server.name} failed: ${text}${decoder.decode(out.stderr)}`);
-  return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1]),
-    p50: latencyMs(text, "50"),
-    p99: latencyMs(text, "99"),
-    cpuUs: (ticks / TICKS_PER_SECOND) * 1e6 / requests,
-    requests,
-  };
-}
-
-/** One extra run under `strace -c -f`: system calls per request, in total and by name. */
-async function syscallsPerRequest(server: Running, path: string, args: string[]): Promise<string> {
-  const file = `${DIR}/strace-${server.name}.txt`;
-  const strace = new Deno.Command("strace", {
-    args: ["-c", "-f", "-p", String(server.pid), "-o", file],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  await new Promise((r) => setTimeout(r, 500));
-  const sample = await wrk(server, path, args, 3);
-  strace.kill("SIGINT");
-  await strace.status;
-  const counts = new Map<string, number>();
-  for (const line of Deno.readTextFileSync(file).split("\n")) {
-    const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/.exec(line);
-    if (m && m[2] !== "total") counts.set(m[2]!, Number(m[1]));
-  }
-  const per = (n: number) => (n / sample.requests).toFixed(2);
-  const total = [...counts].filter(([name]) => name !== "futex").reduce((a, [, n]) => a + n, 0);
-  const main = [...counts].filter(([, n]) => n / sample.requests >= 0.01 && n > 10).sort((a, b) =>
-    b[1] - a[1]
-  );
-  return `${per(total)} (${main.map(([name, n]) => `${name} ${per(n)}`).join(", ")})`;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-// ---- scenarios ------------------------------------------------------------------------------
-
-interface Row {
+interface LoadRow {
   scenario: string;
   server: string;
   rps: number;
   p50Ms: number;
   p99Ms: number;
   cpuUsPerRequest: number;
-  vsDeno?: number;
-  vsNginx?: number;
-  syscallsPerRequest?: string;
-  note?: string;
+  vsDeno: number | null;
+  vsNginx: number | null;
+  errors: number;
+  otherCpuPercent: number;
+  wrkWaitPercent: number;
+  runs: number;
+  syscallsPerRequest: number | null;
+  topSyscalls: string | null;
 }
 
-interface Scenario {
-  name: string;
-  path: string;
-  root: boolean;
-  wrk: string[];
-  servers: ("rawserve" | "Deno.serve" | "nginx")[];
+interface StartupRow {
+  server: string;
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+  samples: number;
 }
 
-const SCENARIOS: Scenario[] = [
-  { name: "embedded", path: "/", root: false, wrk: ["-c50"], servers: ["rawserve", "Deno.serve", "nginx"] },
-  {
-    name: "pipelined16",
-    path: "/",
-    root: false,
-    wrk: ["-c50", "-s", `${DIR}/pipeline16.lua`],
-    servers: ["rawserve", "Deno.serve", "nginx"],
-  },
-  {
-    name: "static13",
-    path: "/small.txt",
-    root: true,
-    wrk: ["-c50"],
-    servers: ["rawserve", "Deno.serve", "nginx"],
-  },
-  {
-    name: "static1m",
-    path: "/big.bin",
-    root: true,
-    wrk: ["-c10"],
-    servers: ["rawserve", "Deno.serve", "nginx"],
-  },
-  {
-    name: "close",
-    path: "/",
-    root: false,
-    wrk: ["-c50", "-H", "Connection: close"],
-    servers: ["rawserve", "Deno.serve", "nginx"],
-  },
-];
-
-const only = flags.only?.split(",");
-const rows: Row[] = [];
-const cleanups: (() => Promise<void>)[] = [];
-Deno.addSignalListener("SIGINT", async () => {
-  for (const c of cleanups) await c();
-  Deno.removeSync(DIR, { recursive: true });
-  Deno.exit(130);
-});
-
-try {
-  for (const scenario of SCENARIOS) {
-    if (only && !only.includes(scenario.name)) continue;
-    log(`bench: ${scenario.name} ...`);
-    const servers: Running[] = [];
-    for (const name of scenario.servers) {
-      if (name === "nginx" && !HAVE_NGINX) continue;
-      const s = name === "rawserve"
-        ? await rawserve(scenario.root)
-        : name === "Deno.serve"
-        ? await denoServe(scenario.root)
-        : await nginx();
-      servers.push(s);
-      cleanups.push(s.stop);
-    }
-    for (const s of servers) await wrk(s, scenario.path, scenario.wrk, 1); // warm-up
-    const samples = servers.map(() => [] as Sample[]);
-    for (let r = 0; r < ROUNDS; r++) {
-      for (let i = 0; i < servers.length; i++) {
-        samples[i]!.push(await wrk(servers[i]!, scenario.path, scenario.wrk, DURATION));
-      }
-    }
-    const cpu = new Map<string, number>();
-    servers.forEach((s, i) => cpu.set(s.name, median(samples[i]!.map((x) => x.cpuUs))));
-    for (let i = 0; i < servers.length; i++) {
-      const s = servers[i]!;
-      const own = cpu.get(s.name)!;
-      const row: Row = {
-        scenario: scenario.name,
-        server: s.name + (s.name === "rawserve" && WORKERS !== "1" ? ` ×${WORKERS}` : ""),
-        rps: median(samples[i]!.map((x) => x.rps)),
-        p50Ms: median(samples[i]!.map((x) => x.p50)),
-        p99Ms: median(samples[i]!.map((x) => x.p99)),
-        cpuUsPerRequest: own,
-      };
-      if (cpu.has("Deno.serve")) row.vsDeno = own / cpu.get("Deno.serve")!;
-      if (cpu.has("nginx")) row.vsNginx = own / cpu.get("nginx")!;
-      if (flags.strace && which("strace")) {
-        row.syscallsPerRequest = await syscallsPerRequest(s, scenario.path, scenario.wrk);
-      }
-      rows.push(row);
-    }
-    for (const s of servers) await s.stop();
-    cleanups.length = 0;
-  }
-
-  if (!only || only.includes("startup")) {
-    log("bench: startup ...");
-    for (
-      const [name, command] of [
-        ["rawserve", [Deno.execPath(), "run", "-A", `${ROOT}main.ts`, "--quiet"]],
-        ["Deno.serve", [Deno.execPath(), "run", "-A", `${ROOT}scripts/deno_serve_ref.ts`]],
-      ] as const
-    ) {
-      const times: number[] = [];
-      for (let i = 0; i < 5; i++) {
-        const port = freePort();
-        const started = performance.now();
-        const child = new Deno.Command(command[0], {
-          args: [...command.slice(1), "--port", String(port)],
-          stdout: "null",
-          stderr: "null",
-        }).spawn();
-        for (let tries = 0; tries < 2000; tries++) {
-          try {
-            const res = await fetch(`http://127.0.0.1:${port}/`);
-            await res.body?.cancel();
-            if (res.status === 200) break;
-          } catch {
-            await new Promise((r) => setTimeout(r, 5));
-          }
-        }
-        times.push(performance.now() - started);
-        child.kill("SIGTERM");
-        await child.status;
-      }
-      rows.push({
-        scenario: "startup",
-        server: name,
-        rps: NaN,
-        p50Ms: median(times),
-        p99Ms: Math.max(...times),
-        cpuUsPerRequest: NaN,
-        note: "time from spawn to the first 200 (median of 5)",
-      });
-    }
-  }
-
-  if (!only || only.includes("idle10k")) {
-    log(`bench: ${IDLE_CONNECTIONS} idle keep-alive connections ...`);
-    rows.push(await idleConnections());
-  }
-} finally {
-  for (const c of cleanups) await c();
-  Deno.removeSync(DIR, { recursive: true });
+interface IdleRow {
+  server: string;
+  connections: number;
+  rssBeforeKiB: number;
+  rssAfterKiB: number;
+  kibPerConnection: number;
+  newRequestP50Ms: number;
+  newRequestMaxMs: number;
+  note: string;
 }
 
-/** Opens IDLE_CONNECTIONS keep-alive connections (one request each) and measures RSS growth. */
-async function idleConnections(): Promise<Row> {
-  const server = await rawserve(false);
-  cleanups.push(server.stop);
-  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${server.pid}/status`))![1]);
-  const request = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: bench\r\n\r\n");
-  const buf = new Uint8Array(4096);
-  const roundTrip = async (conn: Deno.Conn) => {
-    await conn.write(request);
-    let got = 0;
-    while (got < EMBEDDED_PAGE.length) got += (await conn.read(buf)) ?? Infinity;
-  };
-  const warm = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-  await roundTrip(warm);
-  await new Promise((r) => setTimeout(r, 500));
-  const before = rss();
-  const conns: Deno.Conn[] = [warm];
-  let note = "";
+interface Report {
+  load: LoadRow[];
+  startup: StartupRow[];
+  idle: IdleRow[];
+}
+
+// ---- small helpers ----------------------------------------------------------------------------
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** `promise`, or `fallback` once `ms` have passed (the timer is cleared either way). */
+async function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    for (let i = 0; i < IDLE_CONNECTIONS; i += 200) {
-      const batch = await Promise.all(
-        Array.from({ length: Math.min(200, IDLE_CONNECTIONS - i) }, async () => {
-          const c = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-          await roundTrip(c);
-          return c;
-        }),
-      );
-      conns.push(...batch);
-    }
-  } catch (e) {
-    note = `stopped at ${conns.length} connections: ${e instanceof Error ? e.message : e}; `;
+    return await Promise.race([promise, new Promise<F>((r) => timer = setTimeout(() => r(fallback), ms))]);
+  } finally {
+    clearTimeout(timer);
   }
-  await new Promise((r) => setTimeout(r, 1000));
-  const after = rss();
-  const latencies: number[] = [];
-  for (let i = 0; i < 20; i++) {
-    const t = performance.now();
-    await roundTrip(conns[i * 7 % conns.length]!);
-    latencies.push(performance.now() - t);
+}
+
+function median(xs: number[]): number {
+  const sorted = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function progress(line: string): void {
+  console.error(`bench: ${line}`); // stderr, so that --json output stays clean
+}
+
+function onPath(program: string): boolean {
+  const probe = new Deno.Command("sh", {
+    args: ["-c", 'command -v "$1"', "sh", program],
+    stdout: "null",
+    stderr: "null",
+  });
+  return probe.outputSync().success;
+}
+
+function commandOutput(program: string, args: string[]): string {
+  try {
+    const out = new Deno.Command(program, { args, stdout: "piped", stderr: "piped" }).outputSync();
+    return (decoder.decode(out.stdout) + decoder.decode(out.stderr)).trim();
+  } catch {
+    return "";
   }
-  for (const c of conns) c.close();
-  await server.stop();
-  const perConn = (after - before) / (conns.length - 1);
+}
+
+function readOr(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return "";
+  }
+}
+
+/** A port the OS considers free right now (bind to 0, read it back, close). */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+function positiveInt(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got "${text}"`);
+  return n;
+}
+
+// ---- options ----------------------------------------------------------------------------------
+
+function parseOptions(args: string[]): Options {
+  const { values } = parseArgs({
+    args,
+    options: {
+      only: { type: "string" },
+      duration: { type: "string" },
+      rounds: { type: "string" },
+      connections: { type: "string" },
+      strace: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+      workers: { type: "string" },
+      "no-pin": { type: "boolean", default: false },
+      "idle-connections": { type: "string" },
+      servers: { type: "string" },
+      child: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+  const only = values.only?.split(",").map((s) => s.trim()).filter(Boolean) ?? SCENARIO_NAMES;
+  const unknown = only.filter((s) => !SCENARIO_NAMES.includes(s));
+  if (unknown.length) {
+    throw new Error(`Unknown scenario ${unknown.join(", ")}; choose from ${SCENARIO_NAMES}`);
+  }
+  const servers = values.servers?.split(",").map((s) => s.trim()).filter(Boolean) ?? [...SERVER_KINDS];
+  const badServers = servers.filter((s) => !(SERVER_KINDS as readonly string[]).includes(s));
+  if (badServers.length || !servers.length) {
+    throw new Error(`--servers takes a comma list of ${SERVER_KINDS.join(", ")}; got "${values.servers}"`);
+  }
   return {
-    scenario: "idle10k",
-    server: "rawserve",
-    rps: NaN,
-    p50Ms: median(latencies),
-    p99Ms: Math.max(...latencies),
-    cpuUsPerRequest: NaN,
-    note: `${note}${conns.length - 1} idle connections: RSS ${before} -> ${after} KiB, ` +
-      `${perConn.toFixed(2)} KiB per connection; latency = a request among them`,
+    only,
+    duration: positiveInt("duration", values.duration, 5),
+    rounds: positiveInt("rounds", values.rounds, 3),
+    connections: values.connections === undefined ? null : positiveInt("connections", values.connections, 50),
+    strace: values.strace,
+    json: values.json,
+    workers: positiveInt("workers", values.workers, 1),
+    pin: !values["no-pin"],
+    idleConnections: positiveInt("idle-connections", values["idle-connections"], 10_000),
+    servers: SERVER_KINDS.filter((k) => servers.includes(k)),
+    child: values.child,
   };
 }
 
-// ---- report ---------------------------------------------------------------------------------
+// ---- fixtures ---------------------------------------------------------------------------------
 
-if (flags.json) {
-  console.log(
-    JSON.stringify({ date: new Date().toISOString(), pinned: PIN, workers: WORKERS, rows }, null, 2),
+function randomBytes(length: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let off = 0; off < length; off += 65_536) {
+    crypto.getRandomValues(bytes.subarray(off, Math.min(length, off + 65_536))); // 64 KiB per call max
+  }
+  return bytes;
+}
+
+/** The temporary directory: site/ (index.html, small.txt, big.bin) and the pipelining script. */
+function writeFixtures(dir: string, page: Uint8Array): { site: string; lua: string } {
+  const site = `${dir}/site`;
+  Deno.mkdirSync(site);
+  Deno.writeFileSync(`${site}/index.html`, page);
+  Deno.writeTextFileSync(`${site}/small.txt`, SMALL_FILE);
+  Deno.writeFileSync(`${site}/big.bin`, randomBytes(BIG_FILE_BYTES));
+  const lua = `${dir}/pipeline${PIPELINE_DEPTH}.lua`;
+  // wrk counts the requests in the string request() returns and expects that many responses.
+  Deno.writeTextFileSync(
+    lua,
+    `init = function(args)
+  local r = {}
+  for i = 1, ${PIPELINE_DEPTH} do r[i] = wrk.format(nil, wrk.path) end
+  req = table.concat(r)
+end
+request = function() return req end
+`,
   );
-} else {
-  const n = (x: number | undefined, digits = 2) =>
-    x === undefined || Number.isNaN(x)
-      ? ""
-      : new Intl.NumberFormat("en", { maximumFractionDigits: digits }).format(x);
-  const kernel = decoder.decode(
-    new Deno.Command("uname", { args: ["-r"], stdout: "piped" }).outputSync().stdout,
-  );
-  console.log(
-    `${
-      new Date().toISOString().slice(0, 10)
-    }, ${navigator.hardwareConcurrency} CPUs, Linux ${kernel.trim()}, ` +
-      `Deno ${Deno.version.deno}; ${PIN ? "server on CPU 0, wrk on CPU 1" : "not pinned"}; ` +
-      `medians of ${ROUNDS} alternating ${DURATION} s runs\n`,
-  );
-  const strace = rows.some((r) => r.syscallsPerRequest);
-  console.log(
-    `| scenario | server | req/s | p50 ms | p99 ms | CPU µs/req | vs Deno.serve | vs nginx |${
-      strace ? " syscalls/req |" : ""
-    }`,
-  );
-  console.log(`| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |${strace ? " --- |" : ""}`);
-  for (const r of rows) {
-    console.log(
-      `| ${r.scenario} | ${r.server} | ${n(r.rps, 0)} | ${n(r.p50Ms)} | ${n(r.p99Ms)} | ${
-        n(r.cpuUsPerRequest)
-      } | ${n(r.vsDeno)} | ${n(r.vsNginx)} |${strace ? ` ${r.syscallsPerRequest ?? ""} |` : ""}`,
+  return { site, lua };
+}
+
+function nginxConfig(bench: Bench, port: number): string {
+  const dir = bench.dir;
+  const connections = Math.max(20_000, bench.opts.idleConnections + IDLE_FD_MARGIN);
+  // One process, no master: the PID we spawn is the one that serves, as for the Deno servers.
+  return `worker_processes 1;
+daemon off;
+master_process off;
+worker_rlimit_nofile ${connections + 64};
+error_log ${dir}/nginx-error.log warn;
+pid ${dir}/nginx-${port}.pid;
+events { worker_connections ${connections}; }
+http {
+  access_log off;
+  sendfile on;
+  keepalive_requests 1000000;
+  keepalive_timeout ${IDLE_KEEPALIVE_S}s;
+  charset utf-8;
+  client_body_temp_path ${dir}/nginx-tmp/body;
+  proxy_temp_path ${dir}/nginx-tmp/proxy;
+  fastcgi_temp_path ${dir}/nginx-tmp/fastcgi;
+  uwsgi_temp_path ${dir}/nginx-tmp/uwsgi;
+  scgi_temp_path ${dir}/nginx-tmp/scgi;
+  types { text/html html; text/plain txt; application/octet-stream bin; }
+  default_type application/octet-stream;
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    root ${bench.site};
+    location = / { try_files /index.html =404; }
+  }
+}
+`;
+}
+
+// ---- servers ----------------------------------------------------------------------------------
+
+interface LaunchOptions {
+  root: boolean;
+  port: number; // 0: ephemeral, read back from the server's URL line (nginx: picked here)
+  extra: string[];
+}
+
+/** The argv that starts one server, pinned to CPU 0 (CPUs 0-1 for rawserve --workers > 1). */
+function serverCommand(bench: Bench, kind: ServerKind, launch: LaunchOptions): string[] {
+  let argv: string[];
+  if (kind === "rawserve") {
+    const perms = ["--allow-ffi", "--allow-read", "--allow-env", "--allow-write"];
+    if (bench.opts.workers > 1) perms.push("--allow-run"); // the supervisor spawns its workers
+    argv = [
+      Deno.execPath(),
+      "run",
+      ...perms,
+      `${bench.repo}/main.ts`,
+      "--port",
+      String(launch.port),
+      "--quiet",
+    ];
+    if (bench.opts.workers > 1) argv.push("--workers", String(bench.opts.workers));
+  } else if (kind === "deno") {
+    const script = `${bench.repo}/scripts/deno_serve_ref.ts`;
+    argv = [Deno.execPath(), "run", "--allow-net=127.0.0.1", "--allow-read", script];
+    argv.push("--port", String(launch.port), "--host", "127.0.0.1");
+  } else {
+    const conf = `${bench.dir}/nginx-${launch.port}.conf`;
+    Deno.mkdirSync(`${bench.dir}/nginx-tmp`, { recursive: true });
+    Deno.writeTextFileSync(conf, nginxConfig(bench, launch.port));
+    argv = ["nginx", "-c", conf, "-p", bench.dir, "-e", `${bench.dir}/nginx-error.log`];
+  }
+  if (launch.root && kind !== "nginx") argv.push("--root", bench.site);
+  argv.push(...launch.extra);
+  if (!bench.pin) return argv;
+  const cpus = kind === "rawserve" && bench.opts.workers > 1 ? "0-1" : "0";
+  return ["taskset", "-c", cpus, ...argv]; // taskset execs: the PID is the server's
+}
+
+function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): void {
+  (async () => {
+    for await (const chunk of stream) {
+      if (sink.text.length < STDERR_KEEP) sink.text += decoder.decode(chunk, { stream: true });
+    }
+  })().catch(() => {});
+}
+
+/** Resolves with the first URL the server prints; keeps draining stdout afterwards. */
+async function readUrl(stream: ReadableStream<Uint8Array>): Promise<string | null> {
+  let text = "";
+  const reader = stream.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return null;
+    text += decoder.decode(value, { stream: true });
+    const match = URL_PATTERN.exec(text);
+    if (match) {
+      reader.releaseLock();
+      collect(stream, { text: "" }); // rawserve's stats or a worker's lines must not fill the pipe
+      return match[0];
+    }
+  }
+}
+
+/** The port of a printed URL such as http://127.0.0.1:41234/ (-2 when it has none). */
+function portOf(url: string): number {
+  const port = /^http:\/\/(?:\[[^\]]*\]|[^/:]*):(\d+)/.exec(url)?.[1];
+  return port === undefined ? -2 : Number(port);
+}
+
+/** Starts a server process; `ready` resolves with its port once it prints its URL. */
+function launch(bench: Bench, kind: ServerKind, options: LaunchOptions): Server & { ready: Promise<number> } {
+  const port = kind === "nginx" && options.port === 0 ? freePort() : options.port;
+  const argv = serverCommand(bench, kind, { ...options, port });
+  const child = new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
+    cwd: bench.repo,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const err = { text: "" };
+  collect(child.stderr, err);
+  const exited = child.status.then((status) => {
+    server.exited = true;
+    return status;
+  });
+  const server: Server & { ready: Promise<number> } = {
+    kind,
+    label: SERVER_LABELS[kind],
+    pid: child.pid,
+    port,
+    exited: false,
+    stderrText: () => kind === "nginx" ? err.text + readOr(`${bench.dir}/nginx-error.log`) : err.text,
+    stop: () => stopChild(bench, server, child, exited),
+    ready: Promise.resolve(port),
+  };
+  if (kind === "nginx") collect(child.stdout, { text: "" });
+  else server.ready = readUrl(child.stdout).then((url) => url === null ? 0 : portOf(url));
+  bench.live.add(server);
+  return server;
+}
+
+/** SIGTERM, then SIGKILL if the server is still there after 5 s. */
+async function stopChild(
+  bench: Bench,
+  server: Server,
+  child: Deno.ChildProcess,
+  exited: Promise<Deno.CommandStatus>,
+): Promise<void> {
+  bench.live.delete(server);
+  for (const signal of ["SIGTERM", "SIGKILL"] as const) {
+    try {
+      child.kill(signal);
+    } catch {
+      return; // already exited and reaped
+    }
+    if (await within(exited.then(() => true), 5_000, false)) return;
+  }
+}
+
+/** Waits until a launched server accepts connections; throws with its stderr if it does not. */
+async function waitReady(server: Server & { ready: Promise<number> }): Promise<Server> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const port = await within(server.ready, READY_TIMEOUT_MS, -1);
+  const fail = async (why: string) => {
+    await server.stop();
+    const stderr = server.stderrText().trim();
+    return new Error(`${server.label} ${why}; its stderr:\n${stderr || "(empty)"}`);
+  };
+  if (port === -1) throw await fail(`did not print a URL (http://...) within ${READY_TIMEOUT_MS / 1000} s`);
+  if (port === 0) throw await fail("exited before printing its URL");
+  if (port === -2) throw await fail("printed a URL without a port");
+  server.port = port;
+  while (Date.now() < deadline && !server.exited) { // nginx prints nothing: wait for the port
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return server;
+    } catch {
+      await sleep(20);
+    }
+  }
+  throw await fail(`did not accept connections on port ${port} within ${READY_TIMEOUT_MS / 1000} s`);
+}
+
+async function startServer(
+  bench: Bench,
+  kind: ServerKind,
+  root: boolean,
+  extra: string[] = [],
+): Promise<Server> {
+  return await waitReady(launch(bench, kind, { root, port: 0, extra }));
+}
+
+/** Fails loudly when a server does not answer 200 with the expected bytes. */
+async function checkBody(server: Server, path: string, expected: Uint8Array): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${server.port}${path}`, { signal: AbortSignal.timeout(5_000) });
+  const body = new Uint8Array(await res.arrayBuffer());
+  const same = body.length === expected.length && body.every((b, i) => b === expected[i]);
+  if (res.status !== 200 || !same) {
+    throw new Error(
+      `${server.label} GET ${path}: status ${res.status}, ${body.length} bytes; expected 200 and the ` +
+        `${expected.length} fixture bytes`,
     );
   }
-  const notes = new Map(rows.filter((r) => r.note).map((r) => [r.scenario, r.note]));
-  for (const [scenario, note] of notes) console.log(`\n${scenario}: ${note}`);
 }
+
+// ---- /proc measurements -----------------------------------------------------------------------
+
+/** The PID and its descendants (rawserve --workers children), from /proc/PID/task/TID/children. */
+function processTree(pid: number): number[] {
+  const pids = [pid];
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const children = readOr(`/proc/${pid}/task/${task.name}/children`).trim();
+      for (const child of children ? children.split(/\s+/) : []) pids.push(...processTree(Number(child)));
+    }
+  } catch {
+    // exited meanwhile
+  }
+  return pids;
+}
+
+/** utime + stime in clock ticks of the process (all its threads) and its live descendants. */
+function cpuTicks(pid: number): number {
+  let ticks = 0;
+  for (const p of processTree(pid)) {
+    const stat = readOr(`/proc/${p}/stat`);
+    // Fields after "(comm) ": state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  }
+  return ticks;
+}
+
+function rssKiB(pid: number): number {
+  let kib = 0;
+  for (const p of processTree(pid)) {
+    kib += Number(/VmRSS:\s+(\d+)/.exec(readOr(`/proc/${p}/status`))?.[1] ?? 0);
+  }
+  return kib;
+}
+
+/** Busy and total ticks of CPU 0, where the servers run, from /proc/stat. */
+function cpu0Ticks(): { busy: number; total: number } {
+  const line = readOr("/proc/stat").split("\n").find((l) => l.startsWith("cpu0 "));
+  // user nice system idle iowait irq softirq steal (guest time is already inside user)
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] =
+    (line?.split(/\s+/).slice(1, 9) ?? []).map(Number);
+  // irq and softirq stay out of "busy": loopback packet processing for the benchmark's own traffic
+  // lands there (often in ksoftirqd, outside the server's ticks), and it is not noise.
+  return {
+    busy: user + nice + system + steal,
+    total: user + nice + system + idle + iowait + irq + softirq + steal,
+  };
+}
+
+/**
+ * How busy CPU 0 was with anything but the server during a run, in percent: a noise gauge for a
+ * shared machine, and a lower bound (the server's ticks include softirq work left out of "busy").
+ * Only meaningful when the server alone is pinned there.
+ */
+function otherCpuPercent(
+  bench: Bench,
+  server: Server,
+  before: { busy: number; total: number },
+  after: { busy: number; total: number },
+  serverTicks: number,
+): number {
+  const spread = server.kind === "rawserve" && bench.opts.workers > 1; // CPUs 0-1, shared with wrk
+  if (!bench.pin || spread || after.total === before.total) return NaN;
+  const other = after.busy - before.busy - serverTicks;
+  return Math.max(0, other) / (after.total - before.total) * 100;
+}
+
+/** Nanoseconds on CPU and waiting on a runqueue, summed over a process's threads (schedstat). */
+function schedNs(pid: number): { run: number; wait: number } | null {
+  let run = 0;
+  let wait = 0;
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const [taskRun = 0, taskWait = 0] = readOr(`/proc/${pid}/task/${task.name}/schedstat`).split(" ").map(
+        Number,
+      );
+      run += taskRun;
+      wait += taskWait;
+    }
+  } catch {
+    return null; // exited
+  }
+  return { run, wait };
+}
+
+function openFileLimit(): number {
+  const line = readOr("/proc/self/limits").split("\n").find((l) => l.startsWith("Max open files"));
+  const soft = line?.split(/\s{2,}/)[1];
+  return soft === undefined || soft === "unlimited" ? Infinity : Number(soft);
+}
+
+// ---- wrk and strace ---------------------------------------------------------------------------
+
+function latencyMs(text: string, percentile: number): number {
+  const m = new RegExp(`^\\s*${percentile}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, "m").exec(text);
+  const scale: Record<string, number> = { us: 0.001, ms: 1, s: 1_000, m: 60_000 };
+  const ms = m ? Number(m[1]) * scale[m[2]!]! : NaN;
+  return ms > 0 ? ms : NaN; // wrk prints 0.00us for a percentile it lost track of (seen when pipelining)
+}
+
+function wrkArgs(bench: Bench, scenario: LoadScenario, port: number, seconds: number): string[] {
+  const connections = bench.opts.connections ?? scenario.connections;
+  const args = ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "--timeout", "5s"];
+  for (const header of scenario.headers) args.push("-H", header);
+  if (scenario.pipeline) args.push("-s", bench.lua);
+  args.push(`http://127.0.0.1:${port}${scenario.path}`);
+  return bench.pin ? ["taskset", "-c", "1", "wrk", ...args] : ["wrk", ...args];
+}
+
+/** Registers a helper process so that an interrupt can stop it. */
+function track(bench: Bench, child: Deno.ChildProcess): Deno.ChildProcess {
+  bench.tools.add(child);
+  child.status.finally(() => bench.tools.delete(child));
+  return child;
+}
+
+/** One wrk run; the server's CPU ticks and CPU 0's are read from /proc before and after. */
+async function runWrk(
+  bench: Bench,
+  server: Server,
+  scenario: LoadScenario,
+  seconds: number,
+): Promise<Sample> {
+  if (bench.interrupted) throw new Error("Interrupted"); // no new load while stopping
+  const argv = wrkArgs(bench, scenario, server.port, seconds);
+  const before = cpuTicks(server.pid);
+  const cpu0Before = cpu0Ticks();
+  const child = track(
+    bench,
+    new Deno.Command(argv[0]!, {
+      args: argv.slice(1),
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout((seconds + 15) * 1_000), // wrk stops itself; this catches a hang
+    }).spawn(),
+  );
+  // wrk's schedstat vanishes with it, so the last reading before it exits stands for the run.
+  let wrkSched = { run: 0, wait: 0 };
+  const poll = setInterval(() => wrkSched = schedNs(child.pid) ?? wrkSched, 100);
+  const out = await child.output();
+  clearInterval(poll);
+  const ticks = cpuTicks(server.pid) - before;
+  const cpu0After = cpu0Ticks();
+  const text = decoder.decode(out.stdout);
+  const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? 0);
+  if (!out.success || requests === 0) {
+    throw new Error(
+      `wrk against ${server.label} completed no request:\n${text}${decoder.decode(out.stderr)}`,
+    );
+  }
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0);
+  return {
+    requests,
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN),
+    p50Ms: latencyMs(text, 50),
+    p99Ms: latencyMs(text, 99),
+    cpuUsPerRequest: (ticks / bench.clkTck) * 1e6 / requests,
+    errors: non2xx + (socket ? socket.slice(1).reduce((a, n) => a + Number(n), 0) : 0),
+    otherCpuPercent: otherCpuPercent(bench, server, cpu0Before, cpu0After, ticks),
+    wrkWaitPercent: wrkSched.run ? wrkSched.wait / (wrkSched.run + wrkSched.wait) * 100 : NaN,
+  };
+}
+
+/** An extra run under `strace -c -f -p PID`: calls per request, in total and the top five. */
+async function straceRun(
+  bench: Bench,
+  server: Server,
+  scenario: LoadScenario,
+): Promise<{ perRequest: number; top: string }> {
+  const file = `${bench.dir}/strace-${scenario.name}-${server.kind}.txt`;
+  const strace = track(
+    bench,
+    new Deno.Command("strace", {
+      args: ["-c", "-f", "-p", String(server.pid), "-o", file],
+      stdout: "null",
+      stderr: "null",
+      signal: AbortSignal.timeout((bench.opts.duration + STRACE_MIN_SECONDS + 30) * 1_000),
+    }).spawn(),
+  );
+  await sleep(500); // attaching to every thread takes a moment
+  let sample: Sample;
+  try {
+    sample = await runWrk(bench, server, scenario, Math.max(STRACE_MIN_SECONDS, bench.opts.duration));
+  } finally {
+    strace.kill("SIGINT"); // detach; strace writes its summary to the file
+    await strace.status;
+  }
+  const counts: [string, number][] = [];
+  for (const line of readOr(file).split("\n")) {
+    // "% time  seconds  usecs/call  calls  [errors]  syscall"
+    const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?([a-z_0-9]+)\s*$/.exec(line);
+    if (m && m[2] !== "total") counts.push([m[2]!, Number(m[1])]);
+  }
+  if (!counts.length) {
+    throw new Error(`strace produced no summary for ${server.label}: ${readOr(file).trim()}`);
+  }
+  counts.sort((a, b) => b[1] - a[1]);
+  const total = counts.reduce((a, [, n]) => a + n, 0);
+  const top = counts.filter(([, n]) => n / sample.requests >= 0.005).slice(0, 5)
+    .map(([name, n]) => `${name} ${formatNumber(n / sample.requests, 2)}`);
+  return { perRequest: total / sample.requests, top: top.join(", ") };
+}
+
+// ---- load scenarios ---------------------------------------------------------------------------
+
+function fail(bench: Bench, message: string): void {
+  if (bench.interrupted) return;
+  bench.failures++;
+  bench.notes.push(message);
+  progress(`FAILED ${message}`);
+}
+
+/** Starts every selected server for a scenario and checks that it serves the fixture bytes. */
+async function startForScenario(bench: Bench, scenario: LoadScenario): Promise<Server[]> {
+  const servers: Server[] = [];
+  for (const kind of bench.opts.servers) {
+    if (kind === "nginx" && !bench.nginx) continue;
+    try {
+      const server = await startServer(bench, kind, scenario.root);
+      const expected = scenario.path === "/"
+        ? bench.page
+        : Deno.readFileSync(`${bench.site}${scenario.path}`);
+      await checkBody(server, scenario.path, expected);
+      servers.push(server);
+    } catch (e) {
+      fail(bench, `${scenario.name}: ${errorText(e)}`);
+    }
+  }
+  for (const server of bench.live) if (!servers.includes(server)) await server.stop();
+  return servers;
+}
+
+/** Warm-up, then `rounds` runs per server in rotation (A B C A B C ...), then optional strace. */
+async function runLoadScenario(bench: Bench, scenario: LoadScenario): Promise<LoadRow[]> {
+  let servers = await startForScenario(bench, scenario);
+  const samples = new Map<Server, Sample[]>(servers.map((s) => [s, []]));
+  const traced = new Map<Server, { perRequest: number; top: string }>();
+  // A server whose run fails leaves the rotation; the others go on.
+  const attempt = async (server: Server, run: () => Promise<void>) => {
+    try {
+      await run();
+    } catch (e) {
+      fail(bench, `${scenario.name}: ${errorText(e)}`);
+      servers = servers.filter((s) => s !== server);
+    }
+  };
+  try {
+    for (const server of servers) {
+      await attempt(server, async () => {
+        await runWrk(bench, server, scenario, WARMUP_SECONDS);
+      });
+    }
+    for (let round = 1; round <= bench.opts.rounds; round++) {
+      for (const server of servers) {
+        progress(`${scenario.name} round ${round}/${bench.opts.rounds}: ${server.label}`);
+        await attempt(server, async () => {
+          samples.get(server)!.push(await runWrk(bench, server, scenario, bench.opts.duration));
+        });
+      }
+    }
+    for (const server of bench.opts.strace ? servers : []) {
+      progress(`${scenario.name}: ${server.label} under strace`);
+      await attempt(server, async () => {
+        traced.set(server, await straceRun(bench, server, scenario));
+      });
+    }
+  } finally {
+    for (const server of samples.keys()) await server.stop();
+  }
+  return loadRows(scenario, samples, traced);
+}
+
+function loadRows(
+  scenario: LoadScenario,
+  samples: Map<Server, Sample[]>,
+  traced: Map<Server, { perRequest: number; top: string }>,
+): LoadRow[] {
+  const cpu = new Map<ServerKind, number>();
+  for (const [server, runs] of samples) {
+    if (runs.length) cpu.set(server.kind, median(runs.map((r) => r.cpuUsPerRequest)));
+  }
+  const relative = (own: number, kind: ServerKind) => cpu.has(kind) ? own / cpu.get(kind)! : null;
+  const rows: LoadRow[] = [];
+  for (const [server, runs] of samples) {
+    if (!runs.length) continue;
+    const own = cpu.get(server.kind)!;
+    rows.push({
+      scenario: scenario.name,
+      server: server.label,
+      rps: median(runs.map((r) => r.rps)),
+      p50Ms: median(runs.map((r) => r.p50Ms)),
+      p99Ms: median(runs.map((r) => r.p99Ms)),
+      cpuUsPerRequest: own,
+      vsDeno: relative(own, "deno"),
+      vsNginx: relative(own, "nginx"),
+      errors: runs.reduce((a, r) => a + r.errors, 0),
+      otherCpuPercent: Math.max(...runs.map((r) => r.otherCpuPercent)),
+      wrkWaitPercent: Math.max(...runs.map((r) => r.wrkWaitPercent)),
+      runs: runs.length,
+      syscallsPerRequest: traced.get(server)?.perRequest ?? null,
+      topSyscalls: traced.get(server)?.top ?? null,
+    });
+  }
+  return rows;
+}
+
+// ---- startup ----------------------------------------------------------------------------------
+
+/** Milliseconds from spawn to the first 200 on GET /, polling with fetch every 5 ms. */
+async function timeStartup(bench: Bench, kind: ServerKind): Promise<number> {
+  const port = freePort();
+  const started = performance.now();
+  const server = launch(bench, kind, { root: false, port, extra: [] });
+  try {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (Date.now() < deadline && !server.exited) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1_000) });
+        await res.arrayBuffer();
+        if (res.status === 200) return performance.now() - started;
+      } catch {
+        // not listening yet
+      }
+      await sleep(STARTUP_POLL_MS);
+    }
+    const why = server.exited ? "exited" : `did not answer within ${READY_TIMEOUT_MS / 1000} s`;
+    throw new Error(
+      `${server.label} (port ${port}) ${why} before its first 200; its stderr:\n` +
+        (server.stderrText().trim() || "(empty)"),
+    );
+  } finally {
+    await server.stop();
+  }
+}
+
+async function runStartup(bench: Bench): Promise<StartupRow[]> {
+  const rows: StartupRow[] = [];
+  for (const kind of bench.opts.servers) {
+    if (kind === "nginx" && !bench.nginx) continue;
+    progress(`startup: ${SERVER_LABELS[kind]}`);
+    try {
+      await timeStartup(bench, kind); // untimed: fills Deno's module cache and the page cache
+      const times: number[] = [];
+      for (let i = 0; i < STARTUP_SAMPLES; i++) times.push(await timeStartup(bench, kind));
+      rows.push({
+        server: SERVER_LABELS[kind],
+        medianMs: median(times),
+        minMs: Math.min(...times),
+        maxMs: Math.max(...times),
+        samples: times.length,
+      });
+    } catch (e) {
+      fail(bench, `startup: ${errorText(e)}`);
+    }
+  }
+  return rows;
+}
+
+// ---- idle connections -------------------------------------------------------------------------
+
+const GET_ROOT = encoder.encode("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+
+function indexOfHeadEnd(bytes: Uint8Array, length: number): number {
+  for (let i = 3; i < length; i++) {
+    if (bytes[i] === 10 && bytes[i - 1] === 13 && bytes[i - 2] === 10 && bytes[i - 3] === 13) return i + 1;
+  }
+  return -1;
+}
+
+/** Sends GET / and reads one response with a Content-Length body; returns its status. */
+async function roundTrip(conn: Deno.Conn): Promise<number> {
+  await conn.write(GET_ROOT);
+  let buf = new Uint8Array(8192);
+  let length = 0;
+  let need = Infinity;
+  while (length < need) {
+    if (length === buf.length) {
+      const bigger = new Uint8Array(buf.length * 2);
+      bigger.set(buf);
+      buf = bigger;
+    }
+    const n = await conn.read(buf.subarray(length));
+    if (n === null) throw new Error("Connection closed before a whole response arrived");
+    length += n;
+    const headEnd = need === Infinity ? indexOfHeadEnd(buf, length) : -1;
+    if (headEnd > 0) {
+      const head = decoder.decode(buf.subarray(0, headEnd));
+      const contentLength = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+      if (!contentLength) throw new Error(`Response without Content-Length: ${head.split("\r\n")[0]}`);
+      need = headEnd + Number(contentLength[1]);
+    }
+  }
+  return Number(decoder.decode(buf.subarray(9, 12)));
+}
+
+async function newRequestMs(port: number): Promise<number> {
+  const started = performance.now();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await roundTrip(conn);
+  } finally {
+    conn.close();
+  }
+  return performance.now() - started;
+}
+
+/** Opens up to `count` keep-alive connections (one request each) until `deadline`. */
+async function openIdle(port: number, count: number, deadline: number, conns: Deno.Conn[]): Promise<string> {
+  try {
+    while (conns.length < count) {
+      const batch = Array.from({ length: Math.min(IDLE_BATCH, count - conns.length) }, async () => {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        if (Date.now() > deadline) return conn.close(); // late: the caller has stopped counting
+        conns.push(conn); // before the request, so that the caller's cleanup reaches it
+        await roundTrip(conn);
+      });
+      if ((await within(Promise.all(batch), deadline - Date.now(), "expired")) === "expired") {
+        return `stopped by the time budget at ${conns.length} connections`;
+      }
+    }
+    return "";
+  } catch (e) {
+    return `stopped at ${conns.length} connections: ${errorText(e)}`;
+  }
+}
+
+/** Requests on a spread of the held connections: were they kept open by the server? */
+async function sampleHeld(conns: Deno.Conn[]): Promise<string> {
+  let closed = 0;
+  const picks = Array.from({ length: 10 }, (_, i) => conns[Math.floor(i * conns.length / 10)]!);
+  for (const conn of picks) {
+    try {
+      if (!await within(roundTrip(conn).then(() => true), 2_000, false)) closed++;
+    } catch {
+      closed++;
+    }
+  }
+  return closed ? `${closed} of 10 sampled held connections no longer answered` : "";
+}
+
+async function idleForServer(
+  bench: Bench,
+  kind: ServerKind,
+  deadline: number,
+  count: number,
+): Promise<IdleRow> {
+  // Keep-alive timeouts are raised so that the first connections outlive the scenario.
+  const extra = kind === "rawserve" ? ["--idle-timeout", String(IDLE_KEEPALIVE_S)] : [];
+  const server = await startServer(bench, kind, false, extra);
+  const conns: Deno.Conn[] = [];
+  try {
+    await newRequestMs(server.port); // the first request warms the server's code paths
+    await sleep(500);
+    const rssBefore = rssKiB(server.pid);
+    const stopped = await openIdle(server.port, count, deadline, conns);
+    await sleep(1_000); // let the server finish its bookkeeping before reading RSS
+    const rssAfter = rssKiB(server.pid);
+    const latencies: number[] = [];
+    for (let i = 0; i < 20; i++) latencies.push(await newRequestMs(server.port));
+    const held = stopped ? "" : await sampleHeld(conns);
+    return {
+      server: server.label,
+      connections: conns.length,
+      rssBeforeKiB: rssBefore,
+      rssAfterKiB: rssAfter,
+      kibPerConnection: conns.length ? (rssAfter - rssBefore) / conns.length : NaN,
+      newRequestP50Ms: median(latencies),
+      newRequestMaxMs: Math.max(...latencies),
+      note: [stopped, held].filter(Boolean).join("; "),
+    };
+  } finally {
+    for (const conn of conns) {
+      try {
+        conn.close();
+      } catch {
+        // closed by a deadline or the server
+      }
+    }
+    await server.stop();
+  }
+}
+
+async function runIdleHere(bench: Bench, count: number, note: string): Promise<IdleRow[]> {
+  const rows: IdleRow[] = [];
+  const kinds = bench.opts.servers.filter((k) => k !== "nginx" || bench.nginx);
+  const end = Date.now() + IDLE_BUDGET_MS;
+  for (const [i, kind] of kinds.entries()) {
+    progress(`idle10k: ${count} keep-alive connections to ${SERVER_LABELS[kind]}`);
+    const deadline = Date.now() + (end - Date.now()) / (kinds.length - i); // an even share of what is left
+    try {
+      const row = await idleForServer(bench, kind, deadline, count);
+      if (note) row.note = [note, row.note].filter(Boolean).join("; ");
+      rows.push(row);
+    } catch (e) {
+      fail(bench, `idle10k: ${errorText(e)}`);
+    }
+  }
+  return rows;
+}
+
+/**
+ * idle10k needs about N descriptors in this process and N in each server. Deno raises its soft
+ * limit to the hard one at start, so when that is too low only a shell running as root can help:
+ * this re-runs the scenario under `ulimit -n`, and holds fewer connections if that fails.
+ */
+async function runIdle(bench: Bench): Promise<IdleRow[]> {
+  const count = bench.opts.idleConnections;
+  const limit = openFileLimit();
+  if (limit >= count + IDLE_FD_MARGIN) return await runIdleHere(bench, count, "");
+  const fewer = Math.max(0, limit - IDLE_FD_MARGIN);
+  if (bench.opts.child) return await runIdleHere(bench, fewer, `open-file limit ${limit}: held ${fewer}`);
+  progress(`idle10k: open-file limit ${limit} < ${count + IDLE_FD_MARGIN}; re-running under ulimit -n`);
+  const rows = await runIdleRaised(bench, count + IDLE_FD_MARGIN);
+  if (rows) return rows;
+  const note = `open-file limit ${limit} and \`ulimit -n ${count + IDLE_FD_MARGIN}\` refused: held ${fewer}`;
+  return await runIdleHere(bench, fewer, note);
+}
+
+/** This script again, `--child --only idle10k --json`, under `ulimit -n LIMIT`; null if refused. */
+async function runIdleRaised(bench: Bench, limit: number): Promise<IdleRow[] | null> {
+  const o = bench.opts;
+  const args = ["--child", "--json", "--only", "idle10k", "--servers", o.servers.join(",")];
+  args.push("--idle-connections", String(o.idleConnections), "--workers", String(o.workers));
+  if (!o.pin) args.push("--no-pin");
+  const script = decodeURIComponent(new URL(import.meta.url).pathname);
+  const shell = 'ulimit -n "$1" || exit 99; shift; exec "$@"';
+  const out = await track(
+    bench,
+    new Deno.Command("bash", {
+      args: ["-c", shell, "bash", String(limit), Deno.execPath(), "run", "-A", script, ...args],
+      stdout: "piped",
+      stderr: "inherit",
+      signal: AbortSignal.timeout(IDLE_BUDGET_MS + 60_000),
+    }).spawn(),
+  ).output();
+  if (out.code === 99) return null;
+  try {
+    const report = JSON.parse(decoder.decode(out.stdout)) as { idle: IdleRow[]; notes: string[] };
+    bench.notes.push(...report.notes);
+    if (out.code !== 0) bench.failures++;
+    return report.idle;
+  } catch {
+    fail(bench, `idle10k: the re-run under ulimit -n ${limit} failed (exit ${out.code})`);
+    return [];
+  }
+}
+
+// ---- report -----------------------------------------------------------------------------------
+
+const numberFormats = new Map<string, Intl.NumberFormat>();
+const RATIO_FORMAT = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+
+function formatNumber(x: number | null, digits: number, significant = false): string {
+  if (x === null || Number.isNaN(x)) return "–";
+  const key = `${digits}${significant}`;
+  let format = numberFormats.get(key);
+  if (!format) {
+    format = new Intl.NumberFormat(
+      "en-US",
+      significant ? { maximumSignificantDigits: digits } : { maximumFractionDigits: digits },
+    );
+    numberFormats.set(key, format);
+  }
+  return format.format(x);
+}
+
+function ratio(x: number | null): string {
+  return x === null ? "–" : `${RATIO_FORMAT.format(x)}×`;
+}
+
+function markdownTable(header: string[], align: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  return [line(header), line(align), ...rows.map(line)].join("\n");
+}
+
+function describeMachine(bench: Bench): string {
+  const o = bench.opts;
+  const wrk = /wrk\s+(\S+)/.exec(commandOutput("wrk", ["--version"]))?.[1] ?? "?";
+  const nginx = !o.servers.includes("nginx")
+    ? "not selected"
+    : bench.nginx
+    ? /nginx\/(\S+)/.exec(commandOutput("nginx", ["-v"]))?.[1] ?? "?"
+    : "not installed";
+  const load = LOAD_SCENARIOS.some((s) => o.only.includes(s.name))
+    ? `; medians of ${o.rounds} rotating ${o.duration} s runs after a ${WARMUP_SECONDS} s warm-up; ` +
+      `CPU from /proc/PID/stat at ${bench.clkTck} ticks/s`
+    : "";
+  const date = new Date().toISOString().slice(0, 10);
+  return `${date}, ${navigator.hardwareConcurrency} CPUs, ` +
+    `Linux ${readOr("/proc/sys/kernel/osrelease").trim()}, Deno ${Deno.version.deno}, wrk ${wrk}, ` +
+    `nginx ${nginx}; ${bench.pin ? "servers on CPU 0, wrk on CPU 1" : "not pinned"}${load}`;
+}
+
+/** The worse of the two noise gauges of a row, in percent (NaN when neither was measured). */
+function noisePercent(row: LoadRow): number {
+  const gauges = [row.otherCpuPercent, row.wrkWaitPercent].filter((x) => !Number.isNaN(x));
+  return gauges.length ? Math.max(...gauges) : NaN;
+}
+
+function loadTable(rows: LoadRow[]): string {
+  const strace = rows.some((r) => r.syscallsPerRequest !== null);
+  const header = ["scenario", "server", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "vs Deno.serve"];
+  header.push("vs nginx", "errors", "noise %");
+  if (strace) header.push("syscalls/req");
+  const align = ["---", "---", ...Array<string>(header.length - 2).fill("---:")];
+  const body = rows.map((r) => {
+    const cells = [
+      r.scenario,
+      r.server,
+      formatNumber(r.rps, 0),
+      formatNumber(r.p50Ms, 3, true),
+      formatNumber(r.p99Ms, 3, true),
+      formatNumber(r.cpuUsPerRequest, 2),
+      ratio(r.vsDeno),
+      ratio(r.vsNginx),
+      formatNumber(r.errors, 0),
+      formatNumber(noisePercent(r), 0),
+    ];
+    if (strace) cells.push(formatNumber(r.syscallsPerRequest, 2));
+    return cells;
+  });
+  return markdownTable(header, align, body);
+}
+
+function startupTable(rows: StartupRow[]): string {
+  return markdownTable(
+    ["startup: spawn to first 200", "median ms", "min ms", "max ms", "starts"],
+    ["---", "---:", "---:", "---:", "---:"],
+    rows.map((r) => [
+      r.server,
+      formatNumber(r.medianMs, 1),
+      formatNumber(r.minMs, 1),
+      formatNumber(r.maxMs, 1),
+      String(r.samples),
+    ]),
+  );
+}
+
+function idleTable(rows: IdleRow[]): string {
+  return markdownTable(
+    [
+      "idle keep-alive",
+      "connections",
+      "RSS before KiB",
+      "RSS after KiB",
+      "KiB/conn",
+      "new req p50 ms",
+      "max ms",
+      "note",
+    ],
+    ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---"],
+    rows.map((r) => [
+      r.server,
+      formatNumber(r.connections, 0),
+      formatNumber(r.rssBeforeKiB, 0),
+      formatNumber(r.rssAfterKiB, 0),
+      formatNumber(r.kibPerConnection, 2),
+      formatNumber(r.newRequestP50Ms, 3, true),
+      formatNumber(r.newRequestMaxMs, 3, true),
+      r.note,
+    ]),
+  );
+}
+
+function printMarkdown(bench: Bench, report: Report): void {
+  const parts = [describeMachine(bench)];
+  if (report.load.length) parts.push(loadTable(report.load));
+  const traced = report.load.filter((r) => r.topSyscalls !== null);
+  if (traced.length) {
+    parts.push(traced.map((r) => `- ${r.scenario} ${r.server}: ${r.topSyscalls}`).join("\n"));
+  }
+  if (report.startup.length) parts.push(startupTable(report.startup));
+  if (report.idle.length) parts.push(idleTable(report.idle));
+  const noisy = report.load.filter((r) => noisePercent(r) > NOISY_PERCENT);
+  if (noisy.length) {
+    bench.notes.push(
+      `noise % (the larger of: CPU 0 busy with work other than the server; wrk waiting for CPU 1) ` +
+        `reached ${formatNumber(Math.max(...noisy.map(noisePercent)), 0)}% in ${noisy.length} row(s): ` +
+        `other processes competed with the benchmark; rerun those on an idle machine`,
+    );
+  }
+  if (bench.notes.length) {
+    parts.push(bench.notes.map((n) => `- ${n.trim().replaceAll("\n", "\n    ")}`).join("\n"));
+  }
+  console.log(parts.join("\n\n"));
+}
+
+function printJson(bench: Bench, report: Report): void {
+  const o = bench.opts;
+  const meta = {
+    date: new Date().toISOString(),
+    deno: Deno.version.deno,
+    cpus: navigator.hardwareConcurrency,
+    pinned: bench.pin,
+    clkTck: bench.clkTck,
+    durationS: o.duration,
+    rounds: o.rounds,
+    workers: o.workers,
+    servers: o.servers,
+    embeddedPageFallback: bench.pageFallback,
+  };
+  console.log(JSON.stringify({ meta, ...report, notes: bench.notes }, null, 2));
+}
+
+// ---- main -------------------------------------------------------------------------------------
+
+function checkTools(opts: Options): { nginx: boolean; pin: boolean } {
+  if (!onPath("wrk")) {
+    console.error("bench: wrk is not installed (nginx is optional). Install them with:");
+    console.error("apt-get install -y wrk nginx-light");
+    Deno.exit(1);
+  }
+  const nginx = opts.servers.includes("nginx") && onPath("nginx");
+  if (opts.servers.includes("nginx") && !nginx) {
+    progress("nginx not found; its rows are skipped. To include them:");
+    console.error("apt-get install -y wrk nginx-light");
+  }
+  const pin = opts.pin && onPath("taskset");
+  if (opts.pin && !pin) progress("taskset not found; servers and wrk are not pinned");
+  if (opts.strace && !onPath("strace")) {
+    progress("strace not found; --strace ignored (apt-get install -y strace)");
+    opts.strace = false;
+  }
+  return { nginx, pin };
+}
+
+async function setUp(opts: Options): Promise<Bench> {
+  const repo = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
+  if (opts.servers.includes("rawserve") && !readOr(`${repo}/main.ts`)) {
+    throw new Error(
+      `${repo}/main.ts not found: rawserve cannot start (bench the others with --servers deno,nginx)`,
+    );
+  }
+  const tools = checkTools(opts);
+  const page = await loadEmbeddedPage();
+  const dir = Deno.makeTempDirSync({ prefix: "rawserve-bench-" });
+  const { site, lua } = writeFixtures(dir, page.body);
+  const clkTck = Number(commandOutput("getconf", ["CLK_TCK"])) || 100;
+  const bench: Bench = {
+    opts,
+    repo,
+    dir,
+    site,
+    lua,
+    page: page.body,
+    pageFallback: page.fallback,
+    pin: tools.pin,
+    clkTck,
+    nginx: tools.nginx,
+    live: new Set(),
+    tools: new Set(),
+    notes: [],
+    failures: 0,
+    interrupted: false,
+  };
+  if (page.fallback) {
+    bench.notes.push("http/embedded_page.ts did not load: every server served a stand-in page");
+  }
+  if (opts.duration < 3) {
+    progress(`--duration ${opts.duration}: CPU µs/req is coarse below 3 s at ${clkTck} Hz`);
+  }
+  return bench;
+}
+
+async function tearDown(bench: Bench): Promise<void> {
+  for (const tool of bench.tools) {
+    try {
+      tool.kill("SIGTERM");
+    } catch {
+      // exited meanwhile
+    }
+  }
+  for (const server of [...bench.live]) await server.stop();
+  try {
+    Deno.removeSync(bench.dir, { recursive: true });
+  } catch {
+    // already gone
+  }
+}
+
+async function runAll(bench: Bench): Promise<Report> {
+  const report: Report = { load: [], startup: [], idle: [] };
+  for (const scenario of LOAD_SCENARIOS) {
+    if (!bench.opts.only.includes(scenario.name)) continue;
+    const kinds = bench.opts.servers.filter((k) => k !== "nginx" || bench.nginx);
+    progress(`${scenario.name}: starting ${kinds.map((k) => SERVER_LABELS[k]).join(", ")}`);
+    report.load.push(...await runLoadScenario(bench, scenario));
+  }
+  if (bench.opts.only.includes("startup")) report.startup = await runStartup(bench);
+  if (bench.opts.only.includes("idle10k")) report.idle = await runIdle(bench);
+  return report;
+}
+
+async function main(): Promise<number> {
+  let bench: Bench;
+  try {
+    bench = await setUp(parseOptions(Deno.args));
+  } catch (e) {
+    console.error(`bench: ${errorText(e)}\n\n${USAGE}`);
+    return 2;
+  }
+  const interrupt = async () => {
+    bench.interrupted = true;
+    progress("interrupted: stopping servers");
+    await tearDown(bench);
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", interrupt);
+  Deno.addSignalListener("SIGTERM", interrupt);
+  try {
+    const report = await runAll(bench);
+    if (bench.opts.json) printJson(bench, report);
+    else printMarkdown(bench, report);
+  } finally {
+    await tearDown(bench);
+    Deno.removeSignalListener("SIGINT", interrupt);
+    Deno.removeSignalListener("SIGTERM", interrupt);
+  }
+  return bench.failures ? 1 : 0;
+}
+
+if (import.meta.main) Deno.exit(await main());

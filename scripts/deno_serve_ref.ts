@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 
 /** The page and media type served at "/". */
 export interface EmbeddedPage {
-  body: Uint8Array;
+  body: Uint8Array<ArrayBuffer>;
   type: string;
 }
 
@@ -37,7 +37,9 @@ export async function loadEmbeddedPage(): Promise<EmbeddedPage & { fallback: boo
     const module = await import("../http/embedded_page.ts");
     const body: unknown = module.EMBEDDED_PAGE;
     const type: unknown = module.EMBEDDED_TYPE;
-    if (body instanceof Uint8Array && typeof type === "string") return { body, type, fallback: false };
+    if (body instanceof Uint8Array && typeof type === "string") {
+      return { body: new Uint8Array(body), type, fallback: false }; // a copy on its own ArrayBuffer
+    }
   } catch {
     // Fall through: the server module is not written yet or does not load.
   }

@@ -7,6 +7,8 @@ import {
   libc,
   O_CLOEXEC,
   O_DIRECTORY,
+  O_NOCTTY,
+  O_NONBLOCK,
   O_PATH,
   O_RDONLY,
   RESOLVE_BENEATH,
@@ -59,7 +61,19 @@ export function openRoot(dir: string): OwnedFd {
 }
 
 /**
- * Opens `relPath` (no leading slash, already normalised) for reading beneath `rootFd`.
+ * Flags for every file opened on a request's behalf. O_NONBLOCK because open(2) of a FIFO for
+ * reading waits for a writer, which would freeze the only thread (and every client with it);
+ * with it the open returns at once and fstat shows what was opened, so the caller refuses
+ * anything but regular files and directories. On regular files and directories O_NONBLOCK
+ * changes nothing (reads of them never return EAGAIN), as nginx relies on too. O_NOCTTY so a
+ * terminal reached through a link never becomes our controlling terminal.
+ */
+const OPEN_FLAGS = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+
+/**
+ * Opens `relPath` (no leading slash, already normalised) for reading beneath `rootFd`, without
+ * blocking (see OPEN_FLAGS): the caller must fstat the result and refuse what is not a
+ * regular file or a directory.
  * Without `followSymlinks`, RESOLVE_BENEATH makes the kernel refuse (EXDEV) any resolution,
  * symbolic links included, that would leave the root; with it, links may point anywhere.
  * @returns a descriptor or -errno
@@ -70,9 +84,9 @@ export function openBeneath(rootFd: number, relPath: string, followSymlinks: boo
   for (;;) {
     let fd: number;
     if (followSymlinks || openat2Missing) {
-      fd = openat(rootFd, path, O_RDONLY | O_CLOEXEC, 0);
+      fd = openat(rootFd, path, OPEN_FLAGS, 0);
     } else {
-      HOW[0] = BigInt(O_RDONLY | O_CLOEXEC);
+      HOW[0] = BigInt(OPEN_FLAGS);
       HOW[1] = 0n;
       HOW[2] = BigInt(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
       fd = syscall4(SYS_OPENAT2, rootFd, path, HOW_BYTES, 24);

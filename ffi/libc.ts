@@ -93,6 +93,7 @@ export const IPV6_V6ONLY = 26;
 export const SHUT_WR = 1;
 export const O_RDONLY = 0;
 export const O_NONBLOCK = 0o4000;
+export const O_NOCTTY = 0o400;
 export const O_CLOEXEC = 0o2000000;
 export const O_DIRECTORY = 0o200000;
 export const O_PATH = 0o10000000;

@@ -3,7 +3,7 @@
 // section are bounded so a hostile body cannot make the decoder hold unbounded state.
 
 import { HttpError, STATUS } from "./status.ts";
-import { MAX_HEAD_BYTES } from "./parser.ts";
+import { MAX_HEAD_BYTES, TCHAR } from "./parser.ts";
 
 const CR = 13, LF = 10;
 /** Hex digits in a chunk size: 13 covers 2^52, more than any body we accept. */
@@ -13,16 +13,19 @@ const MAX_EXTENSION_BYTES = 1024;
 
 const STATE = {
   SIZE: 0,
-  EXT: 1,
-  SIZE_LF: 2,
-  DATA: 3,
-  DATA_CR: 4,
-  DATA_LF: 5,
-  TRAILER_LINE_START: 6,
-  TRAILER_LINE: 7,
-  TRAILER_LF: 8,
-  END_LF: 9,
-  DONE: 10,
+  /** Whitespace after the size: only more of it, ";" or CR may follow (RFC 9112 §7.1.1 BWS). */
+  SIZE_WS: 1,
+  EXT: 2,
+  SIZE_LF: 3,
+  DATA: 4,
+  DATA_CR: 5,
+  DATA_LF: 6,
+  TRAILER_LINE_START: 7,
+  TRAILER_NAME: 8,
+  TRAILER_VALUE: 9,
+  TRAILER_LF: 10,
+  END_LF: 11,
+  DONE: 12,
 } as const;
 const S = STATE;
 
@@ -90,12 +93,21 @@ export class ChunkedDecoder {
             break;
           }
           if (this.#digits === 0) throw bad("Malformed chunk size");
-          if (c === 59 /* ; */ || c === 32 || c === 9) this.#state = S.EXT; // BWS before ';' is tolerated
+          if (c === 59 /* ; */) this.#state = S.EXT;
+          else if (c === 32 || c === 9) this.#state = S.SIZE_WS;
           else if (c === CR) this.#state = S.SIZE_LF;
           else throw bad("Malformed chunk size");
           p++;
           break;
         }
+        case S.SIZE_WS:
+          // "3 3" must not read as 3 (or 0x33): whitespace is only allowed before an extension.
+          if (c === 59) this.#state = S.EXT;
+          else if (c === CR) this.#state = S.SIZE_LF;
+          else if (c !== 32 && c !== 9) throw bad("Malformed chunk size");
+          if (++this.#extBytes > MAX_EXTENSION_BYTES) throw bad("Chunk extension too long");
+          p++;
+          break;
         case S.EXT:
           if (c === CR) this.#state = S.SIZE_LF;
           else if (c === LF || c < 9 || (c > 9 && c < 32) || c === 127) {
@@ -136,15 +148,22 @@ export class ChunkedDecoder {
           p++;
           break;
         case S.TRAILER_LINE_START:
+          // RFC 9112 §7.1.2: the trailer section is field lines, "name: value", like a head's.
           if (c === CR) this.#state = S.END_LF;
-          else if (c === LF) throw bad("Bare LF in trailer section");
-          else this.#state = S.TRAILER_LINE;
+          else if (TCHAR[c]) this.#state = S.TRAILER_NAME;
+          else throw bad("Malformed trailer field");
           this.#countTrailer();
           p++;
           break;
-        case S.TRAILER_LINE:
+        case S.TRAILER_NAME:
+          if (c === 58 /* : */) this.#state = S.TRAILER_VALUE;
+          else if (!TCHAR[c]) throw bad("Malformed trailer field");
+          this.#countTrailer();
+          p++;
+          break;
+        case S.TRAILER_VALUE:
           if (c === CR) this.#state = S.TRAILER_LF;
-          else if (c === LF || c === 0 || c === 127) throw bad("Invalid character in trailer field");
+          else if (c < 32 ? c !== 9 : c === 127) throw bad("Invalid character in trailer field");
           this.#countTrailer();
           p++;
           break;

@@ -13,6 +13,11 @@ export const MAX_HEAD_BYTES = 8192;
 export const MAX_HEADERS = 100;
 /** Longest method token; the longest registered method is 17 bytes (VERSION-CONTROL). */
 const MAX_METHOD = 32;
+/**
+ * Empty lines tolerated before a request line. RFC 9112 §2.2 asks servers to ignore "at least
+ * one" (old clients sent a CRLF after a POST body); a stream of them is not a request (400).
+ */
+export const MAX_LEADING_EMPTY_LINES = 8;
 
 /** Methods rawserve recognises (RFC 9110 §9 plus PATCH, RFC 5789); others get 501. */
 export const METHODS: ReadonlySet<string> = new Set([
@@ -31,7 +36,7 @@ const CR = 13, LF = 10, SP = 32, HTAB = 9, COLON = 58;
 
 // RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
 //   "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
-const TCHAR = new Uint8Array(256);
+export const TCHAR = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789") TCHAR[c.charCodeAt(0)] = 1;
 for (let c = 65; c <= 90; c++) TCHAR[c] = TCHAR[c + 32] = 1;
 
@@ -43,6 +48,48 @@ for (let c = 0x20; c <= 0xff; c++) VALUE_CHAR[c] = c === 0x7f ? 0 : 1;
 // RFC 9112 §3.2 / RFC 3986: the request-target is visible ASCII, no SP, CTL or raw 8-bit bytes.
 const TARGET_CHAR = new Uint8Array(256);
 for (let c = 0x21; c <= 0x7e; c++) TARGET_CHAR[c] = 1;
+
+// RFC 3986 §3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims ).
+const REG_NAME_CHAR = new Uint8Array(128);
+for (const c of "-._~%!$&'()*+,;=0123456789") REG_NAME_CHAR[c.charCodeAt(0)] = 1;
+for (let c = 65; c <= 90; c++) REG_NAME_CHAR[c] = REG_NAME_CHAR[c + 32] = 1;
+// Inside "[...]": an IPv6 address (hex digits, colons, an embedded IPv4 tail's dots).
+const IP_LITERAL_CHAR = new Uint8Array(128);
+for (const c of "0123456789abcdefABCDEF:.") IP_LITERAL_CHAR[c.charCodeAt(0)] = 1;
+
+function isHexDigit(c: number): boolean {
+  return (c >= 48 && c <= 57) || ((c | 0x20) >= 97 && (c | 0x20) <= 102);
+}
+
+/**
+ * Whether `value` is `uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 3986 §3.2.2-3.2.3): a
+ * reg-name, an IPv4 address or a bracketed IPv6 literal, then an optional decimal port up to
+ * 65535. An empty value is valid (RFC 9112 §3.2: a target without authority sends `Host:`).
+ * @param needPort the authority-form of CONNECT, where the port is required
+ */
+export function isValidHost(value: string, needPort = false): boolean {
+  const n = value.length;
+  let i = 0;
+  if (value.charCodeAt(0) === 91) { // "["
+    const close = value.indexOf("]");
+    if (close < 3) return false; // unclosed, or too short to be an IPv6 address ("::" at least)
+    for (let j = 1; j < close; j++) if (!IP_LITERAL_CHAR[value.charCodeAt(j)]) return false;
+    i = close + 1;
+  } else {
+    for (; i < n; i++) {
+      const c = value.charCodeAt(i);
+      if (c >= 128 || !REG_NAME_CHAR[c]) break;
+      if (c === 37 && !(isHexDigit(value.charCodeAt(i + 1)) && isHexDigit(value.charCodeAt(i + 2)))) {
+        return false; // "%" must start a pct-encoded octet
+      }
+    }
+  }
+  if (i === n) return !needPort;
+  if (value.charCodeAt(i) !== 58) return false; // ":"
+  const port = value.slice(i + 1);
+  if (needPort && port === "") return false;
+  return port.length <= 5 && /^[0-9]*$/.test(port) && (port === "" || Number(port) <= 65535);
+}
 
 const LOWER = new Uint8Array(256);
 for (let c = 0; c < 256; c++) LOWER[c] = c >= 65 && c <= 90 ? c + 32 : c;
@@ -134,7 +181,8 @@ export function parseRequestHead(
   head: RequestHead,
 ): number {
   let p = start;
-  while (p < end && buf[p] === CR) {
+  for (let empty = 0; p < end && buf[p] === CR; empty++) {
+    if (empty === MAX_LEADING_EMPTY_LINES) throw bad("Too many empty lines before the request line");
     if (p + 1 >= end) return INCOMPLETE;
     if (buf[p + 1] !== LF) throw bad("Bare CR before the request line");
     p += 2;
@@ -237,6 +285,40 @@ function parseFields(buf: Uint8Array, p: number, stop: number, head: RequestHead
 }
 
 const DECIMAL = /^[0-9]+$/;
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)$/i;
+
+/**
+ * Sets `head.path` (and `head.host` for absolute-form) from the request-target's form
+ * (RFC 9112 §3.2): origin-form `/path?query`; absolute-form `http://authority/path`, whose
+ * authority replaces Host (§3.2.2); authority-form `host:port`, for CONNECT only (§3.2.3; its
+ * path is empty); asterisk-form `*`, for OPTIONS only (§3.2.4).
+ */
+function parseTarget(head: RequestHead): void {
+  const t = head.target;
+  head.path = t;
+  if (head.method === "CONNECT") {
+    if (!isValidHost(t, true)) throw bad("CONNECT needs a host:port target");
+    head.path = "";
+    return;
+  }
+  if (t.charCodeAt(0) === 47) return; // origin-form "/..."
+  if (t === "*") {
+    if (head.method !== "OPTIONS") throw bad("Asterisk-form is only for OPTIONS");
+    return;
+  }
+  const m = ABSOLUTE_FORM.exec(t);
+  if (!m) throw bad("Unsupported request-target form");
+  const authority = m[1]!;
+  // RFC 9110 §4.2.4: userinfo in an http(s) URI is to be treated as an error.
+  if (authority.includes("@")) throw bad("Userinfo in the request target");
+  // RFC 9110 §4.2.1: an http URI with an empty host is invalid.
+  if (authority === "" || authority.charCodeAt(0) === 58 || !isValidHost(authority)) {
+    throw bad("Invalid authority in the request target");
+  }
+  head.host = authority;
+  const rest = m[2]!;
+  head.path = rest === "" ? "/" : rest.charCodeAt(0) === 63 ? `/${rest}` : rest; // "http://a?q" is "/?q"
+}
 
 /** Host, framing (Content-Length / Transfer-Encoding), Connection and Expect. */
 function applyFieldSemantics(head: RequestHead): void {
@@ -285,22 +367,12 @@ function applyFieldSemantics(head: RequestHead): void {
         break;
     }
   }
-  // RFC 9112 §3.2: exactly one Host in HTTP/1.1; never more than one.
+  // RFC 9112 §3.2: exactly one Host in HTTP/1.1, never more than one, and a valid value.
   if (hosts > 1) throw bad("More than one Host field");
   if (hosts === 0 && head.minor === 1) throw bad("Missing Host field");
-  const t = head.target;
-  head.path = t;
-  if (t.charCodeAt(0) !== 47) { // not origin-form "/..."
-    if (t === "*") {
-      if (head.method !== "OPTIONS") throw bad("Asterisk-form is only for OPTIONS");
-    } else {
-      const m = /^https?:\/\/([^/?#]*)([^#]*)$/i.exec(t);
-      if (!m) throw bad("Unsupported request-target form");
-      host = m[1]!; // RFC 9112 §3.2.2: the target's authority replaces Host
-      head.path = m[2] || "/";
-    }
-  }
+  if (hosts === 1 && !isValidHost(host)) throw bad("Invalid Host field");
   head.host = host;
+  parseTarget(head);
   head.chunked = false;
   if (te) {
     // RFC 9112 §6.1 / §6.3: TE with Content-Length, TE in HTTP/1.0, or a final coding other than

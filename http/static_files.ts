@@ -371,7 +371,11 @@ ${up}${rows.join("\n")}
       fs.close(fd);
       return plain(500, "Internal Server Error");
     }
-    if (info.isFile) return serveFile(request, key, rel, fd, now);
+    if (info.isFile) {
+      if (!trailingSlash) return serveFile(request, key, rel, fd, now);
+      fs.close(fd); // "/file.txt/" names a directory that does not exist (open(2) says ENOTDIR)
+      return plain(404, "Not Found");
+    }
     fs.close(fd);
     if (!info.isDirectory) return plain(403, "Forbidden"); // devices, sockets, FIFOs
     const urlPath = "/" + segments.map(encodeURIComponent).join("/") + (rel ? "/" : "");

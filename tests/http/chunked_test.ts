@@ -28,7 +28,7 @@ function decode(
 }
 
 Deno.test("ChunkedDecoder decodes extensions, trailers and upper-case hex, at every split", () => {
-  const input = "5;name=value\r\nhello\r\nA ; x\r\n0123456789\r\n0\r\nTrailer: yes\r\nX: 1\r\n\r\n";
+  const input = "5;name=value\r\nhello\r\nA \t; x\r\n0123456789\r\n0 \r\nTrailer: yes\r\nX:1\t\r\n\r\n";
   const whole = decode(input + "GET / HTTP/1.1");
   assert.deepEqual(
     whole,
@@ -56,6 +56,12 @@ Deno.test("ChunkedDecoder refuses malformed framing and enforces its limits", ()
     ["10000000000000\r\n", 413], // 14 hex digits
     ["400\r\n", 413, 1000], // 1024 bytes against a 1000-byte limit
     [`0\r\nX: ${"t".repeat(9000)}\r\n\r\n`, 431], // trailer section beyond the head limit
+    ["3 3\r\nabc\r\n0\r\n\r\n", 400], // whitespace after a size must lead to ";" (RFC 9112 §7.1.1)
+    ["3\t4\r\nabc\r\n0\r\n\r\n", 400],
+    ["0\r\nno colon here\r\n\r\n", 400], // a trailer line is a field line (RFC 9112 §7.1.2)
+    ["0\r\n: empty name\r\n\r\n", 400],
+    ["0\r\nX : space before colon\r\n\r\n", 400],
+    ["0\r\nX: a\x01b\r\n\r\n", 400], // control character in a trailer value
   ];
   for (const [input, status, maxBody] of cases) {
     assert.equal(decode(input, [], maxBody), status, JSON.stringify(input.slice(0, 40)));

@@ -295,7 +295,9 @@ async function main(args: string[]): Promise<number> {
   const workerIndex = Deno.env.get(WORKER_ENV);
   if (config.workers > 1 && workerIndex === undefined) {
     try {
-      if (config.root !== null) createStaticFs(config.root, config.followSymlinks)[Symbol.dispose](); // fail early, once
+      if (config.root !== null) {
+        createStaticFs(config.root, config.followSymlinks, config.listing)[Symbol.dispose](); // fail early, once
+      }
       return await superviseWorkers({
         workers: config.workers,
         host: config.host,
@@ -323,7 +325,7 @@ async function main(args: string[]): Promise<number> {
   let log: AccessLog | null = null;
   let sink: ReturnType<typeof openLogSink> | null = null;
   try {
-    if (config.root !== null) files = createStaticFs(config.root, config.followSymlinks);
+    if (config.root !== null) files = createStaticFs(config.root, config.followSymlinks, config.listing);
     if (!config.quiet) {
       sink = openLogSink(config.accessLog);
       log = new AccessLog(sink.write);
@@ -350,6 +352,7 @@ async function main(args: string[]): Promise<number> {
     port: config.port,
     backlog: config.backlog,
     maxConnections: config.maxConnections ?? Math.max(16, fileLimit - FD_RESERVE),
+    maxDescriptors: Math.max(16, fileLimit - FD_RESERVE),
     reusePort: workerIndex !== undefined,
     noDelay: config.noDelay,
     ...(config.sndbuf ? { sndbuf: config.sndbuf } : {}),

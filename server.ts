@@ -51,6 +51,12 @@ export interface ServerOptions extends ListenOptions {
   handler: Handler;
   /** Stop accepting at this many open connections; resume below it. */
   maxConnections: number;
+  /**
+   * Stop accepting while connections and the files their responses hold reach this many
+   * descriptors together (a download holds two); resume below it. Default: no bound beyond
+   * maxConnections.
+   */
+  maxDescriptors?: number;
   headerTimeoutMs?: number;
   idleTimeoutMs?: number;
   bodyTimeoutMs?: number;
@@ -134,7 +140,15 @@ class SocketTransport implements Transport, IoHandler, Disposable {
  */
 export class Server implements Disposable {
   readonly reactor: Reactor;
-  readonly stats: ServerStats = { accepted: 0, open: 0, requests: 0, bytesIn: 0, bytesOut: 0, errors: {} };
+  readonly stats: ServerStats = {
+    accepted: 0,
+    open: 0,
+    requests: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    filesOpen: 0,
+    errors: {},
+  };
   #options: ServerOptions;
   #listener: Listener | null = null;
   #listening = false;
@@ -165,6 +179,7 @@ export class Server implements Disposable {
       draining: () => this.#draining,
       ...(options.onResponse ? { onResponse: options.onResponse } : {}),
       onClose: (conn) => this.#onConnectionClosed(conn),
+      onFileClosed: () => this.#onDescriptorFreed(),
     };
   }
 
@@ -199,14 +214,26 @@ export class Server implements Disposable {
     this.#listening = false;
   }
 
+  /** Whether another connection fits under --max-connections and the descriptor budget. */
+  #hasRoom(): boolean {
+    const { open, filesOpen } = this.stats;
+    return open < this.#options.maxConnections &&
+      open + filesOpen < (this.#options.maxDescriptors ?? Infinity);
+  }
+
   #resumeAccepting(): void {
-    if (this.stats.open < this.#options.maxConnections) this.#startAccepting();
+    if (this.#hasRoom()) this.#startAccepting();
+  }
+
+  /** A connection or a response's file closed: accepting may resume (unless backing off). */
+  #onDescriptorFreed(): void {
+    if (!this.#listening && !this.#draining && this.#backoff.deadline === Infinity) this.#resumeAccepting();
   }
 
   #acceptBatch(): void {
     const listenFd = this.#listener!.fd;
     for (let i = 0; i < ACCEPT_BATCH; i++) {
-      if (this.stats.open >= this.#options.maxConnections) {
+      if (!this.#hasRoom()) {
         // Beyond the limit, new clients wait in the kernel's backlog instead of being dropped.
         this.#stopAccepting();
         return;
@@ -253,9 +280,7 @@ export class Server implements Disposable {
     this.stats.open--;
     if (this.#draining) {
       if (this.#connections.size === 0) this.#drained?.();
-    } else if (!this.#listening && this.#backoff.deadline === Infinity) {
-      this.#resumeAccepting();
-    }
+    } else this.#onDescriptorFreed();
   }
 
   /** Open connections (for tests and stats). */

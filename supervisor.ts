@@ -2,7 +2,8 @@
 // isolate per core, nothing shared). The parent reserves the port, starts the workers, forwards
 // SIGINT/SIGTERM, and restarts a worker that dies, with a back-off if it keeps dying.
 
-import { listenTcp } from "./ffi/socket.ts";
+import { listenTcp, lockAbstractName } from "./ffi/socket.ts";
+import { EADDRINUSE, SyscallError } from "./ffi/errno.ts";
 
 /** Environment variable that marks a worker process (its value is the worker's index). */
 export const WORKER_ENV = "RAWSERVE_WORKER";
@@ -72,13 +73,50 @@ function forwardOutput(stdout: ReadableStream<Uint8Array>): Promise<boolean> {
 }
 
 /**
+ * Reserves the port for a new group of workers, failing as a single server would when it is
+ * taken. SO_REUSEPORT lets any socket of the same user with the option join a port, so without
+ * care a second `--workers` instance would join the first and the kernel would split clients
+ * between two sites. Three steps, measured against this kernel's bind rules:
+ * 1. a probe bound with SO_REUSEADDR but without SO_REUSEPORT: EADDRINUSE when anything listens
+ *    there, a reuseport group included, while TIME_WAIT leftovers of an earlier run are allowed;
+ *    it also picks the port when 0 was asked;
+ * 2. a lock named after the address in the abstract Unix namespace, for the second between
+ *    a group's reservation and its workers' listen(), when the probe cannot see it yet;
+ * 3. the reservation proper: bound with SO_REUSEPORT, not listening, so it fixes the port for the
+ *    workers without taking connections.
+ * @returns the lock and the reservation; dispose both when the group stops
+ * @throws {SyscallError} EADDRINUSE with the same hint as a single server
+ */
+function reservePort(host: string, port: number) {
+  using probe = listenTcp({ host, port, bindOnly: true });
+  const lock = lockAbstractName(`rawserve ${probe.host} ${probe.port}`);
+  if (!lock) {
+    const where = probe.host.includes(":") ? `[${probe.host}]:${probe.port}` : `${probe.host}:${probe.port}`;
+    throw new SyscallError(
+      "bind",
+      EADDRINUSE,
+      `Cannot listen on ${where}`,
+      `another rawserve is starting on port ${probe.port}; choose another with --port`,
+    );
+  }
+  try {
+    const reservation = listenTcp({ host, port: probe.port, reusePort: true, bindOnly: true });
+    return { lock, reservation };
+  } catch (e) {
+    lock[Symbol.dispose]();
+    throw e;
+  }
+}
+
+/**
  * Runs the workers until a signal stops them.
  * @returns the exit code
  * @throws {SyscallError} when the port cannot be reserved (printed by the caller)
  */
 export async function superviseWorkers(options: SupervisorOptions): Promise<number> {
-  // Bound but not listening: fixes the port (also when 0 was asked) without taking connections.
-  using reservation = listenTcp({ host: options.host, port: options.port, reusePort: true, bindOnly: true });
+  const { lock, reservation } = reservePort(options.host, options.port);
+  using _lock = lock;
+  using _reservation = reservation;
   const [cmd, ...base] = selfCommand();
   const args = [...base, ...workerArgs(options.args, reservation.port)];
   const children = new Map<number, Deno.ChildProcess>();

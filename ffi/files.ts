@@ -11,6 +11,7 @@ import {
   O_NONBLOCK,
   O_PATH,
   O_RDONLY,
+  R_OK,
   RESOLVE_BENEATH,
   RESOLVE_NO_MAGICLINKS,
   S_IFDIR,
@@ -18,13 +19,14 @@ import {
   S_IFREG,
   STAT,
   SYS_OPENAT2,
+  X_OK,
 } from "./libc.ts";
 import { EINTR, ENAMETOOLONG, ENOSYS, ENOTDIR, EXDEV, SyscallError } from "./errno.ts";
 import { OwnedFd } from "./socket.ts";
 import type { FileInfo } from "../http/types.ts";
 import type { StaticFs } from "../http/static_files.ts";
 
-const { close, fstat, open, openat, read, syscall4 } = libc.symbols;
+const { access, close, fstat, open, openat, read, syscall4 } = libc.symbols;
 
 /** Longest path passed to the kernel (PATH_MAX, including the NUL). */
 const PATH_MAX = 4096;
@@ -48,16 +50,32 @@ function cString(path: string): Uint8Array | null {
 
 /**
  * Opens the directory to serve, as an O_PATH descriptor used only as the base for openat2.
+ * An O_PATH open needs no permission on the directory itself, so access(2) checks first what
+ * serving will need: search (x) permission to reach anything beneath it, and read (r)
+ * permission when directories are to be listed.
+ * @param needRead whether listings are on
  * @throws {SyscallError} "Cannot serve ./site: no such file or directory (ENOENT)"
  */
-export function openRoot(dir: string): OwnedFd {
+export function openRoot(dir: string, needRead: boolean): OwnedFd {
   const path = cString(dir);
   if (!path) throw new SyscallError("open", ENAMETOOLONG, `Cannot serve ${dir}`);
   const fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
   if (fd < 0) {
     throw new SyscallError("open", lastErrno(), `Cannot serve ${dir}`, "check the path given to --root");
   }
-  return new OwnedFd(fd);
+  const owned = new OwnedFd(fd);
+  const denied = (mode: number) => access(path, mode) < 0 ? lastErrno() : 0;
+  let errno = denied(X_OK);
+  let hint = "this user cannot enter it; check its permissions (it needs x)";
+  if (!errno && needRead) {
+    errno = denied(R_OK);
+    hint = "this user cannot list it (it needs r); give --no-listing to serve its files anyway";
+  }
+  if (errno) {
+    owned[Symbol.dispose]();
+    throw new SyscallError("access", errno, `Cannot serve ${dir}`, hint);
+  }
+  return owned;
 }
 
 /**
@@ -151,14 +169,63 @@ export function closeFd(fd: number): void {
 }
 
 /**
+ * Most entries a listing shows. Listing runs on Deno's thread pool, so even a huge directory
+ * never blocks the reactor, but its page and its stat calls grow with it; beyond this the
+ * listing says it is cut short.
+ */
+export const MAX_LISTING_ENTRIES = 10_000;
+
+/** One entry of a directory listing. */
+export interface DirEntry {
+  name: string;
+  isDirectory: boolean;
+  size: number;
+  mtimeMs: number;
+}
+
+/**
+ * What a listing may show about one entry. A symbolic link is shown with its target's size and
+ * time only when the target is servable: inside the root, or anywhere with --follow-symlinks.
+ * Links that leave the root (403 when requested) and dangling links (404) are not shown, so the
+ * listing reveals nothing about files outside the root.
+ * @returns the entry, or null to leave it out
+ */
+async function describeEntry(
+  base: string,
+  entry: Deno.DirEntry,
+  followSymlinks: boolean,
+  inside: (real: string) => boolean,
+): Promise<DirEntry | null> {
+  const path = `${base}/${entry.name}`;
+  try {
+    if (entry.isSymlink && !followSymlinks && !inside(await Deno.realPath(path))) return null;
+    const st = entry.isSymlink ? await Deno.stat(path) : await Deno.lstat(path);
+    return {
+      name: entry.name,
+      isDirectory: st.isDirectory,
+      size: st.size,
+      mtimeMs: st.mtime?.getTime() ?? 0,
+    };
+  } catch {
+    // A dangling link, or an entry removed since readDir saw it: nothing to serve there.
+    return null;
+  }
+}
+
+/**
  * The static server's view of a served directory: every open is contained beneath it.
  * @param dir the directory given by --root
  * @param followSymlinks let symbolic links point outside the root
+ * @param listing whether directories will be listed (the root must then be readable)
  * @returns the operations and the root descriptor's owner (dispose it at shutdown)
  * @throws {SyscallError} when the directory cannot be opened
  */
-export function createStaticFs(dir: string, followSymlinks: boolean): StaticFs & Disposable {
-  const root = openRoot(dir);
+export function createStaticFs(
+  dir: string,
+  followSymlinks: boolean,
+  listing: boolean,
+): StaticFs & Disposable {
+  const root = openRoot(dir, listing);
   const realRoot = Deno.realPathSync(dir);
   const info: FileInfo = { size: 0, mtimeMs: 0, ino: 0, isFile: false, isDirectory: false };
   if (statFd(root.fd, info) === 0 && !info.isDirectory) {
@@ -188,20 +255,21 @@ export function createStaticFs(dir: string, followSymlinks: boolean): StaticFs &
     close: closeFd,
     async readDir(relPath: string) {
       const base = relPath ? `${realRoot}/${relPath}` : realRoot;
-      const out = [];
+      const inside = (real: string) => real === realRoot || real.startsWith(realRoot + "/");
+      // Deno reads directories by path, outside openat2's containment: resolve the path again
+      // so a directory swapped for a link since it was opened cannot list what lies outside.
+      if (!followSymlinks && !inside(await Deno.realPath(base))) throw new Deno.errors.PermissionDenied();
+      const entries: DirEntry[] = [];
+      let truncated = false;
       for await (const entry of Deno.readDir(base)) {
-        let size = 0, mtimeMs = 0, isDirectory = entry.isDirectory;
-        try {
-          const st = await Deno.stat(`${base}/${entry.name}`);
-          size = st.size;
-          mtimeMs = st.mtime?.getTime() ?? 0;
-          isDirectory = st.isDirectory;
-        } catch {
-          // a dangling link or a file removed meanwhile: list it with what we know
+        if (entries.length === MAX_LISTING_ENTRIES) {
+          truncated = true;
+          break;
         }
-        out.push({ name: entry.name, isDirectory, size, mtimeMs });
+        const described = await describeEntry(base, entry, followSymlinks, inside);
+        if (described) entries.push(described);
       }
-      return out;
+      return { entries, truncated };
     },
     [Symbol.dispose]: () => root[Symbol.dispose](),
   };

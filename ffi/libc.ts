@@ -39,6 +39,7 @@ export const LIBC = {
   // arguments are small non-negative values, passed zero-extended (see the note above).
   syscall4: { name: "syscall", parameters: ["u32", "i32", "buffer", "buffer", "u32"], result: "i32" },
   fstat: { parameters: ["i32", "buffer"], result: "i32" }, // int fd, struct stat *st (glibc >= 2.33 exports it)
+  access: { parameters: ["buffer", "i32"], result: "i32" }, // const char *path, int mode
   eventfd: { parameters: ["u32", "i32"], result: "i32" }, // unsigned initval, int flags
   epoll_create1: { parameters: ["i32"], result: "i32" }, // int flags
   epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" }, // int ep, int op, int fd, struct epoll_event *ev
@@ -110,6 +111,9 @@ export const EPOLLOUT = 0x004;
 export const EPOLLERR = 0x008;
 export const EPOLLHUP = 0x010;
 export const EPOLLRDHUP = 0x2000;
+/** access(2) modes. */
+export const R_OK = 4;
+export const X_OK = 1;
 export const RLIMIT_NOFILE = 7;
 export const SIGPIPE = 13;
 export const SYS_OPENAT2 = 437;

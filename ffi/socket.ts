@@ -302,6 +302,34 @@ export function makeSocketPair(): [OwnedFd, OwnedFd] {
 }
 
 /**
+ * Takes a lock that lasts as long as the returned descriptor: a Unix socket bound to `name` in
+ * the abstract namespace (a name that starts with a NUL byte). Abstract names belong to the
+ * network namespace, not the file system, so nothing is left behind when the process dies, and
+ * a second bind of the same name fails with EADDRINUSE.
+ * @param name up to 100 bytes, e.g. `rawserve 127.0.0.1:8080`
+ * @returns the lock's owner, or null when another process holds it
+ * @throws {SyscallError} when the socket cannot be made at all
+ */
+export function lockAbstractName(name: string): OwnedFd | null {
+  const fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new SyscallError("socket", lastErrno(), "Cannot create a Unix socket");
+  const owned = new OwnedFd(fd);
+  // struct sockaddr_un { sa_family_t sun_family; char sun_path[108]; }; the address length
+  // counts the leading NUL and the name, not a terminator.
+  const path = new TextEncoder().encode(name).subarray(0, 100);
+  const addr = new Uint8Array(2 + 1 + path.length);
+  addr[0] = AF_UNIX;
+  addr.set(path, 3);
+  if (bind(fd, addr, addr.length) < 0) {
+    const errno = lastErrno();
+    owned[Symbol.dispose]();
+    if (errno === EADDRINUSE) return null;
+    throw new SyscallError("bind", errno, `Cannot take the lock ${JSON.stringify(name)}`);
+  }
+  return owned;
+}
+
+/**
  * A non-blocking pipe: [read end, write end].
  * @throws {SyscallError}
  */

@@ -51,6 +51,8 @@ export interface ConnectionOptions {
   onResponse?: (conn: Connection, head: RequestHead | null, status: number, bytes: number) => void;
   /** Called once when the connection closes. */
   onClose?: (conn: Connection) => void;
+  /** Called when a file a response held is closed (`stats.filesOpen` went down). */
+  onFileClosed?: () => void;
 }
 
 /** Counters shared by the connections of one server. */
@@ -58,6 +60,8 @@ export interface ConnectionStats {
   requests: number;
   bytesIn: number;
   bytesOut: number;
+  /** Files held open by responses (each is a descriptor beside the connection's own). */
+  filesOpen: number;
   errors: Record<string, number>;
 }
 
@@ -111,13 +115,6 @@ function bodyLength(body: Body | undefined): number {
 function holdsFile(response: HttpResponse): boolean {
   const body = response.body;
   return typeof body === "object" && body !== null && "kind" in body;
-}
-
-/** Releases what a body holds (an open file, a stream) when it will never be sent. */
-function discardBody(response: HttpResponse | null): void {
-  const body = response?.body;
-  if (body instanceof ReadableStream) body.cancel().catch(() => {});
-  else if (response && holdsFile(response)) (body as FileBody).close();
 }
 
 /** One client connection. The server calls onReadable/onWritable from the reactor. */
@@ -342,9 +339,34 @@ export class Connection {
         (e) => this.#resolve(slot, this.#handlerFailed(e)),
       );
     } else {
-      slot.response = result;
-      if (holdsFile(result)) this.#pauseReading();
+      this.#take(slot, result);
     }
+  }
+
+  /**
+   * Puts a handler's response in its slot. A response that holds a file counts towards the
+   * server's descriptors until the file is closed, and reading stops behind it (holdsFile).
+   */
+  #take(slot: Slot, response: HttpResponse): void {
+    slot.response = response;
+    if (holdsFile(response)) {
+      this.#o.stats.filesOpen++;
+      this.#pauseReading();
+    }
+  }
+
+  /** Closes a file a response held, once, and gives its descriptor back to the server's count. */
+  #closeFile(file: FileBody): void {
+    file.close();
+    this.#o.stats.filesOpen--;
+    this.#o.onFileClosed?.();
+  }
+
+  /** Releases what a taken response holds (an open file, a stream) when it will never be sent. */
+  #discard(response: HttpResponse | null): void {
+    const body = response?.body;
+    if (body instanceof ReadableStream) body.cancel().catch(() => {});
+    else if (response && holdsFile(response)) this.#closeFile(body as FileBody);
   }
 
   #handlerFailed(e: unknown): HttpResponse {
@@ -354,9 +376,14 @@ export class Connection {
   }
 
   #resolve(slot: Slot, response: HttpResponse): void {
-    if (this.#state === STATE.CLOSED) return discardBody(response);
-    slot.response = response;
-    if (holdsFile(response)) this.#pauseReading();
+    if (this.#state === STATE.CLOSED) {
+      // Never taken, so never counted: release it directly.
+      const body = response.body;
+      if (body instanceof ReadableStream) body.cancel().catch(() => {});
+      else if (holdsFile(response)) (body as FileBody).close();
+      return;
+    }
+    this.#take(slot, response);
     if (this.#queue[0] === slot) this.#flush();
   }
 
@@ -433,7 +460,10 @@ export class Connection {
         this.#encode(slot, out);
         if (slot.close) {
           this.#closeAfter = true;
-          this.#queue.length = 0; // nothing after a closing response is ever answered
+          // Nothing after a closing response is ever answered (during a drain, pipelined
+          // responses may already exist behind it: release what they hold).
+          for (const dropped of this.#queue) this.#discard(dropped.response);
+          this.#queue.length = 0;
           break;
         }
       }
@@ -503,7 +533,7 @@ export class Connection {
       const left = file.length - this.#fileSent;
       if (left === 0) {
         this.#file = null;
-        file.close();
+        this.#closeFile(file);
         break;
       }
       const n = this.#t.sendfile(file.fileFd, file.offset + this.#fileSent, Math.min(left, SENDFILE_CHUNK));
@@ -591,6 +621,7 @@ export class Connection {
       });
     } catch (e) {
       out.length = before; // a handler's bad header: answer 500 instead
+      this.#discard(response);
       slot.response = this.#handlerFailed(e);
       return this.#encode(slot, out);
     }
@@ -606,7 +637,7 @@ export class Connection {
       if (skipBody) body.cancel().catch(() => {});
       else this.#stream = body.getReader();
     } else if (body) {
-      if (skipBody || body.length === 0) body.close();
+      if (skipBody || body.length === 0) this.#closeFile(body);
       else {
         this.#file = body;
         this.#fileSent = 0;
@@ -719,11 +750,11 @@ export class Connection {
     if (this.#state === STATE.CLOSED) return;
     this.#state = STATE.CLOSED;
     this.#o.deadlines.remove(this.#timer);
-    this.#file?.close();
+    if (this.#file) this.#closeFile(this.#file);
     this.#file = null;
     this.#stream?.cancel().catch(() => {});
     this.#stream = null;
-    for (const slot of this.#queue) discardBody(slot.response);
+    for (const slot of this.#queue) this.#discard(slot.response);
     this.#queue.length = 0;
     this.#leftover = this.#pending = this.#chunk = null;
     this.#t.close();

@@ -31,7 +31,11 @@ export interface StaticFs {
   readWhole(fd: number, size: number): Uint8Array | number;
   close(fd: number): void;
   /** Lists a directory (for listings). */
-  readDir(relPath: string): Promise<{ name: string; isDirectory: boolean; size: number; mtimeMs: number }[]>;
+  readDir(relPath: string): Promise<{
+    entries: { name: string; isDirectory: boolean; size: number; mtimeMs: number }[];
+    /** The directory has more entries than a listing shows. */
+    truncated: boolean;
+  }>;
 }
 
 /** Options for {@linkcode createStaticHandler}. */
@@ -48,6 +52,7 @@ export interface StaticOptions {
 }
 
 const ENOENT = 2, EACCES = 13, EPERM = 1, ENOTDIR = 20, EXDEV = 18, ELOOP = 40, ENAMETOOLONG = 36;
+const ENFILE = 23, EMFILE = 24;
 
 interface CachedFile {
   key: string;
@@ -150,6 +155,11 @@ export function createStaticHandler(options: StaticOptions): Handler {
     if (errno === ENOENT || errno === ENOTDIR || errno === ENAMETOOLONG) return plain(404, "Not Found");
     if (errno === EACCES || errno === EPERM) return plain(403, "Forbidden");
     if (errno === EXDEV || errno === ELOOP) return plain(403, "Forbidden"); // a link leaving the root
+    if (errno === EMFILE || errno === ENFILE) {
+      // Out of descriptors for a moment (the server stops accepting before this, so it takes
+      // other processes or a low limit): RFC 9110 §15.6.4 says try again later.
+      return plain(503, "Service Unavailable", ["Retry-After", "1"]);
+    }
     options.logError?.(`Cannot open /${rel}: errno ${errno}`);
     return plain(500, "Internal Server Error");
   }
@@ -302,9 +312,9 @@ export function createStaticHandler(options: StaticOptions): Handler {
   }
 
   async function listDirectory(rel: string, urlPath: string): Promise<HttpResponse> {
-    let entries;
+    let entries, truncated;
     try {
-      entries = await fs.readDir(rel);
+      ({ entries, truncated } = await fs.readDir(rel));
     } catch (e) {
       if (e instanceof Deno.errors.PermissionDenied) return plain(403, "Forbidden");
       if (e instanceof Deno.errors.NotFound) return plain(404, "Not Found");
@@ -329,7 +339,7 @@ table{border-collapse:collapse;width:100%}td{padding:.2rem .8rem .2rem 0}td:nth-
 a{text-decoration:none}a:hover{text-decoration:underline}</style></head>
 <body><h1>${title}</h1><table>
 ${up}${rows.join("\n")}
-</table></body></html>
+</table>${truncated ? `<p>Only the first ${rows.length} entries are shown.</p>` : ""}</body></html>
 `;
     return {
       status: 200,

@@ -106,6 +106,92 @@ Deno.test("--workers 2 serves from two processes and stops both on SIGTERM", asy
   }
 });
 
+Deno.test("a second --workers group on a taken port exits 1 instead of joining it", async () => {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = String((probe.addr as Deno.NetAddr).port);
+  probe.close();
+  const other = Deno.makeTempDirSync({ prefix: "rawserve-other-" });
+  const first = await startServer(["--workers", "2", "--quiet", "--port", port]);
+  try {
+    for (const args of [["--workers", "2"], ["--workers", "3", other], []]) {
+      const second = await run([...args, "--quiet", "--port", port]);
+      assert.equal(second.code, 1, `${args.join(" ")}: ${second.stderr}`);
+      assert.match(second.stderr.trim(), /^rawserve: Cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+      assert.equal(second.stderr.trim().split("\n").length, 1);
+    }
+  } finally {
+    await first.stop();
+  }
+  // Two groups started together: the probe cannot see a group whose workers do not listen yet,
+  // the lock can. Exactly one of them serves.
+  const together = await Promise.allSettled([
+    startServer(["--workers", "2", "--quiet", "--port", port]),
+    startServer(["--workers", "2", "--quiet", "--port", port]),
+  ]);
+  const up = together.filter((r) => r.status === "fulfilled");
+  for (const r of up) await r.value.stop();
+  assert.equal(up.length, 1, "one group listens, the other exits");
+  const failed = together.find((r) => r.status === "rejected");
+  assert.match(String(failed?.reason), /EADDRINUSE/);
+  Deno.removeSync(other);
+});
+
+// Root passes every permission check through CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH; without
+// them in its bounding set (setpriv drops them at exec) it is checked like any owner.
+const IS_ROOT = Deno.uid() === 0;
+const HAS_SETPRIV = new Deno.Command("sh", { args: ["-c", "command -v setpriv"] }).outputSync().success;
+const AS_UNPRIVILEGED = IS_ROOT ? ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"] : [];
+
+Deno.test({
+  name: IS_ROOT && !HAS_SETPRIV
+    ? "an unreadable root fails at start (skipped: running as root and setpriv is missing)"
+    : "an unreadable root fails at start with one line and exit 1",
+  ignore: IS_ROOT && !HAS_SETPRIV,
+  async fn() {
+    const base = Deno.makeTempDirSync({ prefix: "rawserve-perm-" });
+    Deno.mkdirSync(`${base}/none`);
+    Deno.mkdirSync(`${base}/search-only`);
+    Deno.writeTextFileSync(`${base}/search-only/a.txt`, "a\n");
+    Deno.chmodSync(`${base}/none`, 0o000);
+    Deno.chmodSync(`${base}/search-only`, 0o100);
+    const [program, ...prefix] = [...AS_UNPRIVILEGED, Deno.execPath()];
+    const start = (args: string[]) =>
+      new Deno.Command(program!, {
+        args: [...prefix, ...cliCommand(["--port", "0", "--quiet", ...args])],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        env: { NO_COLOR: "1" },
+      }).spawn();
+    try {
+      for (const [dir, hint] of [["none", /needs x/], ["search-only", /--no-listing/]] as const) {
+        const out = await start([`${base}/${dir}`]).output();
+        const stderr = new TextDecoder().decode(out.stderr).trim();
+        assert.equal(out.code, 1, `${dir}: ${stderr}`);
+        assert.equal(stderr.split("\n").length, 1, stderr);
+        assert.match(stderr, /^rawserve: Cannot serve .*: permission denied \(EACCES\)/);
+        assert.match(stderr, hint);
+      }
+      // A directory that can be searched but not read still serves files without listings.
+      const child = start(["--no-listing", `${base}/search-only`]);
+      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      const first = await reader.read();
+      const port = Number(/:(\d+)\//.exec(first.value ?? "")?.[1]);
+      assert.ok(port > 0, `started: ${first.value}`);
+      const { responses } = await exchange(port, get("/a.txt"), { responses: 1 });
+      assert.equal(responses[0]?.status, 200);
+      child.kill("SIGTERM");
+      await reader.cancel();
+      await child.stderr.cancel();
+      await child.status;
+    } finally {
+      Deno.chmodSync(`${base}/none`, 0o700);
+      Deno.chmodSync(`${base}/search-only`, 0o700);
+      Deno.removeSync(base, { recursive: true });
+    }
+  },
+});
+
 function existsSync(path: string): boolean {
   try {
     Deno.statSync(path);

@@ -3,7 +3,9 @@
 // its own wait, so a regression fails in seconds instead of hanging the suite.
 
 import assert from "node:assert/strict";
-import { exchange, get, type RunningServer, startServer } from "./_server.ts";
+import { bytes, exchange, get, type RunningServer, startServer, writeAll } from "./_server.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function tempRoot(): { root: string; remove: () => void } {
   const root = Deno.makeTempDirSync({ prefix: "rawserve-hostile-" });
@@ -88,4 +90,76 @@ Deno.test("a path through a file is 404, not the file", async () => {
     await stopOk(server);
     remove();
   }
+});
+
+Deno.test("a listing shows nothing of what links outside the root point to", async () => {
+  const { root, remove } = tempRoot();
+  const outside = Deno.makeTempDirSync({ prefix: "rawserve-outside-" });
+  const secret = "s".repeat(123_457); // a size the listing would print as "120.6 KiB"
+  Deno.writeTextFileSync(`${outside}/secret.txt`, secret);
+  Deno.writeTextFileSync(`${root}/inside.txt`, "x".repeat(2048));
+  Deno.symlinkSync(`${outside}/secret.txt`, `${root}/link_out`);
+  Deno.symlinkSync(outside, `${root}/dir_out`);
+  Deno.symlinkSync("inside.txt", `${root}/link_in`);
+  Deno.symlinkSync("missing", `${root}/dangling`);
+  Deno.utimeSync(`${outside}/secret.txt`, new Date("2001-02-03T04:05:00Z"), new Date("2001-02-03T04:05:00Z"));
+  try {
+    for (const follow of [false, true]) {
+      const server = await startServer(["--quiet", "--root", root, ...(follow ? ["--follow-symlinks"] : [])]);
+      try {
+        const { responses } = await exchange(server.port, get("/") + get("/link_out"), { responses: 2 });
+        const html = new TextDecoder().decode(responses[0]!.body);
+        assert.match(html, /href="link_in">link_in<\/a><\/td><td>2 KiB/, "a link inside shows its target");
+        assert.doesNotMatch(html, /dangling/, "a dangling link is not listed");
+        if (follow) {
+          assert.match(html, /link_out.*120\.6 KiB.*2001-02-03 04:05/, "followed links are listed");
+          assert.equal(responses[1]!.status, 200);
+        } else {
+          assert.doesNotMatch(
+            html,
+            /link_out|dir_out|120\.6 KiB|2001-02-03/,
+            "links leaving the root are hidden",
+          );
+          assert.equal(responses[1]!.status, 403);
+        }
+      } finally {
+        await stopOk(server);
+      }
+    }
+  } finally {
+    remove();
+    Deno.removeSync(outside, { recursive: true });
+  }
+});
+
+Deno.test("the connection limit counts the descriptors that downloads hold", async () => {
+  const { root, remove } = tempRoot();
+  Deno.writeFileSync(`${root}/big.bin`, new Uint8Array(1 << 20));
+  // Under this limit the default budget is 600 - 256 = 344 descriptors, and 320 stalled
+  // downloads would need 640 (a socket and a file each): more than the process may open.
+  const limit = 600;
+  const args = ["--access-log", "/dev/null", "--sndbuf", "4096", "--root", root];
+  const server = await startServer(args, {}, { fileLimit: limit });
+  const conns: Deno.Conn[] = [];
+  let stderr = "";
+  try {
+    let peak = 0;
+    for (let i = 0; i < 320; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      await writeAll(conn, bytes(get("/big.bin"))); // and never read: each stalls after ~136 KiB
+      conns.push(conn);
+      if (i % 32 === 0) peak = Math.max(peak, server.fdCount());
+    }
+    await sleep(500);
+    peak = Math.max(peak, server.fdCount());
+    assert.ok(peak < limit - 200, `peak of ${peak} descriptors stays near the budget, under ${limit}`);
+    for (const conn of conns.splice(0)) conn.close();
+    const { responses } = await exchange(server.port, get("/big.bin"), { responses: 1, timeoutMs: 10_000 });
+    assert.equal(responses[0]?.status, 200, "served once the downloads are gone");
+  } finally {
+    for (const conn of conns) conn.close();
+    stderr = (await server.stop()).stderr;
+    remove();
+  }
+  assert.doesNotMatch(stderr, /EMFILE|errno 24/, "never out of descriptors");
 });

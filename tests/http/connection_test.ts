@@ -67,7 +67,7 @@ class FakeTransport implements Transport {
 function connect(handler: Handler, overrides: Partial<ConnectionOptions> = {}) {
   const t = new FakeTransport();
   const heap = new TimerHeap();
-  const stats = { requests: 0, bytesIn: 0, bytesOut: 0, errors: {} as Record<string, number> };
+  const stats = { requests: 0, bytesIn: 0, bytesOut: 0, filesOpen: 0, errors: {} as Record<string, number> };
   const conn = new Connection(t, {
     handler,
     deadlines: {

@@ -104,12 +104,15 @@ function memoryFs(files: Record<string, MemFile>): StaticFs & { openCount: numbe
       for (const f of Object.keys(files)) {
         if (f.startsWith(prefix)) names.add(f.slice(prefix.length).split("/")[0]!);
       }
-      return Promise.resolve([...names].map((name) => ({
-        name,
-        isDirectory: isDir(prefix + name),
-        size: files[prefix + name]?.data.length ?? 0,
-        mtimeMs: 0,
-      })));
+      return Promise.resolve({
+        entries: [...names].map((name) => ({
+          name,
+          isDirectory: isDir(prefix + name),
+          size: files[prefix + name]?.data.length ?? 0,
+          mtimeMs: 0,
+        })),
+        truncated: false,
+      });
     },
   });
 }

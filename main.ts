@@ -246,16 +246,36 @@ function formatUrl(host: string, port: number): string {
   return host.includes(":") ? `http://[${host}]:${port}/` : `http://${host}:${port}/`;
 }
 
-/** Opens the access-log sink: stdout, or a file opened for appending. */
-function openLogSink(path: string | null): { write: (bytes: Uint8Array) => void; close: () => void } {
+/** Access-log bytes kept while the sink is slower than the traffic; beyond this, batches are dropped. */
+const LOG_BACKLOG_BYTES = 4 * 1024 * 1024;
+/** How long shutdown waits for the access log's last writes. */
+const LOG_CLOSE_WAIT_MS = 1000;
+
+/** Where access-log batches go. */
+interface LogSink {
+  write(bytes: Uint8Array): void;
+  /** Waits (at most LOG_CLOSE_WAIT_MS) for queued writes, then closes a log file. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the access-log sink: stdout, or a file opened for appending. Writes are asynchronous
+ * (Deno performs them off the main thread) and one at a time, because a synchronous write to a
+ * stdout pipe nobody reads, or to a stalled disk, would stop the reactor and every client with
+ * it. Batches that arrive meanwhile wait, up to LOG_BACKLOG_BYTES; beyond that they are dropped,
+ * and the drop is reported once.
+ */
+function openLogSink(path: string | null): LogSink {
   const file = path === null || path === "-" ? null : Deno.openSync(path, { append: true, create: true });
   const target = file ?? Deno.stdout;
-  let failed = false;
-  return {
-    write(bytes) {
-      if (failed) return;
+  const queue: Uint8Array[] = [];
+  let queued = 0, dropped = 0, failed = false;
+  let writing: Promise<void> | null = null;
+  async function drain(): Promise<void> {
+    while (queue.length > 0 && !failed) {
+      const chunk = queue.shift()!;
       try {
-        for (let off = 0; off < bytes.length;) off += target.writeSync(bytes.subarray(off));
+        for (let off = 0; off < chunk.length;) off += await target.write(chunk.subarray(off));
       } catch (e) {
         // A full disk or a closed stdout must not take the server down with it.
         failed = true;
@@ -263,8 +283,28 @@ function openLogSink(path: string | null): { write: (bytes: Uint8Array) => void;
           `rawserve: Cannot write the access log (${e instanceof Error ? e.message : e}); logging stops`,
         );
       }
+      queued -= chunk.length;
+    }
+    writing = null;
+  }
+  return {
+    write(bytes) {
+      if (failed) return;
+      if (queued + bytes.length > LOG_BACKLOG_BYTES) {
+        if (dropped++ === 0) {
+          console.error("rawserve: The access log cannot keep up; dropping lines until it does");
+        }
+        return;
+      }
+      queue.push(bytes);
+      queued += bytes.length;
+      writing ??= drain();
     },
-    close: () => file?.close(),
+    async close() {
+      if (writing) await Promise.race([writing, new Promise((r) => setTimeout(r, LOG_CLOSE_WAIT_MS))]);
+      if (dropped > 0) console.error(`rawserve: ${dropped} access-log batch(es) were dropped`);
+      file?.close();
+    },
   };
 }
 
@@ -323,7 +363,7 @@ async function main(args: string[]): Promise<number> {
   const fileLimit = raiseFileLimit();
   let files: ReturnType<typeof createStaticFs> | null = null;
   let log: AccessLog | null = null;
-  let sink: ReturnType<typeof openLogSink> | null = null;
+  let sink: LogSink | null = null;
   try {
     if (config.root !== null) files = createStaticFs(config.root, config.followSymlinks, config.listing);
     if (!config.quiet) {
@@ -358,6 +398,7 @@ async function main(args: string[]): Promise<number> {
     ...(config.sndbuf ? { sndbuf: config.sndbuf } : {}),
     ...(config.rcvbuf ? { rcvbuf: config.rcvbuf } : {}),
     handler,
+    readBodies: false, // the static handler and the embedded page answer from the head alone
     headerTimeoutMs: config.headerTimeoutMs,
     idleTimeoutMs: config.idleTimeoutMs,
     bodyTimeoutMs: config.bodyTimeoutMs,
@@ -379,7 +420,7 @@ async function main(args: string[]): Promise<number> {
     console.error(`rawserve: ${e.message}`);
     server[Symbol.dispose]();
     files?.[Symbol.dispose]();
-    sink?.close();
+    await sink?.close();
     return 1;
   }
   if ((config.sndbuf || config.rcvbuf) && workerIndex === undefined) {
@@ -431,7 +472,7 @@ async function main(args: string[]): Promise<number> {
   Deno.removeSignalListener("SIGTERM", onSignal);
   clearInterval(statsTimer);
   log?.flush();
-  sink?.close();
+  await sink?.close();
   if (!config.quiet || config.statsIntervalMs !== null) console.error(formatStats(server.stats));
   server[Symbol.dispose]();
   files?.[Symbol.dispose]();

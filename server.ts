@@ -40,6 +40,11 @@ export const DEFAULTS = {
   writeTimeoutMs: 30_000,
   /** Request bodies larger than this get 413; bounds memory per request. */
   maxBodyBytes: 1024 * 1024,
+  /**
+   * Request-body bytes all connections together may hold in memory; beyond it, 503. Without it
+   * the bound would be max connections x max body (~19 GiB with the defaults).
+   */
+  maxBodyMemoryBytes: 64 * 1024 * 1024,
   /** Pipelined responses queued before the connection stops reading more requests. */
   maxPipelined: 64,
   /** Graceful shutdown waits this long for in-flight responses. */
@@ -49,6 +54,12 @@ export const DEFAULTS = {
 /** Everything a server needs. */
 export interface ServerOptions extends ListenOptions {
   handler: Handler;
+  /**
+   * Whether the handler reads request bodies (default true). When false, it answers from the
+   * head alone and bodies are dropped as they arrive, never held in memory.
+   */
+  readBodies?: boolean;
+  maxBodyMemoryBytes?: number;
   /** Stop accepting at this many open connections; resume below it. */
   maxConnections: number;
   /**
@@ -165,6 +176,8 @@ export class Server implements Disposable {
     this.#options = options;
     this.#connOptions = {
       handler: options.handler,
+      readBodies: options.readBodies ?? true,
+      bodyMemory: { used: 0, limit: options.maxBodyMemoryBytes ?? DEFAULTS.maxBodyMemoryBytes },
       deadlines: {
         arm: (timer, ms) => this.reactor.arm(timer, ms),
         remove: (timer) => this.reactor.timers.remove(timer),

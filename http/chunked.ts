@@ -33,7 +33,7 @@ function bad(message: string): HttpError {
   return new HttpError(STATUS.BAD_REQUEST, message);
 }
 
-/** Decodes one chunked body, appending its data to a growing buffer. */
+/** Decodes one chunked body, appending its data to a growing buffer or counting and dropping it. */
 export class ChunkedDecoder {
   #state: number = S.SIZE;
   #size = 0;
@@ -44,21 +44,33 @@ export class ChunkedDecoder {
   #body = new Uint8Array(256);
   #length = 0;
 
-  /** @param maxBody the largest decoded body accepted; beyond it, 413 */
-  constructor(readonly maxBody: number) {}
+  /**
+   * @param maxBody the largest decoded body accepted; beyond it, 413
+   * @param keep whether to keep the data; when false it is only counted (a body nobody reads)
+   */
+  constructor(readonly maxBody: number, readonly keep = true) {}
 
   /** Whether the final chunk and trailer section have been read. */
   get done(): boolean {
     return this.#state === S.DONE;
   }
 
-  /** The decoded body so far (a view; valid until the next feed). */
+  /** The decoded body so far (a view; valid until the next feed; empty when not kept). */
   get body(): Uint8Array {
-    return this.#body.subarray(0, this.#length);
+    return this.#body.subarray(0, this.keep ? this.#length : 0);
+  }
+
+  /** Bytes of data decoded so far, kept or not. */
+  get length(): number {
+    return this.#length;
   }
 
   #append(buf: Uint8Array, start: number, end: number): void {
     const need = this.#length + end - start;
+    if (!this.keep) {
+      this.#length = need;
+      return;
+    }
     if (need > this.#body.length) {
       const grown = new Uint8Array(Math.max(need, this.#body.length * 2));
       grown.set(this.#body.subarray(0, this.#length));

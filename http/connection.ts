@@ -21,6 +21,13 @@ const COPY_BODY_BYTES = 16 * 1024;
 const LINGER_MS = 2000;
 /** sendfile(2) count per call: 2^30 stays far below the kernel's 0x7ffff000 cap. */
 const SENDFILE_CHUNK = 1 << 30;
+/**
+ * A body the handler does not read is read and dropped up to this size, so the connection can
+ * carry the next request; a longer one ends the connection after the answer (RFC 9112 §9.6).
+ * Reading 256 KiB costs less than a new connection's handshake (Go's net/http draws the same
+ * line), and nothing is kept meanwhile.
+ */
+export const DISCARD_MAX_BYTES = 256 * 1024;
 
 const READ_BUF = new Uint8Array(READ_BUFFER_BYTES);
 const OUT = new OutputBuffer(OUTPUT_FLUSH_BYTES + 16 * 1024);
@@ -30,6 +37,16 @@ const CONTINUE_100 = encodeBody("HTTP/1.1 100 Continue\r\n\r\n");
 /** Limits and hooks every connection of a server shares. */
 export interface ConnectionOptions {
   handler: Handler;
+  /**
+   * Whether the handler reads request bodies. When false it is called as soon as the head is
+   * complete, with an empty body, and the body is dropped as it arrives (never kept).
+   */
+  readBodies: boolean;
+  /**
+   * Request-body bytes held in memory by all the connections of a server, and their bound:
+   * a body that would pass it is refused with 503, so stalled uploads cannot fill memory.
+   */
+  bodyMemory: { used: number; limit: number };
   deadlines: Deadlines;
   /** Largest request body accepted (413 beyond). */
   maxBodyBytes: number;
@@ -92,11 +109,23 @@ interface Slot {
 }
 
 function statusResponse(status: number, message: string): HttpResponse {
+  const retry = status === STATUS.SERVICE_UNAVAILABLE ? ["Retry-After", "1"] : []; // RFC 9110 §10.2.3
   return {
     status,
-    headers: ["Content-Type", "text/plain; charset=utf-8"],
+    headers: ["Content-Type", "text/plain; charset=utf-8", ...retry],
     body: `${status} ${message}\n`,
   };
+}
+
+function concatChunks(chunks: Uint8Array[], length: number): Uint8Array {
+  if (chunks.length === 1 && chunks[0]!.length === length) return chunks[0]!;
+  const out = new Uint8Array(length);
+  let off = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, off);
+    off += chunk.length;
+  }
+  return out;
 }
 
 function bodyLength(body: Body | undefined): number {
@@ -125,9 +154,15 @@ export class Connection {
   #leftover: Uint8Array | null = null;
   // Request body being received
   #head: RequestHead | null = null;
-  #body: Uint8Array = EMPTY;
+  // A Content-Length body grows with what arrives (never allocated up front from the header).
+  #bodyChunks: Uint8Array[] = [];
   #bodyFilled = 0;
+  #bodyLength = 0;
   #chunked: ChunkedDecoder | null = null;
+  /** The request was answered from its head; its body is being read and dropped. */
+  #discarding = false;
+  /** Body bytes this connection holds, charged to `bodyMemory`. */
+  #charged = 0;
   // Responses in request order; the first is the one being written or awaited.
   #queue: Slot[] = [];
   // Output not yet accepted by the kernel, in order: pending bytes, a large body, a file.
@@ -247,7 +282,9 @@ export class Connection {
     } catch (e) {
       if (!(e instanceof HttpError)) throw e;
       countError(this.#o.stats, `http ${e.status}`);
-      this.#failRequest(e.status, e.message);
+      // A body being dropped has its answer already: a second one would answer nothing.
+      if (this.#discarding) this.#abandonInput();
+      else this.#failRequest(e.status, e.message);
       return;
     }
     if (p < end) {
@@ -259,17 +296,19 @@ export class Connection {
   }
 
   #startRequest(head: RequestHead, p: number, end: number): void {
+    if (!head.chunked && head.contentLength <= 0) {
+      this.#dispatch(head, EMPTY);
+      return;
+    }
+    if (!this.#o.readBodies) return this.#answerBeforeBody(head);
     if (head.chunked) {
       this.#chunked = new ChunkedDecoder(this.#o.maxBodyBytes);
-    } else if (head.contentLength > 0) {
+    } else {
       if (head.contentLength > this.#o.maxBodyBytes) {
         throw new HttpError(STATUS.CONTENT_TOO_LARGE, "Request body too large");
       }
-      this.#body = new Uint8Array(head.contentLength);
+      this.#bodyLength = head.contentLength;
       this.#bodyFilled = 0;
-    } else {
-      this.#dispatch(head, EMPTY);
-      return;
     }
     this.#head = head;
     this.#state = STATE.BODY;
@@ -282,32 +321,102 @@ export class Connection {
     }
   }
 
+  /**
+   * The handler does not read bodies: it answers from the head, at once, and the body is read
+   * and dropped as it arrives so the connection can carry the next request. A body longer than
+   * DISCARD_MAX_BYTES, or one the client holds back until a 100 (Continue) that will not come
+   * (RFC 9110 §10.1.1), is not worth waiting for: the connection closes after the answer.
+   */
+  #answerBeforeBody(head: RequestHead): void {
+    this.#dispatch(head, EMPTY);
+    if (this.#state === STATE.DONE_READING) { // the request asked to close: the body is moot
+      this.#unreadInput = true;
+      return;
+    }
+    if (head.expectContinue || (!head.chunked && head.contentLength > DISCARD_MAX_BYTES)) {
+      this.#abandonInput();
+      return;
+    }
+    this.#discarding = true;
+    if (head.chunked) this.#chunked = new ChunkedDecoder(DISCARD_MAX_BYTES, false);
+    else {
+      this.#bodyLength = head.contentLength;
+      this.#bodyFilled = 0;
+    }
+    this.#head = head;
+    this.#state = STATE.BODY;
+    this.#setTimer(TIMER.BODY, this.#o.bodyTimeoutMs);
+  }
+
   /** @returns bytes of body consumed from `buf[p, end)` */
   #feedBody(buf: Uint8Array, p: number, end: number): number {
     const head = this.#head!;
     let used: number;
     if (this.#chunked) {
+      const before = this.#chunked.length;
       used = this.#chunked.feed(buf, p, end);
+      this.#charge(this.#chunked.length - before);
       if (!this.#chunked.done) return used;
       const body = this.#chunked.body;
       this.#chunked = null;
       this.#finishBody(head, body);
     } else {
-      used = Math.min(end - p, this.#body.length - this.#bodyFilled);
-      this.#body.set(buf.subarray(p, p + used), this.#bodyFilled);
+      used = Math.min(end - p, this.#bodyLength - this.#bodyFilled);
+      if (!this.#discarding) {
+        this.#charge(used);
+        this.#bodyChunks.push(buf.slice(p, p + used));
+      }
       this.#bodyFilled += used;
-      if (this.#bodyFilled < this.#body.length) return used;
-      const body = this.#body;
-      this.#body = EMPTY;
-      this.#finishBody(head, body);
+      if (this.#bodyFilled < this.#bodyLength) return used;
+      this.#finishBody(head, this.#discarding ? EMPTY : concatChunks(this.#bodyChunks, this.#bodyLength));
     }
     return used;
   }
 
-  #finishBody(head: RequestHead, body: Uint8Array): void {
+  /**
+   * Counts `n` more body bytes held against the server-wide budget.
+   * @throws {HttpError} 503 when the budget is spent (other uploads hold it; retry later)
+   */
+  #charge(n: number): void {
+    if (this.#discarding || n === 0) return;
+    const memory = this.#o.bodyMemory;
+    if (memory.used + n > memory.limit) {
+      throw new HttpError(STATUS.SERVICE_UNAVAILABLE, "Too many request bodies in progress; try again later");
+    }
+    memory.used += n;
+    this.#charged += n;
+  }
+
+  /** Drops the body being received and gives its bytes back to the budget. */
+  #dropBody(): void {
     this.#head = null;
+    this.#chunked = null;
+    this.#bodyChunks = [];
+    this.#discarding = false;
+    this.#o.bodyMemory.used -= this.#charged;
+    this.#charged = 0;
+  }
+
+  #finishBody(head: RequestHead, body: Uint8Array): void {
+    const answered = this.#discarding;
+    this.#dropBody(); // the handler owns the bytes from here on
     this.#state = STATE.HEAD;
-    this.#dispatch(head, body);
+    if (!answered) this.#dispatch(head, body);
+  }
+
+  /**
+   * Reads no further: the request in progress has its answer, but where the next one begins
+   * cannot be known (its body's framing is in doubt) or is not worth reading. The connection
+   * closes after the answers it owes.
+   */
+  #abandonInput(): void {
+    this.#dropBody();
+    this.#leftover = null;
+    this.#unreadInput = true;
+    this.#state = STATE.DONE_READING;
+    this.#closeAfter = true;
+    const last = this.#queue[this.#queue.length - 1];
+    if (last) last.close = true;
   }
 
   /** Runs the handler; its response takes the request's place in the queue. */
@@ -390,9 +499,7 @@ export class Connection {
   /** Answers a request that cannot be parsed, then closes (its framing is in doubt). */
   #failRequest(status: number, message: string): void {
     this.#unreadInput = true; // the rest of what the client sent is unknown
-    this.#head = null;
-    this.#chunked = null;
-    this.#body = EMPTY;
+    this.#dropBody();
     this.#leftover = null;
     this.#state = STATE.DONE_READING;
     this.#queue.push({
@@ -686,7 +793,11 @@ export class Connection {
       } else {
         this.#timerKind = TIMER.NONE; // a handler is working; its response arms what follows
       }
-    } // in BODY the body timer stays armed; in DONE_READING the write or linger timer rules
+    } else if (this.#state === STATE.BODY && this.#timerKind !== TIMER.BODY) {
+      // A body still to come (one being dropped behind its answer, or the next one): the
+      // write timer that covered the answer gives way to the body timer again.
+      this.#setTimer(TIMER.BODY, this.#o.bodyTimeoutMs);
+    } // in DONE_READING the write or linger timer rules
     if (resume && this.#leftover && this.#state !== STATE.LINGER) {
       // Requests read before the pause are still buffered: serve them without waiting for input.
       const rest = this.#leftover;
@@ -720,8 +831,10 @@ export class Connection {
       case TIMER.HEADER:
       case TIMER.BODY:
         countError(this.#o.stats, this.#timerKind === TIMER.HEADER ? "header timeout" : "body timeout");
-        // RFC 9110 §15.5.9: 408 tells the client the server closed an unfinished request.
-        this.#failRequest(STATUS.REQUEST_TIMEOUT, "Request Timeout");
+        // RFC 9110 §15.5.9: 408 tells the client the server closed an unfinished request;
+        // a body being dropped behind its answer only ends the connection.
+        if (this.#discarding) this.#abandonInput();
+        else this.#failRequest(STATUS.REQUEST_TIMEOUT, "Request Timeout");
         this.#updateInterest();
         this.#flush();
         return;
@@ -756,6 +869,7 @@ export class Connection {
     this.#stream = null;
     for (const slot of this.#queue) this.#discard(slot.response);
     this.#queue.length = 0;
+    this.#dropBody();
     this.#leftover = this.#pending = this.#chunk = null;
     this.#t.close();
     this.#o.onClose?.(this);

@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { RUN_PERMISSIONS } from "../../supervisor.ts";
+import { Server, type ServerOptions } from "../../server.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const ENCODER = new TextEncoder();
@@ -316,3 +317,32 @@ export function get(path = "/", extra = ""): string {
 }
 
 export { ENCODER };
+
+/** A Server running in this process, for handlers the CLI does not offer. */
+export interface InProcessServer {
+  port: number;
+  server: Server;
+  /** Graceful shutdown, then everything closed. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a Server on an ephemeral loopback port in this process. Its reactor yields to Deno's
+ * event loop, so clients in the same process (fetch, Deno.connect) make progress beside it.
+ */
+export function serveInProcess(
+  options: Partial<ServerOptions> & Pick<ServerOptions, "handler">,
+): InProcessServer {
+  const server = new Server({ host: "127.0.0.1", port: 0, maxConnections: 1000, ...options });
+  const { port } = server.listen();
+  const running = server.run();
+  return {
+    port,
+    server,
+    async stop() {
+      await server.shutdown(2000);
+      await running;
+      server[Symbol.dispose]();
+    },
+  };
+}

@@ -114,7 +114,7 @@ Deno.test("a client that stops reading is cut by --write-timeout and its file re
   }
 });
 
-Deno.test("a stalled request body gets 408 after --body-timeout", async () => {
+Deno.test("a dropped request body that stalls is closed after --body-timeout", async () => {
   const server = await startServer(["--quiet", "--body-timeout", "0.3"]);
   try {
     const started = Date.now();
@@ -123,7 +123,7 @@ Deno.test("a stalled request body gets 408 after --body-timeout", async () => {
       "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789",
       { timeoutMs: 3000 },
     );
-    assert.equal(responses[0]?.status, 408);
+    assert.deepEqual(responses.map((r) => r.status), [405], "answered at once, and only once");
     assert.equal(closed, true);
     assert.ok(Date.now() - started < 2000);
   } finally {

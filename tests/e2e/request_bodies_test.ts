@@ -1,0 +1,67 @@
+// Request bodies through real sockets, read by a handler that wants them (an echo server in this
+// process): exact framing for pipelining, the size limit, the stall timeout, 100 (Continue).
+// The CLI's own handlers never read bodies; tests/e2e/hostile_test.ts covers how they drop them.
+
+import assert from "node:assert/strict";
+import { bytes, exchange, get, readResponses, serveInProcess, writeAll } from "./_server.ts";
+import type { Handler } from "../../http/types.ts";
+
+const echo: Handler = (request) => ({
+  status: 200,
+  headers: ["Content-Type", "application/octet-stream"],
+  body: request.body,
+});
+
+Deno.test("request bodies are framed exactly so a pipelined request after them stays in sync", async () => {
+  const { port, stop } = serveInProcess({ handler: echo, maxBodyBytes: 1000 });
+  try {
+    const fixed = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello world";
+    const chunked =
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-T: 1\r\n\r\n";
+    const { responses } = await exchange(port, fixed + get("/") + chunked + get("/"), { responses: 4 });
+    const text = (b: Uint8Array) => new TextDecoder().decode(b);
+    assert.deepEqual(responses.map((r) => text(r.body)), ["hello world", "", "hello", ""]);
+    const tooBig = await exchange(port, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n");
+    assert.equal(tooBig.responses[0]?.status, 413);
+    assert.equal(tooBig.closed, true);
+  } finally {
+    await stop();
+  }
+});
+
+Deno.test("a stalled request body gets 408 after the body timeout", async () => {
+  const { port, stop } = serveInProcess({ handler: echo, bodyTimeoutMs: 300 });
+  try {
+    const started = Date.now();
+    const { responses, closed } = await exchange(
+      port,
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789",
+      { timeoutMs: 3000 },
+    );
+    assert.equal(responses[0]?.status, 408);
+    assert.equal(closed, true);
+    assert.ok(Date.now() - started < 2000);
+  } finally {
+    await stop();
+  }
+});
+
+Deno.test("Expect: 100-continue gets an interim 100 before the body is sent", async () => {
+  const { port, stop } = serveInProcess({ handler: echo });
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await writeAll(
+      conn,
+      bytes("PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"),
+    );
+    const buf = new Uint8Array(256);
+    const n = await conn.read(buf);
+    assert.match(new TextDecoder().decode(buf.subarray(0, n ?? 0)), /^HTTP\/1\.1 100 Continue\r\n\r\n/);
+    await writeAll(conn, bytes("body"));
+    const { responses } = await readResponses(conn, { responses: 1 });
+    assert.equal(new TextDecoder().decode(responses[0]?.body), "body");
+    conn.close();
+  } finally {
+    await stop();
+  }
+});

@@ -5,6 +5,8 @@
 // Usage: deno run -A scripts/bench.ts [--only embedded,static13] [--duration 5] [--rounds 3]
 //          [--connections N] [--strace] [--json] [--workers N] [--no-pin] [--idle-connections N]
 // Hidden: --servers rawserve,deno,nginx (a subset, to test the harness without rawserve).
+// --baseline DIR adds rawserve from another checkout (e.g. a git worktree of the commit before
+// a change), run with the same flags and in the same rotation: before/after in one run.
 // Every wrk run, server start and idle-connection phase is bounded in time; all servers are stopped
 // and the temporary directory removed at the end and on SIGINT/SIGTERM.
 
@@ -13,9 +15,14 @@ import { loadEmbeddedPage } from "./deno_serve_ref.ts";
 
 // ---- configuration ----------------------------------------------------------------------------
 
-const SERVER_KINDS = ["rawserve", "deno", "nginx"] as const;
+const SERVER_KINDS = ["rawserve", "baseline", "deno", "nginx"] as const;
 type ServerKind = typeof SERVER_KINDS[number];
-const SERVER_LABELS = { rawserve: "rawserve", deno: "Deno.serve", nginx: "nginx" } as const;
+const SERVER_LABELS = {
+  rawserve: "rawserve",
+  baseline: "rawserve (baseline)",
+  deno: "Deno.serve",
+  nginx: "nginx",
+} as const;
 
 interface LoadScenario {
   name: string;
@@ -62,7 +69,8 @@ const USAGE = `Usage: deno run -A scripts/bench.ts [options]
   --json                 JSON on stdout instead of markdown
   --workers N            rawserve --workers N (pinned to CPUs 0-1 when N > 1)
   --no-pin               do not pin servers and wrk with taskset
-  --idle-connections N   connections held open by idle10k (default 10000)`;
+  --idle-connections N   connections held open by idle10k (default 10000)
+  --baseline DIR         also run rawserve from the checkout in DIR, in the same rotation`;
 
 interface Options {
   only: string[];
@@ -75,6 +83,8 @@ interface Options {
   pin: boolean;
   idleConnections: number;
   servers: ServerKind[];
+  /** A checkout of rawserve to compare with (its main.ts), or null. */
+  baseline: string | null;
   child: boolean; // hidden: this process is the idle10k re-run under a raised open-file limit
 }
 
@@ -251,6 +261,7 @@ function parseOptions(args: string[]): Options {
       "no-pin": { type: "boolean", default: false },
       "idle-connections": { type: "string" },
       servers: { type: "string" },
+      baseline: { type: "string" },
       child: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
@@ -264,7 +275,9 @@ function parseOptions(args: string[]): Options {
   if (unknown.length) {
     throw new Error(`Unknown scenario ${unknown.join(", ")}; choose from ${SCENARIO_NAMES}`);
   }
-  const servers = values.servers?.split(",").map((s) => s.trim()).filter(Boolean) ?? [...SERVER_KINDS];
+  const servers = values.servers?.split(",").map((s) => s.trim()).filter(Boolean) ??
+    SERVER_KINDS.filter((k) => k !== "baseline");
+  if (values.baseline !== undefined && !servers.includes("baseline")) servers.push("baseline");
   const badServers = servers.filter((s) => !(SERVER_KINDS as readonly string[]).includes(s));
   if (badServers.length || !servers.length) {
     throw new Error(`--servers takes a comma list of ${SERVER_KINDS.join(", ")}; got "${values.servers}"`);
@@ -280,6 +293,7 @@ function parseOptions(args: string[]): Options {
     pin: !values["no-pin"],
     idleConnections: positiveInt("idle-connections", values["idle-connections"], 10_000),
     servers: SERVER_KINDS.filter((k) => servers.includes(k)),
+    baseline: values.baseline ?? null,
     child: values.child,
   };
 }
@@ -360,14 +374,14 @@ interface LaunchOptions {
 /** The argv that starts one server, pinned to CPU 0 (CPUs 0-1 for rawserve --workers > 1). */
 function serverCommand(bench: Bench, kind: ServerKind, launch: LaunchOptions): string[] {
   let argv: string[];
-  if (kind === "rawserve") {
+  if (kind === "rawserve" || kind === "baseline") {
     const perms = ["--allow-ffi", "--allow-read", "--allow-env", "--allow-write"];
     if (bench.opts.workers > 1) perms.push("--allow-run"); // the supervisor spawns its workers
     argv = [
       Deno.execPath(),
       "run",
       ...perms,
-      `${bench.repo}/main.ts`,
+      `${kind === "baseline" ? bench.opts.baseline : bench.repo}/main.ts`,
       "--port",
       String(launch.port),
       "--quiet",
@@ -386,7 +400,7 @@ function serverCommand(bench: Bench, kind: ServerKind, launch: LaunchOptions): s
   if (launch.root && kind !== "nginx") argv.push("--root", bench.site);
   argv.push(...launch.extra);
   if (!bench.pin) return argv;
-  const cpus = kind === "rawserve" && bench.opts.workers > 1 ? "0-1" : "0";
+  const cpus = kind !== "deno" && kind !== "nginx" && bench.opts.workers > 1 ? "0-1" : "0";
   return ["taskset", "-c", cpus, ...argv]; // taskset execs: the PID is the server's
 }
 
@@ -581,7 +595,7 @@ function otherCpuPercent(
   after: { busy: number; total: number },
   serverTicks: number,
 ): number {
-  const spread = server.kind === "rawserve" && bench.opts.workers > 1; // CPUs 0-1, shared with wrk
+  const spread = server.kind !== "deno" && server.kind !== "nginx" && bench.opts.workers > 1; // CPUs 0-1, shared with wrk
   if (!bench.pin || spread || after.total === before.total) return NaN;
   const other = after.busy - before.busy - serverTicks;
   return Math.max(0, other) / (after.total - before.total) * 100;
@@ -968,7 +982,9 @@ async function idleForServer(
   count: number,
 ): Promise<IdleRow> {
   // Keep-alive timeouts are raised so that the first connections outlive the scenario.
-  const extra = kind === "rawserve" ? ["--idle-timeout", String(IDLE_KEEPALIVE_S)] : [];
+  const extra = kind === "rawserve" || kind === "baseline"
+    ? ["--idle-timeout", String(IDLE_KEEPALIVE_S)]
+    : [];
   const server = await startServer(bench, kind, false, extra);
   const conns: Deno.Conn[] = [];
   try {

@@ -1,6 +1,6 @@
-// Files for the static server: a root directory descriptor, opening paths beneath it with
-// openat2(RESOLVE_BENEATH) so no path or symbolic link can leave it, fstat and reads.
-// Hot functions return -errno; opening the root throws SyscallError for the user.
+// Files for the static server: the served root as a descriptor, opening paths beneath it with
+// openat2(RESOLVE_BENEATH) so no path or symbolic link can leave it, fstat and whole-file reads.
+// Hot functions return -errno; opening the root throws SyscallError with a message for the user.
 
 import {
   lastErrno,
@@ -21,10 +21,17 @@ import {
   SYS_OPENAT2,
   X_OK,
 } from "./libc.ts";
-import { EINTR, ENAMETOOLONG, ENOSYS, ENOTDIR, EXDEV, SyscallError } from "./errno.ts";
+import { EINTR, ENAMETOOLONG, ENOSYS, SyscallError } from "./errno.ts";
 import { OwnedFd } from "./socket.ts";
-import type { FileInfo } from "../http/types.ts";
-import type { StaticFs } from "../http/static_files.ts";
+
+/** What rawserve reads from fstat(2). */
+export interface FileStat {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  isFile: boolean;
+  isDirectory: boolean;
+}
 
 const { access, close, fstat, open, openat, read, syscall4 } = libc.symbols;
 
@@ -38,8 +45,6 @@ const HOW_BYTES = new Uint8Array(HOW.buffer);
 const STAT_BUF = new Uint8Array(STAT.SIZE);
 const STAT_VIEW = new DataView(STAT_BUF.buffer);
 let openat2Missing = false;
-
-export type { FileInfo };
 
 function cString(path: string): Uint8Array | null {
   const { written, read: used } = ENCODER.encodeInto(path, PATH_BUF.subarray(0, PATH_MAX - 1));
@@ -113,7 +118,7 @@ export function openBeneath(rootFd: number, relPath: string, followSymlinks: boo
     const errno = lastErrno();
     if (errno === EINTR) continue;
     if (errno === ENOSYS && !openat2Missing) {
-      // Kernels before 5.6: the caller checks realpath itself (see staticFileSystem()).
+      // Kernels before 5.6: the caller checks containment itself (needsPathContainmentCheck).
       openat2Missing = true;
       continue;
     }
@@ -130,7 +135,7 @@ export function needsPathContainmentCheck(): boolean {
  * fstat(2) into `out`.
  * @returns 0 or -errno
  */
-export function statFd(fd: number, out: FileInfo): number {
+export function statFd(fd: number, out: FileStat): number {
   if (fstat(fd, STAT_BUF) < 0) return -lastErrno();
   const v = STAT_VIEW;
   const mode = v.getUint32(STAT.MODE, true) & S_IFMT;
@@ -166,111 +171,4 @@ export function readWhole(fd: number, size: number): Uint8Array | number {
 /** close(2) for a file descriptor opened here. */
 export function closeFd(fd: number): void {
   close(fd);
-}
-
-/**
- * Most entries a listing shows. Listing runs on Deno's thread pool, so even a huge directory
- * never blocks the reactor, but its page and its stat calls grow with it; beyond this the
- * listing says it is cut short.
- */
-export const MAX_LISTING_ENTRIES = 10_000;
-
-/** One entry of a directory listing. */
-export interface DirEntry {
-  name: string;
-  isDirectory: boolean;
-  size: number;
-  mtimeMs: number;
-}
-
-/**
- * What a listing may show about one entry. A symbolic link is shown with its target's size and
- * time only when the target is servable: inside the root, or anywhere with --follow-symlinks.
- * Links that leave the root (403 when requested) and dangling links (404) are not shown, so the
- * listing reveals nothing about files outside the root.
- * @returns the entry, or null to leave it out
- */
-async function describeEntry(
-  base: string,
-  entry: Deno.DirEntry,
-  followSymlinks: boolean,
-  inside: (real: string) => boolean,
-): Promise<DirEntry | null> {
-  const path = `${base}/${entry.name}`;
-  try {
-    if (entry.isSymlink && !followSymlinks && !inside(await Deno.realPath(path))) return null;
-    const st = entry.isSymlink ? await Deno.stat(path) : await Deno.lstat(path);
-    return {
-      name: entry.name,
-      isDirectory: st.isDirectory,
-      size: st.size,
-      mtimeMs: st.mtime?.getTime() ?? 0,
-    };
-  } catch {
-    // A dangling link, or an entry removed since readDir saw it: nothing to serve there.
-    return null;
-  }
-}
-
-/**
- * The static server's view of a served directory: every open is contained beneath it.
- * @param dir the directory given by --root
- * @param followSymlinks let symbolic links point outside the root
- * @param listing whether directories will be listed (the root must then be readable)
- * @returns the operations and the root descriptor's owner (dispose it at shutdown)
- * @throws {SyscallError} when the directory cannot be opened
- */
-export function createStaticFs(
-  dir: string,
-  followSymlinks: boolean,
-  listing: boolean,
-): StaticFs & Disposable {
-  const root = openRoot(dir, listing);
-  const realRoot = Deno.realPathSync(dir);
-  const info: FileInfo = { size: 0, mtimeMs: 0, ino: 0, isFile: false, isDirectory: false };
-  if (statFd(root.fd, info) === 0 && !info.isDirectory) {
-    root[Symbol.dispose]();
-    throw new SyscallError("open", ENOTDIR, `Cannot serve ${dir}`, "--root takes a directory");
-  }
-  return {
-    open(relPath: string): number {
-      const fd = openBeneath(root.fd, relPath, followSymlinks);
-      if (fd >= 0 && !followSymlinks && needsPathContainmentCheck()) {
-        // No openat2 on this kernel: resolve the path and check it stays inside the root.
-        let real: string;
-        try {
-          real = Deno.realPathSync(`${realRoot}/${relPath}`);
-        } catch {
-          real = "";
-        }
-        if (real !== realRoot && !real.startsWith(realRoot + "/")) {
-          close(fd);
-          return -EXDEV;
-        }
-      }
-      return fd;
-    },
-    stat: statFd,
-    readWhole,
-    close: closeFd,
-    async readDir(relPath: string) {
-      const base = relPath ? `${realRoot}/${relPath}` : realRoot;
-      const inside = (real: string) => real === realRoot || real.startsWith(realRoot + "/");
-      // Deno reads directories by path, outside openat2's containment: resolve the path again
-      // so a directory swapped for a link since it was opened cannot list what lies outside.
-      if (!followSymlinks && !inside(await Deno.realPath(base))) throw new Deno.errors.PermissionDenied();
-      const entries: DirEntry[] = [];
-      let truncated = false;
-      for await (const entry of Deno.readDir(base)) {
-        if (entries.length === MAX_LISTING_ENTRIES) {
-          truncated = true;
-          break;
-        }
-        const described = await describeEntry(base, entry, followSymlinks, inside);
-        if (described) entries.push(described);
-      }
-      return { entries, truncated };
-    },
-    [Symbol.dispose]: () => root[Symbol.dispose](),
-  };
 }

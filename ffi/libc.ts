@@ -18,7 +18,6 @@
 export const LIBC = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" }, // int domain, int type, int protocol
   socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" }, // ..., int sv[2]
-  pipe2: { parameters: ["buffer", "i32"], result: "i32" }, // int fds[2], int flags
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" }, // fd, level, name, const void *val, socklen_t len
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" }, // fd, level, name, void *val, socklen_t *len
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" }, // fd, const sockaddr *addr, socklen_t len
@@ -28,11 +27,9 @@ export const LIBC = {
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" }, // fd, sockaddr *addr, socklen_t *len
   read: { parameters: ["i32", "buffer", "u32"], result: "i32" }, // int fd, void *buf, size_t count -> ssize_t
   write: { parameters: ["i32", "buffer", "u32"], result: "i32" }, // int fd, const void *buf, size_t count -> ssize_t
-  writev: { parameters: ["i32", "buffer", "i32"], result: "i32" }, // int fd, const struct iovec *iov, int iovcnt -> ssize_t
   sendfile: { parameters: ["i32", "i32", "buffer", "u32"], result: "i32" }, // int out, int in, off_t *offset, size_t count -> ssize_t
   close: { parameters: ["i32"], result: "i32" }, // int fd
   shutdown: { parameters: ["i32", "i32"], result: "i32" }, // int fd, int how
-  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" }, // int fd, int cmd, int arg
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" }, // const char *path, int flags, mode_t mode
   openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" }, // int dirfd, const char *path, int flags, mode_t mode
   // long syscall(long nr, ...): used for openat2(2), which glibc does not wrap. The number and
@@ -98,8 +95,6 @@ export const O_NOCTTY = 0o400;
 export const O_CLOEXEC = 0o2000000;
 export const O_DIRECTORY = 0o200000;
 export const O_PATH = 0o10000000;
-export const F_GETFL = 3;
-export const F_SETFL = 4;
 export const EFD_NONBLOCK = 0o4000;
 export const EFD_CLOEXEC = 0o2000000;
 export const EPOLL_CLOEXEC = 0o2000000;
@@ -110,7 +105,6 @@ export const EPOLLIN = 0x001;
 export const EPOLLOUT = 0x004;
 export const EPOLLERR = 0x008;
 export const EPOLLHUP = 0x010;
-export const EPOLLRDHUP = 0x2000;
 /** access(2) modes. */
 export const R_OK = 4;
 export const X_OK = 1;

@@ -12,8 +12,7 @@ import {
   IPV6_V6ONLY,
   lastErrno,
   libc,
-  O_CLOEXEC,
-  O_NONBLOCK,
+  SHUT_WR,
   SO_RCVBUF,
   SO_REUSEADDR,
   SO_REUSEPORT,
@@ -24,7 +23,7 @@ import {
   SOL_SOCKET,
   TCP_NODELAY,
 } from "./libc.ts";
-import { EACCES, EADDRINUSE, EADDRNOTAVAIL, EINTR, SyscallError } from "./errno.ts";
+import { EACCES, EADDRINUSE, EADDRNOTAVAIL, EINTR, EINVAL, SyscallError } from "./errno.ts";
 import { decodeSockaddr, encodeSockaddr, parseHost, SOCKADDR_MAX } from "./sockaddr.ts";
 
 const {
@@ -36,7 +35,6 @@ const {
   getsockname,
   getsockopt,
   listen,
-  pipe2,
   read,
   sendfile,
   setsockopt,
@@ -46,10 +44,10 @@ const {
   write,
 } = libc.symbols;
 
-/** listen(2) backlog: the kernel caps it at net.core.somaxconn (4096 on current kernels). */
 /** TCP_DEFER_ACCEPT: seconds the kernel waits for a client's first bytes before accept sees it. */
 const DEFER_ACCEPT_SECONDS = 1;
 const TCP_DEFER_ACCEPT = 9;
+/** listen(2) backlog: the kernel caps it at net.core.somaxconn (4096 on current kernels). */
 export const DEFAULT_BACKLOG = 4096;
 
 /**
@@ -152,7 +150,7 @@ export function listenTcp(options: ListenOptions): Listener {
   if (!parsed) {
     throw new SyscallError(
       "bind",
-      22,
+      EINVAL,
       `Cannot listen on ${options.host}`,
       "--host takes an IPv4 or IPv6 literal or localhost",
     );
@@ -278,7 +276,7 @@ export function sendFile(sockFd: number, fileFd: number, offset: number, count: 
 
 /** shutdown(fd, SHUT_WR): sends FIN after everything queued, keeps reading possible. */
 export function shutdownWrite(fd: number): void {
-  shutdown(fd, 1);
+  shutdown(fd, SHUT_WR);
 }
 
 /** The effective SO_SNDBUF and SO_RCVBUF of a socket, in bytes (the kernel doubles requests). */
@@ -327,18 +325,6 @@ export function lockAbstractName(name: string): OwnedFd | null {
     throw new SyscallError("bind", errno, `Cannot take the lock ${JSON.stringify(name)}`);
   }
   return owned;
-}
-
-/**
- * A non-blocking pipe: [read end, write end].
- * @throws {SyscallError}
- */
-export function makePipe(): [OwnedFd, OwnedFd] {
-  const fds = new Int32Array(2);
-  if (pipe2(new Uint8Array(fds.buffer), O_NONBLOCK | O_CLOEXEC) < 0) {
-    throw new SyscallError("pipe2", lastErrno(), "Cannot create a pipe");
-  }
-  return [new OwnedFd(fds[0]!), new OwnedFd(fds[1]!)];
 }
 
 /**

@@ -1,9 +1,10 @@
-// Sans-I/O decoder for the chunked transfer coding (RFC 9112 §7.1), fed any split of bytes.
-// Chunk extensions are skipped, trailer fields read and discarded; sizes and the trailer
-// section are bounded so a hostile body cannot make the decoder hold unbounded state.
+// Sans-I/O reader for the chunked transfer coding (RFC 9112 §7.1), fed any split of bytes.
+// Chunk data is passed on as it arrives; extensions are skipped, trailer fields checked and
+// dropped; sizes and the trailer section are bounded so a hostile body holds no unbounded state.
 
 import { HttpError, STATUS } from "./status.ts";
 import { MAX_HEAD_BYTES, TCHAR } from "./parser.ts";
+import { type BodyReader, type BodySink, tooLarge } from "./body_readers.ts";
 
 const CR = 13, LF = 10;
 /** Hex digits in a chunk size: 13 covers 2^52, more than any body we accept. */
@@ -33,59 +34,42 @@ function bad(message: string): HttpError {
   return new HttpError(STATUS.BAD_REQUEST, message);
 }
 
-/** Decodes one chunked body, appending its data to a growing buffer or counting and dropping it. */
-export class ChunkedDecoder {
+/** Reads one chunked body. */
+export class ChunkedReader implements BodyReader {
   #state: number = S.SIZE;
   #size = 0;
   #digits = 0;
   #extBytes = 0;
   #trailerBytes = 0;
   #remaining = 0;
-  #body = new Uint8Array(256);
-  #length = 0;
+  #received = 0;
+  limit: number;
 
-  /**
-   * @param maxBody the largest decoded body accepted; beyond it, 413
-   * @param keep whether to keep the data; when false it is only counted (a body nobody reads)
-   */
-  constructor(readonly maxBody: number, readonly keep = true) {}
+  /** @param limit the most decoded bytes accepted; a chunk size that would pass it is a 413 */
+  constructor(limit: number) {
+    this.limit = limit;
+  }
 
   /** Whether the final chunk and trailer section have been read. */
   get done(): boolean {
     return this.#state === S.DONE;
   }
 
-  /** The decoded body so far (a view; valid until the next feed; empty when not kept). */
-  get body(): Uint8Array {
-    return this.#body.subarray(0, this.keep ? this.#length : 0);
+  /** Unknown until the last chunk: -1. */
+  get remaining(): number {
+    return this.#state === S.DONE ? 0 : -1;
   }
 
-  /** Bytes of data decoded so far, kept or not. */
-  get length(): number {
-    return this.#length;
-  }
-
-  #append(buf: Uint8Array, start: number, end: number): void {
-    const need = this.#length + end - start;
-    if (!this.keep) {
-      this.#length = need;
-      return;
-    }
-    if (need > this.#body.length) {
-      const grown = new Uint8Array(Math.max(need, this.#body.length * 2));
-      grown.set(this.#body.subarray(0, this.#length));
-      this.#body = grown;
-    }
-    this.#body.set(buf.subarray(start, end), this.#length);
-    this.#length = need;
+  get received(): number {
+    return this.#received;
   }
 
   /**
-   * Consumes bytes of the chunked body from `buf[start, end)`.
+   * Consumes bytes of the chunked body from `buf[start, end)`, passing chunk data to `sink`.
    * @returns bytes consumed; fewer than offered only once done (the rest is the next request)
-   * @throws {HttpError} 400 for malformed framing, 413 when the body passes maxBody
+   * @throws {HttpError} 400 for malformed framing, 413 when the body passes `limit`
    */
-  feed(buf: Uint8Array, start: number, end: number): number {
+  feed(buf: Uint8Array, start: number, end: number, sink: BodySink): number {
     let p = start;
     while (p < end && this.#state !== S.DONE) {
       const c = buf[p]!;
@@ -133,16 +117,15 @@ export class ChunkedDecoder {
           if (this.#size === 0) {
             this.#state = S.TRAILER_LINE_START;
           } else {
-            if (this.#length + this.#size > this.maxBody) {
-              throw new HttpError(STATUS.CONTENT_TOO_LARGE, "Request body too large");
-            }
+            if (this.#received + this.#size > this.limit) throw tooLarge();
             this.#remaining = this.#size;
             this.#state = S.DATA;
           }
           break;
         case S.DATA: {
           const take = Math.min(this.#remaining, end - p);
-          this.#append(buf, p, p + take);
+          sink.onBodyData(buf, p, p + take);
+          this.#received += take;
           p += take;
           this.#remaining -= take;
           if (this.#remaining === 0) this.#state = S.DATA_CR;

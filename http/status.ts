@@ -1,4 +1,7 @@
-// Status codes, reason phrases (RFC 9110 §15) and the typed error a parser verdict carries.
+// Status codes, reason phrases (RFC 9110 §15), the typed error a parser verdict carries, and
+// the plain-text answer every part of rawserve gives for a bare status.
+
+import type { HttpResponse } from "./types.ts";
 
 /** The status codes rawserve sends, by name. */
 export const STATUS = {
@@ -8,6 +11,7 @@ export const STATUS = {
   PARTIAL_CONTENT: 206,
   MOVED_PERMANENTLY: 301,
   NOT_MODIFIED: 304,
+  TEMPORARY_REDIRECT: 307,
   BAD_REQUEST: 400,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
@@ -81,4 +85,26 @@ export class HttpError extends Error {
     super(message);
     this.name = "HttpError";
   }
+}
+
+const TEXT_PLAIN = "text/plain; charset=utf-8";
+
+/**
+ * A plain-text answer for a bare status: `404 Not Found` and a newline. A 503 carries
+ * `Retry-After: 1` (RFC 9110 §10.2.3): what it lacks (descriptors, memory) comes back soon.
+ * @param status the status code
+ * @param options `headers`: more field names and values, alternating (e.g. `["Allow", "GET"]`);
+ *   `text`: what follows the status code in the body (default: the reason phrase)
+ * @returns the response
+ */
+export function statusResponse(
+  status: number,
+  options: { headers?: readonly string[]; text?: string } = {},
+): HttpResponse {
+  const retry = status === STATUS.SERVICE_UNAVAILABLE ? ["Retry-After", "1"] : [];
+  return {
+    status,
+    headers: ["Content-Type", TEXT_PLAIN, ...retry, ...(options.headers ?? [])],
+    body: `${status} ${options.text ?? REASON[status] ?? "Error"}\n`,
+  };
 }

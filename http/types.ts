@@ -1,8 +1,9 @@
-// The contracts between the HTTP layer and the rest: what a handler receives and returns, and
-// the transport a connection drives. http/ sees sockets only through Transport.
+// The contracts between the HTTP layer and the rest: what a handler receives and returns, the
+// transport a connection drives and the deadline it arms. http/ sees sockets only through
+// Transport and timers only through Deadline, so it runs in tests without either.
 
 import type { RequestHead } from "./parser.ts";
-import type { Timer } from "../loop/timers.ts";
+import type { RequestBody } from "./request_body.ts";
 
 /** A byte range of an open file, sent with sendfile(2). The connection closes it when done. */
 export interface FileBody {
@@ -36,11 +37,14 @@ export interface HttpResponse {
   contentLength?: number;
 }
 
-/** A request as a handler sees it. */
+/** A request as a handler sees it, as soon as its head is complete. */
 export interface HttpRequest {
   readonly head: RequestHead;
-  /** The request body (empty when none). */
-  readonly body: Uint8Array;
+  /**
+   * The body as it arrives, or null when the request has none. A handler that answers without
+   * reading it leaves it to the connection, which drops it (see RequestBody).
+   */
+  readonly body: RequestBody | null;
 }
 
 /** Produces a response for a request; may be async. Throwing produces a 500. */
@@ -64,12 +68,14 @@ export interface Transport {
   close(): void;
 }
 
-/** Timer service the connection uses for its single deadline. */
-export interface Deadlines {
-  /** Arms `timer` `ms` milliseconds from now (moving a deadline later costs one assignment). */
-  arm(timer: Timer, ms: number): void;
-  /** Takes `timer` out of the queue for good (its connection is gone). */
-  remove(timer: Timer): void;
+/** A reusable deadline (the reactor's timers are one). One per connection, never per request. */
+export interface Deadline {
+  /** Fires `ms` milliseconds from now; arming again moves the deadline. */
+  arm(ms: number): void;
+  /** Keeps it from firing until armed again. */
+  disarm(): void;
+  /** Releases it for good. */
+  dispose(): void;
 }
 
 /** -errno values the HTTP layer interprets (Linux numbering). */
@@ -78,12 +84,3 @@ export const IO = {
   EPIPE: -32,
   ECONNRESET: -104,
 } as const;
-
-/** What the static server needs from fstat(2). */
-export interface FileInfo {
-  size: number;
-  mtimeMs: number;
-  ino: number;
-  isFile: boolean;
-  isDirectory: boolean;
-}

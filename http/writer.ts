@@ -3,6 +3,7 @@
 // Field values are checked for CR, LF and NUL so a handler cannot split a response.
 
 import { REASON } from "./status.ts";
+import { FRAMING, type ResponseFraming } from "./framing.ts";
 
 const ENCODER = new TextEncoder();
 
@@ -98,39 +99,19 @@ export function dateFieldBytes(nowMs: number): Uint8Array {
   return dateField;
 }
 
-/** How the body of a response is framed. */
-export const FRAMING = {
-  /** Content-Length: the given length. */
-  LENGTH: 0,
-  /** Transfer-Encoding: chunked. */
-  CHUNKED: 1,
-  /** No framing field: 1xx, 204, 304, or a body delimited by closing the connection. */
-  NONE: 2,
-} as const;
-
-/** Options for {@linkcode encodeHead}. */
-export interface HeadOptions {
-  framing: number;
-  contentLength: number;
-  /** Send `Connection: close` (this is the last response on the connection). */
-  close: boolean;
-  /** Send `Connection: keep-alive` (an HTTP/1.0 client asked for it and gets it). */
-  keepAlive10: boolean;
-}
-
 /**
  * Appends a complete response head, ending with the empty line.
  * @param out the buffer to append to
  * @param status the status code
  * @param headers field names and values, alternating
- * @param options framing and connection fields
+ * @param framing the framing and connection fields (decideFraming)
  * @throws {TypeError} for a field that would split the response
  */
 export function encodeHead(
   out: OutputBuffer,
   status: number,
   headers: readonly string[] | Uint8Array | undefined,
-  options: HeadOptions,
+  framing: ResponseFraming,
 ): void {
   out.append(statusLine(status));
   out.append(dateFieldBytes(Date.now()));
@@ -145,15 +126,15 @@ export function encodeHead(
       out.append(CRLF);
     }
   }
-  if (options.framing === FRAMING.LENGTH) {
+  if (framing.framing === FRAMING.LENGTH) {
     out.append(CONTENT_LENGTH);
-    out.appendDecimal(options.contentLength);
+    out.appendDecimal(framing.length);
     out.append(CRLF);
-  } else if (options.framing === FRAMING.CHUNKED) {
+  } else if (framing.framing === FRAMING.CHUNKED) {
     out.append(CHUNKED);
   }
-  if (options.close) out.append(CONNECTION_CLOSE);
-  else if (options.keepAlive10) out.append(CONNECTION_KEEP_ALIVE);
+  if (framing.close) out.append(CONNECTION_CLOSE);
+  else if (framing.keepAlive10) out.append(CONNECTION_KEEP_ALIVE);
   out.append(CRLF);
 }
 

@@ -2,6 +2,14 @@
 // Pushing a deadline later (what every request does to its connection's idle timer) only writes
 // a number; the heap is corrected lazily when the stale, earlier key reaches the top.
 
+/** What arms timers relative to its clock (the reactor). */
+export interface TimerScheduler {
+  /** Arms `timer` to fire `ms` milliseconds from now. */
+  arm(timer: Timer, ms: number): void;
+  /** The heap the scheduler's timers live in. */
+  readonly timers: TimerHeap;
+}
+
 /** A reusable deadline. One per connection, never one per request. */
 export class Timer {
   /** When the callback is due, in `performance.now()` milliseconds; Infinity when unarmed. */
@@ -10,8 +18,27 @@ export class Timer {
   key = Infinity;
   /** Position in the heap, -1 when not queued. */
   index = -1;
-  /** @param callback runs once per expiry, from the reactor, after I/O dispatch */
-  constructor(readonly callback: () => void) {}
+
+  /**
+   * @param callback runs once per expiry, from the reactor, after I/O dispatch
+   * @param scheduler the reactor, for timers that arm themselves (`arm`, `disarm`, `dispose`)
+   */
+  constructor(readonly callback: () => void, readonly scheduler: TimerScheduler | null = null) {}
+
+  /** Fires `ms` from now (re-arming moves the deadline; moving it later costs one assignment). */
+  arm(ms: number): void {
+    this.scheduler!.arm(this, ms);
+  }
+
+  /** Stops the timer from firing until it is armed again. */
+  disarm(): void {
+    this.deadline = Infinity;
+  }
+
+  /** Takes the timer out of its heap for good (its owner is going away). */
+  dispose(): void {
+    this.scheduler!.timers.remove(this);
+  }
 }
 
 /** A min-heap of timers keyed by deadline. */

@@ -1293,7 +1293,7 @@ async function setUp(opts: Options): Promise<Bench> {
     interrupted: false,
   };
   if (page.fallback) {
-    bench.notes.push("http/embedded_page.ts did not load: every server served a stand-in page");
+    bench.notes.push("app/embedded_page.ts did not load: every server served a stand-in page");
   }
   if (opts.duration < 3) {
     progress(`--duration ${opts.duration}: CPU µs/req is coarse below 3 s at ${clkTck} Hz`);

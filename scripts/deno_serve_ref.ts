@@ -12,7 +12,7 @@ export interface EmbeddedPage {
   type: string;
 }
 
-// Used only when http/embedded_page.ts is missing or broken, so the harness still runs.
+// Used only when app/embedded_page.ts is missing or broken, so the harness still runs.
 const FALLBACK_PAGE = "<!doctype html>\n<title>rawserve</title>\n<h1>rawserve is running</h1>\n";
 
 // Enough types for the bench fixtures; anything else is application/octet-stream.
@@ -25,7 +25,7 @@ const MEDIA_TYPES: Record<string, string> = {
 };
 
 /**
- * Loads rawserve's embedded page from http/embedded_page.ts, imported at run time so that this
+ * Loads rawserve's embedded page from app/embedded_page.ts, imported at run time so that this
  * script (and bench.ts, which imports this function) still works while that module is absent.
  *
  * @returns the page bytes and media type, and whether they came from the fallback
@@ -34,7 +34,7 @@ const MEDIA_TYPES: Record<string, string> = {
  */
 export async function loadEmbeddedPage(): Promise<EmbeddedPage & { fallback: boolean }> {
   try {
-    const module = await import("../http/embedded_page.ts");
+    const module = await import("../app/embedded_page.ts");
     const body: unknown = module.EMBEDDED_PAGE;
     const type: unknown = module.EMBEDDED_TYPE;
     if (body instanceof Uint8Array && typeof type === "string") {
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
   }
   const root = values.root?.replace(/\/+$/, "");
   const page = await loadEmbeddedPage();
-  if (page.fallback) console.error("deno_serve_ref: http/embedded_page.ts not loaded; serving a stand-in");
+  if (page.fallback) console.error("deno_serve_ref: app/embedded_page.ts not loaded; serving a stand-in");
   const pageHeaders = { "content-type": page.type };
   Deno.serve({
     port,

@@ -2,8 +2,8 @@
 // split the byte stream into responses, and watch the server's descriptor count.
 
 import assert from "node:assert/strict";
-import { RUN_PERMISSIONS } from "../../supervisor.ts";
-import { Server, type ServerOptions } from "../../server.ts";
+import { RUN_PERMISSIONS } from "../../app/supervisor.ts";
+import { Server, type ServerOptions } from "../../app/server.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const ENCODER = new TextEncoder();
@@ -345,4 +345,47 @@ export function serveInProcess(
       server[Symbol.dispose]();
     },
   };
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Stops the server and asserts it exited 0. @returns its stderr */
+export async function stopOk(server: RunningServer): Promise<string> {
+  const { code, stderr } = await server.stop();
+  assert.equal(code, 0, `server exit code (stderr: ${stderr})`);
+  return stderr;
+}
+
+/**
+ * Runs `fn` against a fresh `--quiet` server started with `args`, then checks that the server's
+ * descriptors are back to their count before `fn` and that it exits 0.
+ */
+export async function withServer(
+  args: string[],
+  fn: (server: RunningServer) => Promise<void>,
+): Promise<void> {
+  const server = await startServer(["--quiet", ...args]);
+  try {
+    const baseline = await settledFdCount(server);
+    await fn(server);
+    await assertFdsReturn(server, baseline);
+  } finally {
+    await stopOk(server);
+  }
+}
+
+const TICK_MS = 10; // CLK_TCK = 100 on Linux
+
+/** A process's CPU time (user + system) in milliseconds, from /proc/PID/stat. */
+export function cpuMs(pid: number): number {
+  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
+/** A process's resident memory in KiB, from /proc/PID/status. */
+export function rssKiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))![1]);
 }

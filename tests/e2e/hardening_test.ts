@@ -6,38 +6,23 @@ import assert from "node:assert/strict";
 import {
   assertFdsReturn,
   bytes,
+  cpuMs,
   exchange,
   get,
   readResponses,
-  type RunningServer,
+  rssKiB,
   settledFdCount,
+  sleep,
   startServer,
+  stopOk,
   writeAll,
 } from "./_server.ts";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const TICK_MS = 10; // CLK_TCK = 100 on Linux
-
-function cpuMs(pid: number): number {
-  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-}
-
-function rssKiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))![1]);
-}
 
 /** A directory with one file of `size` bytes, removed by the returned function. */
 function bigFileRoot(size: number): { root: string; remove: () => void } {
   const root = Deno.makeTempDirSync({ prefix: "rawserve-hard-" });
   Deno.writeFileSync(`${root}/big.bin`, new Uint8Array(size).fill(97));
   return { root, remove: () => Deno.removeSync(root, { recursive: true }) };
-}
-
-async function stopOk(server: RunningServer): Promise<string> {
-  const { code, stderr } = await server.stop();
-  assert.equal(code, 0, stderr);
-  return stderr;
 }
 
 Deno.test("--max-connections: beyond the limit clients wait in the backlog, without CPU spin", async () => {

@@ -3,9 +3,7 @@
 // its own wait, so a regression fails in seconds instead of hanging the suite.
 
 import assert from "node:assert/strict";
-import { bytes, cliCommand, exchange, get, type RunningServer, startServer, writeAll } from "./_server.ts";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { bytes, cliCommand, exchange, get, rssKiB, sleep, startServer, stopOk, writeAll } from "./_server.ts";
 
 function tempRoot(): { root: string; remove: () => void } {
   const root = Deno.makeTempDirSync({ prefix: "rawserve-hostile-" });
@@ -15,12 +13,6 @@ function tempRoot(): { root: string; remove: () => void } {
 function mkfifo(path: string): void {
   const { success } = new Deno.Command("mkfifo", { args: [path] }).outputSync();
   assert.ok(success, `mkfifo ${path}`);
-}
-
-async function stopOk(server: RunningServer): Promise<string> {
-  const { code, stderr } = await server.stop();
-  assert.equal(code, 0, stderr);
-  return stderr;
 }
 
 Deno.test("a FIFO in the root answers 403 at once and never blocks other clients", async () => {
@@ -170,16 +162,12 @@ Deno.test("the connection limit counts the descriptors that downloads hold", asy
   assert.doesNotMatch(stderr, /EMFILE|errno 24/, "never out of descriptors");
 });
 
-function rssMiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))![1]) / 1024;
-}
-
 Deno.test("request bodies nobody reads are not kept: 300 stalled 1 MB uploads leave RSS flat", async () => {
   const server = await startServer(["--quiet"]);
   const conns: Deno.Conn[] = [];
   try {
     await exchange(server.port, get("/"), { responses: 1 }); // warm up before measuring
-    const before = rssMiB(server.pid);
+    const before = rssKiB(server.pid) / 1024;
     const body = new Uint8Array(1_000_000).fill(120);
     const head = bytes("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1048576\r\n\r\n");
     await Promise.all(Array.from({ length: 300 }, async () => {
@@ -193,7 +181,7 @@ Deno.test("request bodies nobody reads are not kept: 300 stalled 1 MB uploads le
       }
     }));
     await sleep(500);
-    const grown = rssMiB(server.pid) - before;
+    const grown = rssKiB(server.pid) / 1024 - before;
     assert.ok(grown < 40, `RSS grew ${grown.toFixed(1)} MiB for 300 MB of bodies nobody reads`);
     // A body small enough to drop keeps the connection for the next request.
     const small = `POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n${"y".repeat(5000)}${get("/")}`;

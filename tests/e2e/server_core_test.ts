@@ -4,33 +4,17 @@
 
 import assert from "node:assert/strict";
 import {
-  assertFdsReturn,
   bytes,
   concat,
   exchange,
   get,
   readResponses,
-  type RunningServer,
-  settledFdCount,
+  sleep,
   startServer,
+  withServer,
   writeAll,
 } from "./_server.ts";
-import { EMBEDDED_PAGE } from "../../http/embedded_page.ts";
-
-/** Runs `fn` against a fresh server, then checks fds and a clean exit. */
-async function withServer(args: string[], fn: (s: RunningServer) => Promise<void>): Promise<void> {
-  const server = await startServer(["--quiet", ...args]);
-  try {
-    const baseline = await settledFdCount(server);
-    await fn(server);
-    await assertFdsReturn(server, baseline);
-  } finally {
-    const { code, stderr } = await server.stop();
-    assert.equal(code, 0, `server exit code (stderr: ${stderr})`);
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { EMBEDDED_PAGE } from "../../app/embedded_page.ts";
 
 Deno.test("GET / answers the embedded page with Date, Server and Content-Length", async () => {
   await withServer([], async ({ port }) => {

@@ -4,14 +4,13 @@
 
 import assert from "node:assert/strict";
 import {
-  assertFdsReturn,
   bytes,
   concat,
   exchange,
   get,
   type RunningServer,
-  settledFdCount,
   startServer,
+  withServer,
   writeAll,
 } from "./_server.ts";
 
@@ -55,16 +54,8 @@ function makeTree(): { root: string; outside: string; big: Uint8Array; cleanup: 
 const TREE = makeTree();
 globalThis.addEventListener("unload", () => TREE.cleanup());
 
-async function withServer(args: string[], fn: (s: RunningServer) => Promise<void>): Promise<void> {
-  const server = await startServer(["--quiet", "--root", TREE.root, ...args]);
-  try {
-    const baseline = await settledFdCount(server);
-    await fn(server);
-    await assertFdsReturn(server, baseline);
-  } finally {
-    const { code, stderr } = await server.stop();
-    assert.equal(code, 0, stderr);
-  }
+function withTree(args: string[], fn: (s: RunningServer) => Promise<void>): Promise<void> {
+  return withServer(["--root", TREE.root, ...args], fn);
 }
 
 async function one(port: number, request: string, method = "GET") {
@@ -76,7 +67,7 @@ async function one(port: number, request: string, method = "GET") {
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
 Deno.test("files get their media type, nosniff, validators and the default Cache-Control", async () => {
-  await withServer([], async ({ port }) => {
+  await withTree([], async ({ port }) => {
     const types: [string, string][] = [
       ["/small.txt", "text/plain; charset=utf-8"],
       ["/style.css", "text/css; charset=utf-8"],
@@ -107,7 +98,7 @@ Deno.test("files get their media type, nosniff, validators and the default Cache
 });
 
 Deno.test("directories: index.html, redirect to the slash, an escaped listing, --no-listing", async () => {
-  await withServer([], async ({ port }) => {
+  await withTree([], async ({ port }) => {
     assert.equal(text((await one(port, get("/"))).body), "<h1>home</h1>\n");
     const redirect = await one(port, get("/sub?x=1"));
     assert.equal(redirect.status, 301);
@@ -122,14 +113,14 @@ Deno.test("directories: index.html, redirect to the slash, an escaped listing, -
     assert.doesNotMatch(html, /<b>/);
     assert.match(html, /href="\.\.\/"/);
   });
-  await withServer(["--no-listing"], async ({ port }) => {
+  await withTree(["--no-listing"], async ({ port }) => {
     assert.equal((await one(port, get("/sub/"))).status, 404);
     assert.equal((await one(port, get("/withindex/"))).status, 200);
   });
 });
 
 Deno.test("conditional requests answer 304 without a body", async () => {
-  await withServer(["--cache-control", "max-age=60"], async ({ port }) => {
+  await withTree(["--cache-control", "max-age=60"], async ({ port }) => {
     const first = await one(port, get("/small.txt"));
     assert.equal(first.headers.get("cache-control"), "max-age=60");
     const etag = first.headers.get("etag")!;
@@ -145,13 +136,13 @@ Deno.test("conditional requests answer 304 without a body", async () => {
     const earlier = new Date(Date.parse(lastModified) - 60_000).toUTCString();
     assert.equal((await one(port, get("/small.txt", `If-Modified-Since: ${earlier}\r\n`))).status, 200);
   });
-  await withServer(["--cache-control", ""], async ({ port }) => {
+  await withTree(["--cache-control", ""], async ({ port }) => {
     assert.equal((await one(port, get("/small.txt"))).headers.get("cache-control"), undefined);
   });
 });
 
 Deno.test("byte ranges: single, open, suffix, clamped, unsatisfiable, several, If-Range", async () => {
-  await withServer([], async ({ port }) => {
+  await withTree([], async ({ port }) => {
     const cases: [string, number, string, string?][] = [
       ["bytes=0-4", 206, "Hello", "bytes 0-4/13"],
       ["bytes=7-", 206, "world\n", "bytes 7-12/13"],
@@ -188,7 +179,7 @@ Deno.test("byte ranges: single, open, suffix, clamped, unsatisfiable, several, I
 });
 
 Deno.test("HEAD, 405 with Allow, OPTIONS 204", async () => {
-  await withServer([], async ({ port }) => {
+  await withTree([], async ({ port }) => {
     const request = "HEAD /small.txt HTTP/1.1\r\nHost: a\r\n\r\n" + get("/small.txt");
     const { responses } = await exchange(port, request, { responses: 2, methods: ["HEAD", "GET"] });
     assert.equal(responses[0]!.headers.get("content-length"), "13");
@@ -221,7 +212,7 @@ Deno.test("traversal attempts never reach a file outside the root", async () => 
     ["/link-outside.txt", 403],
     ["/dir-outside/secret.txt", 403],
   ];
-  await withServer([], async ({ port }) => {
+  await withTree([], async ({ port }) => {
     for (const [path, status] of attempts) {
       const res = await one(port, `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`);
       assert.equal(res.status, status, path);
@@ -230,18 +221,18 @@ Deno.test("traversal attempts never reach a file outside the root", async () => 
     assert.equal(text((await one(port, get("/sub/../small.txt"))).body), "Hello, world\n");
     assert.equal(text((await one(port, get("/link-inside.txt"))).body), "Hello, world\n");
   });
-  await withServer(["--follow-symlinks"], async ({ port }) => {
+  await withTree(["--follow-symlinks"], async ({ port }) => {
     assert.equal(text((await one(port, get("/link-outside.txt"))).body), "root:x:0:0\n");
   });
 });
 
 Deno.test("dotfiles are hidden unless --dotfiles", async () => {
-  await withServer([], async ({ port }) => {
+  await withTree([], async ({ port }) => {
     assert.equal((await one(port, get("/.env"))).status, 404);
     assert.equal((await one(port, get("/.git/config"))).status, 404);
     assert.doesNotMatch(text((await one(port, get("/withindex/../sub/"))).body), /\.env/);
   });
-  await withServer(["--dotfiles"], async ({ port }) => {
+  await withTree(["--dotfiles"], async ({ port }) => {
     assert.equal(text((await one(port, get("/.env"))).body), "SECRET=1\n");
   });
 });
@@ -253,7 +244,7 @@ async function sha256(data: Uint8Array): Promise<string> {
 
 Deno.test("a 64 MiB file arrives intact: fetched, read slowly, and by 8 clients at once", async () => {
   const expected = await sha256(TREE.big);
-  await withServer([], async ({ port }) => {
+  await withTree([], async ({ port }) => {
     using client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
     const fetched = new Uint8Array(
       await (await fetch(`http://127.0.0.1:${port}/big.bin`, { client })).arrayBuffer(),
@@ -293,7 +284,7 @@ Deno.test("a 64 MiB file arrives intact: fetched, read slowly, and by 8 clients 
 });
 
 Deno.test("clients that leave mid-file release the file and the server keeps serving", async () => {
-  await withServer([], async ({ port }) => {
+  await withTree([], async ({ port }) => {
     for (let i = 0; i < 5; i++) {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });
       await writeAll(conn, bytes(get("/big.bin")));

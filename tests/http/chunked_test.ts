@@ -1,7 +1,7 @@
-// ChunkedDecoder (RFC 9112 §7.1): extensions, trailers, every split, and its limits.
+// ChunkedReader (RFC 9112 §7.1): extensions, trailers, every split, and its limits.
 
 import assert from "node:assert/strict";
-import { ChunkedDecoder } from "../../http/chunked.ts";
+import { ChunkedReader } from "../../http/chunked.ts";
 import { HttpError } from "../../http/status.ts";
 
 const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
@@ -14,20 +14,24 @@ function decode(
   maxBody = 1 << 20,
 ): { used: number; body: string } | number {
   const data = bytes(input);
-  const decoder = new ChunkedDecoder(maxBody);
+  const decoder = new ChunkedReader(maxBody);
+  const received: number[] = [];
+  const sink = {
+    onBodyData: (buf: Uint8Array, s: number, e: number) => received.push(...buf.subarray(s, e)),
+  };
   let p = 0;
   try {
     for (const end of [...splits, data.length]) {
-      while (p < end && !decoder.done) p += decoder.feed(data, p, end);
+      while (p < end && !decoder.done) p += decoder.feed(data, p, end, sink);
     }
   } catch (e) {
     if (e instanceof HttpError) return e.status;
     throw e;
   }
-  return decoder.done ? { used: p, body: text(decoder.body) } : -1;
+  return decoder.done ? { used: p, body: text(Uint8Array.from(received)) } : -1;
 }
 
-Deno.test("ChunkedDecoder decodes extensions, trailers and upper-case hex, at every split", () => {
+Deno.test("ChunkedReader decodes extensions, trailers and upper-case hex, at every split", () => {
   const input = "5;name=value\r\nhello\r\nA \t; x\r\n0123456789\r\n0 \r\nTrailer: yes\r\nX:1\t\r\n\r\n";
   const whole = decode(input + "GET / HTTP/1.1");
   assert.deepEqual(
@@ -46,7 +50,7 @@ Deno.test("ChunkedDecoder decodes extensions, trailers and upper-case hex, at ev
   assert.deepEqual(decode(input, oneByOne), { used: input.length, body: "hello0123456789" });
 });
 
-Deno.test("ChunkedDecoder refuses malformed framing and enforces its limits", () => {
+Deno.test("ChunkedReader refuses malformed framing and enforces its limits", () => {
   const cases: [string, number, number?][] = [
     ["5\r\nhelloX\r\n0\r\n\r\n", 400], // no CRLF after the data
     ["g\r\n", 400], // not hex

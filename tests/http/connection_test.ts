@@ -2,9 +2,10 @@
 // writes and back-pressure, handler failures, files and streams, closing exactly once.
 
 import assert from "node:assert/strict";
-import { Connection, type ConnectionOptions, DISCARD_MAX_BYTES } from "../../http/connection.ts";
+import { Connection, type ConnectionOptions } from "../../http/connection.ts";
+import { DISCARD_MAX_BYTES } from "../../http/request_body.ts";
 import type { FileBody, Handler, HttpResponse, Transport } from "../../http/types.ts";
-import { TimerHeap } from "../../loop/timers.ts";
+import { Timer, TimerHeap } from "../../loop/timers.ts";
 
 const EAGAIN = -11;
 
@@ -67,15 +68,15 @@ class FakeTransport implements Transport {
 function connect(handler: Handler, overrides: Partial<ConnectionOptions> = {}) {
   const t = new FakeTransport();
   const heap = new TimerHeap();
+  const scheduler = {
+    timers: heap,
+    arm: (timer: Timer, ms: number) => heap.arm(timer, performance.now() + ms),
+  };
   const stats = { requests: 0, bytesIn: 0, bytesOut: 0, filesOpen: 0, errors: {} as Record<string, number> };
   const conn = new Connection(t, {
     handler,
-    readBodies: true,
-    bodyMemory: { used: 0, limit: 1 << 20 },
-    deadlines: {
-      arm: (timer, ms) => heap.arm(timer, performance.now() + ms),
-      remove: (timer) => heap.remove(timer),
-    },
+    bodyBudget: { used: 0, limit: 1 << 20 },
+    deadline: (callback) => new Timer(callback, scheduler),
     maxBodyBytes: 1024,
     headerTimeoutMs: 1000,
     idleTimeoutMs: 1000,
@@ -246,18 +247,18 @@ Deno.test("reading stops once maxPipelined responses are owed", () => {
 Deno.test("a handler that does not read bodies answers at once; the body is dropped, not kept", () => {
   const seen: string[] = [];
   const handler: Handler = (r) => {
-    seen.push(`${r.head.method} ${r.body.length}`);
+    seen.push(`${r.head.method} ${r.body?.length ?? "none"}`);
     return ok("x");
   };
-  const { t, conn, send } = connect(handler, { readBodies: false, maxBodyBytes: 10 });
+  const { t, conn, send } = connect(handler, { maxBodyBytes: 10 });
   send("POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 300\r\n\r\n" + "b".repeat(100));
-  assert.deepEqual(seen, ["POST 0"], "answered from the head, before the body arrived");
+  assert.deepEqual(seen, ["POST 300"], "answered from the head, before the body arrived");
   assert.deepEqual(t.statuses(), [200]);
   send("b".repeat(200) + "POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
   send("0\r\n\r\n" + get("/d"));
   assert.deepEqual(
     seen,
-    ["POST 0", "POST 0", "GET 0"],
+    ["POST 300", "POST -1", "GET none"],
     "the body above maxBodyBytes was no 413: it was dropped",
   );
   assert.deepEqual(t.statuses(), [200, 200, 200]);
@@ -272,7 +273,7 @@ Deno.test("an unread body too long to drop, or malformed, ends the connection af
       "Content-Length: 5\r\nExpect: 100-continue\r\n\r\n",
     ]
   ) {
-    const { t, conn, send } = connect(() => ok("x"), { readBodies: false });
+    const { t, conn, send } = connect(() => ok("x"));
     send(`POST / HTTP/1.1\r\nHost: a\r\n${tail}` + get("/next"));
     assert.deepEqual(t.statuses(), [200], tail);
     assert.match(t.text(), /Connection: close/, tail);
@@ -281,27 +282,29 @@ Deno.test("an unread body too long to drop, or malformed, ends the connection af
   }
 });
 
-Deno.test("bodies held across connections are bounded by one budget: 503 beyond it, given back after", () => {
-  const bodyMemory = { used: 0, limit: 1000 };
+Deno.test("bodies held across connections are bounded by one budget: 503 beyond it, given back after", async () => {
+  const bodyBudget = { used: 0, limit: 1000 };
   const seen: number[] = [];
-  const handler: Handler = (r) => {
-    seen.push(r.body.length);
+  const handler: Handler = async (r) => {
+    seen.push((await r.body!.bytes()).length);
     return ok("x");
   };
-  const a = connect(handler, { bodyMemory });
-  const b = connect(handler, { bodyMemory });
+  const a = connect(handler, { bodyBudget });
+  const b = connect(handler, { bodyBudget });
   a.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 900\r\n\r\n" + "a".repeat(800));
-  assert.equal(bodyMemory.used, 800, "charged as it arrives, not from the header");
+  assert.equal(bodyBudget.used, 800, "charged as it arrives, not from the header");
   b.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 900\r\n\r\n" + "b".repeat(300));
+  await tick();
   assert.deepEqual(b.t.statuses(), [503]);
   assert.match(b.t.text(), /Retry-After: 1/);
-  assert.equal(bodyMemory.used, 800, "the refused body gave its bytes back");
+  assert.equal(bodyBudget.used, 800, "the refused body gave its bytes back");
   a.send("a".repeat(100));
+  await tick();
   assert.deepEqual(seen, [900]);
-  assert.equal(bodyMemory.used, 0, "a complete body belongs to the handler");
-  const c = connect(handler, { bodyMemory });
+  assert.equal(bodyBudget.used, 0, "a complete body belongs to the handler");
+  const c = connect(handler, { bodyBudget });
   c.send("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n100\r\n" + "c".repeat(100));
-  assert.equal(bodyMemory.used, 100);
+  assert.equal(bodyBudget.used, 100);
   c.conn.close();
-  assert.equal(bodyMemory.used, 0, "closing gives it back too");
+  assert.equal(bodyBudget.used, 0, "closing gives it back too");
 });

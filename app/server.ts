@@ -2,33 +2,22 @@
 // enforces the connection limit by taking the listener out of epoll, backs off on EMFILE, and
 // drains gracefully on shutdown.
 
-import {
-  acceptConnection,
-  type Listener,
-  type ListenOptions,
-  listenTcp,
-  peerAddress,
-  readFd,
-  sendFile,
-  shutdownWrite,
-  writeFd,
-} from "./ffi/socket.ts";
-import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, ignoreSigpipe, libc } from "./ffi/libc.ts";
-import { EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM, errnoName } from "./ffi/errno.ts";
-import { type IoHandler, Reactor, type ReactorOptions } from "./loop/reactor.ts";
-import { Timer } from "./loop/timers.ts";
-import { Connection, type ConnectionOptions, type ConnectionStats, countError } from "./http/connection.ts";
-import type { Handler, Transport } from "./http/types.ts";
-import type { RequestHead } from "./http/parser.ts";
-
-const { close } = libc.symbols;
+import { acceptConnection, type Listener, type ListenOptions, listenTcp } from "../ffi/socket.ts";
+import { EPOLLIN, ignoreSigpipe } from "../ffi/libc.ts";
+import { EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM, errnoName } from "../ffi/errno.ts";
+import { type IoHandler, Reactor, type ReactorOptions } from "../loop/reactor.ts";
+import type { Timer } from "../loop/timers.ts";
+import { Connection, type ConnectionOptions, type ConnectionStats, countError } from "../http/connection.ts";
+import type { Handler } from "../http/types.ts";
+import type { RequestHead } from "../http/parser.ts";
+import { SocketTransport } from "./socket_transport.ts";
 
 /** Connections accepted per readiness event before other sockets get a turn. */
 const ACCEPT_BATCH = 64;
 /** Pause before retrying accept after EMFILE/ENFILE/ENOBUFS, so a full fd table is no busy loop. */
 export const ACCEPT_BACKOFF_MS = 100;
 
-/** Defaults for every limit; main.ts exposes them as flags. */
+/** Defaults for every limit; the CLI exposes them as flags. */
 export const DEFAULTS = {
   /** Slowloris bound: a request head must arrive within this (408 after). */
   headerTimeoutMs: 10_000,
@@ -45,7 +34,7 @@ export const DEFAULTS = {
    * the bound would be max connections x max body (~19 GiB with the defaults).
    */
   maxBodyMemoryBytes: 64 * 1024 * 1024,
-  /** Pipelined responses queued before the connection stops reading more requests. */
+  /** Pipelined responses owed before the connection stops reading more requests. */
   maxPipelined: 64,
   /** Graceful shutdown waits this long for in-flight responses. */
   shutdownTimeoutMs: 10_000,
@@ -54,12 +43,6 @@ export const DEFAULTS = {
 /** Everything a server needs. */
 export interface ServerOptions extends ListenOptions {
   handler: Handler;
-  /**
-   * Whether the handler reads request bodies (default true). When false, it answers from the
-   * head alone and bodies are dropped as they arrive, never held in memory.
-   */
-  readBodies?: boolean;
-  maxBodyMemoryBytes?: number;
   /** Stop accepting at this many open connections; resume below it. */
   maxConnections: number;
   /**
@@ -73,6 +56,7 @@ export interface ServerOptions extends ListenOptions {
   bodyTimeoutMs?: number;
   writeTimeoutMs?: number;
   maxBodyBytes?: number;
+  maxBodyMemoryBytes?: number;
   maxPipelined?: number;
   /** Wait-strategy tuning (tools and benchmarks). */
   reactor?: ReactorOptions;
@@ -84,62 +68,6 @@ export interface ServerOptions extends ListenOptions {
 export interface ServerStats extends ConnectionStats {
   accepted: number;
   open: number;
-}
-
-/** A TCP socket seen by a Connection as its Transport, and by the reactor as an IoHandler. */
-class SocketTransport implements Transport, IoHandler, Disposable {
-  conn!: Connection;
-  #interest = EPOLLIN;
-  #closed = false;
-
-  constructor(readonly fd: number, readonly server: Server) {}
-
-  onEvents(events: number): void {
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) this.conn.onReadable();
-    if (events & EPOLLOUT) this.conn.onWritable();
-  }
-
-  read(buf: Uint8Array, length: number): number {
-    return readFd(this.fd, buf, length);
-  }
-
-  write(buf: Uint8Array, length: number): number {
-    return writeFd(this.fd, buf, length);
-  }
-
-  sendfile(fileFd: number, offset: number, count: number): number {
-    return sendFile(this.fd, fileFd, offset, count);
-  }
-
-  setInterest(readable: boolean, writable: boolean): void {
-    const events = (readable ? EPOLLIN : 0) | (writable ? EPOLLOUT : 0);
-    if (events === this.#interest) return;
-    this.#interest = events;
-    this.server.reactor.modify(this.fd, events);
-  }
-
-  shutdownWrite(): void {
-    shutdownWrite(this.fd);
-  }
-
-  #remote: string | null = null;
-
-  remoteAddress(): string {
-    return (this.#remote ??= peerAddress(this.fd));
-  }
-
-  close(): void {
-    this[Symbol.dispose]();
-  }
-
-  /** The transport owns the socket: it leaves the reactor and is closed exactly once. */
-  [Symbol.dispose](): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.server.reactor.forget(this.fd);
-    // close(2) also removes the fd from the epoll set; it releases the fd even on EINTR.
-    close(this.fd);
-  }
 }
 
 /**
@@ -166,22 +94,19 @@ export class Server implements Disposable {
   #connections = new Set<Connection>();
   #connOptions: ConnectionOptions;
   #draining = false;
-  #backoff = new Timer(() => this.#resumeAccepting());
+  #backoff: Timer;
   #drained: (() => void) | null = null;
 
   /** @param options address, limits and handler */
   constructor(options: ServerOptions) {
     ignoreSigpipe();
     this.reactor = new Reactor(options.reactor);
+    this.#backoff = this.reactor.timer(() => this.#resumeAccepting());
     this.#options = options;
     this.#connOptions = {
       handler: options.handler,
-      readBodies: options.readBodies ?? true,
-      bodyMemory: { used: 0, limit: options.maxBodyMemoryBytes ?? DEFAULTS.maxBodyMemoryBytes },
-      deadlines: {
-        arm: (timer, ms) => this.reactor.arm(timer, ms),
-        remove: (timer) => this.reactor.timers.remove(timer),
-      },
+      deadline: (callback) => this.reactor.timer(callback),
+      bodyBudget: { used: 0, limit: options.maxBodyMemoryBytes ?? DEFAULTS.maxBodyMemoryBytes },
       maxBodyBytes: options.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
       headerTimeoutMs: options.headerTimeoutMs ?? DEFAULTS.headerTimeoutMs,
       idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
@@ -261,7 +186,7 @@ export class Server implements Disposable {
           // Level-triggered: the pending connection would wake us again at once. Step out of
           // epoll and retry later, when closing connections may have freed descriptors.
           this.#stopAccepting();
-          this.reactor.arm(this.#backoff, ACCEPT_BACKOFF_MS);
+          this.#backoff.arm(ACCEPT_BACKOFF_MS);
           return;
         }
         return;
@@ -271,9 +196,9 @@ export class Server implements Disposable {
   }
 
   #adopt(fd: number): void {
-    const transport = new SocketTransport(fd, this);
+    const transport = new SocketTransport(fd, this.reactor);
     const conn = new Connection(transport, this.#connOptions);
-    transport.conn = conn;
+    transport.connection = conn;
     const err = this.reactor.add(fd, EPOLLIN, transport);
     if (err) {
       countError(this.stats, `epoll_ctl ${errnoName(-err)}`);
@@ -313,7 +238,7 @@ export class Server implements Disposable {
       this.#stopAccepting();
       this.#listener?.[Symbol.dispose]();
       this.#listener = null;
-      this.reactor.timers.remove(this.#backoff);
+      this.#backoff.dispose();
       for (const conn of [...this.#connections]) conn.closeIfIdle();
     }
     let cut = 0;

@@ -2,9 +2,12 @@
 // handler itself over an in-memory StaticFs.
 
 import assert from "node:assert/strict";
-import { createStaticHandler, normalizePath, parseRange, type StaticFs } from "../../http/static_files.ts";
-import { RequestHead } from "../../http/parser.ts";
-import type { FileBody, FileInfo, HttpResponse } from "../../http/types.ts";
+import { createStaticHandler } from "../../../http/static/static_handler.ts";
+import { normalizePath } from "../../../http/static/paths.ts";
+import { parseRange } from "../../../http/static/conditionals.ts";
+import type { FileInfo, StaticFs } from "../../../http/static/types.ts";
+import { RequestHead } from "../../../http/parser.ts";
+import type { FileBody, HttpResponse } from "../../../http/types.ts";
 
 Deno.test("normalizePath() decodes once and never climbs above the root", () => {
   const cases: [string, string[] | null, boolean?][] = [
@@ -121,12 +124,12 @@ function request(
   method: string,
   path: string,
   headers: string[] = [],
-): { head: RequestHead; body: Uint8Array } {
+): { head: RequestHead; body: null } {
   const head = new RequestHead();
   head.method = method;
   head.target = head.path = path;
   head.headers = headers;
-  return { head, body: new Uint8Array(0) };
+  return { head, body: null };
 }
 
 function field(response: HttpResponse, name: string): string | undefined {

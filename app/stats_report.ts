@@ -1,5 +1,9 @@
 // Human-readable counters: sizes in binary units, rates with k/M suffixes, errors by kind.
 
+import { formatBytes } from "../http/format.ts";
+
+export { formatBytes };
+
 /** The counters a report shows. */
 export interface StatsSnapshot {
   accepted: number;
@@ -10,19 +14,7 @@ export interface StatsSnapshot {
   errors: Record<string, number>;
 }
 
-const ONE_DECIMAL = new Intl.NumberFormat("en", { maximumFractionDigits: 1 });
 const COMPACT = new Intl.NumberFormat("en", { notation: "compact", maximumFractionDigits: 1 });
-
-/** `1.2 MiB` */
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0, n = bytes;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${ONE_DECIMAL.format(n)} ${units[i]}`;
-}
 
 /** `34.1k` (lower-case k as in req/s figures) */
 export function formatCount(n: number): string {

@@ -2,8 +2,8 @@
 // isolate per core, nothing shared). The parent reserves the port, starts the workers, forwards
 // SIGINT/SIGTERM, and restarts a worker that dies, with a back-off if it keeps dying.
 
-import { listenTcp, lockAbstractName } from "./ffi/socket.ts";
-import { EADDRINUSE, SyscallError } from "./ffi/errno.ts";
+import { listenTcp, lockAbstractName } from "../ffi/socket.ts";
+import { EADDRINUSE, SyscallError } from "../ffi/errno.ts";
 
 /** Environment variable that marks a worker process (its value is the worker's index). */
 export const WORKER_ENV = "RAWSERVE_WORKER";
@@ -19,7 +19,6 @@ export interface SupervisorOptions {
   port: number;
   /** The command-line arguments, passed on to every worker. */
   args: string[];
-  quiet: boolean;
   /** Prints the start-up line once the port is known. */
   announce: (host: string, port: number) => void;
 }
@@ -108,6 +107,88 @@ function reservePort(host: string, port: number) {
   }
 }
 
+/** The worker processes: started, restarted when they die, stopped together. */
+class WorkerGroup {
+  #command: string;
+  #args: string[];
+  #children = new Map<number, Deno.ChildProcess>();
+  #stopping = false;
+
+  /** @param argv the command that runs one worker (the same for every worker) */
+  constructor(argv: string[]) {
+    this.#command = argv[0]!;
+    this.#args = argv.slice(1);
+  }
+
+  /** Starts worker `index`; resolves true once it prints its start-up line (it listens). */
+  start(index: number): Promise<boolean> {
+    const started = performance.now();
+    const child = new Deno.Command(this.#command, {
+      args: this.#args,
+      env: { [WORKER_ENV]: String(index) },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    this.#children.set(index, child);
+    child.status.then((status) => {
+      this.#children.delete(index);
+      if (this.#stopping) return;
+      const quick = performance.now() - started < CRASH_WINDOW_MS;
+      const how = status.signal ? `signal ${status.signal}` : `code ${status.code}`;
+      console.error(
+        `rawserve: worker ${index} (pid ${child.pid}) exited with ${how}; restarting` +
+          (quick ? ` in ${RESTART_BACKOFF_MS / 1000} s` : ""),
+      );
+      setTimeout(() => {
+        if (!this.#stopping) this.start(index);
+      }, quick ? RESTART_BACKOFF_MS : 0);
+    });
+    return forwardOutput(child.stdout);
+  }
+
+  /**
+   * Sends `signal` to every worker; nothing is restarted from now on.
+   * @returns whether they all exited successfully, once they have
+   */
+  async stop(signal: Deno.Signal): Promise<boolean> {
+    this.#stopping = true;
+    const children = [...this.#children.values()];
+    for (const child of children) {
+      try {
+        child.kill(signal);
+      } catch {
+        // already gone
+      }
+    }
+    const statuses = await Promise.all(children.map((c) => c.status));
+    return statuses.every((s) => s.success);
+  }
+}
+
+/**
+ * Listens for SIGINT and SIGTERM until disposed: `first` resolves at the first one; a second one
+ * kills the workers at once.
+ */
+function listenForSignals(group: WorkerGroup): Disposable & { first: Promise<Deno.Signal> } {
+  const { promise, resolve } = Promise.withResolvers<Deno.Signal>();
+  let signals = 0;
+  const on = (signal: Deno.Signal) => () => {
+    if (++signals > 1) group.stop("SIGKILL");
+    resolve(signal);
+  };
+  const onInt = on("SIGINT"), onTerm = on("SIGTERM");
+  Deno.addSignalListener("SIGINT", onInt);
+  Deno.addSignalListener("SIGTERM", onTerm);
+  return {
+    first: promise,
+    [Symbol.dispose]() {
+      Deno.removeSignalListener("SIGINT", onInt);
+      Deno.removeSignalListener("SIGTERM", onTerm);
+    },
+  };
+}
+
 /**
  * Runs the workers until a signal stops them.
  * @returns the exit code
@@ -117,69 +198,14 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   const { lock, reservation } = reservePort(options.host, options.port);
   using _lock = lock;
   using _reservation = reservation;
-  const [cmd, ...base] = selfCommand();
-  const args = [...base, ...workerArgs(options.args, reservation.port)];
-  const children = new Map<number, Deno.ChildProcess>();
-  let stopping = false;
-  let signals = 0;
-
-  /** Starts worker `index`; resolves true once it prints its start-up line (it listens). */
-  const start = (index: number): Promise<boolean> => {
-    const started = performance.now();
-    const child = new Deno.Command(cmd!, {
-      args,
-      env: { [WORKER_ENV]: String(index) },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    children.set(index, child);
-    const ready = forwardOutput(child.stdout);
-    child.status.then((status) => {
-      children.delete(index);
-      if (stopping) return;
-      const quick = performance.now() - started < CRASH_WINDOW_MS;
-      console.error(
-        `rawserve: worker ${index} (pid ${child.pid}) exited with ${
-          status.signal ? `signal ${status.signal}` : `code ${status.code}`
-        }; restarting${quick ? ` in ${RESTART_BACKOFF_MS / 1000} s` : ""}`,
-      );
-      setTimeout(() => {
-        if (!stopping) start(index);
-      }, quick ? RESTART_BACKOFF_MS : 0);
-    });
-    return ready;
-  };
-
-  const started = await Promise.all(Array.from({ length: options.workers }, (_, i) => start(i)));
+  const group = new WorkerGroup([...selfCommand(), ...workerArgs(options.args, reservation.port)]);
+  const started = await Promise.all(Array.from({ length: options.workers }, (_, i) => group.start(i)));
   if (started.includes(false)) {
     // A worker that cannot start (its one-line error is above) will not start on a retry either.
-    stopping = true;
-    for (const child of children.values()) child.kill("SIGTERM");
-    await Promise.all([...children.values()].map((c) => c.status));
+    await group.stop("SIGTERM");
     return 1;
   }
   options.announce(reservation.host, reservation.port);
-
-  const done = Promise.withResolvers<void>();
-  const onSignal = (signal: Deno.Signal) => () => {
-    signals++;
-    stopping = true;
-    for (const child of children.values()) {
-      try {
-        child.kill(signals > 1 ? "SIGKILL" : signal);
-      } catch {
-        // already gone
-      }
-    }
-    done.resolve();
-  };
-  const onInt = onSignal("SIGINT"), onTerm = onSignal("SIGTERM");
-  Deno.addSignalListener("SIGINT", onInt);
-  Deno.addSignalListener("SIGTERM", onTerm);
-  await done.promise;
-  const statuses = await Promise.all([...children.values()].map((c) => c.status));
-  Deno.removeSignalListener("SIGINT", onInt);
-  Deno.removeSignalListener("SIGTERM", onTerm);
-  return statuses.every((s) => s.success) ? 0 : 1;
+  using signals = listenForSignals(group); // until the workers are gone: a second signal kills
+  return (await group.stop(await signals.first)) ? 0 : 1;
 }

@@ -1,0 +1,232 @@
+// rawserve's command line: the flags, their checks and the help text. A usage error is one
+// line for the user (UsageError; the caller exits with code 2).
+
+import { parseArgs } from "node:util";
+import { DEFAULTS } from "./server.ts";
+import { IDLE_SPINS, YIELD_INTERVAL_MS } from "../loop/reactor.ts";
+
+/** rawserve's version, printed by --version and in the Server field's documentation. */
+export const VERSION = "0.1.0";
+
+/** Descriptors kept free for logs and Deno itself when deriving --max-connections. */
+export const FD_RESERVE = 256;
+
+export const USAGE = `rawserve ${VERSION}: an HTTP/1.1 server on raw Linux syscalls
+
+Usage: deno task start [options] [DIR]
+
+Serves DIR (or --root DIR) as static files; without one, an embedded page.
+
+Options:
+  --root DIR                directory to serve (also accepted as the last argument)
+  --no-listing              answer 404 for directories without index.html
+  --dotfiles                serve files and directories whose names start with a dot
+  --follow-symlinks         follow symbolic links that lead outside DIR
+  --cache-control VALUE     Cache-Control for files (default "no-cache"; "" for none)
+  --access-log FILE         append Common Log Format lines to FILE (default: stdout; - for stdout)
+  --stats-interval SECONDS  print counters every SECONDS (they always print at shutdown)
+  --host ADDR               IPv4/IPv6 literal or localhost (default 127.0.0.1)
+  --port N                  TCP port, 0 for an ephemeral one (default 8080)
+  --backlog N               listen(2) backlog (default 4096)
+  --max-connections N       stop accepting beyond N open connections
+                            (default: open-file limit minus ${FD_RESERVE})
+  --header-timeout SECONDS  time to send a request head, 408 after (default ${
+  DEFAULTS.headerTimeoutMs / 1000
+})
+  --idle-timeout SECONDS    keep-alive idle time (default ${DEFAULTS.idleTimeoutMs / 1000})
+  --body-timeout SECONDS    request body stall limit (default ${DEFAULTS.bodyTimeoutMs / 1000})
+  --write-timeout SECONDS   response stall limit for clients that stop reading (default ${
+  DEFAULTS.writeTimeoutMs / 1000
+})
+  --shutdown-timeout SECONDS  graceful shutdown bound (default ${DEFAULTS.shutdownTimeoutMs / 1000})
+  --max-body BYTES          largest request body, 413 beyond (default ${DEFAULTS.maxBodyBytes})
+  --workers N|auto          N processes with SO_REUSEPORT sockets (default 1; auto = CPUs)
+  --sndbuf BYTES            SO_SNDBUF for connections (the kernel doubles it); prints the result
+  --rcvbuf BYTES            SO_RCVBUF for connections (the kernel doubles it); prints the result
+  --no-delay on|off         TCP_NODELAY on accepted sockets (default on)
+  --yield-interval MS       longest run of I/O before Deno's event loop gets a turn
+                            (default ${YIELD_INTERVAL_MS}: after every batch of events)
+  --idle-spins N            empty polls before blocking in epoll_wait (default ${IDLE_SPINS})
+  --quiet                   no access log and no counters at shutdown (the start-up line
+                            with the URL is always printed)
+  -h, --help                show this help
+  -v, --version             print the version
+
+Ctrl-C (SIGINT) or SIGTERM stops gracefully; a second Ctrl-C stops at once.`;
+
+/** Parsed command line. */
+export interface CliConfig {
+  host: string;
+  port: number;
+  backlog: number;
+  maxConnections: number | null;
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+  bodyTimeoutMs: number;
+  writeTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  maxBodyBytes: number;
+  quiet: boolean;
+  root: string | null;
+  listing: boolean;
+  dotfiles: boolean;
+  followSymlinks: boolean;
+  cacheControl: string | null;
+  accessLog: string | null;
+  statsIntervalMs: number | null;
+  yieldIntervalMs: number;
+  idleSpins: number;
+  workers: number;
+  sndbuf: number | null;
+  rcvbuf: number | null;
+  noDelay: boolean;
+}
+
+/** A usage error: printed as one line, exit code 2. */
+export class UsageError extends Error {}
+
+/** A failure to start that is the user's to fix (besides SyscallError): one line, exit code 1. */
+export class StartupError extends Error {}
+
+function integer(name: string, text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[0-9]+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new UsageError(`--${name} takes a whole number from ${min} to ${max}, not "${text}"`);
+  }
+  return Number(text);
+}
+
+function onOff(name: string, text: string | undefined, fallback: boolean): boolean {
+  if (text === undefined) return fallback;
+  if (text === "on") return true;
+  if (text === "off") return false;
+  throw new UsageError(`--${name} takes on or off, not "${text}"`);
+}
+
+function seconds(name: string, text: string | undefined, fallbackMs: number): number {
+  if (text === undefined) return fallbackMs;
+  const n = Number(text);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(text) || !(n > 0) || n > 86_400) {
+    throw new UsageError(`--${name} takes a number of seconds above 0 (e.g. 2.5), not "${text}"`);
+  }
+  return Math.round(n * 1000);
+}
+
+/** Every flag parseArgs knows; values are checked by the functions below. */
+const FLAGS = {
+  host: { type: "string" },
+  port: { type: "string" },
+  backlog: { type: "string" },
+  "max-connections": { type: "string" },
+  "header-timeout": { type: "string" },
+  "idle-timeout": { type: "string" },
+  "body-timeout": { type: "string" },
+  "write-timeout": { type: "string" },
+  "shutdown-timeout": { type: "string" },
+  "max-body": { type: "string" },
+  quiet: { type: "boolean" },
+  "yield-interval": { type: "string" },
+  "idle-spins": { type: "string" },
+  workers: { type: "string" },
+  sndbuf: { type: "string" },
+  rcvbuf: { type: "string" },
+  "no-delay": { type: "string" },
+  root: { type: "string" },
+  "no-listing": { type: "boolean" },
+  dotfiles: { type: "boolean" },
+  "follow-symlinks": { type: "boolean" },
+  "cache-control": { type: "string" },
+  "access-log": { type: "string" },
+  "stats-interval": { type: "string" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "v" },
+} as const;
+
+type Flags = ReturnType<typeof parseArgs<{ options: typeof FLAGS; allowPositionals: true }>>["values"];
+
+/** parseArgs with its errors turned into one line for the user. */
+function parseFlags(args: string[]): { values: Flags; positionals: string[] } {
+  try {
+    return parseArgs({ args, strict: true, allowPositionals: true, options: FLAGS });
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    const flag = /'(-[^']*)'/.exec(message)?.[1];
+    if (/Unknown option/i.test(message)) throw new UsageError(`Unknown flag ${flag ?? ""}; see --help`);
+    if (/argument missing/i.test(message)) {
+      throw new UsageError(`${flag ?? "A flag"} needs a value; see --help`);
+    }
+    if (/positional/i.test(message)) throw new UsageError(`Unexpected argument; see --help`);
+    throw new UsageError(`${message.split("\n")[0]}; see --help`);
+  }
+}
+
+/**
+ * Parses rawserve's flags.
+ * @param args the arguments after the program name
+ * @returns the configuration, or "help" / "version"
+ * @throws {UsageError} for unknown flags and bad values
+ */
+export function parseCli(args: string[]): CliConfig | "help" | "version" {
+  const { values: v, positionals } = parseFlags(args);
+  if (v.help) return "help";
+  if (v.version) return "version";
+  return { ...networkConfig(v), ...limitConfig(v), ...siteConfig(v, positionals), ...tuningConfig(v) };
+}
+
+function networkConfig(v: Flags) {
+  const host = v.host ?? "127.0.0.1";
+  if (host === "") throw new UsageError(`--host needs an address, e.g. 127.0.0.1 or ::1`);
+  return {
+    host,
+    port: integer("port", v.port, 0, 65535) ?? 8080,
+    backlog: integer("backlog", v.backlog, 1, 65535) ?? 4096,
+    workers: v.workers === "auto"
+      ? navigator.hardwareConcurrency
+      : integer("workers", v.workers, 1, 256) ?? 1,
+    sndbuf: integer("sndbuf", v.sndbuf, 1024, 2 ** 30) ?? null,
+    rcvbuf: integer("rcvbuf", v.rcvbuf, 1024, 2 ** 30) ?? null,
+    noDelay: onOff("no-delay", v["no-delay"], true),
+  };
+}
+
+function limitConfig(v: Flags) {
+  return {
+    maxConnections: integer("max-connections", v["max-connections"], 1, 10_000_000) ?? null,
+    headerTimeoutMs: seconds("header-timeout", v["header-timeout"], DEFAULTS.headerTimeoutMs),
+    idleTimeoutMs: seconds("idle-timeout", v["idle-timeout"], DEFAULTS.idleTimeoutMs),
+    bodyTimeoutMs: seconds("body-timeout", v["body-timeout"], DEFAULTS.bodyTimeoutMs),
+    writeTimeoutMs: seconds("write-timeout", v["write-timeout"], DEFAULTS.writeTimeoutMs),
+    shutdownTimeoutMs: seconds("shutdown-timeout", v["shutdown-timeout"], DEFAULTS.shutdownTimeoutMs),
+    maxBodyBytes: integer("max-body", v["max-body"], 0, 2 ** 31 - 1) ?? DEFAULTS.maxBodyBytes,
+  };
+}
+
+function siteConfig(v: Flags, positionals: string[]) {
+  if (positionals.length > 1 || (positionals.length === 1 && v.root !== undefined)) {
+    const given = [v.root, ...positionals].filter(Boolean).join(" and ");
+    throw new UsageError(`Give one directory to serve, not ${given}`);
+  }
+  const root = v.root ?? positionals[0] ?? null;
+  if (root === "") throw new UsageError(`--root needs a directory`);
+  const cacheControl = v["cache-control"] ?? "no-cache";
+  if (/[\r\n\0]/.test(cacheControl)) throw new UsageError(`--cache-control cannot contain line breaks`);
+  return {
+    root,
+    listing: !v["no-listing"],
+    dotfiles: v.dotfiles ?? false,
+    followSymlinks: v["follow-symlinks"] ?? false,
+    cacheControl: cacheControl === "" ? null : cacheControl,
+    quiet: v.quiet ?? false,
+    accessLog: v["access-log"] ?? null,
+    statsIntervalMs: v["stats-interval"] === undefined
+      ? null
+      : seconds("stats-interval", v["stats-interval"], 0),
+  };
+}
+
+function tuningConfig(v: Flags) {
+  return {
+    idleSpins: integer("idle-spins", v["idle-spins"], 0, 1_000_000) ?? IDLE_SPINS,
+    yieldIntervalMs: integer("yield-interval", v["yield-interval"], 0, 1000) ?? YIELD_INTERVAL_MS,
+  };
+}

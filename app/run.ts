@@ -1,0 +1,169 @@
+// One rawserve process serving: its resources (the served root, the access log, the server),
+// the start-up line, the counters, and the signals that stop it. Everything opened is disposed
+// in reverse order on every path out, by one AsyncDisposableStack.
+
+import { styleText } from "node:util";
+import { exitWithParent, raiseFileLimit } from "../ffi/libc.ts";
+import { socketBufferSizes } from "../ffi/socket.ts";
+import { createStaticHandler } from "../http/static/static_handler.ts";
+import type { Handler } from "../http/types.ts";
+import { type CliConfig, FD_RESERVE, StartupError } from "./cli.ts";
+import { Server, type ServerOptions } from "./server.ts";
+import { createStaticFs } from "./static_fs.ts";
+import { embeddedHandler } from "./embedded_page.ts";
+import { AccessLog, formatClf, openLogSink } from "./access_log.ts";
+import { formatBytes, formatStats } from "./stats_report.ts";
+
+/** Colours for a terminal, unless NO_COLOR is set (https://no-color.org). */
+export function paint(format: Parameters<typeof styleText>[0], text: string): string {
+  const color = Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
+  return color ? styleText(format, text) : text;
+}
+
+/** `http://127.0.0.1:8080/`, with brackets around an IPv6 address. */
+export function formatUrl(host: string, port: number): string {
+  return host.includes(":") ? `http://[${host}]:${port}/` : `http://${host}:${port}/`;
+}
+
+/** What the start-up line says is served. */
+export function describeSite(config: CliConfig): string {
+  return config.root === null ? "embedded page" : `serving ${config.root}`;
+}
+
+/**
+ * Serves until SIGINT or SIGTERM.
+ * @param config the command line
+ * @param worker whether this process is one of a supervisor's workers
+ * @returns the exit code (0, or 130 after a forced stop)
+ * @throws {SyscallError} when the root or the port cannot be opened
+ * @throws {StartupError} when the access log cannot be opened
+ */
+export async function runServer(config: CliConfig, worker: boolean): Promise<number> {
+  if (worker) exitWithParent(); // a worker never outlives its supervisor
+  const fileLimit = raiseFileLimit();
+  await using stack = new AsyncDisposableStack();
+  let handler: Handler = embeddedHandler;
+  if (config.root !== null) {
+    const fs = stack.use(createStaticFs(config.root, config.followSymlinks, config.listing));
+    handler = createStaticHandler({
+      fs,
+      listing: config.listing,
+      dotfiles: config.dotfiles,
+      cacheControl: config.cacheControl,
+      logError: (message) => console.error(`rawserve: ${message}`),
+    });
+  }
+  const log = config.quiet ? null : openAccessLog(config.accessLog, stack);
+  const server = stack.use(new Server(serverOptions(config, handler, fileLimit, worker, log)));
+  const bound = server.listen();
+  if ((config.sndbuf || config.rcvbuf) && !worker) {
+    const sizes = socketBufferSizes(bound.fd);
+    console.log(
+      `socket buffers (effective, inherited by connections): SO_SNDBUF ${formatBytes(sizes.sndbuf)}, ` +
+        `SO_RCVBUF ${formatBytes(sizes.rcvbuf)}`,
+    );
+  }
+  // A worker prints it too: its supervisor reads it as "listening" and does not pass it on.
+  console.log(
+    `rawserve listening on ${paint("bold", formatUrl(bound.host, bound.port))} (${describeSite(config)})`,
+  );
+  if (config.statsIntervalMs !== null) stack.use(reportStats(server, config.statsIntervalMs));
+  const signals = stack.use(stopOnSignals(server, config.shutdownTimeoutMs));
+  await server.run();
+  log?.flush();
+  if (!config.quiet || config.statsIntervalMs !== null) console.error(formatStats(server.stats));
+  return signals.exitCode;
+}
+
+/** Opens the access log; its sink is closed (after its last writes) when `stack` is disposed. */
+function openAccessLog(path: string | null, stack: AsyncDisposableStack): AccessLog {
+  let sink;
+  try {
+    sink = openLogSink(path);
+  } catch (e) {
+    throw new StartupError(`Cannot open --access-log ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+  stack.defer(() => sink.close());
+  return new AccessLog(sink.write);
+}
+
+function serverOptions(
+  config: CliConfig,
+  handler: Handler,
+  fileLimit: number,
+  worker: boolean,
+  log: AccessLog | null,
+): ServerOptions {
+  const descriptors = Math.max(16, fileLimit - FD_RESERVE);
+  return {
+    host: config.host,
+    port: config.port,
+    backlog: config.backlog,
+    maxConnections: config.maxConnections ?? descriptors,
+    maxDescriptors: descriptors,
+    reusePort: worker,
+    noDelay: config.noDelay,
+    ...(config.sndbuf ? { sndbuf: config.sndbuf } : {}),
+    ...(config.rcvbuf ? { rcvbuf: config.rcvbuf } : {}),
+    handler,
+    headerTimeoutMs: config.headerTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    writeTimeoutMs: config.writeTimeoutMs,
+    maxBodyBytes: config.maxBodyBytes,
+    reactor: { yieldIntervalMs: config.yieldIntervalMs, idleSpins: config.idleSpins },
+    ...(log
+      ? {
+        onResponse: (conn, head, status, bytes) =>
+          log.push(formatClf(conn.remoteAddress, head, status, bytes)),
+      }
+      : {}),
+  };
+}
+
+/** Prints the counters and their rates every `intervalMs` to stderr, until disposed. */
+function reportStats(server: Server, intervalMs: number): Disposable {
+  const snapshot = () => ({ ...server.stats, errors: { ...server.stats.errors } });
+  let previous = snapshot();
+  const timer = setInterval(() => {
+    console.error(paint("dim", formatStats(server.stats, previous, intervalMs / 1000)));
+    previous = snapshot();
+  }, intervalMs);
+  return { [Symbol.dispose]: () => clearInterval(timer) };
+}
+
+/**
+ * SIGINT or SIGTERM: graceful shutdown within `timeoutMs`; a second one cuts every connection.
+ * @returns the exit code to use once the server has stopped, and the listeners' removal
+ */
+function stopOnSignals(server: Server, timeoutMs: number): Disposable & { readonly exitCode: number } {
+  let signals = 0;
+  let exitCode = 0;
+  const onSignal = () => {
+    if (++signals === 1) {
+      server.shutdown(timeoutMs).then((cut) => {
+        if (cut > 0) {
+          console.error(
+            `rawserve: shutdown timeout reached; cut ${cut} connection(s) with responses in flight`,
+          );
+        }
+      });
+      return;
+    }
+    const open = server.connectionCount;
+    if (open > 0) console.error(`rawserve: forced exit; cut ${open} open connection(s)`);
+    server[Symbol.dispose]();
+    exitCode = 130;
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  return {
+    get exitCode() {
+      return exitCode;
+    },
+    [Symbol.dispose]() {
+      Deno.removeSignalListener("SIGINT", onSignal);
+      Deno.removeSignalListener("SIGTERM", onSignal);
+    },
+  };
+}

@@ -1,0 +1,14 @@
+// Numbers for people: sizes in binary units (listings, counters).
+
+const ONE_DECIMAL = new Intl.NumberFormat("en", { maximumFractionDigits: 1 });
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
+
+/** `1.2 MiB` */
+export function formatBytes(bytes: number): string {
+  let i = 0, n = bytes;
+  while (n >= 1024 && i < UNITS.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${ONE_DECIMAL.format(n)} ${UNITS[i]}`;
+}

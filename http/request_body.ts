@@ -1,0 +1,228 @@
+// The body of one request as it arrives: the connection pushes data, a handler may read it.
+// Flow control: the connection stops reading while more than BODY_QUEUE_BYTES wait unread. Every
+// byte held here counts against a budget shared by all connections. A body nobody claims by the
+// time its response is ready is dropped (see Connection), never kept.
+
+import { HttpError, STATUS } from "./status.ts";
+
+/** Unread bytes at which the connection stops reading (about one full read of the socket). */
+export const BODY_QUEUE_BYTES = 64 * 1024;
+
+/**
+ * A body the handler does not read is read and dropped up to this many more bytes, so the
+ * connection can carry the next request; a longer one ends the connection after the answer
+ * (RFC 9112 §9.6). Reading 256 KiB costs less than a new connection's handshake (Go's net/http
+ * draws the same line), and nothing is kept meanwhile.
+ */
+export const DISCARD_MAX_BYTES = 256 * 1024;
+
+/** Request-body bytes held by all the connections of a server, and their bound. */
+export interface BodyBudget {
+  used: number;
+  limit: number;
+}
+
+/** What a body tells the connection that fills it. */
+export interface BodyOwner {
+  /** A handler began to read: a client waiting for 100 (Continue) may be told to send. */
+  bodyClaimed(body: RequestBody): void;
+  /** Queued bytes were taken: reading may resume. */
+  bodyDrained(body: RequestBody): void;
+  /** The handler does not want the rest: drop it. */
+  bodyCancelled(body: RequestBody): void;
+  /** A read found the body unacceptable (its declared length passes the limit). */
+  bodyRefused(body: RequestBody, error: HttpError): void;
+}
+
+const OPEN = 0, ENDED = 1, FAILED = 2, DROPPED = 3;
+
+function concat(chunks: Uint8Array[], length: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(length);
+  let off = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, off);
+    off += chunk.length;
+  }
+  return out;
+}
+
+/** One request's body. Consumers call claim/read/bytes/cancel; the connection push/end/fail/drop. */
+export class RequestBody {
+  /** Content-Length, or -1 for a chunked body. */
+  readonly length: number;
+  #limit: number;
+  #budget: BodyBudget;
+  #owner: BodyOwner;
+  #state = OPEN;
+  #error: HttpError | null = null;
+  #claimed = false;
+  /** bytes() is gathering the whole body: queued data stays until the end, reading never pauses. */
+  #collecting = false;
+  #chunks: Uint8Array[] = [];
+  #queued = 0;
+  #waiter: PromiseWithResolvers<Uint8Array | null> | null = null;
+  #whole: PromiseWithResolvers<Uint8Array> | null = null;
+
+  /**
+   * @param length Content-Length, or -1 when chunked
+   * @param limit the most bytes a reader may take (413 beyond; the readers enforce it as data
+   *   arrives, this checks a declared length when reading starts)
+   * @param budget the server's shared budget for queued bytes (503 beyond)
+   * @param owner the connection
+   */
+  constructor(length: number, limit: number, budget: BodyBudget, owner: BodyOwner) {
+    this.length = length;
+    this.#limit = limit;
+    this.#budget = budget;
+    this.#owner = owner;
+  }
+
+  /** Whether a consumer has begun to read. */
+  get claimed(): boolean {
+    return this.#claimed;
+  }
+
+  /** Whether the body is being dropped (nobody will read the rest). */
+  get dropped(): boolean {
+    return this.#state === DROPPED;
+  }
+
+  /** Whether enough waits unread that the connection should stop reading. */
+  get full(): boolean {
+    return !this.#collecting && this.#queued >= BODY_QUEUE_BYTES;
+  }
+
+  // ---- the consumer's side ----------------------------------------------------------------
+
+  /**
+   * Declares that the body will be read, before the first read; reading does it too. A
+   * response made after claiming may still read the body (a stream echoing it, say).
+   */
+  claim(): void {
+    if (this.#claimed) return;
+    this.#claimed = true;
+    if (this.length > this.#limit && this.#state === OPEN) {
+      const error = new HttpError(STATUS.CONTENT_TOO_LARGE, "Request body too large");
+      this.fail(error);
+      this.#owner.bodyRefused(this, error);
+      return;
+    }
+    this.#owner.bodyClaimed(this);
+  }
+
+  /**
+   * The next piece of the body.
+   * @returns the bytes, or null at the end
+   * @throws {HttpError} when the body failed (too large, malformed, timed out, cut off)
+   */
+  read(): Promise<Uint8Array | null> {
+    this.claim();
+    if (this.#error) return Promise.reject(this.#error);
+    const chunk = this.#chunks.shift();
+    if (chunk) {
+      this.#release(chunk.length);
+      this.#owner.bodyDrained(this);
+      return Promise.resolve(chunk);
+    }
+    if (this.#state !== OPEN) return Promise.resolve(null);
+    this.#waiter = Promise.withResolvers();
+    this.#owner.bodyDrained(this); // nothing queued: the connection may read on
+    return this.#waiter.promise;
+  }
+
+  /**
+   * The whole body, once it has arrived. Its bytes count against the server's budget while
+   * they gather.
+   * @throws {HttpError} when the body failed
+   */
+  bytes(): Promise<Uint8Array> {
+    this.#collecting = true;
+    this.claim();
+    this.#whole ??= Promise.withResolvers();
+    this.#settleWhole();
+    this.#owner.bodyDrained(this);
+    return this.#whole.promise;
+  }
+
+  /** The consumer wants no more: the rest is dropped as it arrives. */
+  cancel(): void {
+    if (this.#state !== OPEN && this.#state !== ENDED) return;
+    this.drop();
+    this.#owner.bodyCancelled(this);
+  }
+
+  // ---- the connection's side ----------------------------------------------------------------
+
+  /**
+   * Data arrived: `buf[start, end)`, a view of a buffer that will be reused (copied here).
+   * @throws {HttpError} 503 when the server's budget for body bytes is spent
+   */
+  push(buf: Uint8Array, start: number, end: number): void {
+    if (this.#state !== OPEN) return; // dropped: nobody will read it
+    const waiter = this.#collecting ? null : this.#waiter;
+    if (waiter) { // straight to a waiting reader, never queued
+      this.#waiter = null;
+      waiter.resolve(buf.slice(start, end));
+      return;
+    }
+    const n = end - start;
+    const budget = this.#budget;
+    if (budget.used + n > budget.limit) {
+      throw new HttpError(STATUS.SERVICE_UNAVAILABLE, "Too many request bodies in progress; try again later");
+    }
+    budget.used += n;
+    this.#queued += n;
+    this.#chunks.push(buf.slice(start, end));
+  }
+
+  /** The last byte arrived. */
+  end(): void {
+    if (this.#state !== OPEN) return;
+    this.#state = ENDED;
+    this.#waiter?.resolve(null);
+    this.#waiter = null;
+    this.#settleWhole();
+  }
+
+  /** The body cannot complete (bad framing, a limit, a timeout, the client left). */
+  fail(error: HttpError): void {
+    if (this.#state === FAILED || this.#state === DROPPED) return;
+    this.#state = FAILED;
+    this.#error = error;
+    this.#releaseAll();
+    this.#waiter?.reject(error);
+    this.#waiter = null;
+    this.#whole?.reject(error);
+    this.#whole = null;
+  }
+
+  /** Nobody will read the rest: free what is queued; later data is not kept. */
+  drop(): void {
+    if (this.#state === DROPPED || this.#state === FAILED) return;
+    this.#state = DROPPED;
+    this.#releaseAll();
+    this.#waiter?.resolve(null);
+    this.#waiter = null;
+    this.#whole?.reject(new HttpError(STATUS.BAD_REQUEST, "Request body dropped"));
+    this.#whole = null;
+  }
+
+  #settleWhole(): void {
+    if (!this.#whole || this.#state !== ENDED) return;
+    const whole = concat(this.#chunks, this.#queued);
+    this.#releaseAll();
+    this.#whole.resolve(whole);
+    this.#whole = null;
+  }
+
+  #release(n: number): void {
+    this.#queued -= n;
+    this.#budget.used -= n;
+  }
+
+  #releaseAll(): void {
+    this.#release(this.#queued);
+    this.#chunks = [];
+  }
+}

@@ -1,0 +1,260 @@
+// The response side of a connection: slots in request order, each answered when its handler
+// is done; ready responses encoded together into one shared buffer (heads and small bodies in
+// one write), large bodies, files and streams following through the output queue. A response
+// that holds a file counts towards the server's descriptors until the file is closed.
+
+import type { HttpError } from "./status.ts";
+import { decideFraming, FRAMING, type ResponseFraming } from "./framing.ts";
+import { DRAIN, type DrainResult, OutputQueue } from "./output_queue.ts";
+import { encodeBody, encodeHead, OutputBuffer } from "./writer.ts";
+import { isFileBody, releaseUntaken, Slot } from "./slot.ts";
+import { type ConnectionStats, countError } from "./stats.ts";
+import type { RequestHead } from "./parser.ts";
+import type { FileBody, HttpResponse, Transport } from "./types.ts";
+import { IO } from "./types.ts";
+
+/** Encoded responses are written once the shared output buffer passes this, bounding its growth. */
+const OUTPUT_FLUSH_BYTES = 64 * 1024;
+/** Bodies up to this size are copied behind their head (one write); larger ones follow it. */
+const COPY_BODY_BYTES = 16 * 1024;
+
+const OUT = new OutputBuffer(OUTPUT_FLUSH_BYTES + 16 * 1024);
+const FRAME: ResponseFraming = {
+  framing: FRAMING.NONE,
+  length: 0,
+  close: false,
+  keepAlive10: false,
+  omitBody: false,
+};
+
+/** A streamed body to be written after the bytes encoded before it. */
+class StreamTail {
+  constructor(readonly reader: ReadableStreamDefaultReader<Uint8Array>, readonly chunked: boolean) {}
+}
+type Tail = Uint8Array | FileBody | StreamTail;
+
+function bodyLength(body: Uint8Array | FileBody | ReadableStream<Uint8Array> | null): number {
+  if (body === null) return 0;
+  if (body instanceof Uint8Array) return body.length;
+  if (body instanceof ReadableStream) return -1;
+  return body.length;
+}
+
+/** What the response side needs from its connection and server. */
+export interface ResponseHooks {
+  stats: ConnectionStats;
+  /** Whether new responses must carry `Connection: close` (the server is draining). */
+  draining: () => boolean;
+  /** A response's head was encoded: for the access log (body bytes it carries). */
+  encoded: (head: RequestHead | null, status: number, bytes: number) => void;
+  /** A response's file was closed (`stats.filesOpen` went down). */
+  fileClosed: () => void;
+  /** A streamed body produced more: write again. */
+  streamReady: () => void;
+  /** A handler's response cannot be sent as it is (a header would split it): log and replace it. */
+  failed: (error: unknown) => HttpResponse;
+}
+
+/** The responses a connection owes, in order, and the output not yet written. */
+export class ResponseQueue {
+  #slots: Slot[] = [];
+  #output: OutputQueue;
+  #hooks: ResponseHooks;
+  #filesHeld = 0;
+  /** A closing response has been encoded: nothing follows it. */
+  closing = false;
+
+  /**
+   * @param transport where responses are written
+   * @param hooks counters, the access log and wake-ups
+   */
+  constructor(transport: Transport, hooks: ResponseHooks) {
+    this.#hooks = hooks;
+    this.#output = new OutputQueue(transport, {
+      fileDone: (file) => this.#closeFile(file),
+      streamReady: hooks.streamReady,
+    });
+  }
+
+  /** Responses owed. */
+  get length(): number {
+    return this.#slots.length;
+  }
+
+  /** The slot read last, if any. */
+  get last(): Slot | undefined {
+    return this.#slots[this.#slots.length - 1];
+  }
+
+  /** Whether `slot` is the next to be written. */
+  isFirst(slot: Slot): boolean {
+    return this.#slots[0] === slot;
+  }
+
+  /** Files this connection's responses hold open. */
+  get filesHeld(): number {
+    return this.#filesHeld;
+  }
+
+  /** Whether all encoded output has been accepted by the kernel. */
+  get written(): boolean {
+    return this.#output.empty;
+  }
+
+  /** A request read: its response will take this place in the order. */
+  push(slot: Slot): void {
+    this.#slots.push(slot);
+  }
+
+  /**
+   * A handler's answer for `slot`. A file it holds counts from here until it is closed.
+   * @returns false when the server answered in the handler's place (the answer is released)
+   */
+  take(slot: Slot, response: HttpResponse): boolean {
+    if (slot.overridden) {
+      releaseUntaken(response);
+      return false;
+    }
+    slot.response = response;
+    if (isFileBody(response.body)) {
+      this.#filesHeld++;
+      this.#hooks.stats.filesOpen++;
+    }
+    return true;
+  }
+
+  /**
+   * Writes what is queued, then every ready response in order, until done, the socket is
+   * full, a stream has nothing ready yet, or something fails (see `failure`).
+   */
+  write(): DrainResult {
+    const output = this.#output;
+    for (;;) {
+      const drained = output.drain();
+      if (drained !== DRAIN.DONE) return drained;
+      const out = OUT;
+      out.length = 0;
+      let tail: Tail | null = null;
+      while (out.length < OUTPUT_FLUSH_BYTES) {
+        const slot = this.#slots[0];
+        if (!slot?.response) break;
+        this.#slots.shift();
+        tail = this.#encode(slot, out);
+        if (slot.close) this.#closeAfter();
+        if (tail !== null || slot.close) break;
+      }
+      if (out.length === 0 && tail === null) return DRAIN.DONE;
+      if (out.length > 0 && output.write(out.bytes, out.length) === DRAIN.FAILED) return DRAIN.FAILED;
+      if (tail instanceof Uint8Array) output.pushBytes(tail);
+      else if (tail instanceof StreamTail) output.pushStream(tail.reader, tail.chunked);
+      else if (tail !== null) output.pushFile(tail);
+    }
+  }
+
+  /** Bytes the kernel accepted since the last call; they are added to the counters here. */
+  takeSent(): number {
+    const sent = this.#output.sent;
+    this.#output.sent = 0;
+    this.#hooks.stats.bytesOut += sent;
+    return sent;
+  }
+
+  /** Counts why writing failed (after `write` returned FAILED); a stream's failure is logged. */
+  countFailure(): void {
+    const reason = this.#output.failure;
+    const stats = this.#hooks.stats;
+    if (typeof reason !== "number") {
+      // A stream failed after its head went out: the only honest signal left is to cut the connection.
+      countError(stats, "stream");
+      console.error(`Response stream failed: ${reason instanceof Error ? reason.message : String(reason)}`);
+      return;
+    }
+    const kind = reason === 0
+      ? "file truncated"
+      : reason === IO.EPIPE
+      ? "EPIPE"
+      : reason === IO.ECONNRESET
+      ? "ECONNRESET"
+      : `write errno ${-reason}`;
+    countError(stats, kind);
+  }
+
+  /** Nothing after a closing response is ever answered: release what later slots hold. */
+  #closeAfter(): void {
+    this.closing = true;
+    this.#dropSlots(null);
+  }
+
+  /** Overrides every owed slot, releasing its response; its body fails with `error` or is dropped. */
+  #dropSlots(error: HttpError | null): void {
+    for (const slot of this.#slots) {
+      slot.overridden = true;
+      if (slot.response) this.#release(slot.response);
+      if (error) slot.body?.fail(error);
+      else slot.body?.drop();
+    }
+    this.#slots.length = 0;
+  }
+
+  /**
+   * Appends a response's head (and a small body) to `out`.
+   * @returns the body to write after `out`, or null
+   */
+  #encode(slot: Slot, out: OutputBuffer): Tail | null {
+    const response = slot.response!;
+    let body = response.body ?? null;
+    if (typeof body === "string") body = encodeBody(body);
+    const length = response.contentLength ?? bodyLength(body);
+    slot.close ||= this.#hooks.draining();
+    decideFraming(FRAME, response.status, length, slot);
+    slot.close = FRAME.close;
+    const before = out.length;
+    try {
+      encodeHead(out, response.status, response.headers, FRAME);
+    } catch (e) {
+      out.length = before; // a handler's bad header: answer 500 instead
+      this.#release(response);
+      slot.response = this.#hooks.failed(e);
+      return this.#encode(slot, out);
+    }
+    const omit = FRAME.omitBody || body === null;
+    this.#hooks.encoded(slot.head, response.status, omit || length < 0 ? 0 : length);
+    if (omit) {
+      if (body !== null && !(body instanceof Uint8Array)) this.#release(response);
+      return null;
+    }
+    if (body instanceof Uint8Array) {
+      if (body.length > COPY_BODY_BYTES) return body;
+      out.append(body);
+      return null;
+    }
+    if (body instanceof ReadableStream) {
+      return new StreamTail(body.getReader(), FRAME.framing === FRAMING.CHUNKED);
+    }
+    return body;
+  }
+
+  /** Closes a file a counted response held, once, and gives its descriptor back. */
+  #closeFile(file: FileBody): void {
+    file.close();
+    this.#filesHeld--;
+    this.#hooks.stats.filesOpen--;
+    this.#hooks.fileClosed();
+  }
+
+  /** Releases what a counted response holds (a file, a stream) when it will never be sent. */
+  #release(response: HttpResponse): void {
+    const body = response.body;
+    if (body instanceof ReadableStream) body.cancel().catch(() => {});
+    else if (isFileBody(body)) this.#closeFile(body);
+  }
+
+  /**
+   * Releases everything: queued output, what every owed response holds, and the bodies of
+   * their requests (a handler still reading one gets `error`).
+   */
+  close(error: HttpError): void {
+    this.#output.close();
+    this.#dropSlots(error);
+  }
+}

@@ -1,0 +1,92 @@
+// The layers show in the imports: ffi/ imports nothing of ours, loop/ only ffi/, http/ only itself
+// (it sees sockets through Transport and timers through Deadline), and the application layer
+// (app/, main.ts, mod.ts) may use all. And the rule that defines rawserve: its network path is
+// our own system calls, never Deno's or Node's networking.
+
+import assert from "node:assert/strict";
+
+const ROOT = new URL("../", import.meta.url);
+const LAYERS = ["ffi", "loop", "http", "app"] as const;
+type Layer = typeof LAYERS[number] | "root";
+
+/** What each layer may import from the project (besides itself). */
+const ALLOWED: Record<Layer, readonly Layer[]> = {
+  ffi: [],
+  loop: ["ffi"],
+  http: [],
+  app: ["ffi", "loop", "http"],
+  root: ["ffi", "loop", "http", "app"],
+};
+
+/** Every source file of the server: the layers' folders and the root modules. */
+function sourceFiles(): string[] {
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of Deno.readDirSync(new URL(dir, ROOT))) {
+      const path = `${dir}${entry.name}`;
+      if (entry.isDirectory) walk(`${path}/`);
+      else if (path.endsWith(".ts")) files.push(path);
+    }
+  };
+  for (const layer of LAYERS) walk(`${layer}/`);
+  for (const root of ["main.ts", "mod.ts"]) {
+    try {
+      Deno.statSync(new URL(root, ROOT));
+      files.push(root);
+    } catch {
+      // not there (yet)
+    }
+  }
+  return files;
+}
+
+function layerOf(path: string): Layer {
+  const top = path.split("/")[0]!;
+  return (LAYERS as readonly string[]).includes(top) ? top as Layer : "root";
+}
+
+/** The module specifiers a file imports or re-exports (static and dynamic). */
+function importsOf(text: string): string[] {
+  const specifiers: string[] = [];
+  const pattern =
+    /(?:^|\s)(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|import\s*\(\s*["']([^"']+)["']\s*\)|^\s*import\s*["']([^"']+)["']/gm;
+  for (const m of text.matchAll(pattern)) specifiers.push(m[1] ?? m[2] ?? m[3]!);
+  return specifiers;
+}
+
+Deno.test("imports point down the layers: ffi/ nothing of ours, loop/ only ffi/, http/ only itself", () => {
+  const files = sourceFiles();
+  assert.ok(files.length > 20, `found the sources (${files.length})`);
+  const violations: string[] = [];
+  for (const file of files) {
+    const from = layerOf(file);
+    for (const specifier of importsOf(Deno.readTextFileSync(new URL(file, ROOT)))) {
+      if (!specifier.startsWith(".")) continue; // node: built-ins (checked below) and npm:
+      const target = new URL(specifier, new URL(file, ROOT)).pathname.slice(ROOT.pathname.length);
+      const to = layerOf(target);
+      if (to !== from && !ALLOWED[from].includes(to)) violations.push(`${file} imports ${target}`);
+    }
+  }
+  assert.deepEqual(violations, []);
+});
+
+Deno.test("the import scan sees every form of import it must judge", () => {
+  const sample = `import { a } from "../ffi/libc.ts";\nimport type { B } from "./b.ts";\n` +
+    `export { c } from "../loop/c.ts";\nconst d = await import("../app/d.ts");\nimport "./side.ts";`;
+  assert.deepEqual(importsOf(sample), [
+    "../ffi/libc.ts",
+    "./b.ts",
+    "../loop/c.ts",
+    "../app/d.ts",
+    "./side.ts",
+  ]);
+});
+
+Deno.test("the server's network path uses no Deno or Node networking", () => {
+  const forbidden =
+    /Deno\.(listen|listenTls|serve|connect|connectTls|startTls)\b|["']node:(net|http|https|http2|tls)["']/;
+  const offenders = sourceFiles().filter((file) =>
+    forbidden.test(Deno.readTextFileSync(new URL(file, ROOT)))
+  );
+  assert.deepEqual(offenders, []);
+});

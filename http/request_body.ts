@@ -35,6 +35,8 @@ export interface BodyOwner {
 }
 
 const OPEN = 0, ENDED = 1, FAILED = 2, DROPPED = 3;
+/** What reading a body the consumer cancelled (or the connection dropped) gets. */
+const DROPPED_ERROR = new HttpError(STATUS.BAD_REQUEST, "Request body dropped");
 
 function concat(chunks: Uint8Array[], length: number): Uint8Array {
   if (chunks.length === 1) return chunks[0]!;
@@ -139,10 +141,12 @@ export class RequestBody {
   bytes(): Promise<Uint8Array> {
     this.#collecting = true;
     this.claim();
-    this.#whole ??= Promise.withResolvers();
-    this.#settleWhole();
+    if (this.#error) return Promise.reject(this.#error);
+    if (this.#state === DROPPED) return Promise.reject(DROPPED_ERROR);
+    const whole = this.#whole ??= Promise.withResolvers();
+    this.#settleWhole(); // an ended body resolves at once
     this.#owner.bodyDrained(this);
-    return this.#whole.promise;
+    return whole.promise;
   }
 
   /** The consumer wants no more: the rest is dropped as it arrives. */
@@ -204,7 +208,7 @@ export class RequestBody {
     this.#releaseAll();
     this.#waiter?.resolve(null);
     this.#waiter = null;
-    this.#whole?.reject(new HttpError(STATUS.BAD_REQUEST, "Request body dropped"));
+    this.#whole?.reject(DROPPED_ERROR);
     this.#whole = null;
   }
 

@@ -78,6 +78,9 @@ export class RequestReader {
       buf.set(leftover);
       filled = leftover.length;
     }
+    // With a whole buffer kept (a pause after a full read) the read asks for 0 bytes and gets 0,
+    // which reads as the end of stream. The connection reads while paused only when epoll
+    // reports EPOLLHUP or EPOLLERR, and then the peer has gone: the 0 tells the truth.
     const n = transport.read(filled ? buf.subarray(filled) : buf, buf.length - filled);
     if (n <= 0) return n;
     this.#leftover = null;

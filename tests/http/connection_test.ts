@@ -308,3 +308,14 @@ Deno.test("bodies held across connections are bounded by one budget: 503 beyond 
   c.conn.close();
   assert.equal(bodyBudget.used, 0, "closing gives it back too");
 });
+
+Deno.test("a handler that reads its body after awaiting something else still gets all of it", async () => {
+  const { t, send } = connect(async (r) => {
+    await new Promise((resolve) => setTimeout(resolve, 2)); // the body has arrived whole meanwhile
+    return ok(new TextDecoder().decode(await r.body!.bytes()));
+  });
+  send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello");
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(t.statuses(), [200]);
+  assert.match(t.text(), /\r\n\r\nhello$/);
+});

@@ -1,28 +1,52 @@
-// `deno task bench`: rawserve against Deno.serve (scripts/deno_serve_ref.ts) and nginx on the same
-// bytes, loopback only. Servers on CPU 0 and wrk on CPU 1 (taskset), a 1 s warm-up, then servers
-// in rotation for --rounds runs; medians of req/s, latency and server CPU µs per request.
+// `deno task bench`: rawserve against its peers, each in its fastest form serving identical bytes,
+// loopback only. Servers on CPU 0 and wrk on CPU 1 (taskset), a 1 s warm-up, then servers in
+// rotation for --rounds runs; medians of req/s, latency and server CPU µs per request (user and
+// system apart). The peers, per scenario (NGINX_SETTINGS says why each form is its fastest here):
+//   rawserve           the defaults a user gets: access log on, written to a file
+//   rawserve --quiet   no access log
+//   Deno.serve         scripts/deno_serve_ref.ts: one body for every request, handler never reads it
+//   Deno.serve routing the same, reading the URL as an app would (labelled; the embedded page only)
+//   nginx              one worker, the settings measured fastest on this machine for the scenario
+//   C floor            scripts/ref/floor.c: one read and one write per request (built with cc)
 //
 // Usage: deno run -A scripts/bench.ts [--only embedded,static13] [--duration 5] [--rounds 3]
 //          [--connections N] [--strace] [--json] [--workers N] [--no-pin] [--idle-connections N]
-// Hidden: --servers rawserve,deno,nginx (a subset, to test the harness without rawserve).
+//          [--servers LIST] [--baseline DIR]
 // --baseline DIR adds rawserve from another checkout (e.g. a git worktree of the commit before
-// a change), run with the same flags and in the same rotation: before/after in one run.
+// a change), with and without --quiet, in the same rotation: before/after in one run.
 // Every wrk run, server start and idle-connection phase is bounded in time; all servers are stopped
 // and the temporary directory removed at the end and on SIGINT/SIGTERM.
 
 import { parseArgs } from "node:util";
-import { loadEmbeddedPage } from "./deno_serve_ref.ts";
+import { EMBEDDED_PAGE } from "../app/embedded_page.ts";
 
 // ---- configuration ----------------------------------------------------------------------------
 
-const SERVER_KINDS = ["rawserve", "baseline", "deno", "nginx"] as const;
+const SERVER_KINDS = [
+  "rawserve",
+  "quiet",
+  "baseline",
+  "baseline-quiet",
+  "deno",
+  "deno-routing",
+  "nginx",
+  "floor",
+] as const;
 type ServerKind = typeof SERVER_KINDS[number];
 const SERVER_LABELS = {
-  rawserve: "rawserve",
-  baseline: "rawserve (baseline)",
+  rawserve: "rawserve (defaults)",
+  quiet: "rawserve --quiet",
+  baseline: "baseline (defaults)",
+  "baseline-quiet": "baseline --quiet",
   deno: "Deno.serve",
+  "deno-routing": "Deno.serve, routing",
   nginx: "nginx",
+  floor: "C floor",
 } as const;
+/** rawserve processes (ours or a baseline checkout), with the access log on or not. */
+const RAWSERVE_KINDS: readonly ServerKind[] = ["rawserve", "quiet", "baseline", "baseline-quiet"];
+/** Kinds that take part in the start-up and idle-connection scenarios. */
+const PROCESS_KINDS: readonly ServerKind[] = ["rawserve", "baseline", "deno", "nginx"];
 
 interface LoadScenario {
   name: string;
@@ -31,15 +55,91 @@ interface LoadScenario {
   connections: number;
   pipeline: boolean; // wrk -s pipeline16.lua
   headers: string[];
+  /** The fixture file whose bytes every peer answers (beneath site/). */
+  file: string;
+  type: string;
+  /** How nginx serves it fastest here (see NGINX_SETTINGS). */
+  nginx: "memory" | "small-file" | "large-file";
 }
 
+const PAGE_TYPE = "text/html; charset=utf-8";
 const LOAD_SCENARIOS: readonly LoadScenario[] = [
-  { name: "embedded", path: "/", root: false, connections: 50, pipeline: false, headers: [] },
-  { name: "pipelined16", path: "/", root: false, connections: 50, pipeline: true, headers: [] },
-  { name: "static13", path: "/small.txt", root: true, connections: 50, pipeline: false, headers: [] },
-  { name: "static1m", path: "/big.bin", root: true, connections: 10, pipeline: false, headers: [] },
-  { name: "close", path: "/", root: false, connections: 50, pipeline: false, headers: ["Connection: close"] },
+  {
+    name: "embedded",
+    path: "/",
+    root: false,
+    connections: 50,
+    pipeline: false,
+    headers: [],
+    file: "index.html",
+    type: PAGE_TYPE,
+    nginx: "memory",
+  },
+  {
+    name: "pipelined16",
+    path: "/",
+    root: false,
+    connections: 50,
+    pipeline: true,
+    headers: [],
+    file: "index.html",
+    type: PAGE_TYPE,
+    nginx: "memory",
+  },
+  {
+    name: "static13",
+    path: "/small.txt",
+    root: true,
+    connections: 50,
+    pipeline: false,
+    headers: [],
+    file: "small.txt",
+    type: "text/plain; charset=utf-8",
+    nginx: "small-file",
+  },
+  {
+    name: "static1m",
+    path: "/big.bin",
+    root: true,
+    connections: 10,
+    pipeline: false,
+    headers: [],
+    file: "big.bin",
+    type: "application/octet-stream",
+    nginx: "large-file",
+  },
+  {
+    name: "close",
+    path: "/",
+    root: false,
+    connections: 50,
+    pipeline: false,
+    headers: ["Connection: close"],
+    file: "index.html",
+    type: PAGE_TYPE,
+    nginx: "memory",
+  },
 ];
+
+/**
+ * nginx's settings per scenario, and why each is its fastest form here. Measured 2026-11-25 on this machine (servers on CPU 0,
+ * wrk -t1 on CPU 1, three alternating 3-4 s runs, server CPU µs per request):
+ * - nginx, the 688-byte page: as a file 15.0 (sendfile on), 10.6 with open_file_cache, 5.6 with
+ *   `return 200 "..."` from memory. rawserve answers it from memory too: `return` it is.
+ * - nginx, the 13-byte file: sendfile on 14.7, off 10.4-11.7, on + open_file_cache 9.5-10.9,
+ *   off + open_file_cache 6.2-7.5: `sendfile off; open_file_cache`.
+ * - nginx, the 1 MiB file (10 connections): sendfile on + tcp_nopush off 69-96, the same with
+ *   open_file_cache 66-92, tcp_nopush on 276-323 (TCP_CORK), sendfile off 196-200:
+ *   `sendfile on; tcp_nopush off; open_file_cache`.
+ * - Deno.serve: a string body for text, built once; a fresh or shared init object and no
+ *   Content-Type at all were within noise of each other (9.4-11.0 µs), so the page keeps its type.
+ */
+const NGINX_SETTINGS: Record<LoadScenario["nginx"], string> = {
+  memory: "sendfile off;",
+  "small-file": "sendfile off; open_file_cache max=1000 inactive=60s; open_file_cache_valid 60s;",
+  "large-file":
+    "sendfile on; tcp_nopush off; open_file_cache max=1000 inactive=60s; open_file_cache_valid 60s;",
+};
 const SCENARIO_NAMES = [...LOAD_SCENARIOS.map((s) => s.name), "startup", "idle10k"];
 
 const PIPELINE_DEPTH = 16;
@@ -70,7 +170,9 @@ const USAGE = `Usage: deno run -A scripts/bench.ts [options]
   --workers N            rawserve --workers N (pinned to CPUs 0-1 when N > 1)
   --no-pin               do not pin servers and wrk with taskset
   --idle-connections N   connections held open by idle10k (default 10000)
-  --baseline DIR         also run rawserve from the checkout in DIR, in the same rotation`;
+  --servers LIST         a subset of ${SERVER_KINDS.join(", ")}
+  --baseline DIR         also run rawserve from the checkout in DIR (defaults and --quiet),
+                         in the same rotation: before/after in one run`;
 
 interface Options {
   only: string[];
@@ -96,10 +198,11 @@ interface Bench {
   site: string;
   lua: string;
   page: Uint8Array;
-  pageFallback: boolean;
   pin: boolean;
   clkTck: number;
   nginx: boolean;
+  /** The floor server's binary, or null when it could not be built (no cc). */
+  floor: string | null;
   live: Set<Server>;
   tools: Set<Deno.ChildProcess>; // wrk, strace, the idle10k re-run: killed on SIGINT
   notes: string[];
@@ -123,6 +226,8 @@ interface Sample {
   p50Ms: number;
   p99Ms: number;
   cpuUsPerRequest: number;
+  /** The user-space part of cpuUsPerRequest. */
+  userUsPerRequest: number;
   errors: number;
   otherCpuPercent: number; // CPU 0 busy with anything but the server: a noise gauge
   wrkWaitPercent: number; // wrk's time runnable but not running (its CPU taken by others): the same
@@ -135,8 +240,10 @@ interface LoadRow {
   p50Ms: number;
   p99Ms: number;
   cpuUsPerRequest: number;
+  userUsPerRequest: number;
   vsDeno: number | null;
   vsNginx: number | null;
+  vsFloor: number | null;
   errors: number;
   otherCpuPercent: number;
   wrkWaitPercent: number;
@@ -276,8 +383,10 @@ function parseOptions(args: string[]): Options {
     throw new Error(`Unknown scenario ${unknown.join(", ")}; choose from ${SCENARIO_NAMES}`);
   }
   const servers = values.servers?.split(",").map((s) => s.trim()).filter(Boolean) ??
-    SERVER_KINDS.filter((k) => k !== "baseline");
-  if (values.baseline !== undefined && !servers.includes("baseline")) servers.push("baseline");
+    SERVER_KINDS.filter((k) => k !== "baseline" && k !== "baseline-quiet");
+  if (values.baseline !== undefined && values.servers === undefined) {
+    servers.push("baseline", "baseline-quiet");
+  }
   const badServers = servers.filter((s) => !(SERVER_KINDS as readonly string[]).includes(s));
   if (badServers.length || !servers.length) {
     throw new Error(`--servers takes a comma list of ${SERVER_KINDS.join(", ")}; got "${values.servers}"`);
@@ -308,6 +417,19 @@ function randomBytes(length: number): Uint8Array {
   return bytes;
 }
 
+/**
+ * The floor's answer for a fixture: a head as long as rawserve's (status, Date, Server, type,
+ * length) and the fixture's bytes. `close` adds `Connection: close` (the close scenario).
+ */
+function floorResponse(body: Uint8Array, type: string, close: boolean): Uint8Array {
+  const head = `HTTP/1.1 200 OK\r\nDate: ${new Date().toUTCString()}\r\nServer: floor\r\n` +
+    `Content-Type: ${type}\r\nContent-Length: ${body.length}\r\n${close ? "Connection: close\r\n" : ""}\r\n`;
+  const out = new Uint8Array(head.length + body.length);
+  out.set(encoder.encode(head));
+  out.set(body, head.length);
+  return out;
+}
+
 /** The temporary directory: site/ (index.html, small.txt, big.bin) and the pipelining script. */
 function writeFixtures(dir: string, page: Uint8Array): { site: string; lua: string } {
   const site = `${dir}/site`;
@@ -315,6 +437,12 @@ function writeFixtures(dir: string, page: Uint8Array): { site: string; lua: stri
   Deno.writeFileSync(`${site}/index.html`, page);
   Deno.writeTextFileSync(`${site}/small.txt`, SMALL_FILE);
   Deno.writeFileSync(`${site}/big.bin`, randomBytes(BIG_FILE_BYTES));
+  for (const scenario of LOAD_SCENARIOS) {
+    if (scenario.name === "static1m") continue; // the floor answers small fixed responses only
+    const body = Deno.readFileSync(`${site}/${scenario.file}`);
+    const close = scenario.headers.includes("Connection: close");
+    Deno.writeFileSync(`${dir}/floor-${scenario.name}.bin`, floorResponse(body, scenario.type, close));
+  }
   const lua = `${dir}/pipeline${PIPELINE_DEPTH}.lua`;
   // wrk counts the requests in the string request() returns and expects that many responses.
   Deno.writeTextFileSync(
@@ -330,7 +458,8 @@ request = function() return req end
   return { site, lua };
 }
 
-function nginxConfig(bench: Bench, port: number): string {
+/** nginx.conf for one scenario, in its fastest form there (NGINX_SETTINGS). */
+function nginxConfig(bench: Bench, port: number, scenario: LoadScenario): string {
   const dir = bench.dir;
   const connections = Math.max(20_000, bench.opts.idleConnections + IDLE_FD_MARGIN);
   // One process, no master: the PID we spawn is the one that serves, as for the Deno servers.
@@ -343,7 +472,8 @@ pid ${dir}/nginx-${port}.pid;
 events { worker_connections ${connections}; }
 http {
   access_log off;
-  sendfile on;
+  ${NGINX_SETTINGS[scenario.nginx]}
+  tcp_nodelay on;
   keepalive_requests 1000000;
   keepalive_timeout ${IDLE_KEEPALIVE_S}s;
   charset utf-8;
@@ -357,50 +487,71 @@ http {
   server {
     listen 127.0.0.1:${port} backlog=4096;
     root ${bench.site};
-    location = / { try_files /index.html =404; }
+    ${nginxRoot(bench, scenario)}
   }
 }
 `;
 }
 
+/** The location for "/": the page returned from memory, or files from the site. */
+function nginxRoot(bench: Bench, scenario: LoadScenario): string {
+  if (scenario.nginx !== "memory") return "location = / { try_files /index.html =404; }";
+  // An nginx string: backslashes and double quotes escaped; the page has no "$" (no variables).
+  const text = decoder.decode(bench.page).replaceAll("\\", "\\\\").replaceAll('"', '\\"');
+  return `location = / { default_type "${PAGE_TYPE}"; charset off; return 200 "${text}"; }`;
+}
+
 // ---- servers ----------------------------------------------------------------------------------
 
 interface LaunchOptions {
-  root: boolean;
+  scenario: LoadScenario;
   port: number; // 0: ephemeral, read back from the server's URL line (nginx: picked here)
   extra: string[];
 }
 
+/** Whether `kind` takes part in `scenario` (the floor answers small fixed responses only). */
+function takesPart(bench: Bench, kind: ServerKind, scenario: LoadScenario): boolean {
+  if (kind === "nginx") return bench.nginx;
+  if (kind === "floor") return bench.floor !== null && scenario.name !== "static1m";
+  if (kind === "deno-routing") return scenario.name === "embedded";
+  return true;
+}
+
+/** rawserve from this checkout or the baseline, with its defaults (access log to a file) or quiet. */
+function rawserveCommand(bench: Bench, kind: ServerKind, launch: LaunchOptions): string[] {
+  const perms = ["--allow-ffi", "--allow-read", "--allow-env", "--allow-write"];
+  if (bench.opts.workers > 1) perms.push("--allow-run"); // the supervisor spawns its workers
+  const checkout = kind.startsWith("baseline") ? bench.opts.baseline : bench.repo;
+  const argv = [Deno.execPath(), "run", ...perms, `${checkout}/main.ts`, "--port", String(launch.port)];
+  if (kind.endsWith("quiet")) argv.push("--quiet");
+  else argv.push("--access-log", `${bench.dir}/access-${kind}.log`);
+  if (bench.opts.workers > 1) argv.push("--workers", String(bench.opts.workers));
+  if (launch.scenario.root) argv.push("--root", bench.site);
+  return argv;
+}
+
 /** The argv that starts one server, pinned to CPU 0 (CPUs 0-1 for rawserve --workers > 1). */
 function serverCommand(bench: Bench, kind: ServerKind, launch: LaunchOptions): string[] {
+  const { scenario, port } = launch;
   let argv: string[];
-  if (kind === "rawserve" || kind === "baseline") {
-    const perms = ["--allow-ffi", "--allow-read", "--allow-env", "--allow-write"];
-    if (bench.opts.workers > 1) perms.push("--allow-run"); // the supervisor spawns its workers
-    argv = [
-      Deno.execPath(),
-      "run",
-      ...perms,
-      `${kind === "baseline" ? bench.opts.baseline : bench.repo}/main.ts`,
-      "--port",
-      String(launch.port),
-      "--quiet",
-    ];
-    if (bench.opts.workers > 1) argv.push("--workers", String(bench.opts.workers));
-  } else if (kind === "deno") {
+  if (RAWSERVE_KINDS.includes(kind)) {
+    argv = rawserveCommand(bench, kind, launch);
+  } else if (kind === "deno" || kind === "deno-routing") {
     const script = `${bench.repo}/scripts/deno_serve_ref.ts`;
-    argv = [Deno.execPath(), "run", "--allow-net=127.0.0.1", "--allow-read", script];
-    argv.push("--port", String(launch.port), "--host", "127.0.0.1");
+    argv = [Deno.execPath(), "run", "--allow-net=127.0.0.1", "--allow-read", script, "--port", String(port)];
+    argv.push("--host", "127.0.0.1", "--body", `${bench.site}/${scenario.file}`, "--type", scenario.type);
+    if (kind === "deno-routing") argv.push("--routing");
+  } else if (kind === "floor") {
+    argv = [bench.floor!, String(port), `${bench.dir}/floor-${scenario.name}.bin`];
   } else {
-    const conf = `${bench.dir}/nginx-${launch.port}.conf`;
+    const conf = `${bench.dir}/nginx-${port}.conf`;
     Deno.mkdirSync(`${bench.dir}/nginx-tmp`, { recursive: true });
-    Deno.writeTextFileSync(conf, nginxConfig(bench, launch.port));
+    Deno.writeTextFileSync(conf, nginxConfig(bench, port, scenario));
     argv = ["nginx", "-c", conf, "-p", bench.dir, "-e", `${bench.dir}/nginx-error.log`];
   }
-  if (launch.root && kind !== "nginx") argv.push("--root", bench.site);
   argv.push(...launch.extra);
   if (!bench.pin) return argv;
-  const cpus = kind !== "deno" && kind !== "nginx" && bench.opts.workers > 1 ? "0-1" : "0";
+  const cpus = RAWSERVE_KINDS.includes(kind) && bench.opts.workers > 1 ? "0-1" : "0";
   return ["taskset", "-c", cpus, ...argv]; // taskset execs: the PID is the server's
 }
 
@@ -514,10 +665,10 @@ async function waitReady(server: Server & { ready: Promise<number> }): Promise<S
 async function startServer(
   bench: Bench,
   kind: ServerKind,
-  root: boolean,
+  scenario: LoadScenario,
   extra: string[] = [],
 ): Promise<Server> {
-  return await waitReady(launch(bench, kind, { root, port: 0, extra }));
+  return await waitReady(launch(bench, kind, { scenario, port: 0, extra }));
 }
 
 /** Fails loudly when a server does not answer 200 with the expected bytes. */
@@ -549,14 +700,15 @@ function processTree(pid: number): number[] {
   return pids;
 }
 
-/** utime + stime in clock ticks of the process (all its threads) and its live descendants. */
-function cpuTicks(pid: number): number {
-  let ticks = 0;
+/** utime and stime in clock ticks of the process (all its threads) and its live descendants. */
+function cpuTicks(pid: number): { user: number; sys: number } {
+  const ticks = { user: 0, sys: 0 };
   for (const p of processTree(pid)) {
     const stat = readOr(`/proc/${p}/stat`);
     // Fields after "(comm) ": state is field 3, so utime (14) and stime (15) are at 11 and 12.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+    ticks.user += Number(fields[11] ?? 0);
+    ticks.sys += Number(fields[12] ?? 0);
   }
   return ticks;
 }
@@ -675,7 +827,9 @@ async function runWrk(
   const poll = setInterval(() => wrkSched = schedNs(child.pid) ?? wrkSched, 100);
   const out = await child.output();
   clearInterval(poll);
-  const ticks = cpuTicks(server.pid) - before;
+  const after = cpuTicks(server.pid);
+  const user = after.user - before.user;
+  const ticks = user + after.sys - before.sys;
   const cpu0After = cpu0Ticks();
   const text = decoder.decode(out.stdout);
   const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? 0);
@@ -692,6 +846,7 @@ async function runWrk(
     p50Ms: latencyMs(text, 50),
     p99Ms: latencyMs(text, 99),
     cpuUsPerRequest: (ticks / bench.clkTck) * 1e6 / requests,
+    userUsPerRequest: (user / bench.clkTck) * 1e6 / requests,
     errors: non2xx + (socket ? socket.slice(1).reduce((a, n) => a + Number(n), 0) : 0),
     otherCpuPercent: otherCpuPercent(bench, server, cpu0Before, cpu0After, ticks),
     wrkWaitPercent: wrkSched.run ? wrkSched.wait / (wrkSched.run + wrkSched.wait) * 100 : NaN,
@@ -751,13 +906,10 @@ function fail(bench: Bench, message: string): void {
 async function startForScenario(bench: Bench, scenario: LoadScenario): Promise<Server[]> {
   const servers: Server[] = [];
   for (const kind of bench.opts.servers) {
-    if (kind === "nginx" && !bench.nginx) continue;
+    if (!takesPart(bench, kind, scenario)) continue;
     try {
-      const server = await startServer(bench, kind, scenario.root);
-      const expected = scenario.path === "/"
-        ? bench.page
-        : Deno.readFileSync(`${bench.site}${scenario.path}`);
-      await checkBody(server, scenario.path, expected);
+      const server = await startServer(bench, kind, scenario);
+      await checkBody(server, scenario.path, Deno.readFileSync(`${bench.site}/${scenario.file}`));
       servers.push(server);
     } catch (e) {
       fail(bench, `${scenario.name}: ${errorText(e)}`);
@@ -828,8 +980,10 @@ function loadRows(
       p50Ms: median(runs.map((r) => r.p50Ms)),
       p99Ms: median(runs.map((r) => r.p99Ms)),
       cpuUsPerRequest: own,
+      userUsPerRequest: median(runs.map((r) => r.userUsPerRequest)),
       vsDeno: relative(own, "deno"),
       vsNginx: relative(own, "nginx"),
+      vsFloor: relative(own, "floor"),
       errors: runs.reduce((a, r) => a + r.errors, 0),
       otherCpuPercent: Math.max(...runs.map((r) => r.otherCpuPercent)),
       wrkWaitPercent: Math.max(...runs.map((r) => r.wrkWaitPercent)),
@@ -847,7 +1001,7 @@ function loadRows(
 async function timeStartup(bench: Bench, kind: ServerKind): Promise<number> {
   const port = freePort();
   const started = performance.now();
-  const server = launch(bench, kind, { root: false, port, extra: [] });
+  const server = launch(bench, kind, { scenario: LOAD_SCENARIOS[0]!, port, extra: [] });
   try {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     while (Date.now() < deadline && !server.exited) {
@@ -872,7 +1026,7 @@ async function timeStartup(bench: Bench, kind: ServerKind): Promise<number> {
 
 async function runStartup(bench: Bench): Promise<StartupRow[]> {
   const rows: StartupRow[] = [];
-  for (const kind of bench.opts.servers) {
+  for (const kind of bench.opts.servers.filter((k) => PROCESS_KINDS.includes(k))) {
     if (kind === "nginx" && !bench.nginx) continue;
     progress(`startup: ${SERVER_LABELS[kind]}`);
     try {
@@ -985,7 +1139,7 @@ async function idleForServer(
   const extra = kind === "rawserve" || kind === "baseline"
     ? ["--idle-timeout", String(IDLE_KEEPALIVE_S)]
     : [];
-  const server = await startServer(bench, kind, false, extra);
+  const server = await startServer(bench, kind, LOAD_SCENARIOS[0]!, extra);
   const conns: Deno.Conn[] = [];
   try {
     await newRequestMs(server.port); // the first request warms the server's code paths
@@ -1021,7 +1175,7 @@ async function idleForServer(
 
 async function runIdleHere(bench: Bench, count: number, note: string): Promise<IdleRow[]> {
   const rows: IdleRow[] = [];
-  const kinds = bench.opts.servers.filter((k) => k !== "nginx" || bench.nginx);
+  const kinds = bench.opts.servers.filter((k) => PROCESS_KINDS.includes(k) && (k !== "nginx" || bench.nginx));
   const end = Date.now() + IDLE_BUDGET_MS;
   for (const [i, kind] of kinds.entries()) {
     progress(`idle10k: ${count} keep-alive connections to ${SERVER_LABELS[kind]}`);
@@ -1138,8 +1292,8 @@ function noisePercent(row: LoadRow): number {
 
 function loadTable(rows: LoadRow[]): string {
   const strace = rows.some((r) => r.syscallsPerRequest !== null);
-  const header = ["scenario", "server", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "vs Deno.serve"];
-  header.push("vs nginx", "errors", "noise %");
+  const header = ["scenario", "server", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "user µs"];
+  header.push("vs Deno.serve", "vs nginx", "vs floor", "errors", "noise %");
   if (strace) header.push("syscalls/req");
   const align = ["---", "---", ...Array<string>(header.length - 2).fill("---:")];
   const body = rows.map((r) => {
@@ -1150,8 +1304,10 @@ function loadTable(rows: LoadRow[]): string {
       formatNumber(r.p50Ms, 3, true),
       formatNumber(r.p99Ms, 3, true),
       formatNumber(r.cpuUsPerRequest, 2),
+      formatNumber(r.userUsPerRequest, 2),
       ratio(r.vsDeno),
       ratio(r.vsNginx),
+      ratio(r.vsFloor),
       formatNumber(r.errors, 0),
       formatNumber(noisePercent(r), 0),
     ];
@@ -1236,7 +1392,6 @@ function printJson(bench: Bench, report: Report): void {
     rounds: o.rounds,
     workers: o.workers,
     servers: o.servers,
-    embeddedPageFallback: bench.pageFallback,
   };
   console.log(JSON.stringify({ meta, ...report, notes: bench.notes }, null, 2));
 }
@@ -1263,6 +1418,23 @@ function checkTools(opts: Options): { nginx: boolean; pin: boolean } {
   return { nginx, pin };
 }
 
+/** Compiles scripts/ref/floor.c with cc into the bench directory; null when that fails. */
+function buildFloor(repo: string, dir: string): string | null {
+  const binary = `${dir}/floor`;
+  try {
+    const out = new Deno.Command("cc", {
+      args: ["-O2", "-o", binary, `${repo}/scripts/ref/floor.c`],
+      stdout: "null",
+      stderr: "piped",
+    }).outputSync();
+    if (out.success) return binary;
+    progress(`C floor: cc failed: ${decoder.decode(out.stderr).trim()}`);
+  } catch {
+    progress("C floor: cc not found; its rows are skipped (apt-get install -y gcc)");
+  }
+  return null;
+}
+
 async function setUp(opts: Options): Promise<Bench> {
   const repo = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
   if (opts.servers.includes("rawserve") && !readOr(`${repo}/main.ts`)) {
@@ -1271,9 +1443,10 @@ async function setUp(opts: Options): Promise<Bench> {
     );
   }
   const tools = checkTools(opts);
-  const page = await loadEmbeddedPage();
+  const page = EMBEDDED_PAGE;
   const dir = Deno.makeTempDirSync({ prefix: "rawserve-bench-" });
-  const { site, lua } = writeFixtures(dir, page.body);
+  const { site, lua } = writeFixtures(dir, page);
+  const floor = opts.servers.includes("floor") ? buildFloor(repo, dir) : null;
   const clkTck = Number(commandOutput("getconf", ["CLK_TCK"])) || 100;
   const bench: Bench = {
     opts,
@@ -1281,19 +1454,19 @@ async function setUp(opts: Options): Promise<Bench> {
     dir,
     site,
     lua,
-    page: page.body,
-    pageFallback: page.fallback,
+    page,
     pin: tools.pin,
     clkTck,
     nginx: tools.nginx,
+    floor,
     live: new Set(),
     tools: new Set(),
     notes: [],
     failures: 0,
     interrupted: false,
   };
-  if (page.fallback) {
-    bench.notes.push("app/embedded_page.ts did not load: every server served a stand-in page");
+  if (opts.servers.includes("floor") && !floor) {
+    bench.notes.push("C floor: not built (no cc on PATH; apt-get install -y gcc): its rows are missing");
   }
   if (opts.duration < 3) {
     progress(`--duration ${opts.duration}: CPU µs/req is coarse below 3 s at ${clkTck} Hz`);
@@ -1321,7 +1494,7 @@ async function runAll(bench: Bench): Promise<Report> {
   const report: Report = { load: [], startup: [], idle: [] };
   for (const scenario of LOAD_SCENARIOS) {
     if (!bench.opts.only.includes(scenario.name)) continue;
-    const kinds = bench.opts.servers.filter((k) => k !== "nginx" || bench.nginx);
+    const kinds = bench.opts.servers.filter((k) => takesPart(bench, k, scenario));
     progress(`${scenario.name}: starting ${kinds.map((k) => SERVER_LABELS[k]).join(", ")}`);
     report.load.push(...await runLoadScenario(bench, scenario));
   }

@@ -1,88 +1,23 @@
-// The Deno.serve reference server for scripts/bench.ts: GET / answers rawserve's embedded page
-// byte for byte, and with --root DIR other paths are files streamed from Deno.open.
+// The Deno.serve reference for scripts/bench.ts, in its fastest form: every request gets the same
+// body, built once (a string when the bytes are UTF-8 text, which Deno.serve sends fastest), from
+// a handler that never touches the request. --routing is the labelled variant that reads the URL
+// (`new URL(request.url).pathname`) and answers 404 off "/", as an application would.
 // Prints one line, "listening on http://HOST:PORT/", once it listens.
 //
-// Usage: deno run -A scripts/deno_serve_ref.ts [--port 0] [--host 127.0.0.1] [--root DIR]
+// Usage: deno run --allow-net --allow-read scripts/deno_serve_ref.ts --body FILE --type TYPE
+//          [--port 0] [--host 127.0.0.1] [--routing]
 
 import { parseArgs } from "node:util";
 
-/** The page and media type served at "/". */
-export interface EmbeddedPage {
-  body: Uint8Array<ArrayBuffer>;
-  type: string;
-}
-
-// Used only when app/embedded_page.ts is missing or broken, so the harness still runs.
-const FALLBACK_PAGE = "<!doctype html>\n<title>rawserve</title>\n<h1>rawserve is running</h1>\n";
-
-// Enough types for the bench fixtures; anything else is application/octet-stream.
-const MEDIA_TYPES: Record<string, string> = {
-  html: "text/html; charset=utf-8",
-  txt: "text/plain; charset=utf-8",
-  css: "text/css; charset=utf-8",
-  js: "text/javascript; charset=utf-8",
-  json: "application/json",
-};
-
 /**
- * Loads rawserve's embedded page from app/embedded_page.ts, imported at run time so that this
- * script (and bench.ts, which imports this function) still works while that module is absent.
- *
- * @returns the page bytes and media type, and whether they came from the fallback
- * @example
- * const { body, type } = await loadEmbeddedPage();
+ * The body as Deno.serve sends it fastest: a string when `bytes` are valid UTF-8 (they then
+ * encode back to the same bytes), else the bytes.
  */
-export async function loadEmbeddedPage(): Promise<EmbeddedPage & { fallback: boolean }> {
+export function fastestBody(bytes: Uint8Array): string | Uint8Array<ArrayBuffer> {
   try {
-    const module = await import("../app/embedded_page.ts");
-    const body: unknown = module.EMBEDDED_PAGE;
-    const type: unknown = module.EMBEDDED_TYPE;
-    if (body instanceof Uint8Array && typeof type === "string") {
-      return { body: new Uint8Array(body), type, fallback: false }; // a copy on its own ArrayBuffer
-    }
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
-    // Fall through: the server module is not written yet or does not load.
-  }
-  return {
-    body: new TextEncoder().encode(FALLBACK_PAGE),
-    type: "text/html; charset=utf-8",
-    fallback: true,
-  };
-}
-
-function mediaTypeOf(path: string): string {
-  const dot = path.lastIndexOf(".");
-  return (dot < 0 ? undefined : MEDIA_TYPES[path.slice(dot + 1).toLowerCase()]) ??
-    "application/octet-stream";
-}
-
-function notFound(): Response {
-  return new Response("404 Not Found\n", { status: 404, headers: { "content-type": "text/plain" } });
-}
-
-/** Streams ROOT + PATH; no directory listing, no ranges, ".." segments refused. */
-async function serveFile(root: string, pathname: string): Promise<Response> {
-  let path: string;
-  try {
-    path = decodeURIComponent(pathname);
-  } catch {
-    return new Response("400 Bad Request\n", { status: 400 });
-  }
-  if (path.split("/").some((segment) => segment === ".." || segment.includes("\0"))) return notFound();
-  let file: Deno.FsFile | undefined;
-  try {
-    file = await Deno.open(`${root}${path}`);
-    const info = await file.stat();
-    if (!info.isFile) {
-      file.close();
-      return notFound();
-    }
-    return new Response(file.readable, {
-      headers: { "content-type": mediaTypeOf(path), "content-length": String(info.size) },
-    });
-  } catch {
-    file?.close();
-    return notFound();
+    return new Uint8Array(bytes);
   }
 }
 
@@ -92,29 +27,29 @@ async function main(): Promise<void> {
     options: {
       port: { type: "string", default: "0" },
       host: { type: "string", default: "127.0.0.1" },
-      root: { type: "string" },
+      body: { type: "string" },
+      type: { type: "string", default: "application/octet-stream" },
+      routing: { type: "boolean", default: false },
     },
   });
   const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error(`deno_serve_ref: --port must be 0..65535, got ${values.port}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535 || values.body === undefined) {
+    console.error("Usage: deno_serve_ref.ts --body FILE --type TYPE [--port N] [--host ADDR] [--routing]");
     Deno.exit(2);
   }
-  const root = values.root?.replace(/\/+$/, "");
-  const page = await loadEmbeddedPage();
-  if (page.fallback) console.error("deno_serve_ref: app/embedded_page.ts not loaded; serving a stand-in");
-  const pageHeaders = { "content-type": page.type };
-  Deno.serve({
-    port,
-    hostname: values.host,
-    onListen: ({ hostname, port }) => {
-      const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-      console.log(`listening on http://${host}:${port}/`);
-    },
-  }, (request) => {
-    const { pathname } = new URL(request.url);
-    if (pathname === "/") return new Response(page.body, { headers: pageHeaders });
-    return root === undefined ? notFound() : serveFile(root, pathname);
+  const body = fastestBody(await Deno.readFile(values.body));
+  const init = { headers: { "content-type": values.type } };
+  const onListen = ({ hostname, port }: Deno.NetAddr) => {
+    console.log(`listening on http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/`);
+  };
+  const options = { port, hostname: values.host, onListen };
+  if (!values.routing) {
+    Deno.serve(options, () => new Response(body, init));
+    return;
+  }
+  Deno.serve(options, (request) => {
+    if (new URL(request.url).pathname === "/") return new Response(body, init);
+    return new Response("404 Not Found\n", { status: 404 });
   });
 }
 

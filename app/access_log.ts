@@ -3,6 +3,7 @@
 // itself is asynchronous, so a slow or stuck destination never stops the reactor.
 
 import type { RequestHead } from "../http/parser.ts";
+import { wallClock } from "../http/clock.ts";
 
 /** A batch is written once it holds this many bytes... */
 export const LOG_BATCH_BYTES = 64 * 1024;
@@ -32,43 +33,122 @@ function clfTimestamp(nowMs: number): string {
  * @param head the request, or null when it could not be parsed
  * @param status the status sent
  * @param bytes body bytes sent
+ * @param nowMs the time of the line (default now)
  */
-export function formatClf(remote: string, head: RequestHead | null, status: number, bytes: number): string {
+export function formatClf(
+  remote: string,
+  head: RequestHead | null,
+  status: number,
+  bytes: number,
+  nowMs: number = Date.now(),
+): string {
   const request = head ? `${head.method} ${head.target} HTTP/1.${head.minor}` : "-";
   // Quotes and control characters cannot reach here: the parser refused them in the target.
-  return `${remote} - - ${clfTimestamp(Date.now())} "${request}" ${status} ${bytes === 0 ? "-" : bytes}`;
+  return `${remote} - - ${clfTimestamp(nowMs)} "${request}" ${status} ${bytes === 0 ? "-" : bytes}`;
 }
 
-/** Collects log lines and writes them in batches through `sink`. */
+const TEXT = new TextEncoder();
+const DASHES = TEXT.encode(" - - ");
+const VERSION_11 = TEXT.encode(' HTTP/1.1" ');
+const VERSION_10 = TEXT.encode(' HTTP/1.0" ');
+const NO_REQUEST = TEXT.encode(' "-" ');
+
+/**
+ * Collects Common Log Format lines, formatted straight into one batch of bytes (the line
+ * `formatClf` describes, without building its string), and hands each batch to `sink`.
+ */
 export class AccessLog {
-  #lines: string[] = [];
-  #bytes = 0;
+  #batch = new Uint8Array(LOG_BATCH_BYTES + 4096);
+  #length = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #encoder = new TextEncoder();
+  #second = -1;
+  #timestamp = new Uint8Array(0);
 
-  /** @param sink writes all the bytes it is given (e.g. a file's writeSync loop) */
-  constructor(readonly sink: (bytes: Uint8Array) => void) {}
+  /**
+   * @param sink takes ownership of each batch it is given (e.g. queues it for an async write)
+   * @param clock the time of each line, in milliseconds (tests fix it)
+   */
+  constructor(readonly sink: (bytes: Uint8Array) => void, readonly clock: () => number = wallClock) {}
 
-  /** Queues one line. */
-  push(line: string): void {
-    this.#lines.push(line);
-    this.#bytes += line.length + 1;
-    if (this.#bytes >= LOG_BATCH_BYTES) this.flush();
+  /**
+   * Appends one line for a response.
+   * @param remote the client's address
+   * @param head the request, or null when it could not be parsed
+   * @param status the status sent
+   * @param bytes body bytes sent
+   */
+  record(remote: string, head: RequestHead | null, status: number, bytes: number): void {
+    const target = head?.target ?? "";
+    const longest = remote.length + target.length + (head?.method.length ?? 0) + 80;
+    if (this.#length + longest > this.#batch.length) {
+      this.flush();
+      if (longest > this.#batch.length) this.#batch = new Uint8Array(longest);
+    }
+    this.#latin1(remote);
+    this.#bytes(DASHES);
+    this.#bytes(this.#timestampBytes(this.clock()));
+    if (head) {
+      this.#batch[this.#length++] = 32; // ' '
+      this.#batch[this.#length++] = 34; // '"'
+      this.#latin1(head.method);
+      this.#batch[this.#length++] = 32;
+      this.#latin1(target); // the parser allows only visible ASCII in a target: no quotes to escape
+      this.#bytes(head.minor === 0 ? VERSION_10 : VERSION_11);
+    } else this.#bytes(NO_REQUEST);
+    this.#decimal(status);
+    this.#batch[this.#length++] = 32;
+    if (bytes === 0) this.#batch[this.#length++] = 45; // '-'
+    else this.#decimal(bytes);
+    this.#batch[this.#length++] = 10;
+    if (this.#length >= LOG_BATCH_BYTES) this.flush();
     else if (this.#timer === undefined) {
       this.#timer = setTimeout(() => this.flush(), LOG_BATCH_MS);
       Deno.unrefTimer(this.#timer);
     }
   }
 
-  /** Writes everything queued. */
+  /** Hands everything recorded to the sink. */
   flush(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#lines.length === 0) return;
-    const text = this.#lines.join("\n") + "\n";
-    this.#lines = [];
-    this.#bytes = 0;
-    this.sink(this.#encoder.encode(text));
+    if (this.#length === 0) return;
+    const batch = this.#batch.slice(0, this.#length);
+    this.#length = 0;
+    this.sink(batch);
+  }
+
+  #timestampBytes(nowMs: number): Uint8Array {
+    const second = Math.floor(nowMs / 1000);
+    if (second !== this.#second) {
+      this.#second = second;
+      this.#timestamp = TEXT.encode(clfTimestamp(nowMs));
+    }
+    return this.#timestamp;
+  }
+
+  #bytes(src: Uint8Array): void {
+    this.#batch.set(src, this.#length);
+    this.#length += src.length;
+  }
+
+  #latin1(s: string): void {
+    const b = this.#batch;
+    let o = this.#length;
+    for (let i = 0; i < s.length; i++) b[o++] = s.charCodeAt(i);
+    this.#length = o;
+  }
+
+  #decimal(n: number): void {
+    let digits = 1;
+    for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+    const b = this.#batch;
+    let o = this.#length + digits;
+    this.#length = o;
+    do {
+      const q = Math.floor(n / 10);
+      b[--o] = 48 + n - q * 10;
+      n = q;
+    } while (n > 0);
   }
 }
 

@@ -11,7 +11,7 @@ import { type CliConfig, FD_RESERVE, StartupError } from "./cli.ts";
 import { Server, type ServerOptions } from "./server.ts";
 import { createStaticFs } from "./static_fs.ts";
 import { embeddedHandler } from "./embedded_page.ts";
-import { AccessLog, formatClf, openLogSink } from "./access_log.ts";
+import { AccessLog, openLogSink } from "./access_log.ts";
 import { formatBytes, formatStats } from "./stats_report.ts";
 
 /** Colours for a terminal, unless NO_COLOR is set (https://no-color.org). */
@@ -114,8 +114,7 @@ function serverOptions(
     reactor: { yieldIntervalMs: config.yieldIntervalMs, idleSpins: config.idleSpins },
     ...(log
       ? {
-        onResponse: (conn, head, status, bytes) =>
-          log.push(formatClf(conn.remoteAddress, head, status, bytes)),
+        onResponse: (conn, head, status, bytes) => log.record(conn.remoteAddress, head, status, bytes),
       }
       : {}),
   };

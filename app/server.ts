@@ -10,6 +10,7 @@ import type { Timer } from "../loop/timers.ts";
 import { Connection, type ConnectionOptions, type ConnectionStats, countError } from "../http/connection.ts";
 import type { Handler } from "../http/types.ts";
 import type { RequestHead } from "../http/parser.ts";
+import { batchEnd, batchStart } from "../http/clock.ts";
 import { SocketTransport } from "./socket_transport.ts";
 
 /** Connections accepted per readiness event before other sockets get a turn. */
@@ -100,7 +101,9 @@ export class Server implements Disposable {
   /** @param options address, limits and handler */
   constructor(options: ServerOptions) {
     ignoreSigpipe();
-    this.reactor = new Reactor(options.reactor);
+    // One reading of each clock per batch for everything the batch does (http/clock.ts).
+    const batch = { start: (now: number) => batchStart(now, Date.now()), end: batchEnd };
+    this.reactor = new Reactor({ ...options.reactor, batch });
     this.#backoff = this.reactor.timer(() => this.#resumeAccepting());
     this.#options = options;
     this.#connOptions = {

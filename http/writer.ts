@@ -4,6 +4,7 @@
 
 import { REASON } from "./status.ts";
 import { FRAMING, type ResponseFraming } from "./framing.ts";
+import { wallClock } from "./clock.ts";
 
 const ENCODER = new TextEncoder();
 
@@ -51,53 +52,83 @@ export class OutputBuffer {
     this.length = o;
   }
 
-  /** Appends a non-negative integer in decimal. */
+  /** Appends a non-negative integer (below 2^53) in decimal. */
   appendDecimal(n: number): void {
-    if (n < 10) {
-      this.ensure(1);
-      this.bytes[this.length++] = 48 + n;
-      return;
+    this.ensure(16);
+    this.length = writeDecimal(this.bytes, this.length, n);
+  }
+
+  /**
+   * Appends the end of a head: `Content-Length: n` (when n >= 0), `Connection: close` or
+   * `Connection: keep-alive` (when asked), and the empty line. Short runs of bytes are written
+   * with a loop: for fewer than ~20 bytes that is faster than TypedArray.set (~10 ns a call).
+   * @param contentLength the length, or -1 for no Content-Length field
+   * @param connection CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE or null
+   */
+  appendHeadEnd(contentLength: number, connection: Uint8Array | null): void {
+    this.ensure(64);
+    const b = this.bytes;
+    let o = this.length;
+    if (contentLength >= 0) {
+      for (let i = 0; i < CONTENT_LENGTH.length; i++) b[o++] = CONTENT_LENGTH[i]!;
+      o = writeDecimal(b, o, contentLength);
+      b[o++] = 13;
+      b[o++] = 10;
     }
-    this.appendLatin1(String(n));
+    if (connection) { for (let i = 0; i < connection.length; i++) b[o++] = connection[i]!; }
+    b[o++] = 13;
+    b[o++] = 10;
+    this.length = o;
   }
 }
 
-const STATUS_LINES = new Map<number, Uint8Array>();
-
-/** `HTTP/1.1 200 OK\r\n`, encoded once per status. */
-function statusLine(status: number): Uint8Array {
-  let line = STATUS_LINES.get(status);
-  if (!line) {
-    line = ENCODER.encode(`HTTP/1.1 ${status} ${REASON[status] ?? "Unknown"}\r\n`);
-    STATUS_LINES.set(status, line);
+/**
+ * Writes `n` (a non-negative integer below 2^53) in decimal into `b` at `o`.
+ * @returns the index after the last digit
+ */
+function writeDecimal(b: Uint8Array, o: number, n: number): number {
+  if (n < 0x7fffffff) { // small integer arithmetic, which V8 keeps off the floating-point path
+    let digits = 1;
+    for (let x = n; x >= 10; x = (x / 10) | 0) digits++;
+    let i = o + digits;
+    do {
+      const q = (n / 10) | 0;
+      b[--i] = 48 + n - q * 10;
+      n = q;
+    } while (n > 0);
+    return o + digits;
   }
-  return line;
+  const text = String(n);
+  for (let i = 0; i < text.length; i++) b[o++] = text.charCodeAt(i);
+  return o;
 }
 
-/** `Server: rawserve\r\n`. */
-export const SERVER_FIELD = ENCODER.encode("Server: rawserve\r\n");
+/**
+ * The start of every response head with a given status: status line, Date and Server, encoded
+ * once per status and second (RFC 9110 §6.6.1: Date has a one-second resolution), so a head
+ * begins with one copy. Index: status - 100.
+ */
+const STARTS: { second: number; bytes: Uint8Array }[] = [];
+
+function headStart(status: number, nowMs: number): Uint8Array {
+  const second = Math.floor(nowMs / 1000);
+  const index = status - 100;
+  const cached = STARTS[index];
+  if (cached && cached.second === second) return cached.bytes;
+  const date = new Date(second * 1000).toUTCString();
+  const bytes = ENCODER.encode(
+    `HTTP/1.1 ${status} ${REASON[status] ?? "Unknown"}\r\nDate: ${date}\r\nServer: rawserve\r\n`,
+  );
+  if (index >= 0 && index < 500) STARTS[index] = { second, bytes };
+  return bytes;
+}
+
 const CONTENT_LENGTH = ENCODER.encode("Content-Length: ");
 const CHUNKED = ENCODER.encode("Transfer-Encoding: chunked\r\n");
 const CONNECTION_CLOSE = ENCODER.encode("Connection: close\r\n");
 const CONNECTION_KEEP_ALIVE = ENCODER.encode("Connection: keep-alive\r\n");
 const CRLF = ENCODER.encode("\r\n");
 const COLON_SP = ENCODER.encode(": ");
-
-let dateSecond = -1;
-let dateField = new Uint8Array(0);
-
-/**
- * The `Date: ...\r\n` field (RFC 9110 §6.6.1), rebuilt when the second changes.
- * @param nowMs `Date.now()`
- */
-export function dateFieldBytes(nowMs: number): Uint8Array {
-  const second = Math.floor(nowMs / 1000);
-  if (second !== dateSecond) {
-    dateSecond = second;
-    dateField = ENCODER.encode(`Date: ${new Date(second * 1000).toUTCString()}\r\n`);
-  }
-  return dateField;
-}
 
 /**
  * Appends a complete response head, ending with the empty line.
@@ -113,9 +144,7 @@ export function encodeHead(
   headers: readonly string[] | Uint8Array | undefined,
   framing: ResponseFraming,
 ): void {
-  out.append(statusLine(status));
-  out.append(dateFieldBytes(Date.now()));
-  out.append(SERVER_FIELD);
+  out.append(headStart(status, wallClock()));
   if (headers instanceof Uint8Array) {
     out.append(headers); // pre-encoded "Name: value\r\n" lines (see encodeFields)
   } else if (headers) {
@@ -126,16 +155,9 @@ export function encodeHead(
       out.append(CRLF);
     }
   }
-  if (framing.framing === FRAMING.LENGTH) {
-    out.append(CONTENT_LENGTH);
-    out.appendDecimal(framing.length);
-    out.append(CRLF);
-  } else if (framing.framing === FRAMING.CHUNKED) {
-    out.append(CHUNKED);
-  }
-  if (framing.close) out.append(CONNECTION_CLOSE);
-  else if (framing.keepAlive10) out.append(CONNECTION_KEEP_ALIVE);
-  out.append(CRLF);
+  if (framing.framing === FRAMING.CHUNKED) out.append(CHUNKED);
+  const connection = framing.close ? CONNECTION_CLOSE : framing.keepAlive10 ? CONNECTION_KEEP_ALIVE : null;
+  out.appendHeadEnd(framing.framing === FRAMING.LENGTH ? framing.length : -1, connection);
 }
 
 /**

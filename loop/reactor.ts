@@ -42,8 +42,13 @@ function yieldMacrotask(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** Tuning for the wait strategy (defaults are the measured best). */
+/** Tuning for the wait strategy (defaults are the measured best), and a batch hook. */
 export interface ReactorOptions {
+  /**
+   * Called before and after each batch of events and timers, with the batch's clock reading
+   * (performance.now()), so what runs inside can share one reading of the time.
+   */
+  batch?: { start(now: number): void; end(): void };
   /** Longest run of I/O batches between macrotask turns; 0 yields after every batch. */
   yieldIntervalMs?: number;
   /** Most empty polls before blocking. */
@@ -68,6 +73,7 @@ export class Reactor implements Disposable, TimerScheduler {
   #inBatch = false;
   #yieldIntervalMs: number;
   #spin: SpinBudget;
+  #batchHook: ReactorOptions["batch"] | null;
   /** Deadlines for connection timeouts. */
   readonly timers: TimerHeap = new TimerHeap();
   /** Counters for stats and tests. */
@@ -80,6 +86,7 @@ export class Reactor implements Disposable, TimerScheduler {
   constructor(options: ReactorOptions = {}) {
     this.#yieldIntervalMs = options.yieldIntervalMs ?? YIELD_INTERVAL_MS;
     this.#spin = new SpinBudget(options.idleSpins ?? IDLE_SPINS);
+    this.#batchHook = options.batch ?? null;
     this.#wake = makeEventFd();
     this.add(this.#wake.fd, EPOLLIN, { onEvents: () => readFd(this.#wake.fd, this.#wakeBuf, 8) });
   }
@@ -177,6 +184,7 @@ export class Reactor implements Disposable, TimerScheduler {
   #runBatch(n: number, now: number): void {
     this.#now = now; // one clock read per batch, shared by arm()
     this.#inBatch = true;
+    this.#batchHook?.start(now);
     if (n > 0) {
       const words = this.#epoll.words;
       const handlers = this.#handlers;
@@ -192,6 +200,7 @@ export class Reactor implements Disposable, TimerScheduler {
       this.counters.batches++;
     }
     if (this.timers.nextKey() <= now) this.timers.runDue(now);
+    this.#batchHook?.end();
     this.#inBatch = false;
   }
 

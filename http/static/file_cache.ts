@@ -6,6 +6,7 @@ import { encodeFields } from "../writer.ts";
 import { mediaTypeFor } from "./media_types.ts";
 import { type Validators, validatorsFor } from "./conditionals.ts";
 import type { FileInfo } from "./types.ts";
+import { monoClock } from "../clock.ts";
 
 /**
  * Files up to this size are kept in memory; larger ones are streamed with sendfile. Measured
@@ -67,7 +68,7 @@ export function describeFile(
     "nosniff",
     ...cacheControl,
   ]);
-  return { key, body, info: { ...info }, ...validators, type, fields, checkedAt: performance.now() };
+  return { key, body, info: { ...info }, ...validators, type, fields, checkedAt: monoClock() };
 }
 
 /** Whether `info` describes the same version of the file as `entry`. */

@@ -9,6 +9,7 @@ import { normalizePath } from "./paths.ts";
 import { isNotModified, requestedRange } from "./conditionals.ts";
 import { CACHE_FILE_MAX_BYTES, type CachedFile, describeFile, FileCache, sameVersion } from "./file_cache.ts";
 import { listDirectory } from "./listing.ts";
+import { monoClock } from "../clock.ts";
 import { emptyFileInfo, type FileInfo, type StaticOptions } from "./types.ts";
 
 export type { FileInfo, StaticFs, StaticOptions } from "./types.ts";
@@ -49,7 +50,7 @@ class StaticServer {
     }
     const q = head.path.indexOf("?"); // the query string plays no part in finding the file
     const rawPath = q < 0 ? head.path : head.path.slice(0, q);
-    const now = performance.now();
+    const now = monoClock();
     const hit = this.#cache.fresh(rawPath, now);
     if (hit) return this.#respond(request, hit, -1);
 

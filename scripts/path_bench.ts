@@ -1,0 +1,117 @@
+// The JavaScript a request costs, without the kernel: a real Connection (parser, handler,
+// framing, encoding, phases) over a transport that hands out the same request on every read and
+// swallows the response. Deterministic enough to compare code changes by a few percent, which
+// wrk runs on a shared VM cannot. Usage:
+//   deno run -A scripts/path_bench.ts [--requests 2000000] [--rounds 7] [--handler embedded|static]
+
+import { parseArgs } from "node:util";
+import { Connection } from "../http/connection.ts";
+import type { Handler, Transport } from "../http/types.ts";
+import { Timer, TimerHeap } from "../loop/timers.ts";
+import { batchEnd, batchStart } from "../http/clock.ts";
+import { embeddedHandler } from "../app/embedded_page.ts";
+import { createStaticHandler } from "../http/static/static_handler.ts";
+import type { FileInfo, StaticFs } from "../http/static/types.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    requests: { type: "string", default: "2000000" },
+    rounds: { type: "string", default: "7" },
+    handler: { type: "string", default: "embedded" },
+  },
+});
+const REQUESTS = Number(values.requests);
+const ROUNDS = Number(values.rounds);
+const PATH = values.handler === "static" ? "/small.txt" : "/";
+const REQUEST = new TextEncoder().encode(`GET ${PATH} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n`);
+const EAGAIN = -11;
+
+/** Reads return the request once per readable event; writes are taken whole. */
+class MemoryTransport implements Transport {
+  pending = false;
+  written = 0;
+  read(buf: Uint8Array): number {
+    if (!this.pending) return EAGAIN;
+    this.pending = false;
+    buf.set(REQUEST);
+    return REQUEST.length;
+  }
+  write(_buf: Uint8Array, length: number): number {
+    this.written += length;
+    return length;
+  }
+  sendfile(): number {
+    return EAGAIN;
+  }
+  setInterest(): void {}
+  shutdownWrite(): void {}
+  remoteAddress(): string {
+    return "127.0.0.1";
+  }
+  close(): void {}
+}
+
+/** A one-file root in memory for the static handler (answered from its cache after the first). */
+function memoryFs(): StaticFs {
+  const data = new TextEncoder().encode("Hello, world\n");
+  return {
+    open: (rel) => rel === "small.txt" ? 3 : -2,
+    stat(_fd: number, out: FileInfo) {
+      Object.assign(out, { size: data.length, mtimeMs: 1, ino: 1, isFile: true, isDirectory: false });
+      return 0;
+    },
+    readWhole: () => data.slice(),
+    close() {},
+    readDir: () => Promise.resolve({ entries: [], truncated: false }),
+  };
+}
+
+const handler: Handler = values.handler === "static"
+  ? createStaticHandler({ fs: memoryFs(), listing: false, dotfiles: false, cacheControl: "no-cache" })
+  : embeddedHandler;
+const heap = new TimerHeap();
+// The reactor arms timers from the clock it reads once per batch; so does this bench (one read).
+const NOW = performance.now();
+const scheduler = { timers: heap, arm: (timer: Timer, ms: number) => heap.arm(timer, NOW + ms) };
+const transport = new MemoryTransport();
+const conn = new Connection(transport, {
+  handler,
+  deadline: (callback) => new Timer(callback, scheduler),
+  maxBodyBytes: 1 << 20,
+  bodyBudget: { used: 0, limit: 1 << 26 },
+  headerTimeoutMs: 10_000,
+  idleTimeoutMs: 5_000,
+  bodyTimeoutMs: 30_000,
+  writeTimeoutMs: 30_000,
+  maxPipelined: 64,
+  stats: { requests: 0, bytesIn: 0, bytesOut: 0, filesOpen: 0, errors: {} },
+  draining: () => false,
+});
+
+/** Requests per reactor batch: about what 50 busy keep-alive connections give per epoll_wait. */
+const BATCH = 32;
+
+function round(n: number): number {
+  const started = performance.now();
+  for (let i = 0; i < n; i++) {
+    if (i % BATCH === 0) batchStart(performance.now(), Date.now()); // as the reactor does
+    transport.pending = true;
+    conn.onReadable();
+    if (i % BATCH === BATCH - 1) batchEnd();
+  }
+  batchEnd();
+  return (performance.now() - started) * 1e6 / n;
+}
+
+round(200_000); // warm up the JIT
+const results: number[] = [];
+for (let r = 0; r < ROUNDS; r++) results.push(round(REQUESTS));
+results.sort((a, b) => a - b);
+const median = results[Math.floor(results.length / 2)]!;
+console.log(
+  `${values.handler}: ${median.toFixed(1)} ns per request (median of ${ROUNDS} x ${REQUESTS}; ` +
+    `min ${results[0]!.toFixed(1)}, max ${results.at(-1)!.toFixed(1)}), ${
+      transport.written / (REQUESTS * ROUNDS + 200_000)
+    } bytes out each`,
+);

@@ -15,10 +15,13 @@ export const USAGE = `rawserve ${VERSION}: an HTTP/1.1 server on raw Linux sysca
 
 Usage: deno task start [options] [DIR]
 
-Serves DIR (or --root DIR) as static files; without one, an embedded page.
+Serves DIR (or --root DIR) as static files, or an application (--app); without either, an
+embedded page.
 
 Options:
   --root DIR                directory to serve (also accepted as the last argument)
+  --app MODULE              serve a module whose default export has fetch(request, info)
+                            (the \`deno serve\` convention)
   --no-listing              answer 404 for directories without index.html
   --dotfiles                serve files and directories whose names start with a dot
   --follow-symlinks         follow symbolic links that lead outside DIR
@@ -68,6 +71,8 @@ export interface CliConfig {
   maxBodyBytes: number;
   quiet: boolean;
   root: string | null;
+  /** A module whose default export has fetch(request, info), or null. */
+  app: string | null;
   listing: boolean;
   dotfiles: boolean;
   followSymlinks: boolean;
@@ -132,6 +137,7 @@ const FLAGS = {
   rcvbuf: { type: "string" },
   "no-delay": { type: "string" },
   root: { type: "string" },
+  app: { type: "string" },
   "no-listing": { type: "boolean" },
   dotfiles: { type: "boolean" },
   "follow-symlinks": { type: "boolean" },
@@ -208,10 +214,14 @@ function siteConfig(v: Flags, positionals: string[]) {
   }
   const root = v.root ?? positionals[0] ?? null;
   if (root === "") throw new UsageError(`--root needs a directory`);
+  const app = v.app ?? null;
+  if (app === "") throw new UsageError(`--app needs a module, e.g. --app ./app.ts`);
+  if (app !== null && root !== null) throw new UsageError(`Give --app or a directory to serve, not both`);
   const cacheControl = v["cache-control"] ?? "no-cache";
   if (/[\r\n\0]/.test(cacheControl)) throw new UsageError(`--cache-control cannot contain line breaks`);
   return {
     root,
+    app,
     listing: !v["no-listing"],
     dotfiles: v.dotfiles ?? false,
     followSymlinks: v["follow-symlinks"] ?? false,

@@ -13,6 +13,8 @@ import { createStaticFs } from "./static_fs.ts";
 import { embeddedHandler } from "./embedded_page.ts";
 import { AccessLog, openLogSink } from "./access_log.ts";
 import { formatBytes, formatStats } from "./stats_report.ts";
+import { type FetchHandler, fetchHandler } from "./web/handler.ts";
+import type { Origin } from "./web/request.ts";
 
 /** Colours for a terminal, unless NO_COLOR is set (https://no-color.org). */
 export function paint(format: Parameters<typeof styleText>[0], text: string): string {
@@ -27,7 +29,31 @@ export function formatUrl(host: string, port: number): string {
 
 /** What the start-up line says is served. */
 export function describeSite(config: CliConfig): string {
+  if (config.app !== null) return `app ${config.app}`;
   return config.root === null ? "embedded page" : `serving ${config.root}`;
+}
+
+/**
+ * Loads `--app MODULE`: its default export must have fetch(request, info) (the `deno serve`
+ * convention).
+ * @throws {StartupError} one line: the module does not load, or has no such export
+ */
+export async function loadApp(path: string): Promise<FetchHandler> {
+  let module;
+  try {
+    module = await import(new URL(path, `file://${Deno.cwd()}/`).href);
+  } catch (e) {
+    const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+    throw new StartupError(`Cannot load --app ${path}: ${why}`);
+  }
+  const target = module.default;
+  if (typeof target?.fetch !== "function") {
+    throw new StartupError(
+      `--app ${path} has no default export with a fetch(request, info) method; ` +
+        'write: export default { fetch(request) { return new Response("..."); } }',
+    );
+  }
+  return (request, info) => target.fetch(request, info);
 }
 
 /**
@@ -43,7 +69,9 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   const fileLimit = raiseFileLimit();
   await using stack = new AsyncDisposableStack();
   let handler: Handler = embeddedHandler;
-  if (config.root !== null) {
+  const origin: Origin = { scheme: "http", fallbackHost: "" };
+  if (config.app !== null) handler = fetchHandler(await loadApp(config.app), { origin });
+  else if (config.root !== null) {
     const fs = stack.use(createStaticFs(config.root, config.followSymlinks, config.listing));
     handler = createStaticHandler({
       fs,
@@ -56,6 +84,9 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   const log = config.quiet ? null : openAccessLog(config.accessLog, stack);
   const server = stack.use(new Server(serverOptions(config, handler, fileLimit, worker, log)));
   const bound = server.listen();
+  origin.fallbackHost = bound.host.includes(":")
+    ? `[${bound.host}]:${bound.port}`
+    : `${bound.host}:${bound.port}`;
   if ((config.sndbuf || config.rcvbuf) && !worker) {
     const sizes = socketBufferSizes(bound.fd);
     console.log(

@@ -17,7 +17,7 @@ export class SocketTransport implements Transport, IoHandler, Disposable {
   #reactor: Reactor;
   #interest = EPOLLIN;
   #closed = false;
-  #remote: string | null = null;
+  #remote: { host: string; port: number } | null = null;
 
   /**
    * @param fd an accepted, non-blocking socket this object now owns
@@ -63,7 +63,11 @@ export class SocketTransport implements Transport, IoHandler, Disposable {
   }
 
   remoteAddress(): string {
-    return (this.#remote ??= peerAddress(this.#fd));
+    return (this.#remote ??= peerAddress(this.#fd)).host;
+  }
+
+  remotePort(): number {
+    return (this.#remote ??= peerAddress(this.#fd)).port;
   }
 
   close(): void {

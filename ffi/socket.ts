@@ -210,13 +210,15 @@ export function localAddress(fd: number): ReturnType<typeof decodeSockaddr> {
 }
 
 /**
- * The peer address of a connected socket, as text (`127.0.0.1` or `::1`); `-` if unknown.
+ * The peer address of a connected socket: its text (`127.0.0.1` or `::1`, or `-` if unknown)
+ * and port (0 if unknown).
  */
-export function peerAddress(fd: number): string {
+export function peerAddress(fd: number): { host: string; port: number } {
   const addr = new Uint8Array(SOCKADDR_MAX);
   const len = new Uint32Array([SOCKADDR_MAX]);
-  if (getpeername(fd, addr, new Uint8Array(len.buffer)) < 0) return "-";
-  return decodeSockaddr(addr.subarray(0, len[0])).host;
+  if (getpeername(fd, addr, new Uint8Array(len.buffer)) < 0) return { host: "-", port: 0 };
+  const { host, port } = decodeSockaddr(addr.subarray(0, len[0]));
+  return { host, port };
 }
 
 /**

@@ -2,7 +2,7 @@
 // streamed bodies, drained by one routine (libuv's stream write queue in spirit). The common
 // case keeps nothing: a batch of responses written whole in one write never enters the queue.
 
-import type { FileBody, Transport } from "./types.ts";
+import type { FileBody, ResponseObserver, Transport } from "./types.ts";
 import { IO } from "./types.ts";
 
 /** sendfile(2) count per call: 2^30 stays far below the kernel's 0x7ffff000 cap. */
@@ -24,7 +24,7 @@ export const DRAIN = {
 } as const;
 export type DrainResult = typeof DRAIN[keyof typeof DRAIN];
 
-const BYTES = 0, FILE = 1, STREAM = 2;
+const BYTES = 0, FILE = 1, STREAM = 2, MARK = 3;
 
 /** One piece of queued output. One shape for all kinds keeps the drain loop monomorphic. */
 class Segment {
@@ -39,6 +39,8 @@ class Segment {
   reading = false;
   ended = false;
   error: unknown = null;
+  /** MARK: told true when the drain reaches it, false if the queue closes first. */
+  observer: ResponseObserver | null = null;
   constructor(readonly kind: number) {}
 }
 
@@ -119,6 +121,13 @@ export class OutputQueue {
     this.#segments.push(segment);
   }
 
+  /** Queues a mark: `observer` hears true once everything queued before it is accepted. */
+  pushObserver(observer: ResponseObserver): void {
+    const segment = new Segment(MARK);
+    segment.observer = observer;
+    this.#segments.push(segment);
+  }
+
   /**
    * Writes queued output in order until it is all accepted, the socket is full, a stream has
    * nothing ready, or something fails.
@@ -135,6 +144,7 @@ export class OutputQueue {
       }
       segments.shift();
       if (segment.file) this.#hooks.fileDone(segment.file);
+      segment.observer?.responseDone(true);
     }
     return DRAIN.DONE;
   }
@@ -205,12 +215,13 @@ export class OutputQueue {
     return DRAIN.FAILED;
   }
 
-  /** Releases everything queued: files go to `fileDone`, streams are cancelled. */
+  /** Releases everything queued: files go to `fileDone`, streams are cancelled, marks hear false. */
   close(): void {
     this.#closed = true;
     for (const segment of this.#segments) {
       if (segment.file) this.#hooks.fileDone(segment.file);
       if (segment.reader && !segment.ended) segment.reader.cancel().catch(() => {});
+      segment.observer?.responseDone(false);
     }
     this.#segments.length = 0;
   }

@@ -11,7 +11,7 @@ import { encodeBody } from "./writer.ts";
 import type { ResponseQueue } from "./responses.ts";
 import { Slot } from "./slot.ts";
 import { type ConnectionStats, countError } from "./stats.ts";
-import type { Handler, HttpResponse, Transport } from "./types.ts";
+import type { Handler, HttpRequest, HttpResponse, Transport } from "./types.ts";
 
 const CONTINUE_100 = encodeBody("HTTP/1.1 100 Continue\r\n\r\n");
 /** A body whose connection closed before it ended. */
@@ -134,9 +134,11 @@ export class RequestIntake {
     const slot = new Slot(head, body, close);
     this.#responses.push(slot);
     if (body) this.#bodySlot = slot;
+    const request: HttpRequest = { head, body, peer: options.transport, observer: null };
+    slot.request = request;
     let result: HttpResponse | Promise<HttpResponse>;
     try {
-      result = options.handler({ head, body });
+      result = options.handler(request);
     } catch (e) {
       result = options.failed(e);
     }

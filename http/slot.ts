@@ -4,7 +4,7 @@
 import type { RequestHead } from "./parser.ts";
 import type { RequestBody } from "./request_body.ts";
 import type { FramingRequest } from "./framing.ts";
-import type { Body, FileBody, HttpResponse } from "./types.ts";
+import type { Body, FileBody, HttpRequest, HttpResponse } from "./types.ts";
 
 /** One request awaiting, or holding, its response. */
 export class Slot implements FramingRequest {
@@ -13,6 +13,8 @@ export class Slot implements FramingRequest {
   overridden = false;
   /** 100 (Continue) was sent for this request. */
   continued = false;
+  /** What the handler was given (null for an unparsable request): its observer hears the end. */
+  request: HttpRequest | null = null;
   readonly isHead: boolean;
   readonly minor: number;
 

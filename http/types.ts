@@ -31,10 +31,24 @@ export interface HttpResponse {
   headers?: readonly string[] | Uint8Array;
   body?: Body;
   /**
-   * The length a GET would have had, for HEAD and 304 responses whose body is omitted; when
-   * absent, the length of `body` is used.
+   * More fields as name and value pairs (the header list of a web Response), sent after
+   * `headers`.
+   */
+  headerList?: readonly (readonly [string, string])[];
+  /**
+   * The body's length when `body` is a stream of known length (a Blob's): sent as
+   * Content-Length instead of chunked. For HEAD and 304 responses whose body is omitted, the
+   * length a GET would have had. When absent, the length of `body` is used.
    */
   contentLength?: number;
+}
+
+/** Who sent a request: the connection's peer, looked up once per connection. */
+export interface Peer {
+  /** The peer's address as text, e.g. `127.0.0.1` or `::1`. */
+  remoteAddress(): string;
+  /** The peer's port. */
+  remotePort(): number;
 }
 
 /** A request as a handler sees it, as soon as its head is complete. */
@@ -45,6 +59,16 @@ export interface HttpRequest {
    * reading it leaves it to the connection, which drops it (see RequestBody).
    */
   readonly body: RequestBody | null;
+  /** The client. */
+  readonly peer: Peer;
+  /** Set by a handler that wants to know how its response ended (see ResponseObserver). */
+  observer: ResponseObserver | null;
+}
+
+/** Hears, once, how a response ended. */
+export interface ResponseObserver {
+  /** @param ok true when the kernel took its last byte; false when the connection closed first */
+  responseDone(ok: boolean): void;
 }
 
 /** Produces a response for a request; may be async. Throwing produces a 500. */
@@ -64,6 +88,8 @@ export interface Transport {
   shutdownWrite(): void;
   /** The peer's address as text (looked up on first use). */
   remoteAddress(): string;
+  /** The peer's port (looked up on first use). */
+  remotePort(): number;
   /** Closes the socket; called exactly once. */
   close(): void;
 }

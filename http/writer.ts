@@ -52,6 +52,15 @@ export class OutputBuffer {
     this.length = o;
   }
 
+  /** Appends an ASCII string (every char code below 0x80: its UTF-8 bytes are its codes). */
+  appendAscii(s: string): void {
+    this.ensure(s.length);
+    const b = this.bytes;
+    let o = this.length;
+    for (let i = 0; i < s.length; i++) b[o++] = s.charCodeAt(i);
+    this.length = o;
+  }
+
   /** Appends a non-negative integer (below 2^53) in decimal. */
   appendDecimal(n: number): void {
     this.ensure(16);
@@ -136,6 +145,7 @@ const COLON_SP = ENCODER.encode(": ");
  * @param status the status code
  * @param headers field names and values, alternating
  * @param framing the framing and connection fields (decideFraming)
+ * @param headerList more fields as name and value pairs
  * @throws {TypeError} for a field that would split the response
  */
 export function encodeHead(
@@ -143,6 +153,7 @@ export function encodeHead(
   status: number,
   headers: readonly string[] | Uint8Array | undefined,
   framing: ResponseFraming,
+  headerList?: readonly (readonly [string, string])[],
 ): void {
   out.append(headStart(status, wallClock()));
   if (headers instanceof Uint8Array) {
@@ -152,6 +163,15 @@ export function encodeHead(
       out.appendLatin1(headers[i]!);
       out.append(COLON_SP);
       out.appendLatin1(headers[i + 1]!);
+      out.append(CRLF);
+    }
+  }
+  if (headerList) {
+    for (let i = 0; i < headerList.length; i++) {
+      const field = headerList[i]!;
+      out.appendLatin1(field[0]);
+      out.append(COLON_SP);
+      out.appendLatin1(field[1]);
       out.append(CRLF);
     }
   }

@@ -32,6 +32,17 @@ export const YIELD_INTERVAL_MS = 0;
 /** Longest single block, so a missed wake-up can never stall the loop for long. */
 export const MAX_BLOCK_MS = 1000;
 
+/**
+ * While unreferenced (unref()), the idle wait is a poll this often from a timer that does not
+ * keep the process alive (Deno.unrefTimer), instead of the blocking call on Deno's thread pool,
+ * which would. An idle unreferenced server answers within this much more (a poll costs ~2 µs).
+ */
+export const UNREF_POLL_MS = 5;
+
+function unrefSleep(ms: number): Promise<void> {
+  return new Promise((resolve) => Deno.unrefTimer(setTimeout(resolve, ms)));
+}
+
 /** Something registered with the reactor. */
 export interface IoHandler {
   /** @param events the epoll event bits (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP) */
@@ -74,6 +85,7 @@ export class Reactor implements Disposable, TimerScheduler {
   #yieldIntervalMs: number;
   #spin: SpinBudget;
   #batchHook: ReactorOptions["batch"] | null;
+  #referenced = true;
   /** Deadlines for connection timeouts. */
   readonly timers: TimerHeap = new TimerHeap();
   /** Counters for stats and tests. */
@@ -174,6 +186,17 @@ export class Reactor implements Disposable, TimerScheduler {
     if (this.#blocked) writeFd(this.#wake.fd, this.#wakeOne, 8);
   }
 
+  /** The reactor keeps the process alive while it runs (the default). */
+  ref(): void {
+    this.#referenced = true;
+  }
+
+  /** The reactor no longer keeps the process alive: it serves while something else does. */
+  unref(): void {
+    this.#referenced = false;
+    this.wake(); // a blocking wait in progress would keep the process alive until it ends
+  }
+
   /** Makes run() return after the current batch. */
   stop(): void {
     this.#stopped = true;
@@ -257,6 +280,11 @@ export class Reactor implements Disposable, TimerScheduler {
   async #block(now: number): Promise<void> {
     const timeout = Math.min(MAX_BLOCK_MS, Math.max(0, Math.ceil(this.timers.nextKey() - now)));
     if (timeout === 0 || this.#stopped) return;
+    if (!this.#referenced) {
+      await unrefSleep(Math.min(timeout, UNREF_POLL_MS));
+      this.#runBatch(this.#epoll.poll(), performance.now());
+      return;
+    }
     this.#blocked = true;
     this.#blockUntil = now + timeout;
     this.counters.blockingWaits++;

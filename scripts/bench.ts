@@ -60,21 +60,28 @@ interface LoadScenario {
   type: string;
   /** How nginx serves it fastest here (see NGINX_SETTINGS). */
   nginx: "memory" | "small-file" | "large-file";
+  /**
+   * An application module (beneath the repository) that rawserve (--app) and Deno.serve both
+   * run instead of serving the file: nginx and the floor sit these scenarios out.
+   */
+  app?: string;
 }
 
 const PAGE_TYPE = "text/html; charset=utf-8";
+/** The embedded page over 50 keep-alive connections: the base most scenarios vary. */
+const EMBEDDED: LoadScenario = {
+  name: "embedded",
+  path: "/",
+  root: false,
+  connections: 50,
+  pipeline: false,
+  headers: [],
+  file: "index.html",
+  type: PAGE_TYPE,
+  nginx: "memory",
+};
 const LOAD_SCENARIOS: readonly LoadScenario[] = [
-  {
-    name: "embedded",
-    path: "/",
-    root: false,
-    connections: 50,
-    pipeline: false,
-    headers: [],
-    file: "index.html",
-    type: PAGE_TYPE,
-    nginx: "memory",
-  },
+  EMBEDDED,
   {
     name: "pipelined16",
     path: "/",
@@ -107,6 +114,14 @@ const LOAD_SCENARIOS: readonly LoadScenario[] = [
     file: "big.bin",
     type: "application/octet-stream",
     nginx: "large-file",
+  },
+  { ...EMBEDDED, name: "app-hello", app: "scripts/apps/hello.ts" },
+  {
+    ...EMBEDDED,
+    name: "app-json",
+    path: "/items?q=1",
+    headers: ["Accept: application/json"],
+    app: "scripts/apps/json.ts",
   },
   {
     name: "close",
@@ -438,7 +453,7 @@ function writeFixtures(dir: string, page: Uint8Array): { site: string; lua: stri
   Deno.writeTextFileSync(`${site}/small.txt`, SMALL_FILE);
   Deno.writeFileSync(`${site}/big.bin`, randomBytes(BIG_FILE_BYTES));
   for (const scenario of LOAD_SCENARIOS) {
-    if (scenario.name === "static1m") continue; // the floor answers small fixed responses only
+    if (scenario.name === "static1m" || scenario.app) continue; // the floor answers small fixed responses
     const body = Deno.readFileSync(`${site}/${scenario.file}`);
     const close = scenario.headers.includes("Connection: close");
     Deno.writeFileSync(`${dir}/floor-${scenario.name}.bin`, floorResponse(body, scenario.type, close));
@@ -511,6 +526,7 @@ interface LaunchOptions {
 
 /** Whether `kind` takes part in `scenario` (the floor answers small fixed responses only). */
 function takesPart(bench: Bench, kind: ServerKind, scenario: LoadScenario): boolean {
+  if (scenario.app && (kind === "nginx" || kind === "floor" || kind === "deno-routing")) return false;
   if (kind === "nginx") return bench.nginx;
   if (kind === "floor") return bench.floor !== null && scenario.name !== "static1m";
   if (kind === "deno-routing") return scenario.name === "embedded";
@@ -526,7 +542,8 @@ function rawserveCommand(bench: Bench, kind: ServerKind, launch: LaunchOptions):
   if (kind.endsWith("quiet")) argv.push("--quiet");
   else argv.push("--access-log", `${bench.dir}/access-${kind}.log`);
   if (bench.opts.workers > 1) argv.push("--workers", String(bench.opts.workers));
-  if (launch.scenario.root) argv.push("--root", bench.site);
+  if (launch.scenario.app) argv.push("--app", `${bench.repo}/${launch.scenario.app}`);
+  else if (launch.scenario.root) argv.push("--root", bench.site);
   return argv;
 }
 
@@ -539,7 +556,9 @@ function serverCommand(bench: Bench, kind: ServerKind, launch: LaunchOptions): s
   } else if (kind === "deno" || kind === "deno-routing") {
     const script = `${bench.repo}/scripts/deno_serve_ref.ts`;
     argv = [Deno.execPath(), "run", "--allow-net=127.0.0.1", "--allow-read", script, "--port", String(port)];
-    argv.push("--host", "127.0.0.1", "--body", `${bench.site}/${scenario.file}`, "--type", scenario.type);
+    argv.push("--host", "127.0.0.1");
+    if (scenario.app) argv.push("--app", `${bench.repo}/${scenario.app}`);
+    else argv.push("--body", `${bench.site}/${scenario.file}`, "--type", scenario.type);
     if (kind === "deno-routing") argv.push("--routing");
   } else if (kind === "floor") {
     argv = [bench.floor!, String(port), `${bench.dir}/floor-${scenario.name}.bin`];
@@ -669,6 +688,17 @@ async function startServer(
   extra: string[] = [],
 ): Promise<Server> {
   return await waitReady(launch(bench, kind, { scenario, port: 0, extra }));
+}
+
+/**
+ * The bytes every peer must answer for a scenario: the fixture file, or what the scenario's
+ * application answers to the request checkBody() sends (fetch's default Accept is any type).
+ */
+async function expectedBody(bench: Bench, scenario: LoadScenario): Promise<Uint8Array> {
+  if (!scenario.app) return Deno.readFileSync(`${bench.site}/${scenario.file}`);
+  const app = (await import(`${bench.repo}/${scenario.app}`)).default;
+  const request = new Request(`http://127.0.0.1${scenario.path}`, { headers: { accept: "*/*" } });
+  return new Uint8Array(await (await app.fetch(request)).arrayBuffer());
 }
 
 /** Fails loudly when a server does not answer 200 with the expected bytes. */
@@ -909,7 +939,7 @@ async function startForScenario(bench: Bench, scenario: LoadScenario): Promise<S
     if (!takesPart(bench, kind, scenario)) continue;
     try {
       const server = await startServer(bench, kind, scenario);
-      await checkBody(server, scenario.path, Deno.readFileSync(`${bench.site}/${scenario.file}`));
+      await checkBody(server, scenario.path, await expectedBody(bench, scenario));
       servers.push(server);
     } catch (e) {
       fail(bench, `${scenario.name}: ${errorText(e)}`);
@@ -1435,7 +1465,7 @@ function buildFloor(repo: string, dir: string): string | null {
   return null;
 }
 
-async function setUp(opts: Options): Promise<Bench> {
+function setUp(opts: Options): Bench {
   const repo = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
   if (opts.servers.includes("rawserve") && !readOr(`${repo}/main.ts`)) {
     throw new Error(
@@ -1506,7 +1536,7 @@ async function runAll(bench: Bench): Promise<Report> {
 async function main(): Promise<number> {
   let bench: Bench;
   try {
-    bench = await setUp(parseOptions(Deno.args));
+    bench = setUp(parseOptions(Deno.args));
   } catch (e) {
     console.error(`bench: ${errorText(e)}\n\n${USAGE}`);
     return 2;

@@ -4,8 +4,11 @@
 // (`new URL(request.url).pathname`) and answers 404 off "/", as an application would.
 // Prints one line, "listening on http://HOST:PORT/", once it listens.
 //
+// --app MODULE serves a module's default export's fetch(request, info), as `deno serve` does:
+// the same application module rawserve runs with --app.
+//
 // Usage: deno run --allow-net --allow-read scripts/deno_serve_ref.ts --body FILE --type TYPE
-//          [--port 0] [--host 127.0.0.1] [--routing]
+//          [--port 0] [--host 127.0.0.1] [--routing] | --app MODULE [--port 0] [--host ADDR]
 
 import { parseArgs } from "node:util";
 
@@ -21,6 +24,10 @@ export function fastestBody(bytes: Uint8Array): string | Uint8Array<ArrayBuffer>
   }
 }
 
+function printUrl({ hostname, port }: Deno.NetAddr): void {
+  console.log(`listening on http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/`);
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -30,19 +37,22 @@ async function main(): Promise<void> {
       body: { type: "string" },
       type: { type: "string", default: "application/octet-stream" },
       routing: { type: "boolean", default: false },
+      app: { type: "string" },
     },
   });
   const port = Number(values.port);
+  if (values.app !== undefined) {
+    const app = (await import(new URL(values.app, `file://${Deno.cwd()}/`).href)).default;
+    Deno.serve({ port, hostname: values.host, onListen: printUrl }, app.fetch);
+    return;
+  }
   if (!Number.isInteger(port) || port < 0 || port > 65535 || values.body === undefined) {
     console.error("Usage: deno_serve_ref.ts --body FILE --type TYPE [--port N] [--host ADDR] [--routing]");
     Deno.exit(2);
   }
   const body = fastestBody(await Deno.readFile(values.body));
   const init = { headers: { "content-type": values.type } };
-  const onListen = ({ hostname, port }: Deno.NetAddr) => {
-    console.log(`listening on http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/`);
-  };
-  const options = { port, hostname: values.host, onListen };
+  const options = { port, hostname: values.host, onListen: printUrl };
   if (!values.routing) {
     Deno.serve(options, () => new Response(body, init));
     return;

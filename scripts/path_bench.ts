@@ -2,7 +2,8 @@
 // framing, encoding, phases) over a transport that hands out the same request on every read and
 // swallows the response. Deterministic enough to compare code changes by a few percent, which
 // wrk runs on a shared VM cannot. Usage:
-//   deno run -A scripts/path_bench.ts [--requests 2000000] [--rounds 7] [--handler embedded|static]
+//   deno run -A scripts/path_bench.ts [--requests 2000000] [--rounds 7]
+//     [--handler embedded|static|app-hello|app-json]   (app-*: scripts/apps/*.ts through serve()'s bridge)
 
 import { parseArgs } from "node:util";
 import { Connection } from "../http/connection.ts";
@@ -12,6 +13,9 @@ import { batchEnd, batchStart } from "../http/clock.ts";
 import { embeddedHandler } from "../app/embedded_page.ts";
 import { createStaticHandler } from "../http/static/static_handler.ts";
 import type { FileInfo, StaticFs } from "../http/static/types.ts";
+import { fetchHandler } from "../app/web/handler.ts";
+import hello from "./apps/hello.ts";
+import json from "./apps/json.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -23,8 +27,9 @@ const { values } = parseArgs({
 });
 const REQUESTS = Number(values.requests);
 const ROUNDS = Number(values.rounds);
-const PATH = values.handler === "static" ? "/small.txt" : "/";
-const REQUEST = new TextEncoder().encode(`GET ${PATH} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n`);
+const PATH = values.handler === "static" ? "/small.txt" : values.handler === "app-json" ? "/items?q=1" : "/";
+const ACCEPT = values.handler === "app-json" ? "Accept: application/json\r\n" : "";
+const REQUEST = new TextEncoder().encode(`GET ${PATH} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n${ACCEPT}\r\n`);
 const EAGAIN = -11;
 
 /** Reads return the request once per readable event; writes are taken whole. */
@@ -49,6 +54,9 @@ class MemoryTransport implements Transport {
   remoteAddress(): string {
     return "127.0.0.1";
   }
+  remotePort(): number {
+    return 40000;
+  }
   close(): void {}
 }
 
@@ -67,9 +75,15 @@ function memoryFs(): StaticFs {
   };
 }
 
-const handler: Handler = values.handler === "static"
-  ? createStaticHandler({ fs: memoryFs(), listing: false, dotfiles: false, cacheControl: "no-cache" })
-  : embeddedHandler;
+const origin = { scheme: "http" as const, fallbackHost: "127.0.0.1:8080" };
+const HANDLERS: Record<string, () => Handler> = {
+  embedded: () => embeddedHandler,
+  static: () =>
+    createStaticHandler({ fs: memoryFs(), listing: false, dotfiles: false, cacheControl: "no-cache" }),
+  "app-hello": () => fetchHandler(hello.fetch, { origin }),
+  "app-json": () => fetchHandler(json.fetch, { origin }),
+};
+const handler = HANDLERS[values.handler]!();
 const heap = new TimerHeap();
 // The reactor arms timers from the clock it reads once per batch; so does this bench (one read).
 const NOW = performance.now();

@@ -48,6 +48,9 @@ class FakeTransport implements Transport {
   remoteAddress(): string {
     return "127.0.0.1";
   }
+  remotePort(): number {
+    return 40000;
+  }
   close(): void {}
   text(): string {
     return String.fromCharCode(...this.output);

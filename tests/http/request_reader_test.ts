@@ -37,6 +37,9 @@ class FakeTransport implements Transport {
   remoteAddress(): string {
     return "127.0.0.1";
   }
+  remotePort(): number {
+    return 40000;
+  }
   close(): void {}
 }
 

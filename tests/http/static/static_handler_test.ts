@@ -7,7 +7,7 @@ import { normalizePath } from "../../../http/static/paths.ts";
 import { parseRange } from "../../../http/static/conditionals.ts";
 import type { FileInfo, StaticFs } from "../../../http/static/types.ts";
 import { RequestHead } from "../../../http/parser.ts";
-import type { FileBody, HttpResponse } from "../../../http/types.ts";
+import type { FileBody, HttpRequest, HttpResponse } from "../../../http/types.ts";
 
 Deno.test("normalizePath() decodes once and never climbs above the root", () => {
   const cases: [string, string[] | null, boolean?][] = [
@@ -124,12 +124,17 @@ function request(
   method: string,
   path: string,
   headers: string[] = [],
-): { head: RequestHead; body: null } {
+): HttpRequest {
   const head = new RequestHead();
   head.method = method;
   head.target = head.path = path;
   head.headers = headers;
-  return { head, body: null };
+  return {
+    head,
+    body: null,
+    peer: { remoteAddress: () => "127.0.0.1", remotePort: () => 40000 },
+    observer: null,
+  };
 }
 
 function field(response: HttpResponse, name: string): string | undefined {

@@ -1,0 +1,170 @@
+// serve(): a fetch handler on rawserve's engine, shaped like Deno.serve so that code moves by
+// changing an import. Options, defaults and the returned server follow Deno.serve's; the limits
+// are the CLI's, under the names app/server.ts gives them.
+
+import { raiseFileLimit } from "../ffi/libc.ts";
+import { FD_RESERVE } from "./cli.ts";
+import { DEFAULTS, Server } from "./server.ts";
+import { type ErrorHandler, type FetchHandler, fetchHandler } from "./web/handler.ts";
+import type { NetAddr } from "./web/info.ts";
+import type { Origin } from "./web/request.ts";
+
+/** Options for {@linkcode serve}. */
+export interface ServeOptions {
+  /** The port to listen on (default 8000, as Deno.serve; 0 picks a free one). */
+  port?: number;
+  /** The address to listen on (default "0.0.0.0", as Deno.serve): an IPv4 or IPv6 literal or localhost. */
+  hostname?: string;
+  /** Aborting it shuts the server down gracefully. */
+  signal?: AbortSignal;
+  /** Called once the server listens; by default prints `Listening on http://HOST:PORT/`. */
+  onListen?: (localAddr: NetAddr) => void;
+  /** The answer for a handler that throws; by default the error is logged and 500 answered. */
+  onError?: ErrorHandler;
+  /** The handler, when it is not given as the second argument. */
+  handler?: FetchHandler;
+  /** SO_REUSEPORT, so several processes can listen on the port (as Deno.serve's reusePort). */
+  reusePort?: boolean;
+  /** Stop accepting beyond this many open connections (default: the open-file limit - 256). */
+  maxConnections?: number;
+  /** Largest request body a handler may read (413 beyond; default 1 MiB). */
+  maxBodyBytes?: number;
+  /** Request-body bytes all connections may hold unread (503 beyond; default 64 MiB). */
+  maxBodyMemoryBytes?: number;
+  /** A request head must arrive within this (408 after; default 10 s). */
+  headerTimeoutMs?: number;
+  /** Idle keep-alive connections close after this (default 5 s). */
+  idleTimeoutMs?: number;
+  /** A request body may stall this long between reads (default 30 s). */
+  bodyTimeoutMs?: number;
+  /** A response may make no progress this long (default 30 s). */
+  writeTimeoutMs?: number;
+  /** shutdown() waits this long for responses in flight, then cuts them (default 10 s). */
+  shutdownTimeoutMs?: number;
+}
+
+/** A running server, as Deno.serve returns one. */
+export interface HttpServer extends AsyncDisposable {
+  /** Resolves once the server has stopped and released its socket. */
+  readonly finished: Promise<void>;
+  /** The address it listens on (the real port when 0 was asked). */
+  readonly addr: NetAddr;
+  /**
+   * Stops gracefully: new connections are refused, idle ones closed, responses in flight
+   * finished (each with `Connection: close`) within shutdownTimeoutMs.
+   * @returns when the server has stopped
+   */
+  shutdown(): Promise<void>;
+  /** The server keeps the process alive (the default). */
+  ref(): void;
+  /** The server no longer keeps the process alive; it serves while something else does. */
+  unref(): void;
+}
+
+function authority(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function defaultOnListen(addr: NetAddr): void {
+  console.log(`Listening on http://${authority(addr.hostname, addr.port)}/`);
+}
+
+/**
+ * Serves HTTP/1.1 with `handler` on rawserve's engine: Deno.serve's shape, rawserve's syscalls.
+ * @param handler `(request: Request, info) => Response | Promise<Response>`
+ * @returns the running server
+ * @throws {SyscallError} when the address cannot be listened on (in use, not local, ...)
+ * @example
+ * ```ts
+ * import { serve } from "./mod.ts";
+ * serve((request) => new Response(`Hello from ${new URL(request.url).pathname}`));
+ * ```
+ */
+export function serve(handler: FetchHandler): HttpServer;
+/**
+ * Serves HTTP/1.1 with `handler` and `options` (port, hostname, signal, onListen, onError, limits).
+ * @param options where to listen, hooks and limits
+ * @param handler `(request: Request, info) => Response | Promise<Response>`
+ * @returns the running server
+ * @throws {SyscallError} when the address cannot be listened on
+ * @example
+ * ```ts
+ * import { serve } from "./mod.ts";
+ * const controller = new AbortController();
+ * serve({ port: 8080, signal: controller.signal }, () => Response.json({ ok: true }));
+ * ```
+ */
+export function serve(options: ServeOptions, handler: FetchHandler): HttpServer;
+/**
+ * Serves HTTP/1.1 with the handler given in `options.handler`.
+ * @param options where to listen, the handler, hooks and limits
+ * @returns the running server
+ * @throws {SyscallError} when the address cannot be listened on
+ * @example
+ * ```ts
+ * import { serve } from "./mod.ts";
+ * serve({ port: 0, handler: () => new Response("Hello, World!") });
+ * ```
+ */
+export function serve(options: ServeOptions & { handler: FetchHandler }): HttpServer;
+export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler): HttpServer {
+  const options: ServeOptions = typeof first === "function" ? {} : first;
+  const handler = typeof first === "function" ? first : second ?? options.handler;
+  if (typeof handler !== "function") throw new TypeError("serve() needs a handler function");
+  const descriptors = Math.max(16, raiseFileLimit() - FD_RESERVE);
+  const origin: Origin = { scheme: "http", fallbackHost: "" };
+  const server = new Server({
+    host: options.hostname ?? "0.0.0.0",
+    port: options.port ?? 8000,
+    reusePort: options.reusePort ?? false,
+    maxConnections: options.maxConnections ?? descriptors,
+    maxDescriptors: descriptors,
+    handler: fetchHandler(handler, { origin, ...(options.onError ? { onError: options.onError } : {}) }),
+    ...limits(options),
+  });
+  let bound;
+  try {
+    bound = server.listen();
+  } catch (e) {
+    server[Symbol.dispose]();
+    throw e;
+  }
+  origin.fallbackHost = authority(bound.host, bound.port);
+  const addr: NetAddr = { transport: "tcp", hostname: bound.host, port: bound.port };
+  (options.onListen ?? defaultOnListen)(addr);
+  const finished = server.run().finally(() => server[Symbol.dispose]());
+  let stopping: Promise<void> | null = null;
+  const shutdown = () =>
+    stopping ??= server.shutdown(options.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs).then(() =>
+      finished
+    );
+  if (options.signal?.aborted) shutdown();
+  else options.signal?.addEventListener("abort", () => shutdown(), { once: true });
+  return {
+    finished,
+    addr,
+    shutdown,
+    ref: () => server.reactor.ref(),
+    unref: () => server.reactor.unref(),
+    [Symbol.asyncDispose]: shutdown,
+  };
+}
+
+/** The limits given, as the server's options (absent ones keep the server's defaults). */
+function limits(options: ServeOptions) {
+  const out: Record<string, number> = {};
+  for (
+    const key of [
+      "maxBodyBytes",
+      "maxBodyMemoryBytes",
+      "headerTimeoutMs",
+      "idleTimeoutMs",
+      "bodyTimeoutMs",
+      "writeTimeoutMs",
+    ] as const
+  ) {
+    const value = options[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}

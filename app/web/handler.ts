@@ -1,0 +1,82 @@
+// A fetch handler, `(request, info) => Response`, as the engine's handler: each request becomes
+// a web Request (request.ts), the handler's Response becomes the engine's (response.ts), and a
+// handler that throws, or returns something that cannot be sent, gets onError's answer.
+
+import { HttpError, STATUS, statusResponse } from "../../http/status.ts";
+import type { Handler, HttpRequest, HttpResponse } from "../../http/types.ts";
+import { HandlerInfo, type ServeHandlerInfo } from "./info.ts";
+import { type Origin, webRequest } from "./request.ts";
+import { engineResponse } from "./response.ts";
+
+/** What an application gives: Deno.ServeHandler's shape. */
+export type FetchHandler = (request: Request, info: ServeHandlerInfo) => Response | Promise<Response>;
+
+/** Answers for a handler that failed: Deno.ServeOptions.onError's shape. */
+export type ErrorHandler = (error: unknown) => Response | Promise<Response>;
+
+/** Options for {@linkcode fetchHandler}. */
+export interface FetchHandlerOptions {
+  /** The scheme and fallback authority of request URLs (read when a request is made). */
+  origin: Origin;
+  /** The answer for a handler that throws; by default the error is logged and 500 answered. */
+  onError?: ErrorHandler;
+}
+
+/** Deno.serve's default: log the error, answer 500. */
+function defaultOnError(error: unknown): Response {
+  console.error(`Handler failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+  return new Response("Internal Server Error", { status: STATUS.INTERNAL_SERVER_ERROR });
+}
+
+/**
+ * Adapts a fetch handler to the engine.
+ * @param handle the application's handler
+ * @param options request URLs and error answers
+ * @returns an engine handler
+ */
+export function fetchHandler(handle: FetchHandler, options: FetchHandlerOptions): Handler {
+  const onError = options.onError ?? defaultOnError;
+  const origin = options.origin;
+
+  /** The answer when the handler, or the conversion of its Response, failed. */
+  function failed(error: unknown): HttpResponse | Promise<HttpResponse> {
+    // The engine refused the request's body (too large, malformed, too slow) and answers it
+    // itself; the handler's rejection that followed is not the application's bug.
+    if (error instanceof HttpError) return statusResponse(error.status);
+    try {
+      const answer = onError(error);
+      if (answer instanceof Response) return engineResponse(answer);
+      return Promise.resolve(answer).then(engineResponse).catch(onErrorFailed);
+    } catch (nested) {
+      return onErrorFailed(nested);
+    }
+  }
+
+  return function handleFetch(http: HttpRequest): HttpResponse | Promise<HttpResponse> {
+    const method = http.head.method;
+    // A web Request cannot carry these (the Fetch standard forbids them), and rawserve does not
+    // tunnel (RFC 9110 §9.3.6) or reflect requests (§9.3.8).
+    if (method === "CONNECT" || method === "TRACE") return statusResponse(STATUS.NOT_IMPLEMENTED);
+    const info = new HandlerInfo(http);
+    let result: Response | Promise<Response>;
+    try {
+      result = handle(webRequest(http.head, http.body, { origin, info }), info);
+    } catch (error) {
+      return failed(error);
+    }
+    if (result instanceof Response) {
+      try {
+        return engineResponse(result);
+      } catch (error) {
+        return failed(error);
+      }
+    }
+    return Promise.resolve(result).then(engineResponse).catch(failed);
+  };
+}
+
+/** onError itself failed: log both and answer 500. */
+function onErrorFailed(error: unknown): HttpResponse {
+  console.error(`onError failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+  return statusResponse(STATUS.INTERNAL_SERVER_ERROR);
+}

@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { serve } from "./mod.ts";
+ * import { serve } from "@rawserve/rawserve";
  *
  * const server = serve({ port: 8080 }, async (request, info) => {
  *   const url = new URL(request.url);

@@ -9,7 +9,15 @@ import { type ErrorHandler, type FetchHandler, fetchHandler } from "./web/handle
 import type { NetAddr } from "./web/info.ts";
 import type { Origin } from "./web/request.ts";
 
-/** Options for {@linkcode serve}. */
+/**
+ * Options for {@linkcode serve}: where to listen, hooks, and the engine's limits.
+ * @example
+ * ```ts
+ * import { serve, type ServeOptions } from "@rawserve/rawserve";
+ * const options: ServeOptions = { hostname: "127.0.0.1", port: 8080, maxBodyBytes: 8 << 20 };
+ * serve(options, async (request) => new Response(`${(await request.bytes()).length} bytes`));
+ * ```
+ */
 export interface ServeOptions {
   /** The port to listen on (default 8000, as Deno.serve; 0 picks a free one). */
   port?: number;
@@ -43,7 +51,16 @@ export interface ServeOptions {
   shutdownTimeoutMs?: number;
 }
 
-/** A running server, as Deno.serve returns one. */
+/**
+ * A running server, as Deno.serve returns one.
+ * @example
+ * ```ts
+ * import { serve } from "@rawserve/rawserve";
+ * const server = serve({ port: 0, onListen: () => {} }, () => new Response("hi"));
+ * console.log(`port ${server.addr.port}`);
+ * await server.shutdown(); // finishes responses in flight, then resolves
+ * ```
+ */
 export interface HttpServer extends AsyncDisposable {
   /** Resolves once the server has stopped and released its socket. */
   readonly finished: Promise<void>;
@@ -76,7 +93,7 @@ function defaultOnListen(addr: NetAddr): void {
  * @throws {SyscallError} when the address cannot be listened on (in use, not local, ...)
  * @example
  * ```ts
- * import { serve } from "./mod.ts";
+ * import { serve } from "@rawserve/rawserve";
  * serve((request) => new Response(`Hello from ${new URL(request.url).pathname}`));
  * ```
  */
@@ -89,7 +106,7 @@ export function serve(handler: FetchHandler): HttpServer;
  * @throws {SyscallError} when the address cannot be listened on
  * @example
  * ```ts
- * import { serve } from "./mod.ts";
+ * import { serve } from "@rawserve/rawserve";
  * const controller = new AbortController();
  * serve({ port: 8080, signal: controller.signal }, () => Response.json({ ok: true }));
  * ```
@@ -102,7 +119,7 @@ export function serve(options: ServeOptions, handler: FetchHandler): HttpServer;
  * @throws {SyscallError} when the address cannot be listened on
  * @example
  * ```ts
- * import { serve } from "./mod.ts";
+ * import { serve } from "@rawserve/rawserve";
  * serve({ port: 0, handler: () => new Response("Hello, World!") });
  * ```
  */

@@ -138,12 +138,21 @@ export class Connection {
     if (this.#phase !== "closed") this.#flush();
   }
 
-  /** The peer sent FIN. A half-closed client still gets every answer it asked for. */
+  /**
+   * The peer sent FIN. A half-closed client still gets every answer that is ready; but one the
+   * application is still making (a handler not done, a stream between chunks) is taken as a
+   * client that left, as nginx (499) and hyper do: the connection closes, which aborts the
+   * requests' signals, rather than hold the socket for an answer nobody may read.
+   */
   #onPeerFin(): void {
     this.#peerClosed = true;
     if (this.#lingering || (this.#responses.length === 0 && this.#responses.written)) return this.close();
     this.#intake.peerClosed();
-    this.#settle();
+    this.#flush();
+    if (this.#phase !== "closed" && this.#responses.awaitsApplication) {
+      countError(this.#options.stats, "client left");
+      this.close();
+    }
   }
 
   #handlerFailed(e: unknown): HttpResponse {

@@ -77,6 +77,12 @@ export class OutputQueue {
     return this.#segments.length === 0;
   }
 
+  /** Whether the queue waits for a stream to produce its next chunk (the application's turn). */
+  get waitingOnStream(): boolean {
+    const first = this.#segments[0];
+    return first?.kind === STREAM && first.reading;
+  }
+
   /**
    * Writes `buf[0, length)` after what is queued: at once when nothing is, keeping a copy of
    * what the kernel did not take.

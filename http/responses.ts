@@ -7,7 +7,7 @@ import type { HttpError } from "./status.ts";
 import { decideFraming, FRAMING, type ResponseFraming } from "./framing.ts";
 import { DRAIN, type DrainResult, OutputQueue } from "./output_queue.ts";
 import { encodeBody, encodeHead, OutputBuffer } from "./writer.ts";
-import { isFileBody, releaseUntaken, Slot } from "./slot.ts";
+import { isFileBody, releaseUntaken, type Slot } from "./slot.ts";
 import { type ConnectionStats, countError } from "./stats.ts";
 import type { RequestHead } from "./parser.ts";
 import type { FileBody, HttpResponse, ResponseObserver, Transport } from "./types.ts";
@@ -107,6 +107,15 @@ export class ResponseQueue {
   /** Whether all encoded output has been accepted by the kernel. */
   get written(): boolean {
     return this.#output.empty;
+  }
+
+  /**
+   * Whether writing waits for the application: the next response is not ready, or its stream
+   * has not produced its next chunk.
+   */
+  get awaitsApplication(): boolean {
+    const first = this.#slots[0];
+    return this.#output.waitingOnStream || (this.#output.empty && first !== undefined && !first.response);
   }
 
   /** A request read: its response will take this place in the order. */

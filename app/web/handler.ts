@@ -8,10 +8,26 @@ import { HandlerInfo, type ServeHandlerInfo } from "./info.ts";
 import { type Origin, webRequest } from "./request.ts";
 import { engineResponse } from "./response.ts";
 
-/** What an application gives: Deno.ServeHandler's shape. */
+/**
+ * What an application gives: Deno.ServeHandler's shape.
+ * @example
+ * ```ts
+ * import type { FetchHandler } from "@rawserve/rawserve";
+ * const handler: FetchHandler = (request, info) =>
+ *   new Response(`${request.method} ${new URL(request.url).pathname} from ${info.remoteAddr.hostname}`);
+ * ```
+ */
 export type FetchHandler = (request: Request, info: ServeHandlerInfo) => Response | Promise<Response>;
 
-/** Answers for a handler that failed: Deno.ServeOptions.onError's shape. */
+/**
+ * Answers for a handler that failed: Deno.ServeOptions.onError's shape.
+ * @example
+ * ```ts
+ * import type { ErrorHandler } from "@rawserve/rawserve";
+ * const onError: ErrorHandler = (error) =>
+ *   Response.json({ error: error instanceof Error ? error.message : "failed" }, { status: 500 });
+ * ```
+ */
 export type ErrorHandler = (error: unknown) => Response | Promise<Response>;
 
 /** Options for {@linkcode fetchHandler}. */

@@ -4,7 +4,14 @@
 
 import type { HttpRequest, ResponseObserver } from "../../http/types.ts";
 
-/** The address of a TCP peer, as Deno.NetAddr has it. */
+/**
+ * The address of a TCP peer, as Deno.NetAddr has it.
+ * @example
+ * ```ts
+ * import type { NetAddr } from "@rawserve/rawserve";
+ * const where = (addr: NetAddr) => addr.hostname.includes(":") ? `[${addr.hostname}]:${addr.port}` : `${addr.hostname}:${addr.port}`;
+ * ```
+ */
 export interface NetAddr {
   /** Always "tcp". */
   transport: "tcp";
@@ -14,7 +21,18 @@ export interface NetAddr {
   port: number;
 }
 
-/** What a handler gets beside the request (Deno.ServeHandlerInfo's shape). */
+/**
+ * What a handler gets beside the request (Deno.ServeHandlerInfo's shape).
+ * @example
+ * ```ts
+ * import { serve, type ServeHandlerInfo } from "@rawserve/rawserve";
+ * serve((request: Request, info: ServeHandlerInfo) => {
+ *   const started = performance.now();
+ *   info.completed.then(() => console.log(`${request.url} done in ${performance.now() - started} ms`));
+ *   return new Response(`hello ${info.remoteAddr.hostname}`);
+ * });
+ * ```
+ */
 export interface ServeHandlerInfo {
   /** The client's address and port. */
   readonly remoteAddr: NetAddr;

@@ -143,10 +143,31 @@ class LazyRequest extends Request {
   }
 }
 
+/** Headers whose changes throw, as a server's request headers do, for the public path. */
+class ReadOnlyHeaders extends Headers {
+  override append(): void {
+    throw new TypeError("A request's headers are immutable");
+  }
+  override set(): void {
+    throw new TypeError("A request's headers are immutable");
+  }
+  override delete(): void {
+    throw new TypeError("A request's headers are immutable");
+  }
+}
+
+/** A request's Headers made immutable: the guard set where Deno's fields allow, else a read-only copy. */
+function immutable(headers: Headers): Headers {
+  if (!FAST_HEADERS || !HEADERS_WORK) return new ReadOnlyHeaders(headers);
+  (headers as unknown as Record<symbol, unknown>)[FAST_HEADERS.guard] = "immutable";
+  return headers;
+}
+
 /** A request made with the public constructor: one with a body, or any when the fast path is off. */
 class PublicRequest extends Request {
   #info: HandlerInfo;
   #claim: (() => void) | null;
+  #headers: Headers | null = null;
 
   constructor(url: string, init: RequestInit, info: HandlerInfo, claim: (() => void) | null) {
     super(url, init);
@@ -156,6 +177,10 @@ class PublicRequest extends Request {
 
   override get signal(): AbortSignal {
     return this.#info.signal();
+  }
+
+  override get headers(): Headers {
+    return this.#headers ??= immutable(super.headers);
   }
 
   /**

@@ -322,3 +322,57 @@ Deno.test("a handler that reads its body after awaiting something else still get
   assert.deepEqual(t.statuses(), [200]);
   assert.match(t.text(), /\r\n\r\nhello$/);
 });
+
+Deno.test("a half-closed client gets the answers that are ready; one the application still makes is cut", async () => {
+  const done: boolean[] = [];
+  const observe = (req: Parameters<Handler>[0]) => {
+    req.observer = { responseDone: (ok: boolean) => done.push(ok) };
+  };
+  // Ready before the FIN (a synchronous answer): written although the client half-closed.
+  const ready = connect((req) => {
+    observe(req);
+    return ok("ready");
+  });
+  ready.t.window = 0; // the socket is full, so the answer is still queued at the FIN
+  ready.send(get("/"));
+  ready.t.eof = true;
+  ready.conn.onReadable();
+  assert.equal(ready.t.closes, 0);
+  ready.t.window = Infinity;
+  ready.conn.onWritable();
+  assert.match(ready.t.text(), /\r\n\r\nready$/);
+  assert.equal(ready.t.closes, 1);
+  assert.deepEqual(done.splice(0), [true]);
+
+  // A handler still working at the FIN: the connection closes and the request hears it.
+  const pending = connect((req) => {
+    observe(req);
+    return new Promise<HttpResponse>(() => {});
+  });
+  pending.send(get("/slow"));
+  pending.t.eof = true;
+  pending.conn.onReadable();
+  assert.equal(pending.t.closes, 1);
+  assert.deepEqual(done.splice(0), [false]);
+  assert.equal(pending.stats.errors["client left"], 1);
+
+  // A stream between chunks at the FIN: cut too, and the stream is cancelled.
+  let cancelled = false;
+  const stream = new ReadableStream<Uint8Array>({
+    start(c) {
+      c.enqueue(new TextEncoder().encode("first"));
+    },
+    cancel() {
+      cancelled = true;
+    },
+  });
+  const streaming = connect(() => ({ status: 200, body: stream }));
+  streaming.send(get("/events"));
+  for (let i = 0; i < 5; i++) await tick();
+  assert.match(streaming.t.text(), /5\r\nfirst\r\n$/);
+  streaming.t.eof = true;
+  streaming.conn.onReadable();
+  await tick();
+  assert.equal(streaming.t.closes, 1);
+  assert.equal(cancelled, true);
+});

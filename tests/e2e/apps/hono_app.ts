@@ -1,0 +1,38 @@
+// An ordinary Hono application, written as Hono's documentation writes them for Deno: routing
+// with parameters, JSON both ways, middleware, CORS, a streaming helper, its own 404 and error
+// answers. rawserve runs it unmodified with --app (the default export has fetch()). Hono comes
+// from npm through deno.json's import map, as `deno add npm:hono` sets it up.
+
+import { Hono } from "hono";
+import { cors } from "hono/cors";
+import { streamText } from "hono/streaming";
+
+const app = new Hono();
+
+app.use("*", async (c, next) => {
+  const started = performance.now();
+  await next();
+  c.header("X-Response-Time", `${(performance.now() - started).toFixed(1)}ms`);
+});
+app.use("/api/*", cors({ origin: "https://example.test" }));
+
+app.get("/", (c) => c.text("Hello Hono!"));
+app.get("/api/users/:id", (c) => c.json({ id: c.req.param("id"), fields: c.req.query("fields") ?? null }));
+app.post("/api/users", async (c) => {
+  const user = await c.req.json<{ name: string }>();
+  return c.json({ created: user.name }, 201);
+});
+app.get("/stream", (c) =>
+  streamText(c, async (stream) => {
+    for (const word of ["one", "two", "three"]) {
+      await stream.writeln(word);
+      await stream.sleep(20);
+    }
+  }));
+app.get("/boom", () => {
+  throw new Error("kaboom");
+});
+app.notFound((c) => c.json({ error: "not found", path: c.req.path }, 404));
+app.onError((error, c) => c.json({ error: error.message }, 500));
+
+export default app;

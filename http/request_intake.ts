@@ -11,7 +11,7 @@ import { encodeBody } from "./writer.ts";
 import type { ResponseQueue } from "./responses.ts";
 import { Slot } from "./slot.ts";
 import { type ConnectionStats, countError } from "./stats.ts";
-import type { Handler, HttpResponse, Transport } from "./types.ts";
+import type { ConnectionInfo, Handler, HttpResponse, Transport } from "./types.ts";
 
 const CONTINUE_100 = encodeBody("HTTP/1.1 100 Continue\r\n\r\n");
 /** A body whose connection closed before it ended. */
@@ -36,6 +36,10 @@ export interface IntakeOptions {
   failed: (error: unknown) => HttpResponse;
   /** Something changed outside the reactor's dispatch: the connection should write and settle. */
   kick: () => void;
+  /** What handlers see of the connection. */
+  connection: ConnectionInfo;
+  /** The clock each request's start time is read from, or null when responses are not timed. */
+  clock: (() => number) | null;
 }
 
 /** Reads a connection's requests and gets them answered. */
@@ -131,12 +135,12 @@ export class RequestIntake {
     const body = reader
       ? new RequestBody(reader.remaining, options.maxBodyBytes, options.bodyBudget, this.#bodyOwner)
       : null;
-    const slot = new Slot(head, body, close);
+    const slot = new Slot(head, body, close, this.#started());
     this.#responses.push(slot);
     if (body) this.#bodySlot = slot;
     let result: HttpResponse | Promise<HttpResponse>;
     try {
-      result = options.handler({ head, body });
+      result = options.handler({ head, body, connection: options.connection });
     } catch (e) {
       result = options.failed(e);
     }
@@ -149,6 +153,12 @@ export class RequestIntake {
           slot.overridden ? statusResponse(STATUS.INTERNAL_SERVER_ERROR) : options.failed(e),
         ),
     );
+  }
+
+  /** When a request arrived, for its response time; 0 when nobody times responses. */
+  #started(): number {
+    const clock = this.#options.clock;
+    return clock === null ? 0 : clock();
   }
 
   /** A handler's answer. A body it has not begun to read is dropped now. */
@@ -215,7 +225,7 @@ export class RequestIntake {
     this.unread = true; // the rest of what the client sent is unknown
     const answer = statusResponse(error.status, { text: error.message });
     if (!slot) {
-      const unparsable = new Slot(null, null, true);
+      const unparsable = new Slot(null, null, true, this.#started());
       unparsable.response = answer;
       return this.#responses.push(unparsable);
     }

@@ -53,6 +53,13 @@ export interface ResponseHooks {
   streamReady: () => void;
   /** A handler's response cannot be sent as it is (a header would split it): log and replace it. */
   failed: (error: unknown) => HttpResponse;
+  /**
+   * A response's last byte was accepted by the kernel: its status and the milliseconds since its
+   * request's head arrived (Slot.started), on `now`'s clock. Null when nobody times responses.
+   */
+  completed: ((status: number, ms: number) => void) | null;
+  /** The clock `completed` measures with (the reactor's batch clock). */
+  now: () => number;
 }
 
 /** The responses a connection owes, in order, and the output not yet written. */
@@ -61,6 +68,11 @@ export class ResponseQueue {
   #output: OutputQueue;
   #hooks: ResponseHooks;
   #filesHeld = 0;
+  /**
+   * Responses encoded whose bytes the kernel has not all taken, as (status, started) pairs; they
+   * are complete once the output queue is empty. Only kept when `hooks.completed` is set.
+   */
+  #inFlight: number[] = [];
   /** A closing response has been encoded: nothing follows it. */
   closing = false;
 
@@ -101,6 +113,11 @@ export class ResponseQueue {
     return this.#output.empty;
   }
 
+  /** Bytes of encoded output the kernel has not taken yet (walks the queue: not for hot paths). */
+  get pendingBytes(): number {
+    return this.#output.pendingBytes();
+  }
+
   /** A request read: its response will take this place in the order. */
   push(slot: Slot): void {
     this.#slots.push(slot);
@@ -132,6 +149,7 @@ export class ResponseQueue {
     for (;;) {
       const drained = output.drain();
       if (drained !== DRAIN.DONE) return drained;
+      if (this.#inFlight.length > 0) this.#complete();
       const out = OUT;
       out.length = 0;
       let tail: Tail | null = null;
@@ -140,6 +158,7 @@ export class ResponseQueue {
         if (!slot?.response) break;
         this.#slots.shift();
         tail = this.#encode(slot, out);
+        if (this.#hooks.completed !== null) this.#inFlight.push(slot.response!.status, slot.started);
         if (slot.close) this.#closeAfter();
         if (tail !== null || slot.close) break;
       }
@@ -149,6 +168,18 @@ export class ResponseQueue {
       else if (tail instanceof StreamTail) output.pushStream(tail.reader, tail.chunked);
       else if (tail !== null) output.pushFile(tail);
     }
+  }
+
+  /**
+   * Everything encoded so far has been accepted by the kernel: each response in flight is
+   * complete, at the clock's current reading (one reading for all of them: they left together).
+   */
+  #complete(): void {
+    const inFlight = this.#inFlight;
+    const completed = this.#hooks.completed!;
+    const now = this.#hooks.now();
+    for (let i = 0; i < inFlight.length; i += 2) completed(inFlight[i]!, now - inFlight[i + 1]!);
+    inFlight.length = 0;
   }
 
   /** Bytes the kernel accepted since the last call; they are added to the counters here. */

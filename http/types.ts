@@ -37,6 +37,12 @@ export interface HttpResponse {
   contentLength?: number;
 }
 
+/** What a handler may ask about the connection a request arrived on. */
+export interface ConnectionInfo {
+  /** The peer's address as text (`127.0.0.1`, `::1`), looked up on first use; `-` if unknown. */
+  readonly remoteAddress: string;
+}
+
 /** A request as a handler sees it, as soon as its head is complete. */
 export interface HttpRequest {
   readonly head: RequestHead;
@@ -45,6 +51,8 @@ export interface HttpRequest {
    * reading it leaves it to the connection, which drops it (see RequestBody).
    */
   readonly body: RequestBody | null;
+  /** The connection it arrived on; a connection always sets it (tests may build requests without). */
+  readonly connection?: ConnectionInfo;
 }
 
 /** Produces a response for a request; may be async. Throwing produces a 500. */

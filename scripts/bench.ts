@@ -1435,7 +1435,7 @@ function buildFloor(repo: string, dir: string): string | null {
   return null;
 }
 
-async function setUp(opts: Options): Promise<Bench> {
+function setUp(opts: Options): Bench {
   const repo = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
   if (opts.servers.includes("rawserve") && !readOr(`${repo}/main.ts`)) {
     throw new Error(
@@ -1506,7 +1506,7 @@ async function runAll(bench: Bench): Promise<Report> {
 async function main(): Promise<number> {
   let bench: Bench;
   try {
-    bench = await setUp(parseOptions(Deno.args));
+    bench = setUp(parseOptions(Deno.args));
   } catch (e) {
     console.error(`bench: ${errorText(e)}\n\n${USAGE}`);
     return 2;

@@ -129,9 +129,12 @@ export class Connection implements ConnectionInfo {
     return this.#phase === "closed";
   }
 
-  /** What the connection waits for now (phases.ts). */
+  /**
+   * What the connection waits for now (phases.ts). Asked from inside a handler, it is busy: the
+   * phase is settled only once the handler has returned.
+   */
   get phase(): Phase {
-    return this.#phase;
+    return this.#consuming && this.#phase !== "closed" ? "busy" : this.#phase;
   }
 
   /** Requests whose heads have been read on this connection. */

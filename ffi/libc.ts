@@ -36,6 +36,7 @@ export const LIBC = {
   // arguments are small non-negative values, passed zero-extended (see the note above).
   syscall4: { name: "syscall", parameters: ["u32", "i32", "buffer", "buffer", "u32"], result: "i32" },
   fstat: { parameters: ["i32", "buffer"], result: "i32" }, // int fd, struct stat *st (glibc >= 2.33 exports it)
+  getdents64: { parameters: ["i32", "buffer", "u32"], result: "i32" }, // int fd, void *dirp, size_t count -> ssize_t (glibc >= 2.30)
   access: { parameters: ["buffer", "i32"], result: "i32" }, // const char *path, int mode
   eventfd: { parameters: ["u32", "i32"], result: "i32" }, // unsigned initval, int flags
   epoll_create1: { parameters: ["i32"], result: "i32" }, // int flags

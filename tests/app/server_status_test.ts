@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { parseSockstat, pickRows } from "../../app/server_status.ts";
 import { ResponseMetrics } from "../../app/response_metrics.ts";
+import { readProcText } from "../../ffi/procfs.ts";
 
 Deno.test("pickRows() keeps the n oldest, then the n heaviest of the rest, heaviest first", () => {
   const items = Array.from({ length: 1000 }, (_, i) => ({ id: i, weight: (i * 7919) % 1000 }));
@@ -26,7 +27,7 @@ Deno.test("parseSockstat() reads each line's name and its key/value pairs", () =
   assert.deepEqual(parsed.sockets, { used: 147 });
   assert.deepEqual(parsed.TCP, { inuse: 111, orphan: 0, tw: 77, alloc: 111, mem: 125 });
   assert.deepEqual(parsed.FRAG, { inuse: 0, memory: 0 });
-  assert.ok(parseSockstat(Deno.readTextFileSync("/proc/net/sockstat")).TCP, "this machine's has a TCP line");
+  assert.ok(parseSockstat(readProcText("/proc/net/sockstat")!).TCP, "this machine's has a TCP line");
 });
 
 Deno.test("ResponseMetrics counts a time at a bucket's bound in that bucket (le is <=)", () => {

@@ -66,8 +66,8 @@ function processCard(s: StatusSnapshot): string {
       fact(
         "descriptors",
         `${n(p.openFds)} <small>of ${n(p.fdLimit)}</small>`,
-        "Slots in the kernel's file table: every socket, file and pipe. At the limit accept() fails " +
-          "with EMFILE and rawserve pauses accepting.",
+        "Slots in the kernel's file table: every socket, file and pipe. rawserve stops accepting at " +
+          "--max-connections or 256 short of the limit; at the limit accept() fails with EMFILE.",
       ) +
       fact("up", formatAge(p.uptimeS * 1000), "Since the process started."),
   );
@@ -257,7 +257,10 @@ function connectionsSection(s: StatusSnapshot): string {
   const c = s.connections;
   const head = COLUMNS.map(([name]) => `<th>${name}</th>`).join("");
   const body = c.rows.map((row) =>
-    `<tr>${COLUMNS.map(([name, , cell]) => `<td data-label="${name}">${cell(row)}</td>`).join("")}</tr>`
+    // One span per cell: on a phone each cell is a two-column grid (label, value).
+    `<tr>${
+      COLUMNS.map(([name, , cell]) => `<td data-label="${name}"><span>${cell(row)}</span></td>`).join("")
+    }</tr>`
   ).join("");
   const shown = c.shown < c.total
     ? `the ${c.rows.length} shown are the oldest and those with the most requests, of ${n(c.total)}`
@@ -266,7 +269,7 @@ function connectionsSection(s: StatusSnapshot): string {
     `<div class="fact"><dt>${name}</dt><dd class="why">${why}</dd></div>`
   )
     .join("");
-  return `<section class="card wide"><h2>Connections</h2><p class="note">${shown}. Kernel facts from ` +
+  return `<section class="card wide" id="connections"><h2>Connections</h2><p class="note">${shown}. Kernel facts from ` +
     `getsockopt(TCP_INFO), ioctl(SIOCINQ/SIOCOUTQ) and SO_SNDBUF/SO_RCVBUF, read now.</p>` +
     `<div class="scroll"><table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table></div>` +
     `<details><summary>What the columns mean</summary><dl class="legend">${legend}</dl></details></section>`;
@@ -284,10 +287,10 @@ const STYLE = `
 :root{color-scheme:light dark;--bg:#f6f7f9;--card:#fff;--ink:#1d2330;--mute:#667085;--line:#e3e6ea;--accent:#2f6feb;--hot:#c2410c}
 @media (prefers-color-scheme:dark){:root{--bg:#0f1218;--card:#171b23;--ink:#e6e9ef;--mute:#98a2b3;--line:#2a303b;--accent:#6ea0ff;--hot:#fb923c}}
 *{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--ink);font:15px/1.45 system-ui,sans-serif}
-header{padding:1rem 1rem .25rem;max-width:80rem;margin:auto}h1{margin:0;font-size:1.35rem}h1 span{color:var(--mute);font-weight:400}
+header{padding:1rem 1rem .25rem;max-width:92rem;margin:auto}h1{margin:0;font-size:1.35rem}h1 span{color:var(--mute);font-weight:400}
 .sub{margin:.25rem 0;color:var(--mute)}.serving{color:#15803d}.draining{color:var(--hot)}
 .live{font-size:.85rem;color:var(--mute);margin:.25rem 0}.live code{font-size:.8rem}
-main{display:grid;gap:.75rem;grid-template-columns:repeat(auto-fit,minmax(19rem,1fr));padding:.75rem 1rem 2rem;max-width:80rem;margin:auto}
+main{display:grid;gap:.75rem;grid-template-columns:repeat(auto-fit,minmax(19rem,1fr));padding:.75rem 1rem 2rem;max-width:92rem;margin:auto}
 .card{background:var(--card);border:1px solid var(--line);border-radius:.6rem;padding:.75rem .9rem;min-width:0}
 .wide{grid-column:1/-1}h2{font-size:.95rem;margin:0 0 .4rem;text-transform:uppercase;letter-spacing:.04em;color:var(--mute)}
 dl{margin:0}.fact{display:grid;grid-template-columns:9.5rem 1fr;column-gap:.5rem;padding:.3rem 0;border-top:1px solid var(--line)}
@@ -299,15 +302,16 @@ dl{margin:0}.fact{display:grid;grid-template-columns:9.5rem 1fr;column-gap:.5rem
 .bar{display:grid;grid-template-columns:5.5rem 1fr 4.5rem;gap:.4rem;align-items:center;font-size:.85rem;padding:.1rem 0}
 .track{background:var(--line);border-radius:.2rem;height:.7rem;overflow:hidden}.fill{display:block;height:100%;background:var(--accent)}
 .cnt{text-align:right;font-variant-numeric:tabular-nums}
-.scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:.85rem;font-variant-numeric:tabular-nums}
-th,td{text-align:left;padding:.3rem .45rem;border-top:1px solid var(--line);white-space:nowrap}th{color:var(--mute);font-weight:600}
+.scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:.8rem;font-variant-numeric:tabular-nums}
+th,td{text-align:left;padding:.25rem .35rem;border-top:1px solid var(--line);white-space:nowrap}th{color:var(--mute);font-weight:600}
 .ph{padding:0 .35rem;border-radius:.3rem;background:var(--line)}.ph.writing{background:#ffedd5;color:#7c2d12}
 .ph.head,.ph.body{background:#dbeafe;color:#1e3a8a}.ph.busy{background:#ede9fe;color:#4c1d95}
 .hot{color:var(--hot);font-weight:700}details{margin-top:.5rem}summary{cursor:pointer;color:var(--accent)}
 .legend .fact{grid-template-columns:6rem 1fr}.legend .why{grid-column:auto}
 @media (max-width:700px){.fact{grid-template-columns:8rem 1fr}table,tbody,tr,td{display:block}thead{display:none}
-tr{border:1px solid var(--line);border-radius:.5rem;margin:.5rem 0;padding:.25rem .5rem}
-td{display:grid;grid-template-columns:6.5rem 1fr;border:0;padding:.1rem 0;white-space:normal}
+tr{border:1px solid var(--line);border-radius:.5rem;margin:.5rem 0;padding:.25rem .5rem;display:grid;grid-template-columns:1fr 1fr;column-gap:.75rem}
+td{display:grid;grid-template-columns:3.9rem 1fr;border:0;padding:.1rem 0;white-space:normal;min-width:0}
+td[data-label=peer],td[data-label=state]{grid-column:1/-1}
 td::before{content:attr(data-label);color:var(--mute)}}
 `;
 

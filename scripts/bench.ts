@@ -173,8 +173,9 @@ const USAGE = `Usage: deno run -A scripts/bench.ts [options]
   --servers LIST         a subset of ${SERVER_KINDS.join(", ")}
   --baseline DIR         also run rawserve from the checkout in DIR (defaults and --quiet),
                          in the same rotation: before/after in one run
-  --rawserve-flags "F"   extra flags for this checkout's rawserve only (not the baseline's),
-                         e.g. "--metrics /metrics": the cost of a feature against DIR`;
+  --rawserve-flags="F"   extra flags for this checkout's rawserve only (not the baseline's),
+                         e.g. --rawserve-flags="--metrics /metrics": a feature's cost against
+                         DIR (the = is needed: the value begins with a dash)`;
 
 interface Options {
   only: string[];
@@ -1224,7 +1225,7 @@ async function runIdleRaised(bench: Bench, limit: number): Promise<IdleRow[] | n
   if (!o.pin) args.push("--no-pin");
   // The child starts the same servers: the baseline's checkout and our extra flags go with it.
   if (o.baseline !== null) args.push("--baseline", o.baseline);
-  if (o.rawserveFlags.length) args.push("--rawserve-flags", o.rawserveFlags.join(" "));
+  if (o.rawserveFlags.length) args.push(`--rawserve-flags=${o.rawserveFlags.join(" ")}`);
   const script = decodeURIComponent(new URL(import.meta.url).pathname);
   const shell = 'ulimit -n "$1" || exit 99; shift; exec "$@"';
   const out = await track(

@@ -69,10 +69,13 @@ export class ResponseQueue {
   #hooks: ResponseHooks;
   #filesHeld = 0;
   /**
-   * Responses encoded whose bytes the kernel has not all taken, as (status, started) pairs; they
-   * are complete once the output queue is empty. Only kept when `hooks.completed` is set.
+   * Responses encoded whose bytes the kernel has not all taken, as (status, started) pairs in
+   * the first `#inFlightLength` slots; they are complete once the output queue is empty. Only
+   * kept when `hooks.completed` is set. The array is reused, never truncated: `length = 0` and
+   * push again cost ~30 ns a response (the backing store is freed and regrown), indexed stores ~1.
    */
   #inFlight: number[] = [];
+  #inFlightLength = 0;
   /** A closing response has been encoded: nothing follows it. */
   closing = false;
 
@@ -149,7 +152,7 @@ export class ResponseQueue {
     for (;;) {
       const drained = output.drain();
       if (drained !== DRAIN.DONE) return drained;
-      if (this.#inFlight.length > 0) this.#complete();
+      if (this.#inFlightLength > 0) this.#complete();
       const out = OUT;
       out.length = 0;
       let tail: Tail | null = null;
@@ -158,7 +161,7 @@ export class ResponseQueue {
         if (!slot?.response) break;
         this.#slots.shift();
         tail = this.#encode(slot, out);
-        if (this.#hooks.completed !== null) this.#inFlight.push(slot.response!.status, slot.started);
+        if (this.#hooks.completed !== null) this.#remember(slot);
         if (slot.close) this.#closeAfter();
         if (tail !== null || slot.close) break;
       }
@@ -178,8 +181,16 @@ export class ResponseQueue {
     const inFlight = this.#inFlight;
     const completed = this.#hooks.completed!;
     const now = this.#hooks.now();
-    for (let i = 0; i < inFlight.length; i += 2) completed(inFlight[i]!, now - inFlight[i + 1]!);
-    inFlight.length = 0;
+    for (let i = 0; i < this.#inFlightLength; i += 2) completed(inFlight[i]!, now - inFlight[i + 1]!);
+    this.#inFlightLength = 0;
+  }
+
+  /** An encoded response, to be reported complete once its bytes are all in the kernel. */
+  #remember(slot: Slot): void {
+    const n = this.#inFlightLength;
+    this.#inFlight[n] = slot.response!.status;
+    this.#inFlight[n + 1] = slot.started;
+    this.#inFlightLength = n + 2;
   }
 
   /** Bytes the kernel accepted since the last call; they are added to the counters here. */

@@ -52,6 +52,11 @@ Options:
   --idle-spins N            empty polls before blocking in epoll_wait (default ${IDLE_SPINS})
   --quiet                   no access log and no counters at shutdown (the start-up line
                             with the URL is always printed)
+  --status PATH             a live page of every connection's kernel state at PATH (HTML,
+                            or JSON for Accept: application/json); loopback clients only
+  --status-public           answer --status to any client
+  --metrics PATH            Prometheus text exposition at PATH
+  --health PATH             200 "ok" at PATH while serving, 503 while draining
   -h, --help                show this help
   -v, --version             print the version
 
@@ -85,6 +90,11 @@ export interface CliConfig {
   sndbuf: number | null;
   rcvbuf: number | null;
   noDelay: boolean;
+  /** Introspection paths (null: off); see app/introspection.ts. */
+  statusPath: string | null;
+  statusPublic: boolean;
+  metricsPath: string | null;
+  healthPath: string | null;
 }
 
 /** A usage error: printed as one line, exit code 2. */
@@ -144,6 +154,10 @@ const FLAGS = {
   "cache-control": { type: "string" },
   "access-log": { type: "string" },
   "stats-interval": { type: "string" },
+  status: { type: "string" },
+  "status-public": { type: "boolean" },
+  metrics: { type: "string" },
+  health: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "v" },
 } as const;
@@ -176,7 +190,13 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
   const { values: v, positionals } = parseFlags(args);
   if (v.help) return "help";
   if (v.version) return "version";
-  return { ...networkConfig(v), ...limitConfig(v), ...siteConfig(v, positionals), ...tuningConfig(v) };
+  return {
+    ...networkConfig(v),
+    ...limitConfig(v),
+    ...siteConfig(v, positionals),
+    ...tuningConfig(v),
+    ...introspectionConfig(v),
+  };
 }
 
 function networkConfig(v: Flags) {
@@ -239,4 +259,25 @@ function tuningConfig(v: Flags) {
     idleSpins: integer("idle-spins", v["idle-spins"], 0, 1_000_000) ?? IDLE_SPINS,
     yieldIntervalMs: integer("yield-interval", v["yield-interval"], 0, 1000) ?? YIELD_INTERVAL_MS,
   };
+}
+
+/** An introspection path: absolute, no query or fragment, only characters a request-target may hold. */
+function urlPath(name: string, text: string | undefined): string | null {
+  if (text === undefined) return null;
+  if (!/^\/[\x21-\x7e]*$/.test(text) || /[?#]/.test(text)) {
+    throw new UsageError(`--${name} takes a path such as /${name}, not "${text}"`);
+  }
+  return text;
+}
+
+function introspectionConfig(v: Flags) {
+  const statusPath = urlPath("status", v.status);
+  const metricsPath = urlPath("metrics", v.metrics);
+  const healthPath = urlPath("health", v.health);
+  const given = [statusPath, metricsPath, healthPath].filter((p) => p !== null);
+  if (new Set(given).size < given.length) {
+    throw new UsageError(`--status, --metrics and --health need different paths`);
+  }
+  if (v["status-public"] && statusPath === null) throw new UsageError(`--status-public needs --status PATH`);
+  return { statusPath, statusPublic: v["status-public"] ?? false, metricsPath, healthPath };
 }

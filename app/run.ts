@@ -15,6 +15,7 @@ import { AccessLog, openLogSink } from "./access_log.ts";
 import { formatBytes, formatStats } from "./stats_report.ts";
 import { type FetchHandler, fetchHandler } from "./web/handler.ts";
 import type { Origin } from "./web/request.ts";
+import { WORKER_ENV } from "./supervisor.ts";
 
 /** Colours for a terminal, unless NO_COLOR is set (https://no-color.org). */
 export function paint(format: Parameters<typeof styleText>[0], text: string): string {
@@ -143,6 +144,14 @@ function serverOptions(
     writeTimeoutMs: config.writeTimeoutMs,
     maxBodyBytes: config.maxBodyBytes,
     reactor: { yieldIntervalMs: config.yieldIntervalMs, idleSpins: config.idleSpins },
+    introspection: {
+      statusPath: config.statusPath,
+      statusPublic: config.statusPublic,
+      metricsPath: config.metricsPath,
+      healthPath: config.healthPath,
+      // With --workers each worker answers for itself, and says which it is.
+      worker: worker ? { index: Number(Deno.env.get(WORKER_ENV)) } : null,
+    },
     ...(log
       ? {
         onResponse: (conn, head, status, bytes) => log.record(conn.remoteAddress, head, status, bytes),

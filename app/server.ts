@@ -12,6 +12,8 @@ import type { Handler } from "../http/types.ts";
 import type { RequestHead } from "../http/parser.ts";
 import { batchEnd, batchStart } from "../http/clock.ts";
 import { SocketTransport } from "./socket_transport.ts";
+import { type IntrospectionOptions, wantsIntrospection, withIntrospection } from "./introspection.ts";
+import { ResponseMetrics } from "./response_metrics.ts";
 
 /** Connections accepted per readiness event before other sockets get a turn. */
 const ACCEPT_BATCH = 64;
@@ -63,6 +65,11 @@ export interface ServerOptions extends ListenOptions {
   reactor?: ReactorOptions;
   /** Called once per response, e.g. for the access log. */
   onResponse?: (conn: Connection, head: RequestHead | null, status: number, bytes: number) => void;
+  /**
+   * Status page, metrics and health paths, answered before `handler`; with any of them set,
+   * responses are also counted by status and timed (one histogram increment each).
+   */
+  introspection?: IntrospectionOptions;
 }
 
 /** Live counters (the raw-socket design's set). */
@@ -97,6 +104,8 @@ export class Server implements Disposable {
   #draining = false;
   #backoff: Timer;
   #drained: (() => void) | null = null;
+  /** Responses by status and their times; null unless introspection is on. */
+  readonly responseMetrics: ResponseMetrics | null;
 
   /** @param options address, limits and handler */
   constructor(options: ServerOptions) {
@@ -106,8 +115,13 @@ export class Server implements Disposable {
     this.reactor = new Reactor({ ...options.reactor, batch });
     this.#backoff = this.reactor.timer(() => this.#resumeAccepting());
     this.#options = options;
+    const introspect = wantsIntrospection(options.introspection);
+    const metrics = introspect ? new ResponseMetrics() : null;
+    this.responseMetrics = metrics;
     this.#connOptions = {
-      handler: options.handler,
+      handler: introspect
+        ? withIntrospection(options.handler, options.introspection!, this)
+        : options.handler,
       deadline: (callback) => this.reactor.timer(callback),
       bodyBudget: { used: 0, limit: options.maxBodyMemoryBytes ?? DEFAULTS.maxBodyMemoryBytes },
       maxBodyBytes: options.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
@@ -121,6 +135,9 @@ export class Server implements Disposable {
       ...(options.onResponse ? { onResponse: options.onResponse } : {}),
       onClose: (conn) => this.#onConnectionClosed(conn),
       onFileClosed: () => this.#onDescriptorFreed(),
+      // The batch clock: ages and response times cost no clock reading of their own.
+      now: () => this.reactor.now(),
+      ...(metrics ? { onComplete: (status: number, ms: number) => metrics.record(status, ms) } : {}),
     };
   }
 
@@ -227,6 +244,21 @@ export class Server implements Disposable {
   /** Open connections (for tests and stats). */
   get connectionCount(): number {
     return this.#connections.size;
+  }
+
+  /** Open connections, oldest first (for the status page). */
+  connections(): Iterable<Connection> {
+    return this.#connections.values();
+  }
+
+  /** Whether a graceful shutdown has begun. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** The listening socket's descriptor, or -1 before listen() and once draining closed it. */
+  get listenerFd(): number {
+    return this.#listener?.fd ?? -1;
   }
 
   /**

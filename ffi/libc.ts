@@ -36,6 +36,7 @@ export const LIBC = {
   // arguments are small non-negative values, passed zero-extended (see the note above).
   syscall4: { name: "syscall", parameters: ["u32", "i32", "buffer", "buffer", "u32"], result: "i32" },
   fstat: { parameters: ["i32", "buffer"], result: "i32" }, // int fd, struct stat *st (glibc >= 2.33 exports it)
+  getdents64: { parameters: ["i32", "buffer", "u32"], result: "i32" }, // int fd, void *dirp, size_t count -> ssize_t (glibc >= 2.30)
   access: { parameters: ["buffer", "i32"], result: "i32" }, // const char *path, int mode
   eventfd: { parameters: ["u32", "i32"], result: "i32" }, // unsigned initval, int flags
   epoll_create1: { parameters: ["i32"], result: "i32" }, // int flags
@@ -52,6 +53,11 @@ export const LIBC = {
   getrlimit: { parameters: ["i32", "buffer"], result: "i32" }, // int resource, struct rlimit *rl
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" }, // int resource, const struct rlimit *rl
   prctl: { parameters: ["i32", "u32", "u32", "u32", "u32"], result: "i32" }, // int option, unsigned long args...
+  // int ioctl(int fd, unsigned long request, int *arg): variadic in C. On x86-64 a variadic
+  // callee takes integer and pointer arguments from the same registers as a fixed one and reads
+  // %al only to decide whether to spill vector registers, which is harmless either way; the
+  // request numbers used are below 2^31 and arrive zero-extended (see the note above).
+  ioctl: { parameters: ["i32", "u32", "buffer"], result: "i32" },
   signal: { parameters: ["i32", "pointer"], result: "pointer" }, // int sig, sighandler_t handler
   __errno_location: { parameters: [], result: "pointer" }, // int *(void)
 } as const satisfies Deno.ForeignLibraryInterface;
@@ -87,6 +93,12 @@ export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
 export const SO_REUSEPORT = 15;
 export const TCP_NODELAY = 1;
+/** getsockopt(IPPROTO_TCP, TCP_INFO): `struct tcp_info` (linux/tcp.h); see ffi/socket_info.ts. */
+export const TCP_INFO = 11;
+/** ioctl: bytes received and not yet read (FIONREAD), and bytes sent but not acknowledged plus
+ * not yet sent (TIOCOUTQ), on a TCP socket (linux/sockios.h, asm-generic/ioctls.h). */
+export const SIOCINQ = 0x541b;
+export const SIOCOUTQ = 0x5411;
 export const IPV6_V6ONLY = 26;
 export const SHUT_WR = 1;
 export const O_RDONLY = 0;
@@ -156,6 +168,16 @@ export function raiseFileLimit(): number {
     rl[0] = rl[1]!;
     if (libc.symbols.setrlimit(RLIMIT_NOFILE, bytes) < 0) rl[0] = soft;
   }
+  return Number(rl[0]! > 1n << 31n ? 1n << 31n : rl[0]!);
+}
+
+/**
+ * The soft limit on open files now in force (RLIMIT_NOFILE), for the status page.
+ * @returns the limit, capped at 2^31, or -1 if it cannot be read
+ */
+export function fileLimit(): number {
+  const rl = new BigUint64Array(2); // struct rlimit { rlim_t cur, max }
+  if (libc.symbols.getrlimit(RLIMIT_NOFILE, new Uint8Array(rl.buffer)) < 0) return -1;
   return Number(rl[0]! > 1n << 31n ? 1n << 31n : rl[0]!);
 }
 

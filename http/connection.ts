@@ -51,10 +51,22 @@ export interface ConnectionOptions {
   onClose?: (conn: Connection) => void;
   /** Called when a file a response held is closed (`stats.filesOpen` went down). */
   onFileClosed?: () => void;
+  /**
+   * The clock (ms) for connection ages and response times: the reactor's batch clock, so timing
+   * a request costs no clock reading of its own. Default `performance.now()`.
+   */
+  now?: () => number;
+  /**
+   * Called once per response when the kernel has accepted its last byte, with its status and the
+   * milliseconds since its request's head arrived (metrics). Without it, nothing is timed.
+   */
+  onComplete?: (status: number, ms: number) => void;
 }
 
 /** One client connection. The server calls onReadable/onWritable from the reactor. */
 export class Connection {
+  /** When it was accepted, on the server's clock (ConnectionOptions.now). */
+  readonly openedAt: number;
   #transport: Transport;
   #options: ConnectionOptions;
   #limits: { readonly [T in Timeouts]: number };
@@ -82,6 +94,8 @@ export class Connection {
     this.#limits = { ...options, lingerMs: options.lingerMs ?? LINGER_MS };
     const failed = (e: unknown) => this.#handlerFailed(e);
     const kick = () => this.#kick();
+    const now = options.now ?? (() => performance.now());
+    this.openedAt = now();
     this.#responses = new ResponseQueue(transport, {
       stats: options.stats,
       draining: options.draining,
@@ -89,8 +103,17 @@ export class Connection {
       fileClosed: () => options.onFileClosed?.(),
       streamReady: kick,
       failed,
+      completed: options.onComplete ?? null,
+      now,
     });
-    this.#intake = new RequestIntake({ ...options, responses: this.#responses, transport, failed, kick });
+    this.#intake = new RequestIntake({
+      ...options,
+      responses: this.#responses,
+      transport,
+      failed,
+      kick,
+      clock: options.onComplete ? now : null,
+    });
     this.#timer = options.deadline(() => this.#onTimeout());
     this.#enter("head");
   }
@@ -103,6 +126,29 @@ export class Connection {
   /** Whether the connection has been closed. */
   get closed(): boolean {
     return this.#phase === "closed";
+  }
+
+  /**
+   * What the connection waits for now (phases.ts). Asked from inside a handler, it is busy: the
+   * phase is settled only once the handler has returned.
+   */
+  get phase(): Phase {
+    return this.#consuming && this.#phase !== "closed" ? "busy" : this.#phase;
+  }
+
+  /** Requests whose heads have been read on this connection. */
+  get requests(): number {
+    return this.#intake.requests;
+  }
+
+  /** Output encoded and not yet taken by the kernel, in bytes (walks the queue: status page only). */
+  get pendingBytes(): number {
+    return this.#responses.pendingBytes;
+  }
+
+  /** The transport the connection drives (the status page asks its socket for kernel facts). */
+  get transport(): Transport {
+    return this.#transport;
   }
 
   /** Whether no request is in progress: nothing buffered, owed or being written. */

@@ -84,6 +84,19 @@ export class OutputQueue {
   }
 
   /**
+   * Bytes queued here that the kernel has not taken: bytes, file ranges, a stream's current
+   * chunk (a stream's future chunks are unknown). Walks the queue: for the status page only.
+   */
+  pendingBytes(): number {
+    let total = 0;
+    for (const segment of this.#segments) {
+      if (segment.file) total += segment.file.length - segment.sent;
+      else if (segment.bytes) total += segment.bytes.length - segment.offset;
+    }
+    return total;
+  }
+
+  /**
    * Writes `buf[0, length)` after what is queued: at once when nothing is, keeping a copy of
    * what the kernel did not take.
    * @returns DONE when all of it was accepted, BLOCKED when some is queued, FAILED on an error

@@ -36,6 +36,8 @@ export interface IntakeOptions {
   failed: (error: unknown) => HttpResponse;
   /** Something changed outside the reactor's dispatch: the connection should write and settle. */
   kick: () => void;
+  /** The clock each request's start time is read from, or null when responses are not timed. */
+  clock: (() => number) | null;
 }
 
 /** Reads a connection's requests and gets them answered. */
@@ -131,7 +133,7 @@ export class RequestIntake {
     const body = reader
       ? new RequestBody(reader.remaining, options.maxBodyBytes, options.bodyBudget, this.#bodyOwner)
       : null;
-    const slot = new Slot(head, body, close);
+    const slot = new Slot(head, body, close, this.#started());
     this.#responses.push(slot);
     if (body) this.#bodySlot = slot;
     const request: HttpRequest = { head, body, peer: options.transport, observer: null };
@@ -151,6 +153,12 @@ export class RequestIntake {
           slot.overridden ? statusResponse(STATUS.INTERNAL_SERVER_ERROR) : options.failed(e),
         ),
     );
+  }
+
+  /** When a request arrived, for its response time; 0 when nobody times responses. */
+  #started(): number {
+    const clock = this.#options.clock;
+    return clock === null ? 0 : clock();
   }
 
   /** A handler's answer. A body it has not begun to read is dropped now. */
@@ -217,7 +225,7 @@ export class RequestIntake {
     this.unread = true; // the rest of what the client sent is unknown
     const answer = statusResponse(error.status, { text: error.message });
     if (!slot) {
-      const unparsable = new Slot(null, null, true);
+      const unparsable = new Slot(null, null, true, this.#started());
       unparsable.response = answer;
       return this.#responses.push(unparsable);
     }

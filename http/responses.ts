@@ -59,6 +59,13 @@ export interface ResponseHooks {
   streamReady: () => void;
   /** A handler's response cannot be sent as it is (a header would split it): log and replace it. */
   failed: (error: unknown) => HttpResponse;
+  /**
+   * A response's last byte was accepted by the kernel: its status and the milliseconds since its
+   * request's head arrived (Slot.started), on `now`'s clock. Null when nobody times responses.
+   */
+  completed: ((status: number, ms: number) => void) | null;
+  /** The clock `completed` measures with (the reactor's batch clock). */
+  now: () => number;
 }
 
 /** The responses a connection owes, in order, and the output not yet written. */
@@ -69,6 +76,14 @@ export class ResponseQueue {
   #filesHeld = 0;
   /** Observers of the responses being encoded into the shared buffer. */
   #waiting: ResponseObserver[] = [];
+  /**
+   * Responses encoded whose bytes the kernel has not all taken, as (status, started) pairs in
+   * the first `#inFlightLength` slots; they are complete once the output queue is empty. Only
+   * kept when `hooks.completed` is set. The array is reused, never truncated: `length = 0` and
+   * push again cost ~30 ns a response (the backing store is freed and regrown), indexed stores ~1.
+   */
+  #inFlight: number[] = [];
+  #inFlightLength = 0;
   /** A closing response has been encoded: nothing follows it. */
   closing = false;
 
@@ -118,6 +133,11 @@ export class ResponseQueue {
     return this.#output.waitingOnStream || (this.#output.empty && first !== undefined && !first.response);
   }
 
+  /** Bytes of encoded output the kernel has not taken yet (walks the queue: not for hot paths). */
+  get pendingBytes(): number {
+    return this.#output.pendingBytes();
+  }
+
   /** A request read: its response will take this place in the order. */
   push(slot: Slot): void {
     this.#slots.push(slot);
@@ -149,6 +169,7 @@ export class ResponseQueue {
     for (;;) {
       const drained = output.drain();
       if (drained !== DRAIN.DONE) return drained;
+      if (this.#inFlightLength > 0) this.#complete();
       const out = OUT;
       out.length = 0;
       let tail: Tail | null = null;
@@ -160,6 +181,7 @@ export class ResponseQueue {
         tail = this.#encode(slot, out);
         const observer = slot.request?.observer;
         if (observer) waiting.push(observer);
+        if (this.#hooks.completed !== null) this.#remember(slot);
         if (slot.close) this.#closeAfter();
         if (tail !== null || slot.close) break;
       }
@@ -185,6 +207,26 @@ export class ResponseQueue {
       else this.#output.pushObserver(observer);
     }
     waiting.length = 0;
+  }
+
+  /**
+   * Everything encoded so far has been accepted by the kernel: each response in flight is
+   * complete, at the clock's current reading (one reading for all of them: they left together).
+   */
+  #complete(): void {
+    const inFlight = this.#inFlight;
+    const completed = this.#hooks.completed!;
+    const now = this.#hooks.now();
+    for (let i = 0; i < this.#inFlightLength; i += 2) completed(inFlight[i]!, now - inFlight[i + 1]!);
+    this.#inFlightLength = 0;
+  }
+
+  /** An encoded response, to be reported complete once its bytes are all in the kernel. */
+  #remember(slot: Slot): void {
+    const n = this.#inFlightLength;
+    this.#inFlight[n] = slot.response!.status;
+    this.#inFlight[n + 1] = slot.started;
+    this.#inFlightLength = n + 2;
   }
 
   /** Bytes the kernel accepted since the last call; they are added to the counters here. */

@@ -22,8 +22,14 @@ export class Slot implements FramingRequest {
    * @param head the request, or null for one that could not be parsed
    * @param body its body, or null
    * @param close the connection closes after this response
+   * @param started when its head arrived, on the connection's clock (0 when nobody times responses)
    */
-  constructor(readonly head: RequestHead | null, readonly body: RequestBody | null, public close: boolean) {
+  constructor(
+    readonly head: RequestHead | null,
+    readonly body: RequestBody | null,
+    public close: boolean,
+    readonly started = 0,
+  ) {
     this.isHead = head?.method === "HEAD";
     this.minor = head?.minor ?? 1;
   }

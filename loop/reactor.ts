@@ -114,6 +114,15 @@ export class Reactor implements Disposable, TimerScheduler {
   }
 
   /**
+   * The reactor's clock (`performance.now()` ms): inside a batch, the reading taken once when
+   * the batch began, so callers on the request path pay nothing for it; elsewhere (a handler's
+   * promise settling while the reactor blocks) a fresh reading, since the batch's may be stale.
+   */
+  now(): number {
+    return this.#inBatch ? this.#now : performance.now();
+  }
+
+  /**
    * Registers `fd` with `events` interest.
    * @returns 0 or -errno
    */
@@ -172,9 +181,7 @@ export class Reactor implements Disposable, TimerScheduler {
    * @param ms milliseconds from now
    */
   arm(timer: Timer, ms: number): void {
-    // Inside a batch the clock was read once already; elsewhere (a handler's promise settling
-    // while the reactor blocks) it may be stale, so read it.
-    const deadline = (this.#inBatch ? this.#now : performance.now()) + ms;
+    const deadline = this.now() + ms;
     this.timers.arm(timer, deadline);
     // Armed while the reactor blocks (from a handler's promise): a deadline before the block
     // ends must cut it short, or the timer would fire late by up to MAX_BLOCK_MS.

@@ -187,7 +187,10 @@ const USAGE = `Usage: deno run -A scripts/bench.ts [options]
   --idle-connections N   connections held open by idle10k (default 10000)
   --servers LIST         a subset of ${SERVER_KINDS.join(", ")}
   --baseline DIR         also run rawserve from the checkout in DIR (defaults and --quiet),
-                         in the same rotation: before/after in one run`;
+                         in the same rotation: before/after in one run
+  --rawserve-flags="F"   extra flags for this checkout's rawserve only (not the baseline's),
+                         e.g. --rawserve-flags="--metrics /metrics": a feature's cost against
+                         DIR (the = is needed: the value begins with a dash)`;
 
 interface Options {
   only: string[];
@@ -202,6 +205,8 @@ interface Options {
   servers: ServerKind[];
   /** A checkout of rawserve to compare with (its main.ts), or null. */
   baseline: string | null;
+  /** Extra flags for this checkout's rawserve (not the baseline's). */
+  rawserveFlags: string[];
   child: boolean; // hidden: this process is the idle10k re-run under a raised open-file limit
 }
 
@@ -384,6 +389,7 @@ function parseOptions(args: string[]): Options {
       "idle-connections": { type: "string" },
       servers: { type: "string" },
       baseline: { type: "string" },
+      "rawserve-flags": { type: "string" },
       child: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
@@ -418,6 +424,7 @@ function parseOptions(args: string[]): Options {
     idleConnections: positiveInt("idle-connections", values["idle-connections"], 10_000),
     servers: SERVER_KINDS.filter((k) => servers.includes(k)),
     baseline: values.baseline ?? null,
+    rawserveFlags: values["rawserve-flags"]?.split(/\s+/).filter(Boolean) ?? [],
     child: values.child,
   };
 }
@@ -544,6 +551,7 @@ function rawserveCommand(bench: Bench, kind: ServerKind, launch: LaunchOptions):
   if (bench.opts.workers > 1) argv.push("--workers", String(bench.opts.workers));
   if (launch.scenario.app) argv.push("--app", `${bench.repo}/${launch.scenario.app}`);
   else if (launch.scenario.root) argv.push("--root", bench.site);
+  if (!kind.startsWith("baseline")) argv.push(...bench.opts.rawserveFlags);
   return argv;
 }
 
@@ -1245,6 +1253,9 @@ async function runIdleRaised(bench: Bench, limit: number): Promise<IdleRow[] | n
   const args = ["--child", "--json", "--only", "idle10k", "--servers", o.servers.join(",")];
   args.push("--idle-connections", String(o.idleConnections), "--workers", String(o.workers));
   if (!o.pin) args.push("--no-pin");
+  // The child starts the same servers: the baseline's checkout and our extra flags go with it.
+  if (o.baseline !== null) args.push("--baseline", o.baseline);
+  if (o.rawserveFlags.length) args.push(`--rawserve-flags=${o.rawserveFlags.join(" ")}`);
   const script = decodeURIComponent(new URL(import.meta.url).pathname);
   const shell = 'ulimit -n "$1" || exit 99; shift; exec "$@"';
   const out = await track(

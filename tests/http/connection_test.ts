@@ -376,3 +376,78 @@ Deno.test("a half-closed client gets the answers that are ready; one the applica
   assert.equal(streaming.t.closes, 1);
   assert.equal(cancelled, true);
 });
+/** A clock the test moves by hand, and every completion the connection reports. */
+function timed(handler: Handler) {
+  const clock = { now: 1000 };
+  const completions: [number, number][] = [];
+  const c = connect(handler, {
+    now: () => clock.now,
+    onComplete: (status, ms) => completions.push([status, ms]),
+  });
+  return { ...c, clock, completions };
+}
+
+Deno.test("each response is timed once, from its head's arrival to its last byte in the kernel", () => {
+  const { t, conn, send, clock, completions } = timed((req) =>
+    req.head.path === "/big" ? ok("z".repeat(5000)) : statusOnly(404)
+  );
+  send(get("/small") + get("/small"));
+  assert.deepEqual(completions, [[404, 0], [404, 0]], "written at once: done in the batch they arrived");
+  t.window = 100;
+  send(get("/big"));
+  assert.equal(completions.length, 2, "not complete while the kernel has not taken every byte");
+  clock.now += 250;
+  while (t.interest.writable) {
+    t.window = 1000;
+    conn.onWritable();
+  }
+  assert.deepEqual(completions[2], [200, 250]);
+  assert.equal(completions.length, 3);
+});
+
+Deno.test("a response cut short by the client is never reported complete", () => {
+  const { t, conn, send, completions } = timed(() => ok("z".repeat(5000)));
+  t.window = 10;
+  send(get("/a"));
+  conn.close();
+  assert.deepEqual(completions, []);
+});
+
+Deno.test("an async handler's response is timed from its head, pipelined ones in order", async () => {
+  let resolve: (r: HttpResponse) => void = () => {};
+  const { send, clock, completions } = timed((req) =>
+    req.head.path === "/slow" ? new Promise((r) => (resolve = r)) : ok("fast")
+  );
+  send(get("/slow") + get("/fast"));
+  clock.now += 40;
+  resolve(ok("slow"));
+  await tick();
+  assert.deepEqual(completions, [[200, 40], [200, 40]], "the fast one waited behind the slow one");
+});
+
+Deno.test("a connection tells its phase, age, requests, pending output and peer to whoever asks", () => {
+  let seen = "";
+  const { t, conn, send, clock } = timed((req) => {
+    seen = req.peer.remoteAddress();
+    return ok("w".repeat(4000));
+  });
+  assert.equal(conn.openedAt, 1000);
+  assert.equal(conn.phase, "head");
+  assert.equal(conn.requests, 0);
+  t.window = 1000;
+  clock.now += 5;
+  send(get("/a"));
+  assert.equal(seen, "127.0.0.1");
+  assert.equal(conn.requests, 1);
+  assert.equal(conn.phase, "writing");
+  assert.ok(conn.pendingBytes > 3000 && conn.pendingBytes < 4100, `pending ${conn.pendingBytes}`);
+  t.window = Infinity;
+  conn.onWritable();
+  assert.equal(conn.pendingBytes, 0);
+  assert.equal(conn.phase, "idle");
+  assert.equal(conn.transport, t);
+});
+
+function statusOnly(status: number): HttpResponse {
+  return { status, body: null };
+}

@@ -2,6 +2,7 @@
 // line for the user (UsageError; the caller exits with code 2).
 
 import { parseArgs } from "node:util";
+import { StartupError } from "../ffi/errno.ts";
 import { DEFAULTS } from "./server.ts";
 import { IDLE_SPINS, YIELD_INTERVAL_MS } from "../loop/reactor.ts";
 
@@ -10,6 +11,13 @@ export const VERSION = "0.1.0";
 
 /** Descriptors kept free for logs and Deno itself when deriving --max-connections. */
 export const FD_RESERVE = 256;
+
+/**
+ * A TLS handshake normally takes two round trips; this bounds a client that connects and stays
+ * silent. Kept here, not in app/tls.ts, so that parsing flags never loads OpenSSL; app/tls.ts
+ * says why 10 s.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export const USAGE = `rawserve ${VERSION}: an HTTP/1.1 server on raw Linux syscalls
 
@@ -40,6 +48,11 @@ Options:
 })
   --shutdown-timeout SECONDS  graceful shutdown bound (default ${DEFAULTS.shutdownTimeoutMs / 1000})
   --max-body BYTES          largest request body, 413 beyond (default ${DEFAULTS.maxBodyBytes})
+  --cert FILE               serve HTTPS with this PEM certificate (the chain may follow it)
+  --key FILE                the certificate's PEM private key (unencrypted); SIGHUP reloads both
+  --handshake-timeout SECONDS  a TLS handshake must finish within SECONDS (default ${
+  HANDSHAKE_TIMEOUT_MS / 1000
+})
   --workers N|auto          N processes with SO_REUSEPORT sockets (default 1; auto = CPUs)
   --sndbuf BYTES            SO_SNDBUF for connections (the kernel doubles it); prints the result
   --rcvbuf BYTES            SO_RCVBUF for connections (the kernel doubles it); prints the result
@@ -80,13 +93,14 @@ export interface CliConfig {
   sndbuf: number | null;
   rcvbuf: number | null;
   noDelay: boolean;
+  /** HTTPS: certificate, key and handshake deadline; null for plain HTTP. */
+  tls: { cert: string; key: string; handshakeTimeoutMs: number } | null;
 }
 
 /** A usage error: printed as one line, exit code 2. */
 export class UsageError extends Error {}
 
-/** A failure to start that is the user's to fix (besides SyscallError): one line, exit code 1. */
-export class StartupError extends Error {}
+export { StartupError };
 
 function integer(name: string, text: string | undefined, min: number, max: number): number | undefined {
   if (text === undefined) return undefined;
@@ -138,6 +152,9 @@ const FLAGS = {
   "cache-control": { type: "string" },
   "access-log": { type: "string" },
   "stats-interval": { type: "string" },
+  cert: { type: "string" },
+  key: { type: "string" },
+  "handshake-timeout": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "v" },
 } as const;
@@ -170,7 +187,33 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
   const { values: v, positionals } = parseFlags(args);
   if (v.help) return "help";
   if (v.version) return "version";
-  return { ...networkConfig(v), ...limitConfig(v), ...siteConfig(v, positionals), ...tuningConfig(v) };
+  return {
+    ...networkConfig(v),
+    ...limitConfig(v),
+    ...siteConfig(v, positionals),
+    ...tuningConfig(v),
+    tls: tlsConfig(v),
+  };
+}
+
+function tlsConfig(v: Flags): CliConfig["tls"] {
+  const { cert, key } = v;
+  if (cert === undefined && key === undefined) {
+    if (v["handshake-timeout"] !== undefined) {
+      throw new UsageError(`--handshake-timeout needs --cert and --key`);
+    }
+    return null;
+  }
+  if (!cert || !key) {
+    throw new UsageError(
+      `HTTPS needs both --cert FILE and --key FILE (PEM); ${cert ? "--key" : "--cert"} is missing`,
+    );
+  }
+  return {
+    cert,
+    key,
+    handshakeTimeoutMs: seconds("handshake-timeout", v["handshake-timeout"], HANDSHAKE_TIMEOUT_MS),
+  };
 }
 
 function networkConfig(v: Flags) {

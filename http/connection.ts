@@ -90,7 +90,7 @@ export class Connection {
       streamReady: kick,
       failed,
     });
-    this.#intake = new RequestIntake({ ...options, responses: this.#responses, transport, failed, kick });
+    this.#intake = new RequestIntake({ ...options, responses: this.#responses, failed, kick });
     this.#timer = options.deadline(() => this.#onTimeout());
     this.#enter("head");
   }

@@ -9,6 +9,7 @@ import type { RequestHead } from "./parser.ts";
 import { type BodyBudget, type BodyOwner, DISCARD_MAX_BYTES, RequestBody } from "./request_body.ts";
 import { encodeBody } from "./writer.ts";
 import type { ResponseQueue } from "./responses.ts";
+import { DRAIN } from "./output_queue.ts";
 import { Slot } from "./slot.ts";
 import { type ConnectionStats, countError } from "./stats.ts";
 import type { Handler, HttpResponse, Transport } from "./types.ts";
@@ -30,8 +31,6 @@ export interface IntakeOptions {
   draining: () => boolean;
   /** The connection's responses, for the order and the back-pressure they exert. */
   responses: ResponseQueue;
-  /** For 100 (Continue). */
-  transport: Transport;
   /** A handler threw: log it and answer 500. */
   failed: (error: unknown) => HttpResponse;
   /** Something changed outside the reactor's dispatch: the connection should write and settle. */
@@ -168,8 +167,8 @@ export class RequestIntake {
     // An interim response may not overtake a response still owed, nor follow body bytes.
     if (!this.#responses.isFirst(slot) || !this.#responses.written || this.#reader.body!.received > 0) return;
     slot.continued = true;
-    const n = this.#options.transport.write(CONTINUE_100, CONTINUE_100.length);
-    if (n > 0) this.#options.stats.bytesOut += n;
+    // Through the output queue, so a write that blocks is finished later (and counted there).
+    if (this.#responses.writeInterim(CONTINUE_100) === DRAIN.BLOCKED) this.#options.kick();
   }
 
   /**

@@ -11,7 +11,16 @@ function toolRuns(command: string, args: string[]): boolean {
   }
 }
 
-export const HAS_OPENSSL = toolRuns("openssl", ["version"]);
+/** Whether libssl.so.3 can be loaded (HTTPS needs it; Debian's libssl3 package). */
+export const HAS_LIBSSL = (() => {
+  try {
+    Deno.dlopen("libssl.so.3", {}).close();
+    return true;
+  } catch {
+    return false;
+  }
+})();
+export const HAS_OPENSSL = HAS_LIBSSL && toolRuns("openssl", ["version"]);
 export const HAS_CURL = toolRuns("curl", ["--version"]);
 
 /**

@@ -60,6 +60,8 @@ interface LoadScenario {
   type: string;
   /** How nginx serves it fastest here (see NGINX_SETTINGS). */
   nginx: "memory" | "small-file" | "large-file";
+  /** HTTPS with the bench's certificate (rawserve --cert/--key, nginx ssl); only they take part. */
+  tls?: boolean;
 }
 
 const PAGE_TYPE = "text/html; charset=utf-8";
@@ -119,6 +121,32 @@ const LOAD_SCENARIOS: readonly LoadScenario[] = [
     type: PAGE_TYPE,
     nginx: "memory",
   },
+  // HTTPS: the 13-byte file on keep-alive connections (TLS records, no handshakes), and a new
+  // connection per request (a full handshake each: wrk does not resume sessions).
+  {
+    name: "https13",
+    path: "/small.txt",
+    root: true,
+    connections: 50,
+    pipeline: false,
+    headers: [],
+    file: "small.txt",
+    type: "text/plain; charset=utf-8",
+    nginx: "small-file",
+    tls: true,
+  },
+  {
+    name: "httpsclose",
+    path: "/small.txt",
+    root: true,
+    connections: 50,
+    pipeline: false,
+    headers: ["Connection: close"],
+    file: "small.txt",
+    type: "text/plain; charset=utf-8",
+    nginx: "small-file",
+    tls: true,
+  },
 ];
 
 /**
@@ -154,7 +182,7 @@ const IDLE_BATCH = 250; // connections opened concurrently; well under every ser
 const IDLE_FD_MARGIN = 1024; // descriptors beyond the idle connections (Deno, fetch, pipes)
 const IDLE_KEEPALIVE_S = 300; // server keep-alive timeouts raised past the scenario's length
 const STDERR_KEEP = 16_384; // bytes of a server's stderr kept for error messages
-const URL_PATTERN = /http:\/\/[^\s]+/; // servers get NO_COLOR=1, so no escape codes follow the URL
+const URL_PATTERN = /https?:\/\/[^\s]+/; // servers get NO_COLOR=1, so no escape codes follow the URL
 const BIG_FILE_BYTES = 1024 * 1024;
 const SMALL_FILE = "Hello, world\n"; // 13 bytes
 
@@ -203,6 +231,8 @@ interface Bench {
   nginx: boolean;
   /** The floor server's binary, or null when it could not be built (no cc). */
   floor: string | null;
+  /** The HTTPS scenarios' certificate (ECDSA P-256, CN and SAN localhost), or null without openssl. */
+  tls: { cert: string; key: string; pem: string; client: Deno.HttpClient } | null;
   live: Set<Server>;
   tools: Set<Deno.ChildProcess>; // wrk, strace, the idle10k re-run: killed on SIGINT
   notes: string[];
@@ -485,12 +515,22 @@ http {
   types { text/html html; text/plain txt; application/octet-stream bin; }
   default_type application/octet-stream;
   server {
-    listen 127.0.0.1:${port} backlog=4096;
+    listen 127.0.0.1:${port}${scenario.tls ? " ssl" : ""} backlog=4096;
+    ${scenario.tls ? nginxTls(bench) : ""}
     root ${bench.site};
     ${nginxRoot(bench, scenario)}
   }
 }
 `;
+}
+
+/**
+ * nginx's TLS with the same certificate and rawserve's choices: TLS 1.2 and 1.3, OpenSSL's default
+ * ciphers, session tickets (nginx's default) and no session cache (nginx's default "none").
+ */
+function nginxTls(bench: Bench): string {
+  return `ssl_certificate ${bench.tls!.cert}; ssl_certificate_key ${bench.tls!.key};
+    ssl_protocols TLSv1.2 TLSv1.3;`;
 }
 
 /** The location for "/": the page returned from memory, or files from the site. */
@@ -511,6 +551,9 @@ interface LaunchOptions {
 
 /** Whether `kind` takes part in `scenario` (the floor answers small fixed responses only). */
 function takesPart(bench: Bench, kind: ServerKind, scenario: LoadScenario): boolean {
+  if (scenario.tls) {
+    return bench.tls !== null && (kind === "nginx" ? bench.nginx : kind === "rawserve" || kind === "quiet");
+  }
   if (kind === "nginx") return bench.nginx;
   if (kind === "floor") return bench.floor !== null && scenario.name !== "static1m";
   if (kind === "deno-routing") return scenario.name === "embedded";
@@ -527,6 +570,7 @@ function rawserveCommand(bench: Bench, kind: ServerKind, launch: LaunchOptions):
   else argv.push("--access-log", `${bench.dir}/access-${kind}.log`);
   if (bench.opts.workers > 1) argv.push("--workers", String(bench.opts.workers));
   if (launch.scenario.root) argv.push("--root", bench.site);
+  if (launch.scenario.tls) argv.push("--cert", bench.tls!.cert, "--key", bench.tls!.key);
   return argv;
 }
 
@@ -582,7 +626,7 @@ async function readUrl(stream: ReadableStream<Uint8Array>): Promise<string | nul
 
 /** The port of a printed URL such as http://127.0.0.1:41234/ (-2 when it has none). */
 function portOf(url: string): number {
-  const port = /^http:\/\/(?:\[[^\]]*\]|[^/:]*):(\d+)/.exec(url)?.[1];
+  const port = /^https?:\/\/(?:\[[^\]]*\]|[^/:]*):(\d+)/.exec(url)?.[1];
   return port === undefined ? -2 : Number(port);
 }
 
@@ -672,8 +716,19 @@ async function startServer(
 }
 
 /** Fails loudly when a server does not answer 200 with the expected bytes. */
-async function checkBody(server: Server, path: string, expected: Uint8Array): Promise<void> {
-  const res = await fetch(`http://127.0.0.1:${server.port}${path}`, { signal: AbortSignal.timeout(5_000) });
+async function checkBody(
+  bench: Bench,
+  server: Server,
+  scenario: LoadScenario,
+  expected: Uint8Array,
+): Promise<void> {
+  const path = scenario.path;
+  const res = scenario.tls
+    ? await fetch(`https://localhost:${server.port}${path}`, {
+      client: bench.tls!.client,
+      signal: AbortSignal.timeout(5_000),
+    })
+    : await fetch(`http://127.0.0.1:${server.port}${path}`, { signal: AbortSignal.timeout(5_000) });
   const body = new Uint8Array(await res.arrayBuffer());
   const same = body.length === expected.length && body.every((b, i) => b === expected[i]);
   if (res.status !== 200 || !same) {
@@ -791,7 +846,7 @@ function wrkArgs(bench: Bench, scenario: LoadScenario, port: number, seconds: nu
   const args = ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "--timeout", "5s"];
   for (const header of scenario.headers) args.push("-H", header);
   if (scenario.pipeline) args.push("-s", bench.lua);
-  args.push(`http://127.0.0.1:${port}${scenario.path}`);
+  args.push(`${scenario.tls ? "https" : "http"}://127.0.0.1:${port}${scenario.path}`);
   return bench.pin ? ["taskset", "-c", "1", "wrk", ...args] : ["wrk", ...args];
 }
 
@@ -909,7 +964,7 @@ async function startForScenario(bench: Bench, scenario: LoadScenario): Promise<S
     if (!takesPart(bench, kind, scenario)) continue;
     try {
       const server = await startServer(bench, kind, scenario);
-      await checkBody(server, scenario.path, Deno.readFileSync(`${bench.site}/${scenario.file}`));
+      await checkBody(bench, server, scenario, Deno.readFileSync(`${bench.site}/${scenario.file}`));
       servers.push(server);
     } catch (e) {
       fail(bench, `${scenario.name}: ${errorText(e)}`);
@@ -1435,7 +1490,7 @@ function buildFloor(repo: string, dir: string): string | null {
   return null;
 }
 
-async function setUp(opts: Options): Promise<Bench> {
+function setUp(opts: Options): Bench {
   const repo = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
   if (opts.servers.includes("rawserve") && !readOr(`${repo}/main.ts`)) {
     throw new Error(
@@ -1448,6 +1503,8 @@ async function setUp(opts: Options): Promise<Bench> {
   const { site, lua } = writeFixtures(dir, page);
   const floor = opts.servers.includes("floor") ? buildFloor(repo, dir) : null;
   const clkTck = Number(commandOutput("getconf", ["CLK_TCK"])) || 100;
+  const wantsTls = LOAD_SCENARIOS.some((sc) => sc.tls && opts.only.includes(sc.name));
+  const tls = wantsTls ? makeCertificate(dir) : null;
   const bench: Bench = {
     opts,
     repo,
@@ -1459,12 +1516,18 @@ async function setUp(opts: Options): Promise<Bench> {
     clkTck,
     nginx: tools.nginx,
     floor,
+    tls,
     live: new Set(),
     tools: new Set(),
     notes: [],
     failures: 0,
     interrupted: false,
   };
+  if (wantsTls && !tls) {
+    bench.notes.push(
+      "HTTPS scenarios: no certificate (no openssl CLI; apt-get install -y openssl): rows missing",
+    );
+  }
   if (opts.servers.includes("floor") && !floor) {
     bench.notes.push("C floor: not built (no cc on PATH; apt-get install -y gcc): its rows are missing");
   }
@@ -1474,7 +1537,51 @@ async function setUp(opts: Options): Promise<Bench> {
   return bench;
 }
 
+/**
+ * An ECDSA P-256 certificate for localhost signed by a throwaway CA (Deno's fetch, which checks
+ * the answer before a run, takes no self-signed certificate as its own CA), for both servers'
+ * HTTPS; null without the openssl CLI.
+ */
+function makeCertificate(dir: string): Bench["tls"] {
+  const ca = `${dir}/ca.pem`, cert = `${dir}/cert.pem`, key = `${dir}/key.pem`;
+  const EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2"];
+  const steps = [
+    ["req", "-x509", ...EC, "-keyout", `${dir}/ca.key`, "-out", ca, "-subj", "/CN=rawserve bench CA"],
+    [
+      "req",
+      "-x509",
+      ...EC,
+      "-keyout",
+      key,
+      "-out",
+      cert,
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1",
+      "-addext",
+      "basicConstraints=critical,CA:FALSE",
+      "-CA",
+      ca,
+      "-CAkey",
+      `${dir}/ca.key`,
+    ],
+  ];
+  try {
+    for (const args of steps) {
+      if (!new Deno.Command("openssl", { args, stdout: "null", stderr: "null" }).outputSync().success) {
+        return null;
+      }
+    }
+  } catch {
+    return null;
+  }
+  const pem = Deno.readTextFileSync(ca);
+  return { cert, key, pem, client: Deno.createHttpClient({ caCerts: [pem] }) };
+}
+
 async function tearDown(bench: Bench): Promise<void> {
+  bench.tls?.client.close();
   for (const tool of bench.tools) {
     try {
       tool.kill("SIGTERM");
@@ -1506,7 +1613,7 @@ async function runAll(bench: Bench): Promise<Report> {
 async function main(): Promise<number> {
   let bench: Bench;
   try {
-    bench = await setUp(parseOptions(Deno.args));
+    bench = setUp(parseOptions(Deno.args));
   } catch (e) {
     console.error(`bench: ${errorText(e)}\n\n${USAGE}`);
     return 2;

@@ -50,6 +50,7 @@ Options:
   --max-body BYTES          largest request body, 413 beyond (default ${DEFAULTS.maxBodyBytes})
   --cert FILE               serve HTTPS with this PEM certificate (the chain may follow it)
   --key FILE                the certificate's PEM private key (unencrypted); SIGHUP reloads both
+  --tls-tickets on|off      TLS session tickets, for resumed handshakes (default on)
   --handshake-timeout SECONDS  a TLS handshake must finish within SECONDS (default ${
   HANDSHAKE_TIMEOUT_MS / 1000
 })
@@ -94,7 +95,7 @@ export interface CliConfig {
   rcvbuf: number | null;
   noDelay: boolean;
   /** HTTPS: certificate, key and handshake deadline; null for plain HTTP. */
-  tls: { cert: string; key: string; handshakeTimeoutMs: number } | null;
+  tls: { cert: string; key: string; handshakeTimeoutMs: number; tickets: boolean } | null;
 }
 
 /** A usage error: printed as one line, exit code 2. */
@@ -155,6 +156,7 @@ const FLAGS = {
   cert: { type: "string" },
   key: { type: "string" },
   "handshake-timeout": { type: "string" },
+  "tls-tickets": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "v" },
 } as const;
@@ -199,8 +201,8 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
 function tlsConfig(v: Flags): CliConfig["tls"] {
   const { cert, key } = v;
   if (cert === undefined && key === undefined) {
-    if (v["handshake-timeout"] !== undefined) {
-      throw new UsageError(`--handshake-timeout needs --cert and --key`);
+    for (const flag of ["handshake-timeout", "tls-tickets"] as const) {
+      if (v[flag] !== undefined) throw new UsageError(`--${flag} needs --cert and --key`);
     }
     return null;
   }
@@ -213,6 +215,7 @@ function tlsConfig(v: Flags): CliConfig["tls"] {
     cert,
     key,
     handshakeTimeoutMs: seconds("handshake-timeout", v["handshake-timeout"], HANDSHAKE_TIMEOUT_MS),
+    tickets: onOff("tls-tickets", v["tls-tickets"], true),
   };
 }
 

@@ -26,6 +26,8 @@ export const TICKET_KEYS_ENV = "RAWSERVE_TLS_TICKET_KEYS";
 /** What HTTPS needs from the command line. */
 export interface TlsConfig extends TlsFiles {
   handshakeTimeoutMs: number;
+  /** Session tickets (--tls-tickets); off, no session is resumed. */
+  tickets: boolean;
 }
 
 /** The TLS side of one server: the current context, and how to wrap sockets with it. */
@@ -44,7 +46,7 @@ export class TlsServer implements TlsAcceptor, Disposable {
     this.#config = config;
     this.#ticketKeys = ticketKeys;
     this.#ktls = kernelTlsAvailable();
-    this.#context = TlsContext.load(config, { ticketKeys, ktls: this.#ktls });
+    this.#context = TlsContext.load(config, { ticketKeys, ktls: this.#ktls, tickets: config.tickets });
   }
 
   /** The context new connections use. */
@@ -75,7 +77,11 @@ export class TlsServer implements TlsAcceptor, Disposable {
   reload(): string {
     let next: TlsContext;
     try {
-      next = TlsContext.load(this.#config, { ticketKeys: this.#ticketKeys, ktls: this.#ktls });
+      next = TlsContext.load(this.#config, {
+        ticketKeys: this.#ticketKeys,
+        ktls: this.#ktls,
+        tickets: this.#config.tickets,
+      });
     } catch (e) {
       if (!(e instanceof StartupError)) throw e;
       return `SIGHUP: kept the previous certificate: ${e.message}`;

@@ -44,6 +44,7 @@ export const LIBSSL = {
     parameters: ["pointer", "pointer", "buffer", "u32", "pointer", "u32"],
     result: "i32",
   },
+  SSL_CTX_set_num_tickets: { parameters: ["pointer", "usize"], result: "i32" }, // int (SSL_CTX *, size_t)
   SSL_new: { parameters: ["pointer"], result: "pointer" }, // SSL *(SSL_CTX *)
   SSL_free: { parameters: ["pointer"], result: "void" }, // void (SSL *)
   SSL_set_fd: { parameters: ["pointer", "i32"], result: "i32" }, // int (SSL *, int fd)
@@ -107,6 +108,7 @@ export const SSL_ERROR = {
 export const SSL_OP = {
   ENABLE_KTLS: 1n << 3n,
   IGNORE_UNEXPECTED_EOF: 1n << 7n,
+  NO_TICKET: 1n << 14n,
   NO_COMPRESSION: 1n << 17n,
   NO_RENEGOTIATION: 1n << 30n,
 } as const;

@@ -62,6 +62,8 @@ interface LoadScenario {
   nginx: "memory" | "small-file" | "large-file";
   /** HTTPS with the bench's certificate (rawserve --cert/--key, nginx ssl); only they take part. */
   tls?: boolean;
+  /** Session tickets off on both servers: wrk resumes sessions when it can, this makes it not. */
+  noTickets?: boolean;
 }
 
 const PAGE_TYPE = "text/html; charset=utf-8";
@@ -122,7 +124,8 @@ const LOAD_SCENARIOS: readonly LoadScenario[] = [
     nginx: "memory",
   },
   // HTTPS: the 13-byte file on keep-alive connections (TLS records, no handshakes), and a new
-  // connection per request (a full handshake each: wrk does not resume sessions).
+  // connection per request: wrk resumes its session from a ticket when offered one (httpsclose,
+  // a TLS 1.3 PSK handshake with ECDHE), and does a full handshake without tickets (httpsfull).
   {
     name: "https13",
     path: "/small.txt",
@@ -146,6 +149,19 @@ const LOAD_SCENARIOS: readonly LoadScenario[] = [
     type: "text/plain; charset=utf-8",
     nginx: "small-file",
     tls: true,
+  },
+  {
+    name: "httpsfull",
+    path: "/small.txt",
+    root: true,
+    connections: 50,
+    pipeline: false,
+    headers: ["Connection: close"],
+    file: "small.txt",
+    type: "text/plain; charset=utf-8",
+    nginx: "small-file",
+    tls: true,
+    noTickets: true,
   },
 ];
 
@@ -517,6 +533,7 @@ http {
   server {
     listen 127.0.0.1:${port}${scenario.tls ? " ssl" : ""} backlog=4096;
     ${scenario.tls ? nginxTls(bench) : ""}
+    ${scenario.noTickets ? "ssl_session_tickets off;" : ""}
     root ${bench.site};
     ${nginxRoot(bench, scenario)}
   }
@@ -571,6 +588,7 @@ function rawserveCommand(bench: Bench, kind: ServerKind, launch: LaunchOptions):
   if (bench.opts.workers > 1) argv.push("--workers", String(bench.opts.workers));
   if (launch.scenario.root) argv.push("--root", bench.site);
   if (launch.scenario.tls) argv.push("--cert", bench.tls!.cert, "--key", bench.tls!.key);
+  if (launch.scenario.noTickets) argv.push("--tls-tickets", "off");
   return argv;
 }
 

@@ -248,6 +248,21 @@ Deno.test({
 });
 
 Deno.test({
+  ...needs("HTTPS: --tls-tickets off: no ticket is sent and every handshake is a full one", ["openssl"]),
+  fn: async () => {
+    const stderr = await withHttps(["--tls-tickets", "off"], async (server, pki) => {
+      const sess = `${pki.dir}/session.pem`;
+      const first = await sClient(server.port, pki, ["-sess_out", sess], CLOSE_REQUEST);
+      assert.match(first.stdout, /^New, TLSv1\.3/m);
+      assert.match(first.stdout, /HTTP\/1\.1 200 OK/);
+      // A TLS 1.3 client has a session to save only once a ticket arrives.
+      assert.throws(() => Deno.statSync(sess), Deno.errors.NotFound, "no ticket, no session");
+    }, { quiet: false });
+    assert.match(stderr, /tls 2 handshakes \(0 resumed\)/, "the warm-up's and s_client's");
+  },
+});
+
+Deno.test({
   ...needs("HTTPS: a client that stops reading is cut by --write-timeout", ["openssl"]),
   fn: async () => {
     const root = Deno.makeTempDirSync({ prefix: "rawserve-tls-root-" });

@@ -67,6 +67,10 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
         `SO_RCVBUF ${formatBytes(sizes.rcvbuf)}`,
     );
   }
+  // Listeners first: whoever reads the URL line may signal at once (a signal without a listener
+  // would kill the process with the default action, exit code 143).
+  const signals = stack.use(stopOnSignals(server, config.shutdownTimeoutMs));
+  if (tls) stack.use(reloadOnHangup(tls));
   // A worker prints it too: its supervisor reads it as "listening" and does not pass it on.
   console.log(
     `rawserve listening on ${paint("bold", formatUrl(bound.host, bound.port, tls !== null))} (${
@@ -74,8 +78,6 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
     })`,
   );
   if (config.statsIntervalMs !== null) stack.use(reportStats(server, config.statsIntervalMs));
-  if (tls) stack.use(reloadOnHangup(tls));
-  const signals = stack.use(stopOnSignals(server, config.shutdownTimeoutMs));
   await server.run();
   log?.flush();
   if (!config.quiet || config.statsIntervalMs !== null) console.error(formatStats(server.stats));

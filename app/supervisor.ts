@@ -239,8 +239,9 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
     await group.stop("SIGTERM");
     return 1;
   }
-  options.announce(reservation.host, reservation.port);
+  // Listeners before the announcement: whoever reads it may signal at once.
   using signals = listenForSignals(group); // until the workers are gone: a second signal kills
   using _forwarded = forwardSignals(group, options.forward ?? []);
+  options.announce(reservation.host, reservation.port);
   return (await group.stop(await signals.first)) ? 0 : 1;
 }

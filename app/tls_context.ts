@@ -155,7 +155,9 @@ export class TlsContext implements Disposable {
         );
       }
       if (SSL_CTX_check_private_key(ctx) !== 1) throw mismatch(files, sslErrorReason(takeSslError()));
-      return new TlsContext(ctx, options.ktls);
+      const context = new TlsContext(ctx, options.ktls);
+      takeSslError(); // leave nothing queued for the first connection's SSL_get_error
+      return context;
     } catch (e) {
       takeSslError();
       SSL_CTX_free(ctx);

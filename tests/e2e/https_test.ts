@@ -472,18 +472,15 @@ Deno.test({
 });
 
 Deno.test({
-  ...needs("HTTPS: --workers 2 serve TLS, and a ticket from one worker resumes on either", ["openssl"]),
+  ...needs("HTTPS: --workers 2 serve TLS, a ticket from one worker resumes on either, SIGHUP reaches both", [
+    "openssl",
+  ]),
   fn: async () => {
     const pki = makePki();
-    const server = await startServer([
-      "--quiet",
-      "--workers",
-      "2",
-      "--cert",
-      pki.leaf.cert,
-      "--key",
-      pki.leaf.key,
-    ]);
+    const cert = `${pki.dir}/live.pem`, key = `${pki.dir}/live.key`;
+    Deno.copyFileSync(pki.leaf.cert, cert);
+    Deno.copyFileSync(pki.leaf.key, key);
+    const server = await startServer(["--quiet", "--workers", "2", "--cert", cert, "--key", key]);
     try {
       const sess = `${pki.dir}/session.pem`;
       const first = await sClient(server.port, pki, ["-sess_out", sess], CLOSE_REQUEST);
@@ -493,7 +490,15 @@ Deno.test({
         const again = await sClient(server.port, pki, ["-sess_in", sess], CLOSE_REQUEST);
         assert.match(again.stdout, /^Reused, TLSv1\.3/m, `resumption ${i}`);
       }
-      await stopOk(server);
+      Deno.copyFileSync(pki.leaf2.cert, cert);
+      Deno.copyFileSync(pki.leaf2.key, key);
+      Deno.kill(server.pid, "SIGHUP"); // to the supervisor, which passes it on
+      await waitFor(async () => await handshakes(server.port, pki.ca2Pem));
+      for (let i = 0; i < 8; i++) {
+        assert.equal(await handshakes(server.port, pki.ca2Pem), true, `new certificate on connection ${i}`);
+      }
+      const stderr = await stopOk(server);
+      assert.equal(stderr.match(/SIGHUP: reloaded/g)?.length, 2, `each worker reloaded: ${stderr}`);
     } finally {
       await server.stop();
       pki.remove();

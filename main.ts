@@ -34,18 +34,32 @@ async function main(args: string[]): Promise<number> {
   }
 }
 
-/** `--workers N`: checks the root once (instead of N workers failing on it), then supervises. */
-function supervise(config: CliConfig, args: string[]): Promise<number> {
+/**
+ * `--workers N`: checks the root and the TLS pair once (instead of N workers failing on them),
+ * then supervises. With TLS, the workers share session-ticket keys (so a ticket from one resumes
+ * on another) and SIGHUP is passed on to them.
+ */
+async function supervise(config: CliConfig, args: string[]): Promise<number> {
   if (config.root !== null) {
     createStaticFs(config.root, config.followSymlinks, config.listing)[Symbol.dispose]();
   }
-  return superviseWorkers({
+  const env: Record<string, string> = {};
+  if (config.tls) {
+    const { TlsServer, TICKET_KEYS_ENV, newTicketKeys, ticketKeysHex } = await import("./app/tls.ts");
+    const keys = newTicketKeys();
+    using tls = new TlsServer(config.tls, keys);
+    for (const warning of tls.context.warnings()) console.error(`rawserve: warning: ${warning}`);
+    env[TICKET_KEYS_ENV] = ticketKeysHex(keys);
+  }
+  return await superviseWorkers({
     workers: config.workers,
     host: config.host,
     port: config.port,
     args,
+    env,
+    forward: config.tls ? ["SIGHUP"] : [],
     announce: (host, port) => {
-      const url = paint("bold", formatUrl(host, port));
+      const url = paint("bold", formatUrl(host, port, config.tls !== null));
       console.log(`rawserve listening on ${url} (${describeSite(config)}, ${config.workers} workers)`);
     },
   });

@@ -2,6 +2,7 @@
 // line for the user (UsageError; the caller exits with code 2).
 
 import { parseArgs } from "node:util";
+import { StartupError } from "../ffi/errno.ts";
 import { DEFAULTS } from "./server.ts";
 import { IDLE_SPINS, YIELD_INTERVAL_MS } from "../loop/reactor.ts";
 
@@ -10,6 +11,13 @@ export const VERSION = "0.1.0";
 
 /** Descriptors kept free for logs and Deno itself when deriving --max-connections. */
 export const FD_RESERVE = 256;
+
+/**
+ * A TLS handshake normally takes two round trips; this bounds a client that connects and stays
+ * silent. Kept here, not in app/tls.ts, so that parsing flags never loads OpenSSL; app/tls.ts
+ * says why 10 s.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export const USAGE = `rawserve ${VERSION}: an HTTP/1.1 server on raw Linux syscalls
 
@@ -43,6 +51,12 @@ Options:
 })
   --shutdown-timeout SECONDS  graceful shutdown bound (default ${DEFAULTS.shutdownTimeoutMs / 1000})
   --max-body BYTES          largest request body, 413 beyond (default ${DEFAULTS.maxBodyBytes})
+  --cert FILE               serve HTTPS with this PEM certificate (the chain may follow it)
+  --key FILE                the certificate's PEM private key (unencrypted); SIGHUP reloads both
+  --tls-tickets on|off      TLS session tickets, for resumed handshakes (default on)
+  --handshake-timeout SECONDS  a TLS handshake must finish within SECONDS (default ${
+  HANDSHAKE_TIMEOUT_MS / 1000
+})
   --workers N|auto          N processes with SO_REUSEPORT sockets (default 1; auto = CPUs)
   --sndbuf BYTES            SO_SNDBUF for connections (the kernel doubles it); prints the result
   --rcvbuf BYTES            SO_RCVBUF for connections (the kernel doubles it); prints the result
@@ -95,13 +109,14 @@ export interface CliConfig {
   statusPublic: boolean;
   metricsPath: string | null;
   healthPath: string | null;
+  /** HTTPS: certificate, key and handshake deadline; null for plain HTTP. */
+  tls: { cert: string; key: string; handshakeTimeoutMs: number; tickets: boolean } | null;
 }
 
 /** A usage error: printed as one line, exit code 2. */
 export class UsageError extends Error {}
 
-/** A failure to start that is the user's to fix (besides SyscallError): one line, exit code 1. */
-export class StartupError extends Error {}
+export { StartupError };
 
 function integer(name: string, text: string | undefined, min: number, max: number): number | undefined {
   if (text === undefined) return undefined;
@@ -158,6 +173,10 @@ const FLAGS = {
   "status-public": { type: "boolean" },
   metrics: { type: "string" },
   health: { type: "string" },
+  cert: { type: "string" },
+  key: { type: "string" },
+  "handshake-timeout": { type: "string" },
+  "tls-tickets": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "v" },
 } as const;
@@ -196,6 +215,28 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
     ...siteConfig(v, positionals),
     ...tuningConfig(v),
     ...introspectionConfig(v),
+    tls: tlsConfig(v),
+  };
+}
+
+function tlsConfig(v: Flags): CliConfig["tls"] {
+  const { cert, key } = v;
+  if (cert === undefined && key === undefined) {
+    for (const flag of ["handshake-timeout", "tls-tickets"] as const) {
+      if (v[flag] !== undefined) throw new UsageError(`--${flag} needs --cert and --key`);
+    }
+    return null;
+  }
+  if (!cert || !key) {
+    throw new UsageError(
+      `HTTPS needs both --cert FILE and --key FILE (PEM); ${cert ? "--key" : "--cert"} is missing`,
+    );
+  }
+  return {
+    cert,
+    key,
+    handshakeTimeoutMs: seconds("handshake-timeout", v["handshake-timeout"], HANDSHAKE_TIMEOUT_MS),
+    tickets: onOff("tls-tickets", v["tls-tickets"], true),
   };
 }
 

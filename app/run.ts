@@ -23,9 +23,10 @@ export function paint(format: Parameters<typeof styleText>[0], text: string): st
   return color ? styleText(format, text) : text;
 }
 
-/** `http://127.0.0.1:8080/`, with brackets around an IPv6 address. */
-export function formatUrl(host: string, port: number): string {
-  return host.includes(":") ? `http://[${host}]:${port}/` : `http://${host}:${port}/`;
+/** `http://127.0.0.1:8080/` (or `https://`), with brackets around an IPv6 address. */
+export function formatUrl(host: string, port: number, tls = false): string {
+  const scheme = tls ? "https" : "http";
+  return host.includes(":") ? `${scheme}://[${host}]:${port}/` : `${scheme}://${host}:${port}/`;
 }
 
 /** What the start-up line says is served. */
@@ -70,7 +71,7 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   const fileLimit = raiseFileLimit();
   await using stack = new AsyncDisposableStack();
   let handler: Handler = embeddedHandler;
-  const origin: Origin = { scheme: "http", fallbackHost: "" };
+  const origin: Origin = { scheme: config.tls ? "https" : "http", fallbackHost: "" };
   if (config.app !== null) handler = fetchHandler(await loadApp(config.app), { origin });
   else if (config.root !== null) {
     const fs = stack.use(createStaticFs(config.root, config.followSymlinks, config.listing));
@@ -83,7 +84,10 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
     });
   }
   const log = config.quiet ? null : openAccessLog(config.accessLog, stack);
-  const server = stack.use(new Server(serverOptions(config, handler, fileLimit, worker, log)));
+  const tls = config.tls ? stack.use(await startTls(config.tls, worker)) : null;
+  const options = serverOptions(config, handler, fileLimit, worker, log);
+  if (tls) options.tls = tls;
+  const server = stack.use(new Server(options));
   const bound = server.listen();
   origin.fallbackHost = bound.host.includes(":")
     ? `[${bound.host}]:${bound.port}`
@@ -95,16 +99,44 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
         `SO_RCVBUF ${formatBytes(sizes.rcvbuf)}`,
     );
   }
+  // Listeners first: whoever reads the URL line may signal at once (a signal without a listener
+  // would kill the process with the default action, exit code 143).
+  const signals = stack.use(stopOnSignals(server, config.shutdownTimeoutMs));
+  if (tls) stack.use(reloadOnHangup(tls));
   // A worker prints it too: its supervisor reads it as "listening" and does not pass it on.
   console.log(
-    `rawserve listening on ${paint("bold", formatUrl(bound.host, bound.port))} (${describeSite(config)})`,
+    `rawserve listening on ${paint("bold", formatUrl(bound.host, bound.port, tls !== null))} (${
+      describeSite(config)
+    })`,
   );
   if (config.statsIntervalMs !== null) stack.use(reportStats(server, config.statsIntervalMs));
-  const signals = stack.use(stopOnSignals(server, config.shutdownTimeoutMs));
   await server.run();
   log?.flush();
   if (!config.quiet || config.statsIntervalMs !== null) console.error(formatStats(server.stats));
   return signals.exitCode;
+}
+
+/**
+ * Loads app/tls.ts (and with it OpenSSL) and the certificate. A worker uses its supervisor's
+ * ticket keys and leaves the warnings to it (it printed them once for all workers).
+ * @throws {StartupError} when libssl is missing or the files cannot be used
+ */
+async function startTls(config: NonNullable<CliConfig["tls"]>, worker: boolean) {
+  const { TlsServer, inheritedTicketKeys } = await import("./tls.ts");
+  const tls = new TlsServer(config, inheritedTicketKeys() ?? undefined);
+  if (!worker) {
+    for (const warning of tls.context.warnings()) {
+      console.error(`rawserve: warning: ${warning}`);
+    }
+  }
+  return tls;
+}
+
+/** SIGHUP: reload the certificate and key for new connections; one line either way. */
+function reloadOnHangup(tls: { reload(): string }): Disposable {
+  const onHangup = () => console.error(`rawserve: ${tls.reload()}`);
+  Deno.addSignalListener("SIGHUP", onHangup);
+  return { [Symbol.dispose]: () => Deno.removeSignalListener("SIGHUP", onHangup) };
 }
 
 /** Opens the access log; its sink is closed (after its last writes) when `stack` is disposed. */

@@ -14,6 +14,8 @@ import { batchEnd, batchStart } from "../http/clock.ts";
 import { SocketTransport } from "./socket_transport.ts";
 import { type IntrospectionOptions, wantsIntrospection, withIntrospection } from "./introspection.ts";
 import { ResponseMetrics } from "./response_metrics.ts";
+// Types only: the TLS modules load libssl, which a plain-HTTP server never needs.
+import type { TlsHooks, TlsTransport } from "./tls_transport.ts";
 
 /** Connections accepted per readiness event before other sockets get a turn. */
 const ACCEPT_BATCH = 64;
@@ -43,6 +45,15 @@ export const DEFAULTS = {
   shutdownTimeoutMs: 10_000,
 } as const;
 
+/** HTTPS: wraps accepted sockets in TLS (app/tls.ts makes one from --cert and --key). */
+export interface TlsAcceptor {
+  /**
+   * A TLS transport for an accepted socket, handshake not begun; it owns the descriptor.
+   * @param hooks the server's: the handshake is done, or the connection ended before HTTP
+   */
+  wrap(fd: number, reactor: Reactor, hooks: TlsHooks): TlsTransport;
+}
+
 /** Everything a server needs. */
 export interface ServerOptions extends ListenOptions {
   handler: Handler;
@@ -70,12 +81,18 @@ export interface ServerOptions extends ListenOptions {
    * responses are also counted by status and timed (one histogram increment each).
    */
   introspection?: IntrospectionOptions;
+  /** Serve HTTPS: every accepted socket does a TLS handshake before it carries HTTP. */
+  tls?: TlsAcceptor;
 }
 
 /** Live counters (the raw-socket design's set). */
 export interface ServerStats extends ConnectionStats {
   accepted: number;
+  /** Sockets open: connections, and TLS handshakes in progress. */
   open: number;
+  /** TLS handshakes completed, and how many of them resumed a session from a ticket. */
+  tlsHandshakes: number;
+  tlsResumed: number;
 }
 
 /**
@@ -95,11 +112,19 @@ export class Server implements Disposable {
     bytesOut: 0,
     filesOpen: 0,
     errors: {},
+    tlsHandshakes: 0,
+    tlsResumed: 0,
   };
   #options: ServerOptions;
   #listener: Listener | null = null;
   #listening = false;
   #connections = new Set<Connection>();
+  /** TLS connections before HTTP: handshaking, or being told that this port speaks HTTPS. */
+  #handshakes = new Set<TlsTransport>();
+  #tlsHooks: TlsHooks = {
+    established: (transport) => this.#onHandshakeDone(transport),
+    ended: (transport, kind) => this.#onHandshakeEnded(transport, kind),
+  };
   #connOptions: ConnectionOptions;
   #draining = false;
   #backoff: Timer;
@@ -216,6 +241,7 @@ export class Server implements Disposable {
   }
 
   #adopt(fd: number): void {
+    if (this.#options.tls) return this.#adoptTls(fd, this.#options.tls);
     const transport = new SocketTransport(fd, this.reactor);
     const conn = new Connection(transport, this.#connOptions);
     transport.connection = conn;
@@ -231,6 +257,46 @@ export class Server implements Disposable {
     // TCP_DEFER_ACCEPT means the request is usually here already: read it now rather than
     // after another epoll_wait round.
     conn.onReadable();
+  }
+
+  /** A TLS connection: the handshake comes first, the Connection after it (#onHandshakeDone). */
+  #adoptTls(fd: number, tls: TlsAcceptor): void {
+    const transport = tls.wrap(fd, this.reactor, this.#tlsHooks);
+    const err = this.reactor.add(fd, EPOLLIN, transport);
+    if (err) {
+      countError(this.stats, `epoll_ctl ${errnoName(-err)}`);
+      transport.close();
+      return;
+    }
+    this.#handshakes.add(transport);
+    this.stats.accepted++;
+    this.stats.open++;
+    transport.start();
+  }
+
+  #onHandshakeDone(transport: TlsTransport): void {
+    this.#handshakes.delete(transport);
+    this.stats.tlsHandshakes++;
+    if (transport.resumed) this.stats.tlsResumed++;
+    const conn = new Connection(transport, this.#connOptions);
+    transport.connection = conn;
+    this.#connections.add(conn);
+    conn.onReadable();
+  }
+
+  #onHandshakeEnded(transport: TlsTransport, kind: string | null): void {
+    if (!this.#handshakes.delete(transport)) return;
+    if (kind) countError(this.stats, kind);
+    this.stats.open--;
+    if (!this.#draining) this.#onDescriptorFreed();
+  }
+
+  /** Closes the TLS connections that carry no HTTP yet (shutdown has nothing to wait for there). */
+  #closeHandshakes(): void {
+    for (const transport of [...this.#handshakes]) {
+      transport.close();
+      this.#onHandshakeEnded(transport, null);
+    }
   }
 
   #onConnectionClosed(conn: Connection): void {
@@ -274,6 +340,7 @@ export class Server implements Disposable {
       this.#listener?.[Symbol.dispose]();
       this.#listener = null;
       this.#backoff.dispose();
+      this.#closeHandshakes();
       for (const conn of [...this.#connections]) conn.closeIfIdle();
     }
     let cut = 0;
@@ -296,6 +363,7 @@ export class Server implements Disposable {
 
   /** Closes everything at once (tests, and the second Ctrl-C). */
   [Symbol.dispose](): void {
+    this.#closeHandshakes();
     for (const conn of [...this.#connections]) conn.close();
     this.#listener?.[Symbol.dispose]();
     this.#listener = null;

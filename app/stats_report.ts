@@ -12,6 +12,9 @@ export interface StatsSnapshot {
   bytesIn: number;
   bytesOut: number;
   errors: Record<string, number>;
+  /** TLS handshakes done and resumed (HTTPS only). */
+  tlsHandshakes?: number;
+  tlsResumed?: number;
 }
 
 const COMPACT = new Intl.NumberFormat("en", { notation: "compact", maximumFractionDigits: 1 });
@@ -38,6 +41,11 @@ export function formatStats(now: StatsSnapshot, previous?: StatsSnapshot, second
     const rate = (now.requests - previous.requests) / seconds;
     parts[1] += ` (${formatCount(rate)} req/s)`;
     parts[3] += ` (${formatBytes((now.bytesOut - previous.bytesOut) / seconds)}/s)`;
+  }
+  if (now.tlsHandshakes) {
+    parts.push(
+      `tls ${formatCount(now.tlsHandshakes)} handshakes (${formatCount(now.tlsResumed ?? 0)} resumed)`,
+    );
   }
   const errors = Object.entries(now.errors).map(([k, v]) => `${k} ${v}`).join(", ");
   parts.push(`errors ${errors || "none"}`);

@@ -19,6 +19,10 @@ export interface SupervisorOptions {
   port: number;
   /** The command-line arguments, passed on to every worker. */
   args: string[];
+  /** Variables added to every worker's environment (TLS session-ticket keys). */
+  env?: Record<string, string>;
+  /** Signals passed on to every worker as they come (SIGHUP, to reload certificates). */
+  forward?: Deno.Signal[];
   /** Prints the start-up line once the port is known. */
   announce: (host: string, port: number) => void;
 }
@@ -111,13 +115,18 @@ function reservePort(host: string, port: number) {
 class WorkerGroup {
   #command: string;
   #args: string[];
+  #env: Record<string, string>;
   #children = new Map<number, Deno.ChildProcess>();
   #stopping = false;
 
-  /** @param argv the command that runs one worker (the same for every worker) */
-  constructor(argv: string[]) {
+  /**
+   * @param argv the command that runs one worker (the same for every worker)
+   * @param env variables for every worker's environment
+   */
+  constructor(argv: string[], env: Record<string, string> = {}) {
     this.#command = argv[0]!;
     this.#args = argv.slice(1);
+    this.#env = env;
   }
 
   /** Starts worker `index`; resolves true once it prints its start-up line (it listens). */
@@ -125,7 +134,7 @@ class WorkerGroup {
     const started = performance.now();
     const child = new Deno.Command(this.#command, {
       args: this.#args,
-      env: { [WORKER_ENV]: String(index) },
+      env: { ...this.#env, [WORKER_ENV]: String(index) },
       stdin: "null",
       stdout: "piped",
       stderr: "inherit",
@@ -145,6 +154,17 @@ class WorkerGroup {
       }, quick ? RESTART_BACKOFF_MS : 0);
     });
     return forwardOutput(child.stdout);
+  }
+
+  /** Sends `signal` to every worker, which keep running (SIGHUP). */
+  signal(signal: Deno.Signal): void {
+    for (const child of this.#children.values()) {
+      try {
+        child.kill(signal);
+      } catch {
+        // exiting; it is restarted with the current files anyway
+      }
+    }
   }
 
   /**
@@ -189,6 +209,17 @@ function listenForSignals(group: WorkerGroup): Disposable & { first: Promise<Den
   };
 }
 
+/** Passes `signals` on to the workers until disposed. */
+function forwardSignals(group: WorkerGroup, signals: Deno.Signal[]): Disposable {
+  const handlers = signals.map((signal) => [signal, () => group.signal(signal)] as const);
+  for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
+  return {
+    [Symbol.dispose]() {
+      for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+    },
+  };
+}
+
 /**
  * Runs the workers until a signal stops them.
  * @returns the exit code
@@ -198,14 +229,19 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   const { lock, reservation } = reservePort(options.host, options.port);
   using _lock = lock;
   using _reservation = reservation;
-  const group = new WorkerGroup([...selfCommand(), ...workerArgs(options.args, reservation.port)]);
+  const group = new WorkerGroup(
+    [...selfCommand(), ...workerArgs(options.args, reservation.port)],
+    options.env,
+  );
   const started = await Promise.all(Array.from({ length: options.workers }, (_, i) => group.start(i)));
   if (started.includes(false)) {
     // A worker that cannot start (its one-line error is above) will not start on a retry either.
     await group.stop("SIGTERM");
     return 1;
   }
-  options.announce(reservation.host, reservation.port);
+  // Listeners before the announcement: whoever reads it may signal at once.
   using signals = listenForSignals(group); // until the workers are gone: a second signal kills
+  using _forwarded = forwardSignals(group, options.forward ?? []);
+  options.announce(reservation.host, reservation.port);
   return (await group.stop(await signals.first)) ? 0 : 1;
 }

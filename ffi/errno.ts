@@ -111,3 +111,9 @@ export class SyscallError extends Error {
     this.syscall = syscall;
   }
 }
+
+/**
+ * A failure to start that is the user's to fix and is no system call's (a library that is not
+ * installed, a certificate that does not parse): one line, exit code 1.
+ */
+export class StartupError extends Error {}

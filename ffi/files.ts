@@ -33,7 +33,7 @@ export interface FileStat {
   isDirectory: boolean;
 }
 
-const { access, close, fstat, open, openat, read, syscall4 } = libc.symbols;
+const { access, close, fstat, open, openat, pread, pread64, read, syscall4 } = libc.symbols;
 
 /** Longest path passed to the kernel (PATH_MAX, including the NUL). */
 const PATH_MAX = 4096;
@@ -166,6 +166,25 @@ export function readWhole(fd: number, size: number): Uint8Array | number {
     got += n;
   }
   return buf;
+}
+
+/** Offsets below this go through the u32 (fast-call) pread; larger ones through pread64. */
+const PREAD_U32_LIMIT = 2 ** 32;
+
+/**
+ * pread(2) of up to `length` bytes at `offset` into `buf`, retried on EINTR. Offsets below
+ * 4 GiB take the fast-call symbol (see LIBC.pread); larger ones pay a BigInt.
+ * @returns bytes read (0 at end of file) or -errno
+ */
+export function preadFd(fd: number, buf: Uint8Array, length: number, offset: number): number {
+  for (;;) {
+    const n = offset < PREAD_U32_LIMIT
+      ? pread(fd, buf, length, offset)
+      : pread64(fd, buf, length, BigInt(offset));
+    if (n >= 0) return n;
+    const errno = lastErrno();
+    if (errno !== EINTR) return -errno;
+  }
 }
 
 /** close(2) for a file descriptor opened here. */

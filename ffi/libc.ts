@@ -27,6 +27,12 @@ export const LIBC = {
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" }, // fd, sockaddr *addr, socklen_t *len
   read: { parameters: ["i32", "buffer", "u32"], result: "i32" }, // int fd, void *buf, size_t count -> ssize_t
   write: { parameters: ["i32", "buffer", "u32"], result: "i32" }, // int fd, const void *buf, size_t count -> ssize_t
+  recv: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" }, // int fd, void *buf, size_t len, int flags
+  // ssize_t pread(int fd, void *buf, size_t count, off_t offset) with the offset as u32: offsets
+  // below 4 GiB arrive zero-extended (the note above), which is off_t's value for them; one
+  // fast call per chunk of a file sent over TLS. pread64 takes any offset, through a BigInt.
+  pread: { parameters: ["i32", "buffer", "u32", "u32"], result: "i32" },
+  pread64: { name: "pread", parameters: ["i32", "buffer", "u32", "i64"], result: "i32" },
   sendfile: { parameters: ["i32", "i32", "buffer", "u32"], result: "i32" }, // int out, int in, off_t *offset, size_t count -> ssize_t
   close: { parameters: ["i32"], result: "i32" }, // int fd
   shutdown: { parameters: ["i32", "i32"], result: "i32" }, // int fd, int how
@@ -101,6 +107,7 @@ export const SIOCINQ = 0x541b;
 export const SIOCOUTQ = 0x5411;
 export const IPV6_V6ONLY = 26;
 export const SHUT_WR = 1;
+export const MSG_PEEK = 2;
 export const O_RDONLY = 0;
 export const O_NONBLOCK = 0o4000;
 export const O_NOCTTY = 0o400;

@@ -12,6 +12,7 @@ import {
   IPV6_V6ONLY,
   lastErrno,
   libc,
+  MSG_PEEK,
   SHUT_WR,
   SO_RCVBUF,
   SO_REUSEADDR,
@@ -36,6 +37,7 @@ const {
   getsockopt,
   listen,
   read,
+  recv,
   sendfile,
   setsockopt,
   shutdown,
@@ -238,6 +240,19 @@ export function acceptConnection(listenFd: number): number {
 export function readFd(fd: number, buf: Uint8Array, length: number): number {
   for (;;) {
     const n = read(fd, buf, length);
+    if (n >= 0) return n;
+    const errno = lastErrno();
+    if (errno !== EINTR) return -errno;
+  }
+}
+
+/**
+ * recv(2) with MSG_PEEK: looks at the first bytes without taking them, retried on EINTR.
+ * @returns bytes seen (0 at end of stream) or -errno
+ */
+export function peekFd(fd: number, buf: Uint8Array, length: number): number {
+  for (;;) {
+    const n = recv(fd, buf, length, MSG_PEEK);
     if (n >= 0) return n;
     const errno = lastErrno();
     if (errno !== EINTR) return -errno;

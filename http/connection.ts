@@ -109,7 +109,7 @@ export class Connection {
     this.#intake = new RequestIntake({
       ...options,
       responses: this.#responses,
-      transport,
+      peer: transport,
       failed,
       kick,
       clock: options.onComplete ? now : null,

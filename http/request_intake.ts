@@ -9,9 +9,10 @@ import type { RequestHead } from "./parser.ts";
 import { type BodyBudget, type BodyOwner, DISCARD_MAX_BYTES, RequestBody } from "./request_body.ts";
 import { encodeBody } from "./writer.ts";
 import type { ResponseQueue } from "./responses.ts";
+import { DRAIN } from "./output_queue.ts";
 import { Slot } from "./slot.ts";
 import { type ConnectionStats, countError } from "./stats.ts";
-import type { Handler, HttpRequest, HttpResponse, Transport } from "./types.ts";
+import type { Handler, HttpRequest, HttpResponse, Peer, Transport } from "./types.ts";
 
 const CONTINUE_100 = encodeBody("HTTP/1.1 100 Continue\r\n\r\n");
 /** A body whose connection closed before it ended. */
@@ -30,14 +31,14 @@ export interface IntakeOptions {
   draining: () => boolean;
   /** The connection's responses, for the order and the back-pressure they exert. */
   responses: ResponseQueue;
-  /** For 100 (Continue). */
-  transport: Transport;
   /** A handler threw: log it and answer 500. */
   failed: (error: unknown) => HttpResponse;
   /** Something changed outside the reactor's dispatch: the connection should write and settle. */
   kick: () => void;
   /** The clock each request's start time is read from, or null when responses are not timed. */
   clock: (() => number) | null;
+  /** Who sent the requests (the transport, which knows its peer). */
+  peer: Peer;
 }
 
 /** Reads a connection's requests and gets them answered. */
@@ -136,7 +137,7 @@ export class RequestIntake {
     const slot = new Slot(head, body, close, this.#started());
     this.#responses.push(slot);
     if (body) this.#bodySlot = slot;
-    const request: HttpRequest = { head, body, peer: options.transport, observer: null };
+    const request: HttpRequest = { head, body, peer: options.peer, observer: null };
     slot.request = request;
     let result: HttpResponse | Promise<HttpResponse>;
     try {
@@ -178,8 +179,8 @@ export class RequestIntake {
     // An interim response may not overtake a response still owed, nor follow body bytes.
     if (!this.#responses.isFirst(slot) || !this.#responses.written || this.#reader.body!.received > 0) return;
     slot.continued = true;
-    const n = this.#options.transport.write(CONTINUE_100, CONTINUE_100.length);
-    if (n > 0) this.#options.stats.bytesOut += n;
+    // Through the output queue, so a write that blocks is finished later (and counted there).
+    if (this.#responses.writeInterim(CONTINUE_100) === DRAIN.BLOCKED) this.#options.kick();
   }
 
   /**

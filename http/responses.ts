@@ -229,6 +229,16 @@ export class ResponseQueue {
     this.#inFlightLength = n + 2;
   }
 
+  /**
+   * Writes an interim response (100 Continue) while nothing else is queued. What the transport
+   * does not take at once stays queued and leaves first: a TLS transport that blocked mid-record
+   * has taken the bytes into a record and must be offered them again (SSL_write(3)).
+   * @returns BLOCKED when some of it waits for the socket
+   */
+  writeInterim(bytes: Uint8Array): DrainResult {
+    return this.#output.write(bytes, bytes.length);
+  }
+
   /** Bytes the kernel accepted since the last call; they are added to the counters here. */
   takeSent(): number {
     const sent = this.#output.sent;

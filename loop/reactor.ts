@@ -82,6 +82,9 @@ export class Reactor implements Disposable, TimerScheduler {
   #blockUntil = 0;
   #now = 0;
   #inBatch = false;
+  /** Handlers fed a synthetic event (feed), and the events; run after the next batch. */
+  #fed: IoHandler[] = [];
+  #fedEvents: number[] = [];
   #yieldIntervalMs: number;
   #spin: SpinBudget;
   #batchHook: ReactorOptions["batch"] | null;
@@ -188,6 +191,30 @@ export class Reactor implements Disposable, TimerScheduler {
     if (this.#blocked && deadline < this.#blockUntil) this.wake();
   }
 
+  /**
+   * Queues `events` for `handler` as if epoll had reported them, for input that waits outside
+   * the kernel where epoll cannot see it (TLS records OpenSSL has already read: SSL_pending(3)).
+   * libuv's uv__io_feed in spirit. The event runs after the current batch (or the next poll);
+   * while one is queued the reactor does not block. The handler must check that it is still
+   * open: a feed is not withdrawn when its descriptor closes.
+   */
+  feed(handler: IoHandler, events: number): void {
+    this.#fed.push(handler);
+    this.#fedEvents.push(events);
+    this.wake();
+  }
+
+  /** Runs the events fed so far; those fed meanwhile wait for the next round (no starvation). */
+  #runFed(): number {
+    const handlers = this.#fed, events = this.#fedEvents;
+    const n = handlers.length;
+    if (n === 0) return 0;
+    this.#fed = [];
+    this.#fedEvents = [];
+    for (let i = 0; i < n; i++) handlers[i]!.onEvents(events[i]!);
+    return n;
+  }
+
   /** Wakes a blocked wait, e.g. after a signal listener changed state. */
   wake(): void {
     if (this.#blocked) writeFd(this.#wake.fd, this.#wakeOne, 8);
@@ -210,8 +237,12 @@ export class Reactor implements Disposable, TimerScheduler {
     this.wake();
   }
 
-  /** Dispatches the `n` events the backend fetched, then runs the timers that are due. */
-  #runBatch(n: number, now: number): void {
+  /**
+   * Dispatches the `n` events the backend fetched and the fed ones, then runs the timers that
+   * are due.
+   * @returns the number of fed events run
+   */
+  #runBatch(n: number, now: number): number {
     this.#now = now; // one clock read per batch, shared by arm()
     this.#inBatch = true;
     this.#batchHook?.start(now);
@@ -229,19 +260,20 @@ export class Reactor implements Disposable, TimerScheduler {
       this.#batchIndex = 0;
       this.counters.batches++;
     }
+    const fed = this.#runFed();
     if (this.timers.nextKey() <= now) this.timers.runDue(now);
     this.#batchHook?.end();
     this.#inBatch = false;
+    return fed;
   }
 
   /**
    * Polls once without blocking and dispatches what is ready (for tests and tools).
-   * @returns the number of events dispatched
+   * @returns the number of events dispatched, fed ones included
    */
   pollOnce(): number {
     const n = this.#epoll.poll();
-    this.#runBatch(n, performance.now());
-    return n;
+    return n + this.#runBatch(n, performance.now());
   }
 
   /**
@@ -264,8 +296,8 @@ export class Reactor implements Disposable, TimerScheduler {
         const n = this.#epoll.poll();
         this.counters.waits++;
         const now = performance.now();
-        this.#runBatch(n, now);
-        if (n > 0) {
+        const fed = this.#runBatch(n, now);
+        if (n > 0 || fed > 0) {
           this.#spin.onWork();
           if (this.#yieldIntervalMs > 0 && now - lastYield < this.#yieldIntervalMs) {
             await null;
@@ -286,7 +318,7 @@ export class Reactor implements Disposable, TimerScheduler {
   /** Blocks until an event, the next timer or MAX_BLOCK_MS, then runs that batch. */
   async #block(now: number): Promise<void> {
     const timeout = Math.min(MAX_BLOCK_MS, Math.max(0, Math.ceil(this.timers.nextKey() - now)));
-    if (timeout === 0 || this.#stopped) return;
+    if (timeout === 0 || this.#stopped || this.#fed.length > 0) return;
     if (!this.#referenced) {
       await unrefSleep(Math.min(timeout, UNREF_POLL_MS));
       this.#runBatch(this.#epoll.poll(), performance.now());

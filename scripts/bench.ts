@@ -65,6 +65,10 @@ interface LoadScenario {
    * run instead of serving the file: nginx and the floor sit these scenarios out.
    */
   app?: string;
+  /** HTTPS with the bench's certificate (rawserve --cert/--key, nginx ssl); only they take part. */
+  tls?: boolean;
+  /** Session tickets off on both servers: wrk resumes sessions when it can, this makes it not. */
+  noTickets?: boolean;
 }
 
 const PAGE_TYPE = "text/html; charset=utf-8";
@@ -134,6 +138,46 @@ const LOAD_SCENARIOS: readonly LoadScenario[] = [
     type: PAGE_TYPE,
     nginx: "memory",
   },
+  // HTTPS: the 13-byte file on keep-alive connections (TLS records, no handshakes), and a new
+  // connection per request: wrk resumes its session from a ticket when offered one (httpsclose,
+  // a TLS 1.3 PSK handshake with ECDHE), and does a full handshake without tickets (httpsfull).
+  {
+    name: "https13",
+    path: "/small.txt",
+    root: true,
+    connections: 50,
+    pipeline: false,
+    headers: [],
+    file: "small.txt",
+    type: "text/plain; charset=utf-8",
+    nginx: "small-file",
+    tls: true,
+  },
+  {
+    name: "httpsclose",
+    path: "/small.txt",
+    root: true,
+    connections: 50,
+    pipeline: false,
+    headers: ["Connection: close"],
+    file: "small.txt",
+    type: "text/plain; charset=utf-8",
+    nginx: "small-file",
+    tls: true,
+  },
+  {
+    name: "httpsfull",
+    path: "/small.txt",
+    root: true,
+    connections: 50,
+    pipeline: false,
+    headers: ["Connection: close"],
+    file: "small.txt",
+    type: "text/plain; charset=utf-8",
+    nginx: "small-file",
+    tls: true,
+    noTickets: true,
+  },
 ];
 
 /**
@@ -169,7 +213,7 @@ const IDLE_BATCH = 250; // connections opened concurrently; well under every ser
 const IDLE_FD_MARGIN = 1024; // descriptors beyond the idle connections (Deno, fetch, pipes)
 const IDLE_KEEPALIVE_S = 300; // server keep-alive timeouts raised past the scenario's length
 const STDERR_KEEP = 16_384; // bytes of a server's stderr kept for error messages
-const URL_PATTERN = /http:\/\/[^\s]+/; // servers get NO_COLOR=1, so no escape codes follow the URL
+const URL_PATTERN = /https?:\/\/[^\s]+/; // servers get NO_COLOR=1, so no escape codes follow the URL
 const BIG_FILE_BYTES = 1024 * 1024;
 const SMALL_FILE = "Hello, world\n"; // 13 bytes
 
@@ -223,6 +267,8 @@ interface Bench {
   nginx: boolean;
   /** The floor server's binary, or null when it could not be built (no cc). */
   floor: string | null;
+  /** The HTTPS scenarios' certificate (ECDSA P-256, CN and SAN localhost), or null without openssl. */
+  tls: { cert: string; key: string; pem: string; client: Deno.HttpClient } | null;
   live: Set<Server>;
   tools: Set<Deno.ChildProcess>; // wrk, strace, the idle10k re-run: killed on SIGINT
   notes: string[];
@@ -507,12 +553,23 @@ http {
   types { text/html html; text/plain txt; application/octet-stream bin; }
   default_type application/octet-stream;
   server {
-    listen 127.0.0.1:${port} backlog=4096;
+    listen 127.0.0.1:${port}${scenario.tls ? " ssl" : ""} backlog=4096;
+    ${scenario.tls ? nginxTls(bench) : ""}
+    ${scenario.noTickets ? "ssl_session_tickets off;" : ""}
     root ${bench.site};
     ${nginxRoot(bench, scenario)}
   }
 }
 `;
+}
+
+/**
+ * nginx's TLS with the same certificate and rawserve's choices: TLS 1.2 and 1.3, OpenSSL's default
+ * ciphers, session tickets (nginx's default) and no session cache (nginx's default "none").
+ */
+function nginxTls(bench: Bench): string {
+  return `ssl_certificate ${bench.tls!.cert}; ssl_certificate_key ${bench.tls!.key};
+    ssl_protocols TLSv1.2 TLSv1.3;`;
 }
 
 /** The location for "/": the page returned from memory, or files from the site. */
@@ -534,6 +591,9 @@ interface LaunchOptions {
 /** Whether `kind` takes part in `scenario` (the floor answers small fixed responses only). */
 function takesPart(bench: Bench, kind: ServerKind, scenario: LoadScenario): boolean {
   if (scenario.app && (kind === "nginx" || kind === "floor" || kind === "deno-routing")) return false;
+  if (scenario.tls) {
+    return bench.tls !== null && (kind === "nginx" ? bench.nginx : kind === "rawserve" || kind === "quiet");
+  }
   if (kind === "nginx") return bench.nginx;
   if (kind === "floor") return bench.floor !== null && scenario.name !== "static1m";
   if (kind === "deno-routing") return scenario.name === "embedded";
@@ -552,6 +612,8 @@ function rawserveCommand(bench: Bench, kind: ServerKind, launch: LaunchOptions):
   if (launch.scenario.app) argv.push("--app", `${bench.repo}/${launch.scenario.app}`);
   else if (launch.scenario.root) argv.push("--root", bench.site);
   if (!kind.startsWith("baseline")) argv.push(...bench.opts.rawserveFlags);
+  if (launch.scenario.tls) argv.push("--cert", bench.tls!.cert, "--key", bench.tls!.key);
+  if (launch.scenario.noTickets) argv.push("--tls-tickets", "off");
   return argv;
 }
 
@@ -609,7 +671,7 @@ async function readUrl(stream: ReadableStream<Uint8Array>): Promise<string | nul
 
 /** The port of a printed URL such as http://127.0.0.1:41234/ (-2 when it has none). */
 function portOf(url: string): number {
-  const port = /^http:\/\/(?:\[[^\]]*\]|[^/:]*):(\d+)/.exec(url)?.[1];
+  const port = /^https?:\/\/(?:\[[^\]]*\]|[^/:]*):(\d+)/.exec(url)?.[1];
   return port === undefined ? -2 : Number(port);
 }
 
@@ -710,8 +772,19 @@ async function expectedBody(bench: Bench, scenario: LoadScenario): Promise<Uint8
 }
 
 /** Fails loudly when a server does not answer 200 with the expected bytes. */
-async function checkBody(server: Server, path: string, expected: Uint8Array): Promise<void> {
-  const res = await fetch(`http://127.0.0.1:${server.port}${path}`, { signal: AbortSignal.timeout(5_000) });
+async function checkBody(
+  bench: Bench,
+  server: Server,
+  scenario: LoadScenario,
+  expected: Uint8Array,
+): Promise<void> {
+  const path = scenario.path;
+  const res = scenario.tls
+    ? await fetch(`https://localhost:${server.port}${path}`, {
+      client: bench.tls!.client,
+      signal: AbortSignal.timeout(5_000),
+    })
+    : await fetch(`http://127.0.0.1:${server.port}${path}`, { signal: AbortSignal.timeout(5_000) });
   const body = new Uint8Array(await res.arrayBuffer());
   const same = body.length === expected.length && body.every((b, i) => b === expected[i]);
   if (res.status !== 200 || !same) {
@@ -829,7 +902,7 @@ function wrkArgs(bench: Bench, scenario: LoadScenario, port: number, seconds: nu
   const args = ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "--timeout", "5s"];
   for (const header of scenario.headers) args.push("-H", header);
   if (scenario.pipeline) args.push("-s", bench.lua);
-  args.push(`http://127.0.0.1:${port}${scenario.path}`);
+  args.push(`${scenario.tls ? "https" : "http"}://127.0.0.1:${port}${scenario.path}`);
   return bench.pin ? ["taskset", "-c", "1", "wrk", ...args] : ["wrk", ...args];
 }
 
@@ -947,7 +1020,7 @@ async function startForScenario(bench: Bench, scenario: LoadScenario): Promise<S
     if (!takesPart(bench, kind, scenario)) continue;
     try {
       const server = await startServer(bench, kind, scenario);
-      await checkBody(server, scenario.path, await expectedBody(bench, scenario));
+      await checkBody(bench, server, scenario, await expectedBody(bench, scenario));
       servers.push(server);
     } catch (e) {
       fail(bench, `${scenario.name}: ${errorText(e)}`);
@@ -1489,6 +1562,8 @@ function setUp(opts: Options): Bench {
   const { site, lua } = writeFixtures(dir, page);
   const floor = opts.servers.includes("floor") ? buildFloor(repo, dir) : null;
   const clkTck = Number(commandOutput("getconf", ["CLK_TCK"])) || 100;
+  const wantsTls = LOAD_SCENARIOS.some((sc) => sc.tls && opts.only.includes(sc.name));
+  const tls = wantsTls ? makeCertificate(dir) : null;
   const bench: Bench = {
     opts,
     repo,
@@ -1500,12 +1575,18 @@ function setUp(opts: Options): Bench {
     clkTck,
     nginx: tools.nginx,
     floor,
+    tls,
     live: new Set(),
     tools: new Set(),
     notes: [],
     failures: 0,
     interrupted: false,
   };
+  if (wantsTls && !tls) {
+    bench.notes.push(
+      "HTTPS scenarios: no certificate (no openssl CLI; apt-get install -y openssl): rows missing",
+    );
+  }
   if (opts.servers.includes("floor") && !floor) {
     bench.notes.push("C floor: not built (no cc on PATH; apt-get install -y gcc): its rows are missing");
   }
@@ -1515,7 +1596,51 @@ function setUp(opts: Options): Bench {
   return bench;
 }
 
+/**
+ * An ECDSA P-256 certificate for localhost signed by a throwaway CA (Deno's fetch, which checks
+ * the answer before a run, takes no self-signed certificate as its own CA), for both servers'
+ * HTTPS; null without the openssl CLI.
+ */
+function makeCertificate(dir: string): Bench["tls"] {
+  const ca = `${dir}/ca.pem`, cert = `${dir}/cert.pem`, key = `${dir}/key.pem`;
+  const EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2"];
+  const steps = [
+    ["req", "-x509", ...EC, "-keyout", `${dir}/ca.key`, "-out", ca, "-subj", "/CN=rawserve bench CA"],
+    [
+      "req",
+      "-x509",
+      ...EC,
+      "-keyout",
+      key,
+      "-out",
+      cert,
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1",
+      "-addext",
+      "basicConstraints=critical,CA:FALSE",
+      "-CA",
+      ca,
+      "-CAkey",
+      `${dir}/ca.key`,
+    ],
+  ];
+  try {
+    for (const args of steps) {
+      if (!new Deno.Command("openssl", { args, stdout: "null", stderr: "null" }).outputSync().success) {
+        return null;
+      }
+    }
+  } catch {
+    return null;
+  }
+  const pem = Deno.readTextFileSync(ca);
+  return { cert, key, pem, client: Deno.createHttpClient({ caCerts: [pem] }) };
+}
+
 async function tearDown(bench: Bench): Promise<void> {
+  bench.tls?.client.close();
   for (const tool of bench.tools) {
     try {
       tool.kill("SIGTERM");

@@ -73,7 +73,7 @@ export async function startServer(
       throw new Error(`rawserve did not start: ${stderr()}`);
     }
     pending += value;
-    const m = /http:\/\/\S+:(\d+)\//.exec(pending);
+    const m = /https?:\/\/\S+:(\d+)\//.exec(pending);
     if (m) port = Number(m[1]);
   }
   clearTimeout(deadline);

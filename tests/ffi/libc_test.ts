@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { lastErrno, libc } from "../../ffi/libc.ts";
 import { EADDRINUSE, EAGAIN, EBADF, errnoName, SyscallError } from "../../ffi/errno.ts";
 import { decodeSockaddr, encodeSockaddr, parseHost } from "../../ffi/sockaddr.ts";
-import { listenTcp, makeSocketPair, readFd, writeFd } from "../../ffi/socket.ts";
+import { listenTcp, makeSocketPair, peekFd, readFd, writeFd } from "../../ffi/socket.ts";
+import { preadFd } from "../../ffi/files.ts";
 
 function fdCount(): number {
   return [...Deno.readDirSync("/proc/self/fd")].length;
@@ -93,4 +94,43 @@ Deno.test("listenTcp() binds an ephemeral port and explains an address in use", 
   assert.throws(() => listenTcp({ host: "example.com", port: 0 }), /IPv4 or IPv6 literal/);
   first[Symbol.dispose]();
   assert.equal(fdCount(), baseline);
+});
+
+Deno.test("preadFd() reads at offsets past 2^31 and 2^32 exactly (u32 and BigInt symbols)", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "rawserve-pread-" });
+  const path = `${dir}/sparse.bin`;
+  try {
+    using file = Deno.openSync(path, { create: true, write: true, read: true });
+    const offsets = [0, 2 ** 31 - 3, 2 ** 31 + 5, 2 ** 32 - 2, 2 ** 32 + 7];
+    for (const [i, offset] of offsets.entries()) {
+      file.seekSync(offset, Deno.SeekMode.Start);
+      file.writeSync(new Uint8Array([i + 1, i + 101, i + 201]));
+    }
+    const fd = libc.symbols.open(new TextEncoder().encode(`${path}\0`), 0, 0);
+    assert.ok(fd >= 0);
+    const buf = new Uint8Array(3);
+    for (let round = 0; round < 2000; round++) { // warm: the fast-call path too
+      for (const [i, offset] of offsets.entries()) {
+        assert.equal(preadFd(fd, buf, 3, offset), 3);
+        assert.deepEqual([...buf], [i + 1, i + 101, i + 201], `at ${offset}`);
+      }
+    }
+    assert.equal(preadFd(fd, buf, 3, 2 ** 32 + 10), 0, "end of file");
+    libc.symbols.close(fd);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("peekFd() sees bytes without taking them", () => {
+  const [a, b] = makeSocketPair();
+  const buf = new Uint8Array(8);
+  assert.equal(peekFd(b.fd, buf, 8), -EAGAIN);
+  writeFd(a.fd, new Uint8Array([0x16, 3, 1]), 3);
+  assert.equal(peekFd(b.fd, buf, 1), 1);
+  assert.equal(buf[0], 0x16);
+  assert.equal(readFd(b.fd, buf, 8), 3, "still there to read");
+  a[Symbol.dispose]();
+  assert.equal(peekFd(b.fd, buf, 1), 0, "end of stream");
+  b[Symbol.dispose]();
 });

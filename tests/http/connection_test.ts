@@ -451,3 +451,20 @@ Deno.test("a connection tells its phase, age, requests, pending output and peer 
 function statusOnly(status: number): HttpResponse {
   return { status, body: null };
 }
+Deno.test("a 100 (Continue) the transport cannot take at once is kept and leaves before the response", async () => {
+  // A TLS transport that blocks mid-record has taken the bytes into the record: they must be
+  // offered again, so the interim response goes through the output queue like any other.
+  const { t, conn, send } = connect(async (r) => ok(`got ${(await r.body!.bytes()).length}`));
+  t.window = 0;
+  send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  await tick();
+  assert.equal(t.output.length, 0);
+  assert.equal(t.interest.writable, true, "waits for the socket to take it");
+  t.window = Infinity;
+  conn.onWritable();
+  assert.equal(t.text(), "HTTP/1.1 100 Continue\r\n\r\n");
+  send("hello");
+  await tick();
+  assert.deepEqual(t.statuses(), [100, 200]);
+  assert.match(t.text(), /got 5$/);
+});

@@ -133,3 +133,29 @@ Deno.test("a timer armed while the reactor blocks cuts the block short", async (
   await running;
   reactor[Symbol.dispose]();
 });
+
+Deno.test("feed() runs a handler after the batch without an epoll event, and keeps the loop from blocking", async () => {
+  using reactor = new Reactor();
+  const seen: number[] = [];
+  const handler = {
+    onEvents: (events: number) => {
+      seen.push(events);
+      if (seen.length === 1) reactor.feed(handler, EPOLLIN); // fed again: runs in the next round
+    },
+  };
+  reactor.feed(handler, EPOLLIN);
+  assert.equal(reactor.pollOnce(), 1, "the fed event counts as dispatched");
+  assert.deepEqual(seen, [EPOLLIN], "one round at a time: a handler fed meanwhile waits");
+  assert.equal(reactor.pollOnce(), 1);
+  assert.deepEqual(seen, [EPOLLIN, EPOLLIN]);
+  assert.equal(reactor.pollOnce(), 0);
+  // While running, a feed from outside the loop (a promise) wakes a blocked wait at once.
+  const running = reactor.run();
+  await new Promise((r) => setTimeout(r, 50)); // long enough for the reactor to block
+  const started = performance.now();
+  const fed = new Promise<void>((resolve) => reactor.feed({ onEvents: () => resolve() }, EPOLLIN));
+  await fed;
+  assert.ok(performance.now() - started < 200, "not after the longest block");
+  reactor.stop();
+  await running;
+});

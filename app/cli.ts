@@ -5,6 +5,8 @@ import { parseArgs } from "node:util";
 import { StartupError } from "../ffi/errno.ts";
 import { DEFAULTS } from "./server.ts";
 import { IDLE_SPINS, YIELD_INTERVAL_MS } from "../loop/reactor.ts";
+import { IMMUTABLE } from "../http/static/cache_policy.ts";
+import { TCHAR } from "../http/parser.ts";
 
 /** rawserve's version, printed by --version and in the Server field's documentation. */
 export const VERSION = "0.1.0";
@@ -33,7 +35,19 @@ Options:
   --no-listing              answer 404 for directories without index.html
   --dotfiles                serve files and directories whose names start with a dot
   --follow-symlinks         follow symbolic links that lead outside DIR
-  --cache-control VALUE     Cache-Control for files (default "no-cache"; "" for none)
+  --cache-control VALUE     Cache-Control for files --immutable does not match, HTML included
+                            (default "no-cache"; "" for none)
+  --immutable GLOB          files whose path matches GLOB are fingerprinted: Cache-Control
+                            "${IMMUTABLE}" (repeatable; e.g. '/assets/*',
+                            '*.woff2'; * matches across /); HTML never is
+  --compress on|off         send compressed forms: a file's precompressed .br/.zst/.gz beside it,
+                            or br/zstd/gzip copies of text made once per file version (default on)
+  --spa                     a missing path without an extension gets the root's index.html
+                            (the routes of a single-page app); /missing.js stays 404
+  --cors ORIGIN             let pages from ORIGIN read the files (repeatable; * for any origin),
+                            e.g. --cors https://app.example.com
+  --header "NAME: VALUE"    add a field to every response, error answers included (repeatable),
+                            e.g. --header "X-Frame-Options: DENY"
   --access-log FILE         append Common Log Format lines to FILE (default: stdout; - for stdout)
   --stats-interval SECONDS  print counters every SECONDS (they always print at shutdown)
   --host ADDR               IPv4/IPv6 literal or localhost (default 127.0.0.1)
@@ -96,6 +110,16 @@ export interface CliConfig {
   dotfiles: boolean;
   followSymlinks: boolean;
   cacheControl: string | null;
+  /** --immutable globs. */
+  immutable: string[];
+  /** Content codings for static files (--compress). */
+  compress: boolean;
+  /** --spa: index.html for client-side routes. */
+  spa: boolean;
+  /** --cors origins, serialized as browsers send them (or `*`); empty for none. */
+  cors: string[];
+  /** --header fields: names and values, alternating. */
+  headers: string[];
   accessLog: string | null;
   statsIntervalMs: number | null;
   yieldIntervalMs: number;
@@ -167,6 +191,11 @@ const FLAGS = {
   dotfiles: { type: "boolean" },
   "follow-symlinks": { type: "boolean" },
   "cache-control": { type: "string" },
+  immutable: { type: "string", multiple: true },
+  compress: { type: "string" },
+  spa: { type: "boolean" },
+  cors: { type: "string", multiple: true },
+  header: { type: "string", multiple: true },
   "access-log": { type: "string" },
   "stats-interval": { type: "string" },
   status: { type: "string" },
@@ -213,6 +242,7 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
     ...networkConfig(v),
     ...limitConfig(v),
     ...siteConfig(v, positionals),
+    ...siteBehaviour(v, v.root ?? positionals[0] ?? null),
     ...tuningConfig(v),
     ...introspectionConfig(v),
     tls: tlsConfig(v),
@@ -292,6 +322,107 @@ function siteConfig(v: Flags, positionals: string[]) {
     statsIntervalMs: v["stats-interval"] === undefined
       ? null
       : seconds("stats-interval", v["stats-interval"], 0),
+  };
+}
+
+/**
+ * Fields --header may not set, and why: rawserve writes them itself (framing, representation,
+ * validators), or another flag does.
+ */
+const OWN_FIELDS: Readonly<Record<string, string>> = {
+  "content-length": "rawserve frames every response itself",
+  "transfer-encoding": "rawserve frames every response itself",
+  connection: "rawserve manages connections itself",
+  "keep-alive": "rawserve manages connections itself",
+  upgrade: "rawserve manages connections itself",
+  trailer: "rawserve frames every response itself",
+  date: "rawserve sends it on every response",
+  server: "rawserve sends it on every response",
+  "content-type": "rawserve sends each file's own",
+  "content-encoding": "rawserve sends each response's own (see --compress)",
+  "content-range": "rawserve sends each response's own",
+  etag: "rawserve sends each file's own",
+  "last-modified": "rawserve sends each file's own",
+  "accept-ranges": "rawserve sends it on files",
+  vary: "rawserve sends each response's own",
+  location: "rawserve sends it on redirects",
+  allow: "rawserve sends it where it applies",
+  "retry-after": "rawserve sends it on 503",
+  "x-content-type-options": "rawserve sends nosniff on files",
+  "cache-control": "use --cache-control and --immutable",
+};
+
+/** Whether text holds a control character (C0 or DEL): line breaks, NUL, escapes. */
+function hasControl(text: string): boolean {
+  return [...text].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+}
+
+/** `--header "Name: value"` as a name and a value. */
+function headerField(text: string): [string, string] {
+  const colon = text.indexOf(":");
+  const name = colon < 0 ? "" : text.slice(0, colon);
+  if (colon < 1 || [...name].some((c) => c.charCodeAt(0) > 127 || !TCHAR[c.charCodeAt(0)])) {
+    throw new UsageError(
+      `--header takes "Name: value" with a field name of letters, digits and !#$%&'*+-.^_\`|~, not ${
+        JSON.stringify(text)
+      }; e.g. --header "X-Frame-Options: DENY"`,
+    );
+  }
+  const value = text.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
+  // RFC 9110 §5.5: field-vchar, SP and HTAB, as Latin-1 bytes; CR and LF would split the response.
+  if (hasControl(value.replaceAll("\t", " ")) || [...value].some((c) => c.charCodeAt(0) > 0xff)) {
+    throw new UsageError(
+      `--header ${name}: the value may not contain line breaks, control characters or characters beyond Latin-1`,
+    );
+  }
+  const why = OWN_FIELDS[name.toLowerCase()] ??
+    (name.toLowerCase().startsWith("access-control-") ? "use --cors" : null);
+  if (why !== null) throw new UsageError(`--header cannot set ${name}: ${why}`);
+  return [name, value];
+}
+
+/** `--cors ORIGIN`: `*`, or an origin as browsers send it (scheme, host and port, nothing after). */
+function corsOrigin(text: string): string {
+  if (text === "*") return text;
+  let url: URL | null = null;
+  try {
+    url = new URL(text);
+  } catch {
+    // reported below
+  }
+  const bare = url !== null && (url.pathname === "/" || url.pathname === "") && !url.search && !url.hash &&
+    !url.username && !url.password;
+  if (!url || !bare || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw new UsageError(
+      `--cors takes an origin such as https://app.example.com (scheme, host and port; no path), or *, not "${text}"`,
+    );
+  }
+  return url.origin; // lower case, without a default port: how browsers write Origin
+}
+
+/** --immutable, --compress, --spa, --cors and --header. */
+function siteBehaviour(v: Flags, root: string | null) {
+  if (root === null) {
+    for (const flag of ["immutable", "compress", "spa", "cors"] as const) {
+      if (v[flag] !== undefined) throw new UsageError(`--${flag} needs a directory to serve (--root DIR)`);
+    }
+  }
+  const immutable = v.immutable ?? [];
+  for (const glob of immutable) {
+    if (glob === "" || hasControl(glob)) {
+      throw new UsageError(`--immutable takes a glob such as '/assets/*', not ${JSON.stringify(glob)}`);
+    }
+  }
+  const cors = (v.cors ?? []).map(corsOrigin);
+  if (cors.includes("*") && cors.length > 1) {
+    throw new UsageError(`--cors * already allows every origin; give it alone`);
+  }
+  return {
+    immutable,
+    compress: onOff("compress", v.compress, true),
+    spa: v.spa ?? false,
+    cors,
+    headers: (v.header ?? []).flatMap(headerField),
   };
 }
 

@@ -61,6 +61,11 @@ export interface ConnectionOptions {
    * milliseconds since its request's head arrived (metrics). Without it, nothing is timed.
    */
   onComplete?: (status: number, ms: number) => void;
+  /**
+   * Fields every response carries, error answers of the HTTP layer included (--header),
+   * pre-encoded with encodeFields().
+   */
+  headers?: Uint8Array;
 }
 
 /** One client connection. The server calls onReadable/onWritable from the reactor. */
@@ -105,6 +110,7 @@ export class Connection {
       failed,
       completed: options.onComplete ?? null,
       now,
+      fields: options.headers ?? null,
     });
     this.#intake = new RequestIntake({
       ...options,

@@ -66,6 +66,8 @@ export interface ResponseHooks {
   completed: ((status: number, ms: number) => void) | null;
   /** The clock `completed` measures with (the reactor's batch clock). */
   now: () => number;
+  /** Fields every response carries (--header), pre-encoded; null for none. */
+  fields: Uint8Array | null;
 }
 
 /** The responses a connection owes, in order, and the output not yet written. */
@@ -306,7 +308,7 @@ export class ResponseQueue {
     slot.close = FRAME.close;
     const before = out.length;
     try {
-      encodeHead(out, response.status, response.headers, FRAME, response.headerList);
+      encodeHead(out, response.status, response.headers, FRAME, response.headerList, this.#hooks.fields);
     } catch (e) {
       out.length = before; // a handler's bad header: answer 500 instead
       this.#release(response);

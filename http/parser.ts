@@ -191,6 +191,13 @@ class LastString {
 
 const LAST_HOST = new LastString(256);
 const LAST_TARGET = new LastString(256);
+/**
+ * Accept-Encoding is read on every request for a file that has compressed forms, and a client
+ * sends the same value each time: kept, the value is not decoded again (a 23-byte value took
+ * ~100 ns to decode and ~100 ns more to compare, as a concatenated string, in
+ * http/negotiation.ts), and the negotiation's memory of the last value is a pointer comparison.
+ */
+const LAST_ACCEPT_ENCODING = new LastString(256);
 
 /** The Host field's value in `buf[start, end)`, as a string, validated. */
 function hostValue(buf: Uint8Array, start: number, end: number): string {
@@ -202,12 +209,12 @@ function hostValue(buf: Uint8Array, start: number, end: number): string {
   return value;
 }
 
-/** The request-target in `buf[start, end)` (its characters were checked by the caller). */
-function targetValue(buf: Uint8Array, start: number, end: number): string {
-  const kept = LAST_TARGET.match(buf, start, end);
+/** A field value kept in `last` when the previous one had the same bytes, else decoded and kept. */
+function keptValue(last: LastString, buf: Uint8Array, start: number, end: number): string {
+  const kept = last.match(buf, start, end);
   if (kept !== null) return kept;
   const value = latin1(buf, start, end, false);
-  LAST_TARGET.keep(buf, start, end, value);
+  last.keep(buf, start, end, value);
   return value;
 }
 
@@ -348,7 +355,7 @@ function parseRequestLine(buf: Uint8Array, p: number, lf: number, head: RequestH
   if (r === t) throw bad("Missing request target");
   if (r === crlf) throw bad("Missing HTTP version (HTTP/0.9 is not supported)");
   if (buf[r] !== SP) throw bad("Invalid character in request target");
-  head.target = targetValue(buf, t, r);
+  head.target = keptValue(LAST_TARGET, buf, t, r); // its characters were checked above
   // Version: exactly "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3)
   const v = r + 1;
   if (
@@ -405,7 +412,14 @@ function parseFields(buf: Uint8Array, p: number, end: number, head: RequestHead)
       throw new HttpError(STATUS.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many header fields");
     }
     const name = fieldName(buf, p, q);
-    headers.push(name, name === "host" ? hostValue(buf, vs, ve) : latin1(buf, vs, ve, false));
+    headers.push(
+      name,
+      name === "host"
+        ? hostValue(buf, vs, ve)
+        : name === "accept-encoding"
+        ? keptValue(LAST_ACCEPT_ENCODING, buf, vs, ve)
+        : latin1(buf, vs, ve, false),
+    );
     p = next;
   }
 }

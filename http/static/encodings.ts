@@ -88,6 +88,8 @@ export function describeFile(
     live: false,
     cost: 0,
     routes: new Set(),
+    choice: 0,
+    choiceFor: null,
   };
   // A file that shrank while it was read is described as read (it is checked again within a second).
   const read = body && body.length !== size ? { ...info, size: body.length } : info;

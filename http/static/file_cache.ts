@@ -7,7 +7,7 @@
 import { encodeFields } from "../writer.ts";
 import { validatorsFor } from "./conditionals.ts";
 import type { FileInfo } from "./types.ts";
-import type { Coding } from "../negotiation.ts";
+import type { AcceptedCodings, Coding } from "../negotiation.ts";
 
 /**
  * Files up to this size are kept in memory; larger ones are streamed with sendfile. Measured
@@ -80,6 +80,9 @@ export interface CachedFile {
   cost: number;
   /** Request paths that lead to it. */
   routes: Set<string>;
+  /** The coding chosen last (chooseCoding), and for which parsed Accept-Encoding. */
+  choice: number;
+  choiceFor: AcceptedCodings | null;
 }
 
 /**

@@ -308,7 +308,12 @@ class StaticServer {
   #choose(request: HttpRequest, entry: CachedFile, fd: number): Representation | Answer | null {
     const head = request.head;
     const accepted = acceptedCodings(head);
-    const choice = chooseCoding(accepted, entry.sidecarMask, entry.copyMask);
+    // Clients send the same Accept-Encoding each time, parsed to the same object: the choice is kept.
+    if (entry.choiceFor !== accepted) {
+      entry.choice = chooseCoding(accepted, entry.sidecarMask, entry.copyMask);
+      entry.choiceFor = accepted;
+    }
+    const choice = entry.choice;
     if (choice === IDENTITY) return entry.identity;
     if (choice === NOT_ACCEPTABLE) return this.#error(request, STATUS.NOT_ACCEPTABLE, VARY_ENCODING);
     if ((entry.sidecarMask >> choice & 1) !== 0) return entry.sidecars[choice]!;

@@ -30,6 +30,8 @@ function entry(key: string, bytes: number): CachedFile {
     live: false,
     cost: 0,
     routes: new Set(),
+    choice: 0,
+    choiceFor: null,
   };
 }
 

@@ -215,6 +215,8 @@ const compile = await new Deno.Command(Deno.execPath(), {
     "--allow-write",
     "--allow-env",
     "--allow-run",
+    "--include", // the compression worker is loaded by URL, which deno compile does not follow
+    new URL("../../app/compress_worker.ts", import.meta.url).pathname,
     "--output",
     `${COMPILE_OUT}/rawserve`,
     new URL("../../main.ts", import.meta.url).pathname,

@@ -25,6 +25,13 @@ export const COMPRESS_MIN_BYTES = 512;
  * Files beyond it are mostly data (search indexes, source maps) that a build can precompress.
  */
 export const COMPRESS_MAX_BYTES = 8 * 1024 * 1024;
+/**
+ * Bytes of files being compressed, or waiting for the compressor, at once. Each holds its bytes
+ * until its copy is made (~16 ms per MiB): beyond this, answers go out as identity at once and a
+ * later request makes the copy, so clients asking for many large files together cannot make the
+ * server hold them all. 32 MiB is about half a second of the compressor's work at br 5.
+ */
+export const COMPRESS_QUEUE_MAX_BYTES = 32 * 1024 * 1024;
 /** A copy is kept only if it is at least this much smaller than the file (else identity is sent). */
 const MIN_SAVING_BYTES = 64;
 

@@ -26,6 +26,7 @@ import {
   sameVersion,
 } from "./file_cache.ts";
 import {
+  COMPRESS_QUEUE_MAX_BYTES,
   type CopyContext,
   type DescribeContext,
   describeFile,
@@ -75,6 +76,8 @@ class StaticServer {
   #copies: CopyContext;
   /** fstat's output, reused by every request (the handler runs on one thread, to completion). */
   #info: FileInfo = emptyFileInfo();
+  /** Bytes of files whose copies are being made (COMPRESS_QUEUE_MAX_BYTES bounds it). */
+  #compressing = 0;
   /** When a page (404.html, and index.html for --spa) was last found missing, by name. */
   #missingAt = new Map<string, number>();
 
@@ -326,11 +329,16 @@ class StaticServer {
     if (copy === NO_COPY) return entry.identity;
     if (copy instanceof Promise) return copy.then(() => this.serve(request));
     if (copy !== null) return copy;
-    const data = entry.identity.body ??
-      (fd >= 0 ? this.#options.fs.readWhole(fd, entry.identity.size) : null);
+    const size = entry.identity.size;
+    if (this.#compressing + size > COMPRESS_QUEUE_MAX_BYTES) return entry.identity; // a later request makes it
+    const data = entry.identity.body ?? (fd >= 0 ? this.#options.fs.readWhole(fd, size) : null);
     if (data === null) return null;
-    if (typeof data === "number" || data.length !== entry.identity.size) return entry.identity;
-    return makeCopy(this.#copies, entry, choice, data).then(() => this.serve(request));
+    if (typeof data === "number" || data.length !== size) return entry.identity;
+    this.#compressing += size;
+    return makeCopy(this.#copies, entry, choice, data).then(() => {
+      this.#compressing -= size;
+      return this.serve(request);
+    });
   }
 
   /** Opens a sidecar sent from disk and checks it is the version described. @returns its fd, or -1 */

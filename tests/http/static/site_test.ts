@@ -370,3 +370,40 @@ Deno.test("a directory lists as JSON for Accept: application/json, directories f
   assert.equal(field(html, "Content-Type"), "text/html; charset=utf-8");
   assert.deepEqual(fields(html, "Vary"), ["Accept"]);
 });
+
+Deno.test("files waiting for copies are bounded: past 32 MiB, answers go out as identity at once", async () => {
+  const big = new Uint8Array(7 * 1024 * 1024);
+  const line = text("export const value = compute(42);\n");
+  for (let i = 0; i + line.length <= big.length; i += line.length) big.set(line, i);
+  const files: Record<string, MemFile> = {};
+  for (let i = 0; i < 5; i++) files[`f${i}.js`] = file(big, 10 + i);
+  const waiting: (() => void)[] = [];
+  const compressor: Compressor = {
+    codings: ALL_CODINGS,
+    compress: (_coding, data) =>
+      new Promise((resolve) => waiting.push(() => resolve(new Uint8Array(gzipSync(data.subarray(0, 1000)))))),
+  };
+  const handler = createStaticHandler({ fs: memoryFs(files), listing: false, dotfiles: false, compressor });
+  const answers = [0, 1, 2, 3, 4].map((i) =>
+    handler(request("GET", `/f${i}.js`, ["accept-encoding", "gzip"]))
+  );
+  assert.deepEqual(
+    answers.map((a) => a instanceof Promise),
+    [true, true, true, true, false],
+    "28 MiB wait, 35 would not",
+  );
+  assert.equal(waiting.length, 4);
+  assert.equal(field(answers[4] as HttpResponse, "Content-Encoding"), undefined);
+  assert.equal(
+    ((answers[4] as HttpResponse).body as FileBody).length,
+    big.length,
+    "the file itself, at once",
+  );
+  ((answers[4] as HttpResponse).body as FileBody).close();
+  for (const resolve of waiting.splice(0)) resolve();
+  for (const answer of answers.slice(0, 4)) assert.equal(field(await answer, "Content-Encoding"), "gzip");
+  const later = handler(request("GET", "/f4.js", ["accept-encoding", "gzip"]));
+  assert.ok(later instanceof Promise, "with room again, the fifth copy is made");
+  for (const resolve of waiting.splice(0)) resolve();
+  assert.equal(field(await later, "Content-Encoding"), "gzip");
+});

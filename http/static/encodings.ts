@@ -200,7 +200,13 @@ export function makeCopy(
   data: Uint8Array,
 ): Promise<void> {
   const coding = CODINGS[index]!;
-  const done = context.compress(coding, data, isText(entry.type)).then(
+  let compressed: Promise<Uint8Array>;
+  try {
+    compressed = context.compress(coding, data, isText(entry.type));
+  } catch (e) {
+    compressed = Promise.reject(e); // a compressor that throws instead of rejecting fails the same way
+  }
+  const done = compressed.then(
     (copy) => {
       if (copy.length + MIN_SAVING_BYTES > entry.identity.size) {
         entry.copies[index] = NO_COPY;

@@ -167,11 +167,24 @@ Deno.test("a copy that fails or does not pay is not sent, and the failure is log
   await get("/app.js", ["accept-encoding", "br"]);
   assert.deepEqual(compressor.calls, ["br"], "not tried again for this version");
 
+  const throwing = site({ "app.js": file(JS, 2) }, {
+    compressor: {
+      codings: ALL_CODINGS,
+      compress: () => {
+        throw new Error("no worker");
+      },
+    },
+  });
+  const answer = await throwing.get("/app.js", ["accept-encoding", "gzip"]);
+  assert.equal(answer.status, 200);
+  assert.equal(field(answer, "Content-Encoding"), undefined);
+  assert.match(throwing.errors.join("\n"), /no worker/);
+
   const noise = crypto.getRandomValues(new Uint8Array(2000));
   const random = site({ "noise.txt": file(noise, 5) });
-  const answer = await random.get("/noise.txt", ["accept-encoding", "gzip"]);
-  assert.equal(field(answer, "Content-Encoding"), undefined, "random bytes do not shrink");
-  assert.deepEqual(fields(answer, "Vary"), ["Accept-Encoding"]);
+  const noisy = await random.get("/noise.txt", ["accept-encoding", "gzip"]);
+  assert.equal(field(noisy, "Content-Encoding"), undefined, "random bytes do not shrink");
+  assert.deepEqual(fields(noisy, "Vary"), ["Accept-Encoding"]);
 });
 
 Deno.test("a changed file is described and compressed again; a sidecar appearing is seen within a second", async () => {

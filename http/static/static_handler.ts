@@ -276,7 +276,7 @@ class StaticServer {
     const { fs } = this.#options;
     let form = entry.identity;
     if (entry.codings !== 0) {
-      const chosen = this.#choose(request, entry, fd);
+      const chosen = this.#choose(request, entry, fd, status === STATUS.OK);
       if (chosen === null) return null;
       if (!("etag" in chosen)) {
         if (fd >= 0) fs.close(fd);
@@ -306,9 +306,15 @@ class StaticServer {
    * The form of a file with codings that the request's Accept-Encoding picks: identity, a
    * sidecar, a compressed copy (made now if it is the first time it is asked for: the answer
    * then waits for it), or 406 when the client refuses every one (RFC 9110 §12.5.3).
+   * @param strict answer 406 when nothing is acceptable; else identity (the 404 page stays a 404)
    * @returns the form, an answer, or null when making the copy needs the file and `fd` is -1
    */
-  #choose(request: HttpRequest, entry: CachedFile, fd: number): Representation | Answer | null {
+  #choose(
+    request: HttpRequest,
+    entry: CachedFile,
+    fd: number,
+    strict: boolean,
+  ): Representation | Answer | null {
     const head = request.head;
     const accepted = acceptedCodings(head);
     // Clients send the same Accept-Encoding each time, parsed to the same object: the choice is kept.
@@ -318,7 +324,9 @@ class StaticServer {
     }
     const choice = entry.choice;
     if (choice === IDENTITY) return entry.identity;
-    if (choice === NOT_ACCEPTABLE) return this.#error(request, STATUS.NOT_ACCEPTABLE, VARY_ENCODING);
+    if (choice === NOT_ACCEPTABLE) {
+      return strict ? this.#error(request, STATUS.NOT_ACCEPTABLE, VARY_ENCODING) : entry.identity;
+    }
     if ((entry.sidecarMask >> choice & 1) !== 0) return entry.sidecars[choice]!;
     // A copy is made again after a restart, and its bytes could differ with the library's
     // version: ranges are answered from the file itself, whose bytes do not (RFC 9110 §15.3.7).

@@ -298,6 +298,9 @@ Deno.test("404.html answers every 404, compressed like any page; errors are HTML
     assert.deepEqual(bytesOf(answer), notFound, path);
     assert.equal(field(answer, "ETag"), undefined);
   }
+  const refused = await get("/nope", ["accept-encoding", "identity;q=0"]);
+  assert.equal(refused.status, 404, "a 404 stays a 404 when the client refuses identity");
+  assert.deepEqual(bytesOf(refused), notFound);
   const br = await get("/nope", ["accept-encoding", "br"]);
   assert.equal(br.status, 404);
   assert.equal(field(br, "Content-Encoding"), "br");

@@ -191,6 +191,24 @@ Deno.test("file bodies go out with sendfile and are closed exactly once, also wh
   assert.equal(t.closes, 1, "the socket is closed exactly once");
 });
 
+Deno.test("a file whose head cannot be written (EPIPE) is still closed, and its observer hears false", () => {
+  let closes = 0;
+  const heard: boolean[] = [];
+  const { t, send, stats } = connect((req) => {
+    req.observer = { responseDone: (ok) => heard.push(ok) };
+    return {
+      status: 200,
+      body: { kind: "file", fileFd: 42, offset: 0, length: 5000, close: () => closes++ },
+    };
+  });
+  t.write = () => -32; // EPIPE: the client reset the connection
+  send(get("/f"));
+  assert.equal(t.closes, 1);
+  assert.equal(closes, 1, "the file is closed, not leaked");
+  assert.equal(stats.filesOpen, 0);
+  assert.deepEqual(heard, [false]);
+});
+
 Deno.test("a stream body is sent chunked and terminated", async () => {
   const stream = new ReadableStream<Uint8Array>({
     start(c) {

@@ -486,3 +486,18 @@ Deno.test("a 100 (Continue) the transport cannot take at once is kept and leaves
   assert.deepEqual(t.statuses(), [100, 200]);
   assert.match(t.text(), /got 5$/);
 });
+
+Deno.test("string bodies: repeated, alternating and non-ASCII texts all go out exactly", () => {
+  const texts = ["hello", "hello", "héllo", "hello", "world", "world", ""];
+  let i = 0;
+  const { t, send } = connect(() => ({ status: 200, body: texts[i++]! }));
+  send(get("/").repeat(texts.length));
+  const bytes = new Uint8Array(t.output);
+  const bodies: string[] = [];
+  const text = new TextDecoder().decode(bytes);
+  for (const m of text.matchAll(/Content-Length: (\d+)\r\n(?:[^\r\n]+\r\n)*\r\n/g)) {
+    const start = new TextEncoder().encode(text.slice(0, m.index! + m[0].length)).length;
+    bodies.push(new TextDecoder().decode(bytes.subarray(start, start + Number(m[1]))));
+  }
+  assert.deepEqual(bodies, texts);
+});

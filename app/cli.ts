@@ -6,7 +6,7 @@ import { StartupError } from "../ffi/errno.ts";
 import { DEFAULTS } from "./server.ts";
 import { IDLE_SPINS, YIELD_INTERVAL_MS } from "../loop/reactor.ts";
 import { IMMUTABLE } from "../http/static/cache_policy.ts";
-import { TCHAR } from "../http/parser.ts";
+import { TCHAR } from "../http/tokens.ts";
 
 /** rawserve's version, printed by --version and in the Server field's documentation. */
 export const VERSION = "0.1.0";

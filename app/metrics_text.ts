@@ -49,8 +49,18 @@ function byLabel(label: string, counts: Record<string, number>): Sample[] {
   return Object.keys(counts).sort().map((key) => ["", { [label]: key }, counts[key]!] as const);
 }
 
+/** One family, with its samples. */
+function family(name: string, type: Family["type"], help: string, samples: Sample[]): Family {
+  return { name, type, help, samples };
+}
+
 /** The families, in a fixed order, from one snapshot. */
 function families(s: StatusSnapshot): Family[] {
+  return [...httpFamilies(s), ...processFamilies(s), ...reactorFamilies(s)];
+}
+
+/** Requests, responses, bytes, connections and errors. */
+function httpFamilies(s: StatusSnapshot): Family[] {
   const c = s.counters;
   const h = s.responseSeconds;
   const histogram: Sample[] = [
@@ -58,135 +68,101 @@ function families(s: StatusSnapshot): Family[] {
     ["_sum", {}, h.sum],
     ["_count", {}, h.count],
   ];
+  return [
+    family(
+      "rawserve_requests_total",
+      "counter",
+      "Responses whose last byte the kernel accepted, by status code.",
+      byLabel("code", c.requestsByStatus),
+    ),
+    family(
+      "rawserve_requests_started_total",
+      "counter",
+      "Requests whose head was read (counted before they are answered).",
+      one(c.requests),
+    ),
+    family(
+      "rawserve_response_seconds",
+      "histogram",
+      "Time from a request's head arriving to its response's last byte accepted by the kernel (reactor batch clock).",
+      h.buckets.length ? histogram : [],
+    ),
+    family("rawserve_bytes_received_total", "counter", "Bytes read from clients.", one(c.bytesIn)),
+    family("rawserve_bytes_sent_total", "counter", "Bytes the kernel accepted for clients.", one(c.bytesOut)),
+    family("rawserve_connections_open", "gauge", "Open client connections.", one(c.open)),
+    family("rawserve_connections_accepted_total", "counter", "Connections accepted.", one(c.accepted)),
+    family("rawserve_errors_total", "counter", "Errors, by kind.", byLabel("kind", c.errors)),
+  ];
+}
+
+/** Files and descriptors, the listener's queue, drain state and memory. */
+function processFamilies(s: StatusSnapshot): Family[] {
   const queue = s.listener;
   return [
-    {
-      name: "rawserve_requests_total",
-      type: "counter",
-      help: "Responses whose last byte the kernel accepted, by status code.",
-      samples: byLabel("code", c.requestsByStatus),
-    },
-    {
-      name: "rawserve_requests_started_total",
-      type: "counter",
-      help: "Requests whose head was read (counted before they are answered).",
-      samples: one(c.requests),
-    },
-    {
-      name: "rawserve_response_seconds",
-      type: "histogram",
-      help: "Time from a request's head arriving to its response's last byte accepted by the kernel " +
-        "(reactor batch clock).",
-      samples: h.buckets.length ? histogram : [],
-    },
-    {
-      name: "rawserve_bytes_received_total",
-      type: "counter",
-      help: "Bytes read from clients.",
-      samples: one(c.bytesIn),
-    },
-    {
-      name: "rawserve_bytes_sent_total",
-      type: "counter",
-      help: "Bytes the kernel accepted for clients.",
-      samples: one(c.bytesOut),
-    },
-    {
-      name: "rawserve_connections_open",
-      type: "gauge",
-      help: "Open client connections.",
-      samples: one(c.open),
-    },
-    {
-      name: "rawserve_connections_accepted_total",
-      type: "counter",
-      help: "Connections accepted.",
-      samples: one(c.accepted),
-    },
-    {
-      name: "rawserve_errors_total",
-      type: "counter",
-      help: "Errors, by kind.",
-      samples: byLabel("kind", c.errors),
-    },
-    {
-      name: "rawserve_files_open",
-      type: "gauge",
-      help: "Files held open by responses.",
-      samples: one(c.filesOpen),
-    },
-    {
-      name: "rawserve_open_fds",
-      type: "gauge",
-      help: "Descriptors open in this process.",
-      samples: s.process.openFds >= 0 ? one(s.process.openFds) : [],
-    },
-    {
-      name: "rawserve_max_fds",
-      type: "gauge",
-      help: "The soft limit on open descriptors (RLIMIT_NOFILE).",
-      samples: s.process.fdLimit >= 0 ? one(s.process.fdLimit) : [],
-    },
-    {
-      name: "rawserve_accept_queue_length",
-      type: "gauge",
-      help: "Connections the kernel completed and accept() has not taken yet (TCP_INFO of the listener).",
-      samples: queue ? one(queue.acceptQueue) : [],
-    },
-    {
-      name: "rawserve_accept_queue_limit",
-      type: "gauge",
-      help: "The listener's backlog in force (listen() capped at net.core.somaxconn).",
-      samples: queue ? one(queue.backlog) : [],
-    },
-    {
-      name: "rawserve_draining",
-      type: "gauge",
-      help: "1 while shutting down gracefully.",
-      samples: one(+s.draining),
-    },
-    {
-      name: "rawserve_resident_memory_bytes",
-      type: "gauge",
-      help: "Resident set size.",
-      samples: one(s.process.rssBytes),
-    },
-    {
-      name: "rawserve_start_time_seconds",
-      type: "gauge",
-      help: "Start time of the process, Unix seconds.",
-      samples: one(s.process.startTimeS),
-    },
-    {
-      name: "rawserve_reactor_batches_total",
-      type: "counter",
-      help: "Batches of ready descriptors the reactor dispatched.",
-      samples: one(s.reactor.batches),
-    },
-    {
-      name: "rawserve_reactor_polls_total",
-      type: "counter",
-      help: "Non-blocking epoll_wait calls.",
-      samples: one(s.reactor.waits),
-    },
-    {
-      name: "rawserve_reactor_blocking_waits_total",
-      type: "counter",
-      help: "Blocking epoll_wait calls (the reactor was idle).",
-      samples: one(s.reactor.blockingWaits),
-    },
-    {
-      name: "rawserve_reactor_yields_total",
-      type: "counter",
-      help: "Turns given to Deno's event loop.",
-      samples: one(s.reactor.yields),
-    },
-    {
-      name: "rawserve_reactor_spin_budget",
-      type: "gauge",
-      help: "Empty polls the reactor spins before it blocks, as adapted now.",
-      samples: one(s.reactor.spinBudget),
-    },
+    family("rawserve_files_open", "gauge", "Files held open by responses.", one(s.counters.filesOpen)),
+    family(
+      "rawserve_open_fds",
+      "gauge",
+      "Descriptors open in this process.",
+      s.process.openFds >= 0 ? one(s.process.openFds) : [],
+    ),
+    family(
+      "rawserve_max_fds",
+      "gauge",
+      "The soft limit on open descriptors (RLIMIT_NOFILE).",
+      s.process.fdLimit >= 0 ? one(s.process.fdLimit) : [],
+    ),
+    family(
+      "rawserve_accept_queue_length",
+      "gauge",
+      "Connections the kernel completed and accept() has not taken yet (TCP_INFO of the listener).",
+      queue ? one(queue.acceptQueue) : [],
+    ),
+    family(
+      "rawserve_accept_queue_limit",
+      "gauge",
+      "The listener's backlog in force (listen() capped at net.core.somaxconn).",
+      queue ? one(queue.backlog) : [],
+    ),
+    family("rawserve_draining", "gauge", "1 while shutting down gracefully.", one(+s.draining)),
+    family("rawserve_resident_memory_bytes", "gauge", "Resident set size.", one(s.process.rssBytes)),
+    family(
+      "rawserve_start_time_seconds",
+      "gauge",
+      "Start time of the process, Unix seconds.",
+      one(s.process.startTimeS),
+    ),
+  ];
+}
+
+/** The reactor's counters. */
+function reactorFamilies(s: StatusSnapshot): Family[] {
+  return [
+    family(
+      "rawserve_reactor_batches_total",
+      "counter",
+      "Batches of ready descriptors the reactor dispatched.",
+      one(s.reactor.batches),
+    ),
+    family("rawserve_reactor_polls_total", "counter", "Non-blocking epoll_wait calls.", one(s.reactor.waits)),
+    family(
+      "rawserve_reactor_blocking_waits_total",
+      "counter",
+      "Blocking epoll_wait calls (the reactor was idle).",
+      one(s.reactor.blockingWaits),
+    ),
+    family(
+      "rawserve_reactor_yields_total",
+      "counter",
+      "Turns given to Deno's event loop.",
+      one(s.reactor.yields),
+    ),
+    family(
+      "rawserve_reactor_spin_budget",
+      "gauge",
+      "Empty polls the reactor spins before it blocks, as adapted now.",
+      one(s.reactor.spinBudget),
+    ),
   ];
 }
 

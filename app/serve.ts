@@ -3,8 +3,9 @@
 // are the CLI's, under the names app/server.ts gives them.
 
 import { raiseFileLimit } from "../ffi/libc.ts";
-import { FD_RESERVE } from "./cli.ts";
-import { DEFAULTS, Server } from "./server.ts";
+import { DEFAULTS, Server, type ServerOptions, type TlsAcceptor } from "./server.ts";
+import { FD_RESERVE, HANDSHAKE_TIMEOUT_MS } from "./cli.ts";
+import type { TlsConfig } from "./tls.ts";
 import { type ErrorHandler, type FetchHandler, fetchHandler } from "./web/handler.ts";
 import type { NetAddr } from "./web/info.ts";
 import type { Origin } from "./web/request.ts";
@@ -31,6 +32,16 @@ export interface ServeOptions {
   onError?: ErrorHandler;
   /** The handler, when it is not given as the second argument. */
   handler?: FetchHandler;
+  /**
+   * HTTPS, as Deno.serve takes it: the certificate (then its chain) and its private key, as PEM
+   * text. OpenSSL 3 (libssl.so.3) is loaded only when they are given; TLS 1.2 and 1.3, ALPN
+   * http/1.1, session tickets. A pair that cannot be used rejects `finished` with one line.
+   */
+  cert?: string;
+  /** The private key for `cert`, PEM, unencrypted. */
+  key?: string;
+  /** HTTPS: a TLS handshake must complete within this (default 10 s). */
+  handshakeTimeoutMs?: number;
   /** SO_REUSEPORT, so several processes can listen on the port (as Deno.serve's reusePort). */
   reusePort?: boolean;
   /** Stop accepting beyond this many open connections (default: the open-file limit - 256). */
@@ -82,8 +93,8 @@ function authority(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-function defaultOnListen(addr: NetAddr): void {
-  console.log(`Listening on http://${authority(addr.hostname, addr.port)}/`);
+function defaultOnListen(addr: NetAddr, scheme: string): void {
+  console.log(`Listening on ${scheme}://${authority(addr.hostname, addr.port)}/`);
 }
 
 /**
@@ -128,9 +139,10 @@ export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler)
   const options: ServeOptions = typeof first === "function" ? {} : first;
   const handler = typeof first === "function" ? first : second ?? options.handler;
   if (typeof handler !== "function") throw new TypeError("serve() needs a handler function");
+  const tls = tlsOptions(options);
   const descriptors = Math.max(16, raiseFileLimit() - FD_RESERVE);
-  const origin: Origin = { scheme: "http", fallbackHost: "" };
-  const server = new Server({
+  const origin: Origin = { scheme: tls ? "https" : "http", fallbackHost: "" };
+  const serverOptions: ServerOptions = {
     host: options.hostname ?? "0.0.0.0",
     port: options.port ?? 8000,
     reusePort: options.reusePort ?? false,
@@ -138,7 +150,8 @@ export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler)
     maxDescriptors: descriptors,
     handler: fetchHandler(handler, { origin, ...(options.onError ? { onError: options.onError } : {}) }),
     ...limits(options),
-  });
+  };
+  const server = new Server(serverOptions);
   let bound;
   try {
     bound = server.listen();
@@ -148,9 +161,18 @@ export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler)
   }
   origin.fallbackHost = authority(bound.host, bound.port);
   const addr: NetAddr = { transport: "tcp", hostname: bound.host, port: bound.port };
-  (options.onListen ?? defaultOnListen)(addr);
-  const finished = server.run().finally(() => server[Symbol.dispose]());
+  const disposables = new DisposableStack();
+  disposables.use(server);
   let stopping: Promise<void> | null = null;
+  const finished = (async () => {
+    // OpenSSL is loaded only for HTTPS: the import is dynamic, so it happens here, before the
+    // first connection is accepted (the listener is already bound, so addr is known now).
+    if (tls) serverOptions.tls = disposables.use(await startTls(tls));
+    if (stopping) return; // shut down while OpenSSL loaded
+    if (options.onListen) options.onListen(addr);
+    else defaultOnListen(addr, origin.scheme);
+    await server.run();
+  })().finally(() => disposables.dispose());
   const shutdown = () =>
     stopping ??= server.shutdown(options.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs).then(() =>
       finished
@@ -165,6 +187,28 @@ export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler)
     unref: () => server.reactor.unref(),
     [Symbol.asyncDispose]: shutdown,
   };
+}
+
+/** The TLS settings, or null for plain HTTP. @throws {TypeError} for one of cert and key without the other */
+function tlsOptions(options: ServeOptions): TlsConfig | null {
+  const { cert, key } = options;
+  if (cert === undefined && key === undefined) return null;
+  if (typeof cert !== "string" || typeof key !== "string") {
+    throw new TypeError("serve() needs both cert and key (PEM text) for HTTPS, or neither for HTTP");
+  }
+  return {
+    cert,
+    key,
+    pem: true,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
+    tickets: true,
+  };
+}
+
+/** Loads OpenSSL and the certificate. */
+async function startTls(config: TlsConfig): Promise<TlsAcceptor & Disposable> {
+  const { TlsServer } = await import("./tls.ts");
+  return new TlsServer(config);
 }
 
 /** The limits given, as the server's options (absent ones keep the server's defaults). */

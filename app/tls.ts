@@ -23,11 +23,13 @@ export { HANDSHAKE_TIMEOUT_MS } from "./cli.ts";
 /** The environment variable a supervisor passes its ticket keys to its workers in (hex). */
 export const TICKET_KEYS_ENV = "RAWSERVE_TLS_TICKET_KEYS";
 
-/** What HTTPS needs from the command line. */
+/** What HTTPS needs from the command line (files) or from serve()'s options (PEM text). */
 export interface TlsConfig extends TlsFiles {
   handshakeTimeoutMs: number;
   /** Session tickets (--tls-tickets); off, no session is resumed. */
   tickets: boolean;
+  /** `cert` and `key` hold PEM text rather than file paths (serve(), as Deno.serve takes them). */
+  pem?: boolean;
 }
 
 /** The TLS side of one server: the current context, and how to wrap sockets with it. */
@@ -46,7 +48,13 @@ export class TlsServer implements TlsAcceptor, Disposable {
     this.#config = config;
     this.#ticketKeys = ticketKeys;
     this.#ktls = kernelTlsAvailable();
-    this.#context = TlsContext.load(config, { ticketKeys, ktls: this.#ktls, tickets: config.tickets });
+    this.#context = this.#load();
+  }
+
+  #load(): TlsContext {
+    const config = this.#config;
+    const options = { ticketKeys: this.#ticketKeys, ktls: this.#ktls, tickets: config.tickets };
+    return config.pem ? TlsContext.fromPem(config, options) : TlsContext.load(config, options);
   }
 
   /** The context new connections use. */
@@ -77,11 +85,7 @@ export class TlsServer implements TlsAcceptor, Disposable {
   reload(): string {
     let next: TlsContext;
     try {
-      next = TlsContext.load(this.#config, {
-        ticketKeys: this.#ticketKeys,
-        ktls: this.#ktls,
-        tickets: this.#config.tickets,
-      });
+      next = this.#load();
     } catch (e) {
       if (!(e instanceof StartupError)) throw e;
       return `SIGHUP: kept the previous certificate: ${e.message}`;
@@ -89,7 +93,8 @@ export class TlsServer implements TlsAcceptor, Disposable {
     this.#context[Symbol.dispose]();
     this.#context = next;
     const warnings = next.warnings();
-    return `SIGHUP: reloaded ${this.#config.cert} (${next.subject}, valid until ${
+    const what = this.#config.pem ? "the certificate" : this.#config.cert;
+    return `SIGHUP: reloaded ${what} (${next.subject}, valid until ${
       next.notAfter?.toISOString().slice(0, 10) ?? "?"
     })` + (warnings.length ? `; warning: ${warnings.join("; ")}` : "");
   }

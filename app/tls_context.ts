@@ -21,6 +21,8 @@ import {
   TLS1_2_VERSION,
 } from "../ffi/libssl.ts";
 import { StartupError } from "../ffi/errno.ts";
+import { memoryFile } from "../ffi/files.ts";
+import type { OwnedFd } from "../ffi/socket.ts";
 
 const {
   TLS_server_method,
@@ -117,24 +119,30 @@ export class TlsContext implements Disposable {
    * key, an encrypted key, or a key that does not match the certificate; the message says which
    */
   static load(files: TlsFiles, options: TlsContextOptions): TlsContext {
-    checkPem(
-      files.cert,
-      "--cert",
-      /-----BEGIN CERTIFICATE-----/,
-      "PEM certificate (-----BEGIN CERTIFICATE-----)",
-    );
-    const keyText = checkPem(
-      files.key,
-      "--key",
-      /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
-      "PEM private key (-----BEGIN PRIVATE KEY-----)",
-    );
-    if (/ENCRYPTED/.test(keyText)) {
-      throw new StartupError(
-        `Cannot use --key ${files.key}: the key is encrypted with a passphrase; rawserve needs it ` +
-          `unencrypted (openssl pkey -in ${files.key} -out key.pem), readable only by its user`,
-      );
-    }
+    const certText = checkPem(files.cert, "--cert", CERT_MARKER);
+    const keyText = checkPem(files.key, "--key", KEY_MARKER);
+    const labels = { cert: `--cert ${files.cert}`, key: `--key ${files.key}` };
+    checkText({ cert: certText, key: keyText }, labels, files.key);
+    return TlsContext.#fromPaths(files, labels, options);
+  }
+
+  /**
+   * Builds the context from PEM text (serve()'s `cert` and `key`, as Deno.serve takes them). The
+   * text goes to OpenSSL through files in memory (memfd), never to a disk.
+   * @throws {StartupError} as load() does, naming the options instead of files
+   */
+  static fromPem(pem: { cert: string; key: string }, options: TlsContextOptions): TlsContext {
+    const labels = { cert: "the cert option", key: "the key option" };
+    checkText(pem, labels, "key.pem");
+    const encoder = new TextEncoder();
+    using cert = memoryFile("rawserve-cert", encoder.encode(pem.cert)).fd;
+    using key = memoryFile("rawserve-key", encoder.encode(pem.key)).fd;
+    const path = (fd: OwnedFd) => `/proc/self/fd/${fd.fd}`;
+    return TlsContext.#fromPaths({ cert: path(cert), key: path(key) }, labels, options);
+  }
+
+  /** Builds the context from checked PEM files; `labels` name them in errors. */
+  static #fromPaths(files: TlsFiles, labels: TlsFiles, options: TlsContextOptions): TlsContext {
     takeSslError(); // start from an empty queue
     const ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) throw new StartupError(`Cannot create a TLS context: ${sslErrorReason(takeSslError())}`);
@@ -143,18 +151,18 @@ export class TlsContext implements Disposable {
       const path = (p: string) => new TextEncoder().encode(`${p}\0`);
       if (SSL_CTX_use_certificate_chain_file(ctx, path(files.cert)) !== 1) {
         throw new StartupError(
-          `Cannot use --cert ${files.cert}: ${sslErrorReason(takeSslError())}; ` +
+          `Cannot use ${labels.cert}: ${sslErrorReason(takeSslError())}; ` +
             `give the server's certificate first, then its chain, in PEM`,
         );
       }
       if (SSL_CTX_use_PrivateKey_file(ctx, path(files.key), SSL_FILETYPE_PEM) !== 1) {
         const reason = sslErrorReason(takeSslError());
         // OpenSSL checks the pair as it loads the key, and says "key values mismatch".
-        throw /mismatch/.test(reason) ? mismatch(files, reason) : new StartupError(
-          `Cannot use --key ${files.key}: ${reason}; give the certificate's private key in PEM`,
+        throw /mismatch/.test(reason) ? mismatch(labels, reason) : new StartupError(
+          `Cannot use ${labels.key}: ${reason}; give the certificate's private key in PEM`,
         );
       }
-      if (SSL_CTX_check_private_key(ctx) !== 1) throw mismatch(files, sslErrorReason(takeSslError()));
+      if (SSL_CTX_check_private_key(ctx) !== 1) throw mismatch(labels, sslErrorReason(takeSslError()));
       const context = new TlsContext(ctx, options.ktls);
       takeSslError(); // leave nothing queued for the first connection's SSL_get_error
       return context;
@@ -247,17 +255,45 @@ function ctrl(
   }
 }
 
-function mismatch(files: TlsFiles, reason: string): StartupError {
+function mismatch(labels: TlsFiles, reason: string): StartupError {
   return new StartupError(
-    `--key ${files.key} does not match --cert ${files.cert} (${reason}); give the key the certificate was issued for`,
+    `${labels.key} does not match ${labels.cert} (${reason}); give the key the certificate was issued for`,
   );
+}
+
+const CERT_MARKER = {
+  re: /-----BEGIN CERTIFICATE-----/,
+  what: "PEM certificate (-----BEGIN CERTIFICATE-----)",
+};
+const KEY_MARKER = {
+  re: /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
+  what: "PEM private key (-----BEGIN PRIVATE KEY-----)",
+};
+
+/**
+ * Turns the likely mistakes in PEM text into one clear line before OpenSSL sees it.
+ * @param keyName how to name the key in the advice to decrypt it
+ */
+function checkText(pem: TlsFiles, labels: TlsFiles, keyName: string): void {
+  if (!CERT_MARKER.re.test(pem.cert)) {
+    throw new StartupError(`Cannot use ${labels.cert}: it holds no ${CERT_MARKER.what}`);
+  }
+  if (!KEY_MARKER.re.test(pem.key)) {
+    throw new StartupError(`Cannot use ${labels.key}: it holds no ${KEY_MARKER.what}`);
+  }
+  if (/ENCRYPTED/.test(pem.key)) {
+    throw new StartupError(
+      `Cannot use ${labels.key}: the key is encrypted with a passphrase; rawserve needs it ` +
+        `unencrypted (openssl pkey -in ${keyName} -out key.pem), readable only by its user`,
+    );
+  }
 }
 
 /**
  * Reads a PEM file the way OpenSSL will, to turn the likely mistakes into one clear line.
  * @returns the file's text
  */
-function checkPem(path: string, flag: string, marker: RegExp, what: string): string {
+function checkPem(path: string, flag: string, marker: { re: RegExp; what: string }): string {
   let text: string;
   try {
     text = new TextDecoder().decode(Deno.readFileSync(path));
@@ -274,7 +310,7 @@ function checkPem(path: string, flag: string, marker: RegExp, what: string): str
       : String(e);
     throw new StartupError(`Cannot read ${flag} ${path}: ${why}`);
   }
-  if (!marker.test(text)) throw new StartupError(`Cannot use ${flag} ${path}: it holds no ${what}`);
+  if (!marker.re.test(text)) throw new StartupError(`Cannot use ${flag} ${path}: it holds no ${marker.what}`);
   return text;
 }
 

@@ -5,6 +5,7 @@
 import {
   lastErrno,
   libc,
+  MFD_CLOEXEC,
   O_CLOEXEC,
   O_DIRECTORY,
   O_NOCTTY,
@@ -33,7 +34,8 @@ export interface FileStat {
   isDirectory: boolean;
 }
 
-const { access, close, fstat, open, openat, pread, pread64, read, syscall4 } = libc.symbols;
+const { access, close, fstat, memfd_create, open, openat, pread, pread64, read, syscall4, write } =
+  libc.symbols;
 
 /** Longest path passed to the kernel (PATH_MAX, including the NUL). */
 const PATH_MAX = 4096;
@@ -190,4 +192,28 @@ export function preadFd(fd: number, buf: Uint8Array, length: number, offset: num
 /** close(2) for a file descriptor opened here. */
 export function closeFd(fd: number): void {
   close(fd);
+}
+
+/**
+ * A file in memory (memfd_create(2)) holding `bytes`, for a library that reads only from paths:
+ * it is reachable as `/proc/self/fd/N` while the descriptor is open, and never touches a disk.
+ * @param name shown in /proc/PID/fd (as `memfd:NAME`)
+ * @returns the owned descriptor and its path
+ * @throws {SyscallError} when it cannot be made or written
+ */
+export function memoryFile(name: string, bytes: Uint8Array): { fd: OwnedFd; path: string } {
+  const fd = memfd_create(cString(name)!, MFD_CLOEXEC);
+  if (fd < 0) throw new SyscallError("memfd_create", lastErrno(), `Cannot hold ${name} in memory`);
+  const owned = new OwnedFd(fd);
+  for (let off = 0; off < bytes.length;) {
+    const n = write(fd, bytes.subarray(off), bytes.length - off);
+    if (n < 0 && lastErrno() === EINTR) continue;
+    if (n <= 0) {
+      const errno = lastErrno();
+      owned[Symbol.dispose]();
+      throw new SyscallError("write", errno, `Cannot hold ${name} in memory`);
+    }
+    off += n;
+  }
+  return { fd: owned, path: `/proc/self/fd/${fd}` };
 }

@@ -35,6 +35,7 @@ export const LIBC = {
   pread64: { name: "pread", parameters: ["i32", "buffer", "u32", "i64"], result: "i32" },
   sendfile: { parameters: ["i32", "i32", "buffer", "u32"], result: "i32" }, // int out, int in, off_t *offset, size_t count -> ssize_t
   close: { parameters: ["i32"], result: "i32" }, // int fd
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" }, // const char *name, unsigned int flags
   shutdown: { parameters: ["i32", "i32"], result: "i32" }, // int fd, int how
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" }, // const char *path, int flags, mode_t mode
   openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" }, // int dirfd, const char *path, int flags, mode_t mode
@@ -111,6 +112,8 @@ export const MSG_PEEK = 2;
 export const O_RDONLY = 0;
 export const O_NONBLOCK = 0o4000;
 export const O_NOCTTY = 0o400;
+/** memfd_create(2): close the descriptor on exec. */
+export const MFD_CLOEXEC = 1;
 export const O_CLOEXEC = 0o2000000;
 export const O_DIRECTORY = 0o200000;
 export const O_PATH = 0o10000000;

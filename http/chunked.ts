@@ -3,7 +3,8 @@
 // dropped; sizes and the trailer section are bounded so a hostile body holds no unbounded state.
 
 import { HttpError, STATUS } from "./status.ts";
-import { MAX_HEAD_BYTES, TCHAR } from "./parser.ts";
+import { MAX_HEAD_BYTES } from "./parser.ts";
+import { TCHAR } from "./tokens.ts";
 import { type BodyReader, type BodySink, tooLarge } from "./body_readers.ts";
 
 const CR = 13, LF = 10;

@@ -68,13 +68,32 @@ export interface ConnectionOptions {
   headers?: Uint8Array;
 }
 
+type Limits = { readonly [T in Timeouts]: number };
+/** Each server's timeouts, made once from its options (a per-connection copy cost ~300 bytes). */
+const LIMITS = new WeakMap<ConnectionOptions, Limits>();
+
+function limitsOf(options: ConnectionOptions): Limits {
+  let limits = LIMITS.get(options);
+  if (!limits) {
+    limits = {
+      headerTimeoutMs: options.headerTimeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs,
+      bodyTimeoutMs: options.bodyTimeoutMs,
+      writeTimeoutMs: options.writeTimeoutMs,
+      lingerMs: options.lingerMs ?? LINGER_MS,
+    };
+    LIMITS.set(options, limits);
+  }
+  return limits;
+}
+
 /** One client connection. The server calls onReadable/onWritable from the reactor. */
 export class Connection {
   /** When it was accepted, on the server's clock (ConnectionOptions.now). */
   readonly openedAt: number;
   #transport: Transport;
   #options: ConnectionOptions;
-  #limits: { readonly [T in Timeouts]: number };
+  #limits: Limits;
   #timer: Deadline;
   #intake: RequestIntake;
   #responses: ResponseQueue;
@@ -96,30 +115,10 @@ export class Connection {
   constructor(transport: Transport, options: ConnectionOptions) {
     this.#transport = transport;
     this.#options = options;
-    this.#limits = { ...options, lingerMs: options.lingerMs ?? LINGER_MS };
-    const failed = (e: unknown) => this.#handlerFailed(e);
-    const kick = () => this.#kick();
-    const now = options.now ?? (() => performance.now());
-    this.openedAt = now();
-    this.#responses = new ResponseQueue(transport, {
-      stats: options.stats,
-      draining: options.draining,
-      encoded: (head, status, bytes) => options.onResponse?.(this, head, status, bytes),
-      fileClosed: () => options.onFileClosed?.(),
-      streamReady: kick,
-      failed,
-      completed: options.onComplete ?? null,
-      now,
-      fields: options.headers ?? null,
-    });
-    this.#intake = new RequestIntake({
-      ...options,
-      responses: this.#responses,
-      peer: transport,
-      failed,
-      kick,
-      clock: options.onComplete ? now : null,
-    });
+    this.#limits = limitsOf(options);
+    this.openedAt = options.now?.() ?? performance.now();
+    this.#responses = new ResponseQueue(transport, options, this);
+    this.#intake = new RequestIntake(options, this.#responses, transport, this);
     this.#timer = options.deadline(() => this.#onTimeout());
     this.#enter("head");
   }
@@ -207,10 +206,21 @@ export class Connection {
     }
   }
 
-  #handlerFailed(e: unknown): HttpResponse {
+  /** For the connection's parts: a handler threw, or its response cannot be sent. Logs, answers 500. */
+  handlerFailed(e: unknown): HttpResponse {
     countError(this.#options.stats, "handler");
     console.error(`Handler failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
     return statusResponse(STATUS.INTERNAL_SERVER_ERROR);
+  }
+
+  /** For the response queue: a response's head was encoded (the access log hears it). */
+  responseEncoded(head: RequestHead | null, status: number, bytes: number): void {
+    this.#options.onResponse?.(this, head, status, bytes);
+  }
+
+  /** For the response queue: a file a response held was closed. */
+  fileClosed(): void {
+    this.#options.onFileClosed?.();
   }
 
   /** Whether the connection would read now, were the socket readable. */
@@ -219,7 +229,7 @@ export class Connection {
   }
 
   /** Something changed outside the reactor's dispatch (a handler, a stream, a body's reader). */
-  #kick(): void {
+  kick(): void {
     if (this.#phase === "closed") return;
     if (this.#flushing || this.#consuming) {
       this.#again = true;

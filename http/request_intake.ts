@@ -21,7 +21,7 @@ export const CUT_SHORT = new HttpError(
   "The connection closed before the request body ended",
 );
 
-/** What the request side needs from its connection. */
+/** What the request side needs from its server: shared by every connection, never copied. */
 export interface IntakeOptions {
   handler: Handler;
   maxBodyBytes: number;
@@ -29,27 +29,31 @@ export interface IntakeOptions {
   maxPipelined: number;
   stats: ConnectionStats;
   draining: () => boolean;
-  /** The connection's responses, for the order and the back-pressure they exert. */
-  responses: ResponseQueue;
-  /** A handler threw: log it and answer 500. */
-  failed: (error: unknown) => HttpResponse;
-  /** Something changed outside the reactor's dispatch: the connection should write and settle. */
-  kick: () => void;
-  /** The clock each request's start time is read from, or null when responses are not timed. */
-  clock: (() => number) | null;
-  /** Who sent the requests (the transport, which knows its peer). */
-  peer: Peer;
+  /** With it, each request's start is read from `now` (responses are timed); without, never. */
+  onComplete?: (status: number, ms: number) => void;
+  now?: () => number;
 }
 
-/** Reads a connection's requests and gets them answered. */
-export class RequestIntake {
+/** What the request side needs from its connection (the connection itself plays the part). */
+export interface IntakeOwner {
+  /** Something changed outside the reactor's dispatch: the connection should write and settle. */
+  kick(): void;
+  /** A handler threw: log it and answer 500. */
+  handlerFailed(error: unknown): HttpResponse;
+}
+
+/**
+ * Reads a connection's requests and gets them answered. It is the reader's sink and its bodies'
+ * owner itself, so an idle connection holds no closures for them.
+ */
+export class RequestIntake implements RequestSink, BodyOwner {
   #options: IntakeOptions;
+  #owner: IntakeOwner;
+  #peer: Peer;
   #reader: RequestReader;
   #responses: ResponseQueue;
   /** The request whose body the reader is reading. */
   #bodySlot: Slot | null = null;
-  #sink: RequestSink;
-  #bodyOwner: BodyOwner;
   /** Requests whose heads were read. */
   requests = 0;
   /** Bytes arrived that will never be read: the connection should close with a linger. */
@@ -57,32 +61,51 @@ export class RequestIntake {
   /** Input stopped with no response left to carry `Connection: close`: close once written. */
   ended = false;
 
-  constructor(options: IntakeOptions) {
+  /**
+   * @param options the server's handler and limits
+   * @param responses the connection's responses, for the order and the back-pressure they exert
+   * @param peer who sends the requests (the transport)
+   * @param owner the connection: wake-ups and handler failures
+   */
+  constructor(options: IntakeOptions, responses: ResponseQueue, peer: Peer, owner: IntakeOwner) {
     this.#options = options;
-    this.#responses = options.responses;
+    this.#owner = owner;
+    this.#peer = peer;
+    this.#responses = responses;
     this.#reader = new RequestReader(options.maxBodyBytes);
-    this.#sink = {
-      onHead: (head, body) => this.#onHead(head, body),
-      onBodyData: (buf, start, end) => this.#bodySlot!.body!.push(buf, start, end),
-      onBodyEnd: () => {
-        this.#bodySlot!.body!.end();
-        this.#bodySlot = null;
-      },
-      paused: () => this.paused(),
-    };
-    this.#bodyOwner = {
-      bodyClaimed: (body) => this.#onBodyClaimed(body),
-      bodyDrained: () => options.kick(),
-      bodyCancelled: (body) => {
-        if (this.#bodySlot?.body === body) this.#dropBody(this.#bodySlot);
-        options.kick();
-      },
-      bodyRefused: (_body, error) => {
-        countError(options.stats, `http ${error.status}`);
-        this.refuse(error);
-        options.kick();
-      },
-    };
+  }
+
+  // ---- the reader's sink --------------------------------------------------------------------
+
+  onBodyData(buf: Uint8Array, start: number, end: number): void {
+    this.#bodySlot!.body!.push(buf, start, end);
+  }
+
+  onBodyEnd(): void {
+    this.#bodySlot!.body!.end();
+    this.#bodySlot = null;
+  }
+
+  // ---- the bodies' owner --------------------------------------------------------------------
+
+  /** A handler began to read its body: tell a client that waits for it to send (RFC 9110 §10.1.1). */
+  bodyClaimed(body: RequestBody): void {
+    this.#continueIfAwaited(body);
+  }
+
+  bodyDrained(): void {
+    this.#owner.kick();
+  }
+
+  bodyCancelled(body: RequestBody): void {
+    if (this.#bodySlot?.body === body) this.#dropBody(this.#bodySlot);
+    this.#owner.kick();
+  }
+
+  bodyRefused(_body: RequestBody, error: HttpError): void {
+    countError(this.#options.stats, `http ${error.status}`);
+    this.refuse(error);
+    this.#owner.kick();
   }
 
   /** The reader's state: HEAD, BODY or DONE. */
@@ -116,7 +139,7 @@ export class RequestIntake {
   /** Parses the buffered input into requests; malformed input is refused. */
   consume(): void {
     try {
-      if (this.#reader.consume(this.#sink)) this.unread = true;
+      if (this.#reader.consume(this)) this.unread = true;
     } catch (e) {
       if (!(e instanceof HttpError)) throw e;
       countError(this.#options.stats, `http ${e.status}`);
@@ -125,25 +148,25 @@ export class RequestIntake {
   }
 
   /** A complete head: its slot takes its place in the response order and the handler runs. */
-  #onHead(head: RequestHead, reader: BodyReader | null): void {
+  onHead(head: RequestHead, reader: BodyReader | null): void {
     const options = this.#options;
     options.stats.requests++;
     this.requests++;
     const close = !head.keepAlive || options.draining();
     if (close) this.#reader.lastRequest();
     const body = reader
-      ? new RequestBody(reader.remaining, options.maxBodyBytes, options.bodyBudget, this.#bodyOwner)
+      ? new RequestBody(reader.remaining, options.maxBodyBytes, options.bodyBudget, this)
       : null;
     const slot = new Slot(head, body, close, this.#started());
     this.#responses.push(slot);
     if (body) this.#bodySlot = slot;
-    const request: HttpRequest = { head, body, peer: options.peer, observer: null };
+    const request: HttpRequest = { head, body, peer: this.#peer, observer: null };
     slot.request = request;
     let result: HttpResponse | Promise<HttpResponse>;
     try {
       result = options.handler(request);
     } catch (e) {
-      result = options.failed(e);
+      result = this.#owner.handlerFailed(e);
     }
     if (!(result instanceof Promise)) return this.#take(slot, result);
     result.then(
@@ -151,15 +174,15 @@ export class RequestIntake {
       (e) =>
         this.#resolve(
           slot,
-          slot.overridden ? statusResponse(STATUS.INTERNAL_SERVER_ERROR) : options.failed(e),
+          slot.overridden ? statusResponse(STATUS.INTERNAL_SERVER_ERROR) : this.#owner.handlerFailed(e),
         ),
     );
   }
 
   /** When a request arrived, for its response time; 0 when nobody times responses. */
   #started(): number {
-    const clock = this.#options.clock;
-    return clock === null ? 0 : clock();
+    const options = this.#options;
+    return options.onComplete ? options.now?.() ?? performance.now() : 0;
   }
 
   /** A handler's answer. A body it has not begun to read is dropped now. */
@@ -169,18 +192,18 @@ export class RequestIntake {
 
   #resolve(slot: Slot, response: HttpResponse): void {
     this.#take(slot, response); // after close, every slot is overridden: this releases it
-    this.#options.kick();
+    this.#owner.kick();
   }
 
   /** A handler began to read its body: tell a client that waits for it to send (RFC 9110 §10.1.1). */
-  #onBodyClaimed(body: RequestBody): void {
+  #continueIfAwaited(body: RequestBody): void {
     const slot = this.#bodySlot;
     if (!slot || slot.body !== body || !slot.head!.expectContinue || slot.continued) return;
     // An interim response may not overtake a response still owed, nor follow body bytes.
     if (!this.#responses.isFirst(slot) || !this.#responses.written || this.#reader.body!.received > 0) return;
     slot.continued = true;
     // Through the output queue, so a write that blocks is finished later (and counted there).
-    if (this.#responses.writeInterim(CONTINUE_100) === DRAIN.BLOCKED) this.#options.kick();
+    if (this.#responses.writeInterim(CONTINUE_100) === DRAIN.BLOCKED) this.#owner.kick();
   }
 
   /**

@@ -33,6 +33,14 @@ class StreamTail {
 }
 type Tail = Uint8Array | FileBody | StreamTail;
 
+/**
+ * The last short ASCII string body, and its bytes once it came twice in a row: an application
+ * that answers the same text again (a constant, the same JSON) gets it copied as bytes, without
+ * its characters checked and copied one by one each time (~60 ns for "Hello, World!", measured
+ * with scripts/path_bench.ts --handler app-hello).
+ */
+const TEXT: { last: string; bytes: Uint8Array | null } = { last: "", bytes: null };
+
 /** Whether every character of `s` is ASCII, so its UTF-8 bytes are its char codes. */
 function isAscii(s: string): boolean {
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
@@ -46,59 +54,80 @@ function bodyLength(body: Uint8Array | FileBody | ReadableStream<Uint8Array> | n
   return body.length;
 }
 
-/** What the response side needs from its connection and server. */
-export interface ResponseHooks {
+/** What the response side needs from its server: shared by every connection, never copied. */
+export interface ResponseOptions {
   stats: ConnectionStats;
   /** Whether new responses must carry `Connection: close` (the server is draining). */
   draining: () => boolean;
-  /** A response's head was encoded: for the access log (body bytes it carries). */
-  encoded: (head: RequestHead | null, status: number, bytes: number) => void;
-  /** A response's file was closed (`stats.filesOpen` went down). */
-  fileClosed: () => void;
-  /** A streamed body produced more: write again. */
-  streamReady: () => void;
-  /** A handler's response cannot be sent as it is (a header would split it): log and replace it. */
-  failed: (error: unknown) => HttpResponse;
   /**
    * A response's last byte was accepted by the kernel: its status and the milliseconds since its
-   * request's head arrived (Slot.started), on `now`'s clock. Null when nobody times responses.
+   * request's head arrived (Slot.started), on `now`'s clock. Absent when nobody times responses.
    */
-  completed: ((status: number, ms: number) => void) | null;
-  /** The clock `completed` measures with (the reactor's batch clock). */
-  now: () => number;
-  /** Fields every response carries (--header), pre-encoded; null for none. */
-  fields: Uint8Array | null;
+  onComplete?: (status: number, ms: number) => void;
+  /** The clock `onComplete` measures with (the reactor's batch clock; default performance.now). */
+  now?: () => number;
+  /**
+   * Fields every response carries, error answers of the HTTP layer included (--header),
+   * pre-encoded with encodeFields().
+   */
+  headers?: Uint8Array;
 }
+
+/**
+ * What the response side needs from its connection. The connection itself plays this part, so
+ * an idle connection holds no closures for it (tests/memory: scripts/conn_memory.ts).
+ */
+export interface ResponseOwner {
+  /** A response's head was encoded: for the access log (body bytes it carries). */
+  responseEncoded(head: RequestHead | null, status: number, bytes: number): void;
+  /** A response's file was closed (`stats.filesOpen` went down). */
+  fileClosed(): void;
+  /** Something changed outside the reactor's dispatch (a stream produced more): write again. */
+  kick(): void;
+  /** A handler's response cannot be sent as it is (a header would split it): log and replace it. */
+  handlerFailed(error: unknown): HttpResponse;
+}
+
+/** The observers of the responses being encoded, heard once the write is known (one connection at a time). */
+const WAITING: ResponseObserver[] = [];
 
 /** The responses a connection owes, in order, and the output not yet written. */
 export class ResponseQueue {
   #slots: Slot[] = [];
   #output: OutputQueue;
-  #hooks: ResponseHooks;
+  #options: ResponseOptions;
+  #owner: ResponseOwner;
   #filesHeld = 0;
-  /** Observers of the responses being encoded into the shared buffer. */
-  #waiting: ResponseObserver[] = [];
   /**
    * Responses encoded whose bytes the kernel has not all taken, as (status, started) pairs in
    * the first `#inFlightLength` slots; they are complete once the output queue is empty. Only
    * kept when `hooks.completed` is set. The array is reused, never truncated: `length = 0` and
    * push again cost ~30 ns a response (the backing store is freed and regrown), indexed stores ~1.
    */
-  #inFlight: number[] = [];
+  #inFlight: number[] | null = null;
   #inFlightLength = 0;
   /** A closing response has been encoded: nothing follows it. */
   closing = false;
 
   /**
    * @param transport where responses are written
-   * @param hooks counters, the access log and wake-ups
+   * @param options the server's counters, drain state and response clock
+   * @param owner the connection: the access log, wake-ups and failures
    */
-  constructor(transport: Transport, hooks: ResponseHooks) {
-    this.#hooks = hooks;
-    this.#output = new OutputQueue(transport, {
-      fileDone: (file) => this.#closeFile(file),
-      streamReady: hooks.streamReady,
-    });
+  constructor(transport: Transport, options: ResponseOptions, owner: ResponseOwner) {
+    this.#options = options;
+    this.#owner = owner;
+    this.#output = new OutputQueue(transport, this);
+  }
+
+  /** The output queue is done with a file (sent, or dropped): close it. */
+  fileDone(file: FileBody): void {
+    this.#closeFile(file);
+  }
+
+  /** The output queue's stream produced its next chunk (or ended, or failed). */
+  streamReady(): void {
+    this.#owner.kick();
   }
 
   /** Responses owed. */
@@ -157,7 +186,7 @@ export class ResponseQueue {
     slot.response = response;
     if (isFileBody(response.body)) {
       this.#filesHeld++;
-      this.#hooks.stats.filesOpen++;
+      this.#options.stats.filesOpen++;
     }
     return true;
   }
@@ -175,7 +204,7 @@ export class ResponseQueue {
       const out = OUT;
       out.length = 0;
       let tail: Tail | null = null;
-      const waiting = this.#waiting;
+      const waiting = WAITING;
       while (out.length < OUTPUT_FLUSH_BYTES) {
         const slot = this.#slots[0];
         if (!slot?.response) break;
@@ -183,16 +212,21 @@ export class ResponseQueue {
         tail = this.#encode(slot, out);
         const observer = slot.request?.observer;
         if (observer) waiting.push(observer);
-        if (this.#hooks.completed !== null) this.#remember(slot);
+        if (this.#options.onComplete) this.#remember(slot);
         if (slot.close) this.#closeAfter();
         if (tail !== null || slot.close) break;
       }
       if (out.length === 0 && tail === null) return DRAIN.DONE;
       const written = out.length > 0 ? output.write(out.bytes, out.length) : DRAIN.DONE;
-      if (written === DRAIN.FAILED) return DRAIN.FAILED;
+      // Queued even when the write failed: the connection closes next, and closing the queue
+      // releases the file or stream (a tail dropped here would leak its descriptor).
       if (tail instanceof Uint8Array) output.pushBytes(tail);
       else if (tail instanceof StreamTail) output.pushStream(tail.reader, tail.chunked);
       else if (tail !== null) output.pushFile(tail);
+      if (written === DRAIN.FAILED) {
+        this.#markFailed();
+        return DRAIN.FAILED;
+      }
       this.#markDone(written === DRAIN.DONE && tail === null);
     }
   }
@@ -202,7 +236,7 @@ export class ResponseQueue {
    * drains: their observers hear it then (a mark in the output queue).
    */
   #markDone(now: boolean): void {
-    const waiting = this.#waiting;
+    const waiting = WAITING;
     if (waiting.length === 0) return;
     for (const observer of waiting) {
       if (now) observer.responseDone(true);
@@ -211,14 +245,20 @@ export class ResponseQueue {
     waiting.length = 0;
   }
 
+  /** The write of the responses just encoded failed: their observers hear it now. */
+  #markFailed(): void {
+    for (const observer of WAITING) observer.responseDone(false);
+    WAITING.length = 0;
+  }
+
   /**
    * Everything encoded so far has been accepted by the kernel: each response in flight is
    * complete, at the clock's current reading (one reading for all of them: they left together).
    */
   #complete(): void {
-    const inFlight = this.#inFlight;
-    const completed = this.#hooks.completed!;
-    const now = this.#hooks.now();
+    const inFlight = this.#inFlight!;
+    const completed = this.#options.onComplete!;
+    const now = this.#options.now?.() ?? performance.now();
     for (let i = 0; i < this.#inFlightLength; i += 2) completed(inFlight[i]!, now - inFlight[i + 1]!);
     this.#inFlightLength = 0;
   }
@@ -226,8 +266,9 @@ export class ResponseQueue {
   /** An encoded response, to be reported complete once its bytes are all in the kernel. */
   #remember(slot: Slot): void {
     const n = this.#inFlightLength;
-    this.#inFlight[n] = slot.response!.status;
-    this.#inFlight[n + 1] = slot.started;
+    const inFlight = this.#inFlight ??= [];
+    inFlight[n] = slot.response!.status;
+    inFlight[n + 1] = slot.started;
     this.#inFlightLength = n + 2;
   }
 
@@ -245,14 +286,14 @@ export class ResponseQueue {
   takeSent(): number {
     const sent = this.#output.sent;
     this.#output.sent = 0;
-    this.#hooks.stats.bytesOut += sent;
+    this.#options.stats.bytesOut += sent;
     return sent;
   }
 
   /** Counts why writing failed (after `write` returned FAILED); a stream's failure is logged. */
   countFailure(): void {
     const reason = this.#output.failure;
-    const stats = this.#hooks.stats;
+    const stats = this.#options.stats;
     if (typeof reason !== "number") {
       // A stream failed after its head went out: the only honest signal left is to cut the connection.
       countError(stats, "stream");
@@ -299,24 +340,35 @@ export class ResponseQueue {
     let ascii: string | null = null;
     let body: Exclude<typeof given, string> = null;
     if (typeof given === "string") {
-      if (given.length <= COPY_BODY_BYTES && isAscii(given)) ascii = given;
-      else body = encodeBody(given);
+      if (given === TEXT.last) body = TEXT.bytes ??= encodeBody(given);
+      else if (given.length <= COPY_BODY_BYTES && isAscii(given)) {
+        ascii = given;
+        TEXT.last = given;
+        TEXT.bytes = null;
+      } else body = encodeBody(given);
     } else body = given;
     const length = response.contentLength ?? (ascii !== null ? ascii.length : bodyLength(body));
-    slot.close ||= this.#hooks.draining();
+    slot.close ||= this.#options.draining();
     decideFraming(FRAME, response.status, length, slot);
     slot.close = FRAME.close;
     const before = out.length;
     try {
-      encodeHead(out, response.status, response.headers, FRAME, response.headerList, this.#hooks.fields);
+      encodeHead(
+        out,
+        response.status,
+        response.headers,
+        FRAME,
+        response.headerList,
+        this.#options.headers ?? null,
+      );
     } catch (e) {
       out.length = before; // a handler's bad header: answer 500 instead
       this.#release(response);
-      slot.response = this.#hooks.failed(e);
+      slot.response = this.#owner.handlerFailed(e);
       return this.#encode(slot, out);
     }
     const omit = FRAME.omitBody || (body === null && ascii === null);
-    this.#hooks.encoded(slot.head, response.status, omit || length < 0 ? 0 : length);
+    this.#owner.responseEncoded(slot.head, response.status, omit || length < 0 ? 0 : length);
     if (omit) {
       if (body !== null && !(body instanceof Uint8Array)) this.#release(response);
       return null;
@@ -340,8 +392,8 @@ export class ResponseQueue {
   #closeFile(file: FileBody): void {
     file.close();
     this.#filesHeld--;
-    this.#hooks.stats.filesOpen--;
-    this.#hooks.fileClosed();
+    this.#options.stats.filesOpen--;
+    this.#owner.fileClosed();
   }
 
   /** Releases what a counted response holds (a file, a stream) when it will never be sent. */

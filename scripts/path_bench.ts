@@ -11,7 +11,8 @@
 
 import { parseArgs } from "node:util";
 import { Connection } from "../http/connection.ts";
-import type { Handler, Transport } from "../http/types.ts";
+import type { Handler } from "../http/types.ts";
+import { MemoryTransport } from "./_memory_transport.ts";
 import { Timer, TimerHeap } from "../loop/timers.ts";
 import { batchEnd, batchStart } from "../http/clock.ts";
 import { embeddedHandler } from "../app/embedded_page.ts";
@@ -46,35 +47,6 @@ const ACCEPT = values.handler === "app-json"
   ? "Accept-Encoding: gzip, deflate, br, zstd\r\n"
   : "";
 const REQUEST = new TextEncoder().encode(`GET ${PATH} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n${ACCEPT}\r\n`);
-const EAGAIN = -11;
-
-/** Reads return the request once per readable event; writes are taken whole. */
-class MemoryTransport implements Transport {
-  pending = false;
-  written = 0;
-  read(buf: Uint8Array): number {
-    if (!this.pending) return EAGAIN;
-    this.pending = false;
-    buf.set(REQUEST);
-    return REQUEST.length;
-  }
-  write(_buf: Uint8Array, length: number): number {
-    this.written += length;
-    return length;
-  }
-  sendfile(): number {
-    return EAGAIN;
-  }
-  setInterest(): void {}
-  shutdownWrite(): void {}
-  remoteAddress(): string {
-    return "127.0.0.1";
-  }
-  remotePort(): number {
-    return 40000;
-  }
-  close(): void {}
-}
 
 /** A script's worth of text: 4 KiB that compress to ~1 KiB. */
 const SCRIPT = new TextEncoder().encode(
@@ -128,7 +100,7 @@ const heap = new TimerHeap();
 // The reactor arms timers from the clock it reads once per batch; so does this bench (one read).
 const NOW = performance.now();
 const scheduler = { timers: heap, arm: (timer: Timer, ms: number) => heap.arm(timer, NOW + ms) };
-const transport = new MemoryTransport();
+const transport = new MemoryTransport(REQUEST);
 const conn = new Connection(transport, {
   handler,
   deadline: (callback) => new Timer(callback, scheduler),

@@ -5,7 +5,7 @@ import { lastErrno, libc } from "../../ffi/libc.ts";
 import { EADDRINUSE, EAGAIN, EBADF, errnoName, SyscallError } from "../../ffi/errno.ts";
 import { decodeSockaddr, encodeSockaddr, parseHost } from "../../ffi/sockaddr.ts";
 import { listenTcp, makeSocketPair, peekFd, readFd, writeFd } from "../../ffi/socket.ts";
-import { preadFd } from "../../ffi/files.ts";
+import { memoryFile, preadFd } from "../../ffi/files.ts";
 
 function fdCount(): number {
   return [...Deno.readDirSync("/proc/self/fd")].length;
@@ -133,4 +133,13 @@ Deno.test("peekFd() sees bytes without taking them", () => {
   a[Symbol.dispose]();
   assert.equal(peekFd(b.fd, buf, 1), 0, "end of stream");
   b[Symbol.dispose]();
+});
+
+Deno.test("memoryFile holds its bytes at /proc/self/fd/N until disposed, on no disk", () => {
+  const bytes = new Uint8Array(100_000).map((_, i) => i % 251);
+  const { fd, path } = memoryFile("rawserve-test", bytes);
+  assert.match(Deno.readLinkSync(path), /^\/memfd:rawserve-test/);
+  assert.deepEqual(Deno.readFileSync(path), bytes);
+  fd[Symbol.dispose]();
+  assert.throws(() => Deno.readLinkSync(path));
 });

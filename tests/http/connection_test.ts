@@ -191,6 +191,24 @@ Deno.test("file bodies go out with sendfile and are closed exactly once, also wh
   assert.equal(t.closes, 1, "the socket is closed exactly once");
 });
 
+Deno.test("a file whose head cannot be written (EPIPE) is still closed, and its observer hears false", () => {
+  let closes = 0;
+  const heard: boolean[] = [];
+  const { t, send, stats } = connect((req) => {
+    req.observer = { responseDone: (ok) => heard.push(ok) };
+    return {
+      status: 200,
+      body: { kind: "file", fileFd: 42, offset: 0, length: 5000, close: () => closes++ },
+    };
+  });
+  t.write = () => -32; // EPIPE: the client reset the connection
+  send(get("/f"));
+  assert.equal(t.closes, 1);
+  assert.equal(closes, 1, "the file is closed, not leaked");
+  assert.equal(stats.filesOpen, 0);
+  assert.deepEqual(heard, [false]);
+});
+
 Deno.test("a stream body is sent chunked and terminated", async () => {
   const stream = new ReadableStream<Uint8Array>({
     start(c) {
@@ -467,4 +485,19 @@ Deno.test("a 100 (Continue) the transport cannot take at once is kept and leaves
   await tick();
   assert.deepEqual(t.statuses(), [100, 200]);
   assert.match(t.text(), /got 5$/);
+});
+
+Deno.test("string bodies: repeated, alternating and non-ASCII texts all go out exactly", () => {
+  const texts = ["hello", "hello", "héllo", "hello", "world", "world", ""];
+  let i = 0;
+  const { t, send } = connect(() => ({ status: 200, body: texts[i++]! }));
+  send(get("/").repeat(texts.length));
+  const bytes = new Uint8Array(t.output);
+  const bodies: string[] = [];
+  const text = new TextDecoder().decode(bytes);
+  for (const m of text.matchAll(/Content-Length: (\d+)\r\n(?:[^\r\n]+\r\n)*\r\n/g)) {
+    const start = new TextEncoder().encode(text.slice(0, m.index! + m[0].length)).length;
+    bodies.push(new TextDecoder().decode(bytes.subarray(start, start + Number(m[1]))));
+  }
+  assert.deepEqual(bodies, texts);
 });

@@ -6,7 +6,8 @@ import { StartupError } from "../ffi/errno.ts";
 import { DEFAULTS } from "./server.ts";
 import { IDLE_SPINS, YIELD_INTERVAL_MS } from "../loop/reactor.ts";
 import { IMMUTABLE } from "../http/static/cache_policy.ts";
-import { TCHAR } from "../http/tokens.ts";
+import { hasControl, parseExtraField } from "../http/extra_fields.ts";
+import { serializeOrigin } from "../http/cors.ts";
 
 /** rawserve's version, printed by --version and in the Server field's documentation. */
 export const VERSION = "0.1.0";
@@ -325,79 +326,22 @@ function siteConfig(v: Flags, positionals: string[]) {
   };
 }
 
-/**
- * Fields --header may not set, and why: rawserve writes them itself (framing, representation,
- * validators), or another flag does.
- */
-const OWN_FIELDS: Readonly<Record<string, string>> = {
-  "content-length": "rawserve frames every response itself",
-  "transfer-encoding": "rawserve frames every response itself",
-  connection: "rawserve manages connections itself",
-  "keep-alive": "rawserve manages connections itself",
-  upgrade: "rawserve manages connections itself",
-  trailer: "rawserve frames every response itself",
-  date: "rawserve sends it on every response",
-  server: "rawserve sends it on every response",
-  "content-type": "rawserve sends each file's own",
-  "content-encoding": "rawserve sends each response's own (see --compress)",
-  "content-range": "rawserve sends each response's own",
-  etag: "rawserve sends each file's own",
-  "last-modified": "rawserve sends each file's own",
-  "accept-ranges": "rawserve sends it on files",
-  vary: "rawserve sends each response's own",
-  location: "rawserve sends it on redirects",
-  allow: "rawserve sends it where it applies",
-  "retry-after": "rawserve sends it on 503",
-  "x-content-type-options": "rawserve sends nosniff on files",
-  "cache-control": "use --cache-control and --immutable",
-};
-
-/** Whether text holds a control character (C0 or DEL): line breaks, NUL, escapes. */
-function hasControl(text: string): boolean {
-  return [...text].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
-}
-
 /** `--header "Name: value"` as a name and a value. */
 function headerField(text: string): [string, string] {
-  const colon = text.indexOf(":");
-  const name = colon < 0 ? "" : text.slice(0, colon);
-  if (colon < 1 || [...name].some((c) => c.charCodeAt(0) > 127 || !TCHAR[c.charCodeAt(0)])) {
-    throw new UsageError(
-      `--header takes "Name: value" with a field name of letters, digits and !#$%&'*+-.^_\`|~, not ${
-        JSON.stringify(text)
-      }; e.g. --header "X-Frame-Options: DENY"`,
-    );
-  }
-  const value = text.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
-  // RFC 9110 §5.5: field-vchar, SP and HTAB, as Latin-1 bytes; CR and LF would split the response.
-  if (hasControl(value.replaceAll("\t", " ")) || [...value].some((c) => c.charCodeAt(0) > 0xff)) {
-    throw new UsageError(
-      `--header ${name}: the value may not contain line breaks, control characters or characters beyond Latin-1`,
-    );
-  }
-  const why = OWN_FIELDS[name.toLowerCase()] ??
-    (name.toLowerCase().startsWith("access-control-") ? "use --cors" : null);
-  if (why !== null) throw new UsageError(`--header cannot set ${name}: ${why}`);
-  return [name, value];
+  const field = parseExtraField(text);
+  if (typeof field === "string") throw new UsageError(`--header ${field}`);
+  return field;
 }
 
 /** `--cors ORIGIN`: `*`, or an origin as browsers send it (scheme, host and port, nothing after). */
 function corsOrigin(text: string): string {
-  if (text === "*") return text;
-  let url: URL | null = null;
-  try {
-    url = new URL(text);
-  } catch {
-    // reported below
-  }
-  const bare = url !== null && (url.pathname === "/" || url.pathname === "") && !url.search && !url.hash &&
-    !url.username && !url.password;
-  if (!url || !bare || (url.protocol !== "http:" && url.protocol !== "https:")) {
+  const origin = text === "*" ? text : serializeOrigin(text);
+  if (origin === null) {
     throw new UsageError(
       `--cors takes an origin such as https://app.example.com (scheme, host and port; no path), or *, not "${text}"`,
     );
   }
-  return url.origin; // lower case, without a default port: how browsers write Origin
+  return origin;
 }
 
 /** --immutable, --compress, --spa, --cors and --header. */

@@ -26,6 +26,23 @@ type Pairs = readonly (readonly [string, string])[];
 const ANY: Pairs = [["Access-Control-Allow-Origin", "*"], ["Access-Control-Expose-Headers", EXPOSE]];
 const VARY_ORIGIN: Pairs = [["Vary", "Origin"]];
 
+/**
+ * An origin as browsers serialize it in `Origin` (scheme, host and port; lower case; no default
+ * port), from what a user wrote: `https://App.Example.com:443/` is `https://app.example.com`.
+ * @returns the origin, or null for what is not one (a path, a query, credentials, another scheme)
+ */
+export function serializeOrigin(text: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return null;
+  }
+  const bare = (url.pathname === "/" || url.pathname === "") && !url.search && !url.hash && !url.username &&
+    !url.password;
+  return bare && (url.protocol === "http:" || url.protocol === "https:") ? url.origin : null;
+}
+
 /** Adds fields to a response (as a new response: a handler's may be shared). */
 function withFields(response: HttpResponse, pairs: Pairs): HttpResponse {
   const headerList = response.headerList ? [...response.headerList, ...pairs] : pairs;

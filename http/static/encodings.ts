@@ -4,7 +4,13 @@
 // request gets is http/negotiation.ts's choice; this module describes them and makes the copies.
 
 import { type Coding, CODINGS } from "../negotiation.ts";
-import { CACHE_FILE_MAX_BYTES, type CachedFile, describeRepresentation, NO_COPY } from "./file_cache.ts";
+import {
+  CACHE_FILE_MAX_BYTES,
+  type CachedFile,
+  describeRepresentation,
+  newEntry,
+  NO_COPY,
+} from "./file_cache.ts";
 import type { Representation } from "./file_cache.ts";
 import type { CachePolicy } from "./cache_policy.ts";
 import { isCompressible, isText, mediaTypeFor } from "./media_types.ts";
@@ -81,23 +87,8 @@ export function describeFile(
   const sidecarMask = found.reduce((mask, sidecar, i) => sidecar ? mask | 1 << i : mask, 0);
   const fits = compressible && size >= COMPRESS_MIN_BYTES && size <= COMPRESS_MAX_BYTES;
   const copyMask = fits ? context.copyCodings & ~sidecarMask : 0;
-  const entry: CachedFile = {
-    key: rel,
-    type,
-    cacheControl: context.policy.fieldsFor("/" + rel, type),
-    identity: null!,
-    sidecars: [null, null, null],
-    sidecarMask,
-    copies: [null, null, null],
-    copyMask,
-    codings: sidecarMask | copyMask,
-    checkedAt: 0,
-    live: false,
-    cost: 0,
-    routes: new Set(),
-    choice: 0,
-    choiceFor: null,
-  };
+  const cacheControl = context.policy.fieldsFor("/" + rel, type);
+  const entry = newEntry(rel, type, cacheControl, { sidecars: sidecarMask, copies: copyMask });
   // A file that shrank while it was read is described as read (it is checked again within a second).
   const read = body && body.length !== size ? { ...info, size: body.length } : info;
   entry.identity = describeForm(entry, { coding: null, info: read, size: read.size, body, name: rel });

@@ -111,6 +111,36 @@ export function describeRepresentation(
   };
 }
 
+/**
+ * A new entry, before it is kept: no forms yet (the caller describes `identity` and the sidecars,
+ * whose fields depend on the entry), no copies, never checked.
+ * @param masks the codings of its sidecars, and those copies may be made in (disjoint)
+ */
+export function newEntry(
+  key: string,
+  type: string,
+  cacheControl: readonly string[],
+  masks: { sidecars: number; copies: number },
+): CachedFile {
+  return {
+    key,
+    type,
+    cacheControl,
+    identity: null!, // described next, by the caller
+    sidecars: [null, null, null],
+    sidecarMask: masks.sidecars,
+    copies: [null, null, null],
+    copyMask: masks.copies,
+    codings: masks.sidecars | masks.copies,
+    checkedAt: 0,
+    live: false,
+    cost: 0,
+    routes: new Set(),
+    choice: 0,
+    choiceFor: null,
+  };
+}
+
 /** Whether `info` describes the same version of the file as `form` does. */
 export function sameVersion(form: Representation, info: FileInfo): boolean {
   const described = form.file?.info;

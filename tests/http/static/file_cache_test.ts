@@ -8,6 +8,7 @@ import {
   type CachedFile,
   describeRepresentation,
   FileCache,
+  newEntry,
 } from "../../../http/static/file_cache.ts";
 
 function entry(key: string, bytes: number): CachedFile {
@@ -16,23 +17,9 @@ function entry(key: string, bytes: number): CachedFile {
     { coding: null, info, size: bytes, body: new Uint8Array(bytes), name: key },
     () => ({ ok: [], notModified: [] }),
   );
-  return {
-    key,
-    type: "text/plain",
-    cacheControl: [],
-    identity,
-    sidecars: [null, null, null],
-    sidecarMask: 0,
-    copies: [null, null, null],
-    copyMask: 0,
-    codings: 0,
-    checkedAt: 0,
-    live: false,
-    cost: 0,
-    routes: new Set(),
-    choice: 0,
-    choiceFor: null,
-  };
+  const described = newEntry(key, "text/plain", [], { sidecars: 0, copies: 0 });
+  described.identity = identity;
+  return described;
 }
 
 Deno.test("FileCache keeps its bytes under the bound, dropping the oldest entries and their routes", () => {

@@ -5,6 +5,9 @@ import { parseArgs } from "node:util";
 import { StartupError } from "../ffi/errno.ts";
 import { DEFAULTS } from "./server.ts";
 import { IDLE_SPINS, YIELD_INTERVAL_MS } from "../loop/reactor.ts";
+import { IMMUTABLE } from "../http/static/cache_policy.ts";
+import { hasControl, parseExtraField } from "../http/extra_fields.ts";
+import { serializeOrigin } from "../http/cors.ts";
 
 /** rawserve's version, printed by --version and in the Server field's documentation. */
 export const VERSION = "0.1.0";
@@ -33,7 +36,19 @@ Options:
   --no-listing              answer 404 for directories without index.html
   --dotfiles                serve files and directories whose names start with a dot
   --follow-symlinks         follow symbolic links that lead outside DIR
-  --cache-control VALUE     Cache-Control for files (default "no-cache"; "" for none)
+  --cache-control VALUE     Cache-Control for files --immutable does not match, HTML included
+                            (default "no-cache"; "" for none)
+  --immutable GLOB          files whose path matches GLOB are fingerprinted: Cache-Control
+                            "${IMMUTABLE}" (repeatable; e.g. '/assets/*',
+                            '*.woff2'; * matches across /); HTML never is
+  --compress on|off         send compressed forms: a file's precompressed .br/.zst/.gz beside it,
+                            or br/zstd/gzip copies of text made once per file version (default on)
+  --spa                     a missing path without an extension gets the root's index.html
+                            (the routes of a single-page app); /missing.js stays 404
+  --cors ORIGIN             let pages from ORIGIN read the files (repeatable; * for any origin),
+                            e.g. --cors https://app.example.com
+  --header "NAME: VALUE"    add a field to every response, error answers included (repeatable),
+                            e.g. --header "X-Frame-Options: DENY"
   --access-log FILE         append Common Log Format lines to FILE (default: stdout; - for stdout)
   --stats-interval SECONDS  print counters every SECONDS (they always print at shutdown)
   --host ADDR               IPv4/IPv6 literal or localhost (default 127.0.0.1)
@@ -96,6 +111,16 @@ export interface CliConfig {
   dotfiles: boolean;
   followSymlinks: boolean;
   cacheControl: string | null;
+  /** --immutable globs. */
+  immutable: string[];
+  /** Content codings for static files (--compress). */
+  compress: boolean;
+  /** --spa: index.html for client-side routes. */
+  spa: boolean;
+  /** --cors origins, serialized as browsers send them (or `*`); empty for none. */
+  cors: string[];
+  /** --header fields: names and values, alternating. */
+  headers: string[];
   accessLog: string | null;
   statsIntervalMs: number | null;
   yieldIntervalMs: number;
@@ -167,6 +192,11 @@ const FLAGS = {
   dotfiles: { type: "boolean" },
   "follow-symlinks": { type: "boolean" },
   "cache-control": { type: "string" },
+  immutable: { type: "string", multiple: true },
+  compress: { type: "string" },
+  spa: { type: "boolean" },
+  cors: { type: "string", multiple: true },
+  header: { type: "string", multiple: true },
   "access-log": { type: "string" },
   "stats-interval": { type: "string" },
   status: { type: "string" },
@@ -213,6 +243,7 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
     ...networkConfig(v),
     ...limitConfig(v),
     ...siteConfig(v, positionals),
+    ...siteBehaviour(v, v.root ?? positionals[0] ?? null),
     ...tuningConfig(v),
     ...introspectionConfig(v),
     tls: tlsConfig(v),
@@ -292,6 +323,50 @@ function siteConfig(v: Flags, positionals: string[]) {
     statsIntervalMs: v["stats-interval"] === undefined
       ? null
       : seconds("stats-interval", v["stats-interval"], 0),
+  };
+}
+
+/** `--header "Name: value"` as a name and a value. */
+function headerField(text: string): [string, string] {
+  const field = parseExtraField(text);
+  if (typeof field === "string") throw new UsageError(`--header ${field}`);
+  return field;
+}
+
+/** `--cors ORIGIN`: `*`, or an origin as browsers send it (scheme, host and port, nothing after). */
+function corsOrigin(text: string): string {
+  const origin = text === "*" ? text : serializeOrigin(text);
+  if (origin === null) {
+    throw new UsageError(
+      `--cors takes an origin such as https://app.example.com (scheme, host and port; no path), or *, not "${text}"`,
+    );
+  }
+  return origin;
+}
+
+/** --immutable, --compress, --spa, --cors and --header. */
+function siteBehaviour(v: Flags, root: string | null) {
+  if (root === null) {
+    for (const flag of ["immutable", "compress", "spa", "cors"] as const) {
+      if (v[flag] !== undefined) throw new UsageError(`--${flag} needs a directory to serve (--root DIR)`);
+    }
+  }
+  const immutable = v.immutable ?? [];
+  for (const glob of immutable) {
+    if (glob === "" || hasControl(glob)) {
+      throw new UsageError(`--immutable takes a glob such as '/assets/*', not ${JSON.stringify(glob)}`);
+    }
+  }
+  const cors = (v.cors ?? []).map(corsOrigin);
+  if (cors.includes("*") && cors.length > 1) {
+    throw new UsageError(`--cors * already allows every origin; give it alone`);
+  }
+  return {
+    immutable,
+    compress: onOff("compress", v.compress, true),
+    spa: v.spa ?? false,
+    cors,
+    headers: (v.header ?? []).flatMap(headerField),
   };
 }
 

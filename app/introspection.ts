@@ -9,6 +9,7 @@ import { parseHost } from "../ffi/sockaddr.ts";
 import { collectStatus, type StatusSource } from "./server_status.ts";
 import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics_text.ts";
 import { renderStatusPage } from "./status_page.ts";
+import { prefersJson } from "../http/negotiation.ts";
 
 /** Which paths answer what; a path left out is the site's as usual. */
 export interface IntrospectionOptions {
@@ -43,37 +44,6 @@ export function isLoopbackAddress(address: string): boolean {
   const zeroUpTo = (end: number) => b.subarray(0, end).every((x) => x === 0);
   if (zeroUpTo(15) && b[15] === 1) return true; // ::1
   return zeroUpTo(10) && b[10] === 0xff && b[11] === 0xff && b[12] === 127; // ::ffff:127.x.y.z
-}
-
-/**
- * The q-value `accept` gives `type` and how specifically (2 exact, 1 `type/*`, 0 `*\/*`, -1
- * not at all): the most specific matching range decides (RFC 9110 §12.5.1).
- */
-function qualityOf(accept: string, type: string): [q: number, specificity: number] {
-  const major = type.slice(0, type.indexOf("/"));
-  let best = 0, specificity = -1;
-  for (const range of accept.split(",")) {
-    const [name = "", ...params] = range.split(";").map((s) => s.trim().toLowerCase());
-    const level = name === type ? 2 : name === `${major}/*` ? 1 : name === "*/*" ? 0 : -1;
-    if (level <= specificity) continue;
-    const q = params.find((p) => p.startsWith("q="));
-    specificity = level;
-    best = q ? Number(q.slice(2)) || 0 : 1;
-  }
-  return [best, specificity];
-}
-
-/**
- * Whether a client asks for JSON rather than HTML: `Accept: application/json` does, and so does
- * `application/json, text/plain, *\/*`; a browser's `text/html,…,*\/*;q=0.8` and curl's `*\/*`
- * do not. Equal q-values go to the type named more specifically, then to HTML.
- */
-export function prefersJson(accept: string | undefined): boolean {
-  if (!accept) return false;
-  const [jsonQ, jsonLevel] = qualityOf(accept, "application/json");
-  const [htmlQ, htmlLevel] = qualityOf(accept, "text/html");
-  if (jsonQ === 0) return false;
-  return jsonQ > htmlQ || (jsonQ === htmlQ && jsonLevel > htmlLevel);
 }
 
 const NO_STORE = ["Cache-Control", "no-store"];

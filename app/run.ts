@@ -10,6 +10,8 @@ import type { Handler } from "../http/types.ts";
 import { type CliConfig, FD_RESERVE, StartupError } from "./cli.ts";
 import { Server, type ServerOptions } from "./server.ts";
 import { createStaticFs } from "./static_fs.ts";
+import { WorkerCompressor } from "./compressor.ts";
+import { withCors } from "../http/cors.ts";
 import { embeddedHandler } from "./embedded_page.ts";
 import { AccessLog, openLogSink } from "./access_log.ts";
 import { formatBytes, formatStats } from "./stats_report.ts";
@@ -73,16 +75,7 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   let handler: Handler = embeddedHandler;
   const origin: Origin = { scheme: config.tls ? "https" : "http", fallbackHost: "" };
   if (config.app !== null) handler = fetchHandler(await loadApp(config.app), { origin });
-  else if (config.root !== null) {
-    const fs = stack.use(createStaticFs(config.root, config.followSymlinks, config.listing));
-    handler = createStaticHandler({
-      fs,
-      listing: config.listing,
-      dotfiles: config.dotfiles,
-      cacheControl: config.cacheControl,
-      logError: (message) => console.error(`rawserve: ${message}`),
-    });
-  }
+  else if (config.root !== null) handler = siteHandler(config, config.root, stack);
   const log = config.quiet ? null : openAccessLog(config.accessLog, stack);
   const tls = config.tls ? stack.use(await startTls(config.tls, worker)) : null;
   const options = serverOptions(config, handler, fileLimit, worker, log);
@@ -114,6 +107,24 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   log?.flush();
   if (!config.quiet || config.statsIntervalMs !== null) console.error(formatStats(server.stats));
   return signals.exitCode;
+}
+
+/** The static handler for --root, with its compressor and CORS; what they hold is closed by `stack`. */
+function siteHandler(config: CliConfig, root: string, stack: AsyncDisposableStack): Handler {
+  const fs = stack.use(createStaticFs(root, config.followSymlinks, config.listing));
+  const compressor = config.compress ? stack.use(new WorkerCompressor()) : null;
+  const handler = createStaticHandler({
+    fs,
+    listing: config.listing,
+    dotfiles: config.dotfiles,
+    cacheControl: config.cacheControl,
+    immutable: config.immutable,
+    compress: config.compress,
+    compressor,
+    spa: config.spa,
+    logError: (message) => console.error(`rawserve: ${message}`),
+  });
+  return config.cors.length > 0 ? withCors(handler, config.cors) : handler;
 }
 
 /**
@@ -170,6 +181,7 @@ function serverOptions(
     ...(config.sndbuf ? { sndbuf: config.sndbuf } : {}),
     ...(config.rcvbuf ? { rcvbuf: config.rcvbuf } : {}),
     handler,
+    headers: config.headers,
     headerTimeoutMs: config.headerTimeoutMs,
     idleTimeoutMs: config.idleTimeoutMs,
     bodyTimeoutMs: config.bodyTimeoutMs,

@@ -11,6 +11,7 @@ import { Connection, type ConnectionOptions, type ConnectionStats, countError } 
 import type { Handler } from "../http/types.ts";
 import type { RequestHead } from "../http/parser.ts";
 import { batchEnd, batchStart } from "../http/clock.ts";
+import { encodeFields } from "../http/writer.ts";
 import { SocketTransport } from "./socket_transport.ts";
 import { type IntrospectionOptions, wantsIntrospection, withIntrospection } from "./introspection.ts";
 import { ResponseMetrics } from "./response_metrics.ts";
@@ -83,6 +84,8 @@ export interface ServerOptions extends ListenOptions {
   introspection?: IntrospectionOptions;
   /** Serve HTTPS: every accepted socket does a TLS handshake before it carries HTTP. */
   tls?: TlsAcceptor;
+  /** Fields every response carries (names and values, alternating), error answers included. */
+  headers?: readonly string[];
 }
 
 /** Live counters (the raw-socket design's set). */
@@ -163,6 +166,7 @@ export class Server implements Disposable {
       // The batch clock: ages and response times cost no clock reading of their own.
       now: () => this.reactor.now(),
       ...(metrics ? { onComplete: (status: number, ms: number) => metrics.record(status, ms) } : {}),
+      ...(options.headers?.length ? { headers: encodeFields(options.headers) } : {}),
     };
   }
 

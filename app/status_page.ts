@@ -4,7 +4,7 @@
 // field has a one-line explanation of what the kernel or rawserve is holding there. Every
 // string from outside (peer addresses, error kinds) is escaped.
 
-import { formatBytes } from "../http/format.ts";
+import { escapeHtml, formatBytes } from "../http/format.ts";
 import { TCP_INFINITE_SSTHRESH } from "../ffi/socket_info.ts";
 import type { ConnectionRow, StatusSnapshot } from "./server_status.ts";
 
@@ -13,10 +13,8 @@ export const REFRESH_MS = 2000;
 
 const COUNT = new Intl.NumberFormat("en");
 
-/** Escapes text for HTML content and attribute values. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
+/** Escapes text for HTML content and attribute values (http/format.ts, shared with http/). */
+export { escapeHtml };
 
 function n(value: number | null | undefined): string {
   return value === null || value === undefined ? "–" : COUNT.format(value);

@@ -61,6 +61,11 @@ export interface ConnectionOptions {
    * milliseconds since its request's head arrived (metrics). Without it, nothing is timed.
    */
   onComplete?: (status: number, ms: number) => void;
+  /**
+   * Fields every response carries, error answers of the HTTP layer included (--header),
+   * pre-encoded with encodeFields().
+   */
+  headers?: Uint8Array;
 }
 
 type Limits = { readonly [T in Timeouts]: number };

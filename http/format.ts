@@ -1,4 +1,4 @@
-// Numbers for people: sizes in binary units (listings, counters).
+// Text for people: sizes in binary units (listings, counters), and text made safe inside HTML.
 
 const ONE_DECIMAL = new Intl.NumberFormat("en", { maximumFractionDigits: 1 });
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -11,4 +11,9 @@ export function formatBytes(bytes: number): string {
     i++;
   }
   return `${ONE_DECIMAL.format(n)} ${UNITS[i]}`;
+}
+
+/** Text with HTML's special characters as character references, safe in elements and quoted attributes. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -4,6 +4,7 @@
 
 import { HttpError, STATUS } from "./status.ts";
 import {
+  acceptEncodingValue,
   COLON,
   CR,
   fieldName,
@@ -18,7 +19,6 @@ import {
   TCHAR,
   VALUE_CHAR,
 } from "./tokens.ts";
-
 
 /** Returned when the head is not complete yet: read more and call again. */
 export const INCOMPLETE = -1;
@@ -226,7 +226,14 @@ function parseFields(buf: Uint8Array, p: number, end: number, head: RequestHead)
       throw new HttpError(STATUS.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many header fields");
     }
     const name = fieldName(buf, p, q);
-    headers.push(name, name === "host" ? hostValue(buf, vs, ve) : latin1(buf, vs, ve, false));
+    headers.push(
+      name,
+      name === "host"
+        ? hostValue(buf, vs, ve)
+        : name === "accept-encoding"
+        ? acceptEncodingValue(buf, vs, ve)
+        : latin1(buf, vs, ve, false),
+    );
     p = next;
   }
 }

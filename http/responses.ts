@@ -66,6 +66,11 @@ export interface ResponseOptions {
   onComplete?: (status: number, ms: number) => void;
   /** The clock `onComplete` measures with (the reactor's batch clock; default performance.now). */
   now?: () => number;
+  /**
+   * Fields every response carries, error answers of the HTTP layer included (--header),
+   * pre-encoded with encodeFields().
+   */
+  headers?: Uint8Array;
 }
 
 /**
@@ -348,7 +353,14 @@ export class ResponseQueue {
     slot.close = FRAME.close;
     const before = out.length;
     try {
-      encodeHead(out, response.status, response.headers, FRAME, response.headerList);
+      encodeHead(
+        out,
+        response.status,
+        response.headers,
+        FRAME,
+        response.headerList,
+        this.#options.headers ?? null,
+      );
     } catch (e) {
       out.length = before; // a handler's bad header: answer 500 instead
       this.#release(response);

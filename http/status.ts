@@ -2,6 +2,7 @@
 // the plain-text answer every part of rawserve gives for a bare status.
 
 import type { HttpResponse } from "./types.ts";
+import { escapeHtml } from "./format.ts";
 
 /** The status codes rawserve sends, by name. */
 export const STATUS = {
@@ -16,6 +17,7 @@ export const STATUS = {
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
+  NOT_ACCEPTABLE: 406,
   REQUEST_TIMEOUT: 408,
   LENGTH_REQUIRED: 411,
   PRECONDITION_FAILED: 412,
@@ -88,23 +90,50 @@ export class HttpError extends Error {
 }
 
 const TEXT_PLAIN = "text/plain; charset=utf-8";
+const TEXT_HTML = "text/html; charset=utf-8";
+
+/** What an HTML error page says below its title, by status. */
+const EXPLANATION: Readonly<Record<number, string>> = {
+  400: "The request could not be understood.",
+  403: "This address is not served.",
+  404: "Nothing is served at this address.",
+  405: "This address answers GET and HEAD only.",
+  406: "The client refused every form this resource can be sent in.",
+  416: "The range asked for lies outside the file.",
+  500: "The server could not answer; its log says why.",
+  503: "The server is busy; try again in a moment.",
+};
+
+/** An HTML page for a status: the code and reason as its title, and one sentence. */
+function statusPage(status: number, text: string): string {
+  const title = escapeHtml(`${status} ${text}`);
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title}</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;margin:4rem auto;max-width:40rem;padding:0 1rem;color:#222}</style>
+</head><body><h1>${title}</h1><p>${EXPLANATION[status] ?? ""}</p></body></html>
+`;
+}
 
 /**
- * A plain-text answer for a bare status: `404 Not Found` and a newline. A 503 carries
- * `Retry-After: 1` (RFC 9110 §10.2.3): what it lacks (descriptors, memory) comes back soon.
+ * A plain-text answer for a bare status: `404 Not Found` and a newline, or an HTML page saying
+ * the same for a client that reads HTML. A 503 carries `Retry-After: 1` (RFC 9110 §10.2.3): what
+ * it lacks (descriptors, memory) comes back soon.
  * @param status the status code
  * @param options `headers`: more field names and values, alternating (e.g. `["Allow", "GET"]`);
- *   `text`: what follows the status code in the body (default: the reason phrase)
+ *   `text`: what follows the status code in the body (default: the reason phrase); `html`: answer
+ *   an HTML page
  * @returns the response
  */
 export function statusResponse(
   status: number,
-  options: { headers?: readonly string[]; text?: string } = {},
+  options: { headers?: readonly string[]; text?: string; html?: boolean } = {},
 ): HttpResponse {
   const retry = status === STATUS.SERVICE_UNAVAILABLE ? ["Retry-After", "1"] : [];
+  const text = options.text ?? REASON[status] ?? "Error";
   return {
     status,
-    headers: ["Content-Type", TEXT_PLAIN, ...retry, ...(options.headers ?? [])],
-    body: `${status} ${options.text ?? REASON[status] ?? "Error"}\n`,
+    headers: ["Content-Type", options.html ? TEXT_HTML : TEXT_PLAIN, ...retry, ...(options.headers ?? [])],
+    body: options.html ? statusPage(status, text) : `${status} ${text}\n`,
   };
 }

@@ -164,6 +164,22 @@ class LastString {
 
 const LAST_HOST = new LastString(256);
 const LAST_TARGET = new LastString(256);
+/**
+ * Accept-Encoding is read on every request for a file that has compressed forms, and a client
+ * sends the same value each time: kept, the value is not decoded again (a 23-byte value took
+ * ~100 ns to decode and ~100 ns more to compare, as a concatenated string, in
+ * http/negotiation.ts), and the negotiation's memory of the last value is a pointer comparison.
+ */
+const LAST_ACCEPT_ENCODING = new LastString(256);
+
+/** A field value kept in `last` when the previous one had the same bytes, else decoded and kept. */
+function keptValue(last: LastString, buf: Uint8Array, start: number, end: number): string {
+  const kept = last.match(buf, start, end);
+  if (kept !== null) return kept;
+  const value = latin1(buf, start, end, false);
+  last.keep(buf, start, end, value);
+  return value;
+}
 
 /** The Host field's value in `buf[start, end)`, as a string, validated. */
 export function hostValue(buf: Uint8Array, start: number, end: number): string {
@@ -177,11 +193,12 @@ export function hostValue(buf: Uint8Array, start: number, end: number): string {
 
 /** The request-target in `buf[start, end)` (its characters were checked by the caller). */
 export function targetValue(buf: Uint8Array, start: number, end: number): string {
-  const kept = LAST_TARGET.match(buf, start, end);
-  if (kept !== null) return kept;
-  const value = latin1(buf, start, end, false);
-  LAST_TARGET.keep(buf, start, end, value);
-  return value;
+  return keptValue(LAST_TARGET, buf, start, end);
+}
+
+/** The Accept-Encoding field's value in `buf[start, end)`. */
+export function acceptEncodingValue(buf: Uint8Array, start: number, end: number): string {
+  return keptValue(LAST_ACCEPT_ENCODING, buf, start, end);
 }
 
 const LOWER = new Uint8Array(256);
@@ -199,4 +216,3 @@ export function latin1(buf: Uint8Array, start: number, end: number, lower: boole
   if (lower) s = s.toLowerCase();
   return s;
 }
-

@@ -146,6 +146,7 @@ const COLON_SP = ENCODER.encode(": ");
  * @param headers field names and values, alternating
  * @param framing the framing and connection fields (decideFraming)
  * @param headerList more fields as name and value pairs
+ * @param always pre-encoded fields every response carries (encodeFields), or null
  * @throws {TypeError} for a field that would split the response
  */
 export function encodeHead(
@@ -154,6 +155,7 @@ export function encodeHead(
   headers: readonly string[] | Uint8Array | undefined,
   framing: ResponseFraming,
   headerList?: readonly (readonly [string, string])[],
+  always: Uint8Array | null = null,
 ): void {
   out.append(headStart(status, wallClock()));
   if (headers instanceof Uint8Array) {
@@ -175,6 +177,7 @@ export function encodeHead(
       out.append(CRLF);
     }
   }
+  if (always !== null) out.append(always);
   if (framing.framing === FRAMING.CHUNKED) out.append(CHUNKED);
   const connection = framing.close ? CONNECTION_CLOSE : framing.keepAlive10 ? CONNECTION_KEEP_ALIVE : null;
   out.appendHeadEnd(framing.framing === FRAMING.LENGTH ? framing.length : -1, connection);

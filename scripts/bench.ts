@@ -18,6 +18,7 @@
 // and the temporary directory removed at the end and on SIGINT/SIGTERM.
 
 import { parseArgs } from "node:util";
+import { gzipSync } from "node:zlib";
 import { EMBEDDED_PAGE } from "../app/embedded_page.ts";
 
 // ---- configuration ----------------------------------------------------------------------------
@@ -59,7 +60,12 @@ interface LoadScenario {
   file: string;
   type: string;
   /** How nginx serves it fastest here (see NGINX_SETTINGS). */
-  nginx: "memory" | "small-file" | "large-file";
+  nginx: "memory" | "small-file" | "large-file" | "gzip-static";
+  /**
+   * The answer is `file`, a precompressed sidecar sent in this content coding: only rawserve and
+   * nginx (gzip_static) take part, and the check compares the raw bytes on the wire.
+   */
+  coded?: string;
   /**
    * An application module (beneath the repository) that rawserve (--app) and Deno.serve both
    * run instead of serving the file: nginx and the floor sit these scenarios out.
@@ -138,6 +144,34 @@ const LOAD_SCENARIOS: readonly LoadScenario[] = [
     type: PAGE_TYPE,
     nginx: "memory",
   },
+  // A compressed answer: a 200 KiB script (the repository's own sources) and its `gzip -9`
+  // sidecar, asked for with Accept-Encoding: gzip. rawserve and nginx (gzip_static) both send the
+  // sidecar's bytes as they are.
+  {
+    name: "gzip",
+    path: "/app.js",
+    root: true,
+    connections: 50,
+    pipeline: false,
+    headers: ["Accept-Encoding: gzip"],
+    file: "app.js.gz",
+    type: "text/javascript; charset=utf-8",
+    nginx: "gzip-static",
+    coded: "gzip",
+  },
+  // The control for gzip: the same 62 KB asked for by the sidecar's own name, a plain file
+  // (application/gzip, no coding, no Vary) that any rawserve and every peer serve.
+  {
+    name: "gzipfile",
+    path: "/app.js.gz",
+    root: true,
+    connections: 50,
+    pipeline: false,
+    headers: [],
+    file: "app.js.gz",
+    type: "application/gzip",
+    nginx: "gzip-static",
+  },
   // HTTPS: the 13-byte file on keep-alive connections (TLS records, no handshakes), and a new
   // connection per request: wrk resumes its session from a ticket when offered one (httpsclose,
   // a TLS 1.3 PSK handshake with ECDHE), and does a full handshake without tickets (httpsfull).
@@ -190,12 +224,16 @@ const LOAD_SCENARIOS: readonly LoadScenario[] = [
  * - nginx, the 1 MiB file (10 connections): sendfile on + tcp_nopush off 69-96, the same with
  *   open_file_cache 66-92, tcp_nopush on 276-323 (TCP_CORK), sendfile off 196-200:
  *   `sendfile on; tcp_nopush off; open_file_cache`.
+ * - nginx, the 62 KB gzip sidecar (gzip_static on, 2026-11-26, two alternating pairs of 3 s runs):
+ *   sendfile on + tcp_nopush off 12.3 and 14.5, sendfile off 16.4 and 17.1: sendfile on.
  * - Deno.serve: a string body for text, built once; a fresh or shared init object and no
  *   Content-Type at all were within noise of each other (9.4-11.0 µs), so the page keeps its type.
  */
 const NGINX_SETTINGS: Record<LoadScenario["nginx"], string> = {
   memory: "sendfile off;",
   "small-file": "sendfile off; open_file_cache max=1000 inactive=60s; open_file_cache_valid 60s;",
+  "gzip-static": "gzip_static on; gzip_vary on; sendfile on; tcp_nopush off; " +
+    "open_file_cache max=1000 inactive=60s; open_file_cache_valid 60s;",
   "large-file":
     "sendfile on; tcp_nopush off; open_file_cache max=1000 inactive=60s; open_file_cache_valid 60s;",
 };
@@ -215,6 +253,7 @@ const IDLE_KEEPALIVE_S = 300; // server keep-alive timeouts raised past the scen
 const STDERR_KEEP = 16_384; // bytes of a server's stderr kept for error messages
 const URL_PATTERN = /https?:\/\/[^\s]+/; // servers get NO_COLOR=1, so no escape codes follow the URL
 const BIG_FILE_BYTES = 1024 * 1024;
+const SCRIPT_BYTES = 200 * 1024; // the gzip scenario's script: about a front-end bundle's size
 const SMALL_FILE = "Hello, world\n"; // 13 bytes
 
 const USAGE = `Usage: deno run -A scripts/bench.ts [options]
@@ -498,15 +537,33 @@ function floorResponse(body: Uint8Array, type: string, close: boolean): Uint8Arr
   return out;
 }
 
-/** The temporary directory: site/ (index.html, small.txt, big.bin) and the pipelining script. */
-function writeFixtures(dir: string, page: Uint8Array): { site: string; lua: string } {
+/** Real code for the gzip scenario: this repository's sources, concatenated to SCRIPT_BYTES. */
+function scriptText(repo: string): Uint8Array {
+  let text = "";
+  for (const dir of ["http", "app", "loop", "ffi"]) {
+    const names = [...Deno.readDirSync(`${repo}/${dir}`)].filter((e) => e.isFile && e.name.endsWith(".ts"))
+      .map((e) => e.name).sort();
+    for (const name of names) text += Deno.readTextFileSync(`${repo}/${dir}/${name}`);
+  }
+  return encoder.encode(text).slice(0, SCRIPT_BYTES);
+}
+
+/**
+ * The temporary directory: site/ (index.html, small.txt, big.bin, app.js and app.js.gz) and the
+ * pipelining script.
+ */
+function writeFixtures(dir: string, page: Uint8Array, repo: string): { site: string; lua: string } {
   const site = `${dir}/site`;
   Deno.mkdirSync(site);
   Deno.writeFileSync(`${site}/index.html`, page);
   Deno.writeTextFileSync(`${site}/small.txt`, SMALL_FILE);
   Deno.writeFileSync(`${site}/big.bin`, randomBytes(BIG_FILE_BYTES));
+  const script = scriptText(repo);
+  Deno.writeFileSync(`${site}/app.js`, script);
+  Deno.writeFileSync(`${site}/app.js.gz`, gzipSync(script, { level: 9 })); // written after: not stale
   for (const scenario of LOAD_SCENARIOS) {
-    if (scenario.name === "static1m" || scenario.app) continue; // the floor answers small fixed responses
+    // The floor answers small fixed responses without content codings.
+    if (scenario.name === "static1m" || scenario.app || scenario.coded) continue;
     const body = Deno.readFileSync(`${site}/${scenario.file}`);
     const close = scenario.headers.includes("Connection: close");
     Deno.writeFileSync(`${dir}/floor-${scenario.name}.bin`, floorResponse(body, scenario.type, close));
@@ -550,7 +607,7 @@ http {
   fastcgi_temp_path ${dir}/nginx-tmp/fastcgi;
   uwsgi_temp_path ${dir}/nginx-tmp/uwsgi;
   scgi_temp_path ${dir}/nginx-tmp/scgi;
-  types { text/html html; text/plain txt; application/octet-stream bin; }
+  types { text/html html; text/plain txt; text/javascript js; application/gzip gz; application/octet-stream bin; }
   default_type application/octet-stream;
   server {
     listen 127.0.0.1:${port}${scenario.tls ? " ssl" : ""} backlog=4096;
@@ -591,6 +648,8 @@ interface LaunchOptions {
 /** Whether `kind` takes part in `scenario` (the floor answers small fixed responses only). */
 function takesPart(bench: Bench, kind: ServerKind, scenario: LoadScenario): boolean {
   if (scenario.app && (kind === "nginx" || kind === "floor" || kind === "deno-routing")) return false;
+  // A baseline checkout may predate content codings: this checkout's rawserve and nginx only.
+  if (scenario.coded) return kind === "nginx" ? bench.nginx : kind === "rawserve" || kind === "quiet";
   if (scenario.tls) {
     return bench.tls !== null && (kind === "nginx" ? bench.nginx : kind === "rawserve" || kind === "quiet");
   }
@@ -779,19 +838,60 @@ async function checkBody(
   expected: Uint8Array,
 ): Promise<void> {
   const path = scenario.path;
-  const res = scenario.tls
-    ? await fetch(`https://localhost:${server.port}${path}`, {
-      client: bench.tls!.client,
-      signal: AbortSignal.timeout(5_000),
-    })
-    : await fetch(`http://127.0.0.1:${server.port}${path}`, { signal: AbortSignal.timeout(5_000) });
-  const body = new Uint8Array(await res.arrayBuffer());
+  let status: number, body: Uint8Array, coding: string | null = null;
+  if (scenario.coded) {
+    ({ status, body, coding } = await rawGet(server.port, path, scenario.headers));
+  } else {
+    const res = scenario.tls
+      ? await fetch(`https://localhost:${server.port}${path}`, {
+        client: bench.tls!.client,
+        signal: AbortSignal.timeout(5_000),
+      })
+      : await fetch(`http://127.0.0.1:${server.port}${path}`, { signal: AbortSignal.timeout(5_000) });
+    status = res.status;
+    body = new Uint8Array(await res.arrayBuffer());
+  }
   const same = body.length === expected.length && body.every((b, i) => b === expected[i]);
-  if (res.status !== 200 || !same) {
+  if (status !== 200 || !same || coding !== (scenario.coded ?? null)) {
     throw new Error(
-      `${server.label} GET ${path}: status ${res.status}, ${body.length} bytes; expected 200 and the ` +
-        `${expected.length} fixture bytes`,
+      `${server.label} GET ${path}: status ${status}, ${body.length} bytes, coding ${coding}; expected 200 ` +
+        `and the ${expected.length} fixture bytes${scenario.coded ? ` in ${scenario.coded}` : ""}`,
     );
+  }
+}
+
+/**
+ * GET over a plain socket, for answers fetch() would decode: the body as sent, and its coding.
+ * @throws {Error} after 5 s without the whole answer
+ */
+async function rawGet(
+  port: number,
+  path: string,
+  headers: string[],
+): Promise<{ status: number; body: Uint8Array; coding: string | null }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const timer = setTimeout(() => conn.close(), 5_000);
+  try {
+    const request = `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${headers.map((h) => `${h}\r\n`).join("")}` +
+      "Connection: close\r\n\r\n";
+    await conn.write(encoder.encode(request));
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of conn.readable) chunks.push(chunk);
+    const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    chunks.reduce((offset, c) => (all.set(c, offset), offset + c.length), 0);
+    const text = decoder.decode(all.subarray(0, Math.min(all.length, 16_384)));
+    const headEnd = text.indexOf("\r\n\r\n");
+    if (headEnd < 0) throw new Error(`no complete answer to GET ${path}`);
+    const head = text.slice(0, headEnd);
+    const coding = /^content-encoding:\s*(\S+)/im.exec(head)?.[1] ?? null;
+    return { status: Number(head.split(" ")[1]), body: all.subarray(headEnd + 4), coding };
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch {
+      // closed by the timer or the peer
+    }
   }
 }
 
@@ -1562,7 +1662,7 @@ function setUp(opts: Options): Bench {
   const tools = checkTools(opts);
   const page = EMBEDDED_PAGE;
   const dir = Deno.makeTempDirSync({ prefix: "rawserve-bench-" });
-  const { site, lua } = writeFixtures(dir, page);
+  const { site, lua } = writeFixtures(dir, page, repo);
   const floor = opts.servers.includes("floor") ? buildFloor(repo, dir) : null;
   const clkTck = Number(commandOutput("getconf", ["CLK_TCK"])) || 100;
   const wantsTls = LOAD_SCENARIOS.some((sc) => sc.tls && opts.only.includes(sc.name));

@@ -3,7 +3,11 @@
 // swallows the response. Deterministic enough to compare code changes by a few percent, which
 // wrk runs on a shared VM cannot. Usage:
 //   deno run -A scripts/path_bench.ts [--requests 2000000] [--rounds 7]
-//     [--handler embedded|static|app-hello|app-json]   (app-*: scripts/apps/*.ts through serve()'s bridge)
+//     [--handler embedded|static|static-js|static-br|app-hello|app-json]
+// static: a 13-byte file (never compressed); static-js: a 4 KiB script asked for without
+// Accept-Encoding (identity, negotiated); static-br: the same script asked for with a browser's
+// Accept-Encoding, answered with its cached br copy; app-*: scripts/apps/*.ts through serve()'s
+// bridge.
 
 import { parseArgs } from "node:util";
 import { Connection } from "../http/connection.ts";
@@ -15,6 +19,8 @@ import { embeddedHandler } from "../app/embedded_page.ts";
 import { createStaticHandler } from "../http/static/static_handler.ts";
 import type { FileInfo, StaticFs } from "../http/static/types.ts";
 import { fetchHandler } from "../app/web/handler.ts";
+import { WorkerCompressor } from "../app/compressor.ts";
+import { parseRequestHead, RequestHead } from "../http/parser.ts";
 import hello from "./apps/hello.ts";
 import json from "./apps/json.ts";
 
@@ -28,34 +34,68 @@ const { values } = parseArgs({
 });
 const REQUESTS = Number(values.requests);
 const ROUNDS = Number(values.rounds);
-const PATH = values.handler === "static" ? "/small.txt" : values.handler === "app-json" ? "/items?q=1" : "/";
-const ACCEPT = values.handler === "app-json" ? "Accept: application/json\r\n" : "";
+const PATHS: Record<string, string> = {
+  static: "/small.txt",
+  "static-js": "/app.js",
+  "static-br": "/app.js",
+  "app-json": "/items?q=1",
+};
+const PATH = PATHS[values.handler] ?? "/";
+const ACCEPT = values.handler === "app-json"
+  ? "Accept: application/json\r\n"
+  : values.handler === "static-br"
+  ? "Accept-Encoding: gzip, deflate, br, zstd\r\n"
+  : "";
 const REQUEST = new TextEncoder().encode(`GET ${PATH} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n${ACCEPT}\r\n`);
 
-/** A one-file root in memory for the static handler (answered from its cache after the first). */
+/** A script's worth of text: 4 KiB that compress to ~1 KiB. */
+const SCRIPT = new TextEncoder().encode(
+  Array.from({ length: 200 }, (_, i) => `export const v${i} = f(${i}, "k${i % 17}");\n`).join("").slice(
+    0,
+    4096,
+  ),
+);
+
+/** A two-file root in memory for the static handler (answered from its cache after the first). */
 function memoryFs(): StaticFs {
-  const data = new TextEncoder().encode("Hello, world\n");
+  const files: Record<string, Uint8Array> = {
+    "small.txt": new TextEncoder().encode("Hello, world\n"),
+    "app.js": SCRIPT,
+  };
+  const names = Object.keys(files);
+  const file = (fd: number) => files[names[fd - 3]!]!;
   return {
-    open: (rel) => rel === "small.txt" ? 3 : -2,
-    stat(_fd: number, out: FileInfo) {
-      Object.assign(out, { size: data.length, mtimeMs: 1, ino: 1, isFile: true, isDirectory: false });
+    open: (rel) => rel in files ? 3 + names.indexOf(rel) : -2,
+    stat(fd: number, out: FileInfo) {
+      Object.assign(out, { size: file(fd).length, mtimeMs: 1, ino: fd, isFile: true, isDirectory: false });
       return 0;
     },
-    readWhole: () => data.slice(),
+    readWhole: (fd) => file(fd).slice(),
     close() {},
     readDir: () => Promise.resolve({ entries: [], truncated: false }),
   };
 }
 
 const origin = { scheme: "http" as const, fallbackHost: "127.0.0.1:8080" };
+const compressor = new WorkerCompressor();
+const staticHandler = () =>
+  createStaticHandler({ fs: memoryFs(), listing: false, dotfiles: false, compressor });
 const HANDLERS: Record<string, () => Handler> = {
   embedded: () => embeddedHandler,
-  static: () =>
-    createStaticHandler({ fs: memoryFs(), listing: false, dotfiles: false, cacheControl: "no-cache" }),
+  static: staticHandler,
+  "static-js": staticHandler,
+  "static-br": staticHandler,
   "app-hello": () => fetchHandler(hello.fetch, { origin }),
   "app-json": () => fetchHandler(json.fetch, { origin }),
 };
 const handler = HANDLERS[values.handler]!();
+// The first answer of a coding waits for its copy, made on the compressor's thread: make it
+// before the synchronous rounds, which give that thread's reply no turn to arrive.
+if (values.handler === "static-br") {
+  const head = new RequestHead();
+  parseRequestHead(REQUEST, 0, REQUEST.length, head);
+  await handler({ head, body: null, peer: { remoteAddress: () => "", remotePort: () => 0 }, observer: null });
+}
 const heap = new TimerHeap();
 // The reactor arms timers from the clock it reads once per batch; so does this bench (one read).
 const NOW = performance.now();
@@ -101,3 +141,4 @@ console.log(
       transport.written / (REQUESTS * ROUNDS + 200_000)
     } bytes out each`,
 );
+compressor[Symbol.dispose]();

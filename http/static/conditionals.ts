@@ -6,16 +6,21 @@ import type { FileInfo } from "./types.ts";
 
 /** A file's validators. */
 export interface Validators {
-  /** Strong: size, modification time and inode, in hex. */
+  /** Strong: size, modification time and inode, in hex, and the content coding if any. */
   etag: string;
   /** The modification time as an HTTP-date (whole seconds). */
   lastModified: string;
 }
 
-/** The validators of a file as fstat describes it. */
-export function validatorsFor(info: FileInfo): Validators {
-  const etag = `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}-${
-    info.ino.toString(16)
+/**
+ * The validators of a file as fstat describes it, for one of its forms. RFC 9110 §8.8.3: a
+ * strong validator changes with the bytes of the representation, so each content coding has
+ * its own ETag (`"d-18c2a-5-br"` beside identity's `"d-18c2a-5"`).
+ * @param coding the content coding of the form, or null for the file as it is
+ */
+export function validatorsFor(info: FileInfo, coding: string | null = null): Validators {
+  const etag = `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}-${info.ino.toString(16)}${
+    coding === null ? "" : `-${coding}`
   }"`;
   const lastModified = new Date(Math.floor(info.mtimeMs / 1000) * 1000).toUTCString();
   return { etag, lastModified };

@@ -43,11 +43,40 @@ export const MEDIA_TYPES: Readonly<Record<string, string>> = {
   pdf: "application/pdf",
   zip: "application/zip",
   gz: "application/gzip",
+  zst: "application/zstd",
   tar: "application/x-tar",
   "7z": "application/x-7z-compressed",
   rtf: "application/rtf",
   epub: "application/epub+zip",
 };
+
+/**
+ * Media types worth a content coding (RFC 9110 §8.4): text, and the binary formats that are not
+ * compressed inside (WebAssembly, TrueType and OpenType fonts, icons, bitmaps). Images, audio,
+ * video, WOFF fonts and archives already are: compressing them again saves nothing.
+ */
+const COMPRESSIBLE: ReadonlySet<string> = new Set([
+  MEDIA_TYPES.json!,
+  MEDIA_TYPES.webmanifest!,
+  MEDIA_TYPES.xml!,
+  MEDIA_TYPES.svg!,
+  MEDIA_TYPES.wasm!,
+  MEDIA_TYPES.ttf!,
+  MEDIA_TYPES.otf!,
+  MEDIA_TYPES.ico!,
+  MEDIA_TYPES.bmp!,
+  MEDIA_TYPES.rtf!,
+]);
+
+/** Whether a media type (as mediaTypeFor gives it) is worth compressing: text/*, and COMPRESSIBLE. */
+export function isCompressible(type: string): boolean {
+  return type.startsWith("text/") || COMPRESSIBLE.has(type);
+}
+
+/** Whether a media type is text (brotli has a mode for it). */
+export function isText(type: string): boolean {
+  return type.endsWith(UTF8);
+}
 
 /** The default for unknown extensions. */
 export const OCTET_STREAM = "application/octet-stream";

@@ -1,5 +1,8 @@
-// What the static file server needs from the file system, and its options. The application
-// layer provides the file system (app/static_fs.ts over ffi/files.ts); tests provide one in memory.
+// What the static file server needs from the file system and a compressor, and its options. The
+// application layer provides both (app/static_fs.ts over ffi/files.ts, app/compressor.ts over
+// node:zlib on a worker); tests provide them in memory.
+
+import type { Coding } from "../negotiation.ts";
 
 /** What the static server reads from fstat(2). */
 export interface FileInfo {
@@ -33,16 +36,42 @@ export interface StaticFs {
   }>;
 }
 
+/** Makes compressed copies of whole files, off the reactor's thread. */
+export interface Compressor {
+  /** The codings it makes: bit i stands for CODINGS[i] (http/negotiation.ts). */
+  readonly codings: number;
+  /**
+   * Compresses a file's bytes.
+   * @param text whether the bytes are text (brotli has a mode for it)
+   * @returns the copy; rejects when it cannot be made
+   */
+  compress(coding: Coding, data: Uint8Array, text: boolean): Promise<Uint8Array>;
+}
+
 /** Options for the static handler. */
 export interface StaticOptions {
   fs: StaticFs;
-  /** Show an HTML listing for directories without index.html (else 404). */
+  /** Show a listing (HTML, or JSON) for directories without index.html (else 404). */
   listing: boolean;
   /** Serve names starting with a dot. */
   dotfiles: boolean;
-  /** The Cache-Control value, or null for none. */
-  cacheControl: string | null;
-  /** Logs unexpected file-system errors (500s). */
+  /**
+   * The Cache-Control value for files no `immutable` glob matches, HTML and listings included;
+   * null sends none; absent keeps the presets (`no-cache`).
+   */
+  cacheControl?: string | null;
+  /** Globs of paths beneath the root whose files are fingerprinted: sent as immutable for a year. */
+  immutable?: readonly string[];
+  /**
+   * Send content codings (default true): precompressed sidecars, and copies made by
+   * `compressor` when one is given.
+   */
+  compress?: boolean;
+  /** Makes compressed copies of compressible files; without one, only sidecars are sent encoded. */
+  compressor?: Compressor | null;
+  /** A missing path whose last segment has no extension gets the root's index.html (200). */
+  spa?: boolean;
+  /** Logs unexpected file-system errors (500s) and failed compressions. */
   logError?: (message: string) => void;
 }
 

@@ -1,9 +1,9 @@
-// The operator's paths as a handler wrapper: which peers count as loopback, content
-// negotiation, routing before the site's handler, the health answer while draining, and the
-// status page refused to other peers.
+// The operator's paths as a handler wrapper: which peers count as loopback, routing before the
+// site's handler, the health answer while draining, and the status page refused to other peers
+// (its content negotiation is tested in tests/http/negotiation_test.ts).
 
 import assert from "node:assert/strict";
-import { isLoopbackAddress, prefersJson, withIntrospection } from "../../app/introspection.ts";
+import { isLoopbackAddress, withIntrospection } from "../../app/introspection.ts";
 import type { StatusSource } from "../../app/server_status.ts";
 import { ResponseMetrics } from "../../app/response_metrics.ts";
 import { RequestHead } from "../../http/parser.ts";
@@ -42,17 +42,6 @@ Deno.test("isLoopbackAddress() takes 127.0.0.0/8, ::1 and IPv4-mapped loopback, 
   ];
   for (const a of loopback) assert.equal(isLoopbackAddress(a), true, a);
   for (const a of others) assert.equal(isLoopbackAddress(a), false, a);
-});
-
-Deno.test("prefersJson() answers JSON to those who ask for it and HTML to browsers and curl", () => {
-  assert.equal(prefersJson("application/json"), true);
-  assert.equal(prefersJson("application/json, text/plain, */*"), true);
-  assert.equal(prefersJson("text/html;q=0.5, application/json"), true);
-  assert.equal(prefersJson("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"), false);
-  assert.equal(prefersJson("*/*"), false);
-  assert.equal(prefersJson(undefined), false);
-  assert.equal(prefersJson("application/json;q=0, text/html"), false);
-  assert.equal(prefersJson("application/*"), true);
 });
 
 function request(

@@ -283,9 +283,14 @@ export async function readResponses(
 /**
  * The server's descriptor count once it has settled: Deno opens and closes some caches of its
  * own during start-up, so the count is read after a warm-up request and once it stops moving.
+ * @param warmUp the warm-up request (one that starts what a server starts lazily, such as the
+ *   compression worker, whose thread keeps descriptors of its own)
  */
-export async function settledFdCount(server: RunningServer): Promise<number> {
-  await exchange(server.port, "GET / HTTP/1.1\r\nHost: warm-up\r\nConnection: close\r\n\r\n");
+export async function settledFdCount(
+  server: RunningServer,
+  warmUp = "GET / HTTP/1.1\r\nHost: warm-up\r\nConnection: close\r\n\r\n",
+): Promise<number> {
+  await exchange(server.port, warmUp);
   let last = -1;
   for (let i = 0; i < 50; i++) {
     const now = server.fdCount();
@@ -362,14 +367,16 @@ export async function stopOk(server: RunningServer): Promise<string> {
 /**
  * Runs `fn` against a fresh `--quiet` server started with `args`, then checks that the server's
  * descriptors are back to their count before `fn` and that it exits 0.
+ * @param warmUp the request sent before the count is taken (see settledFdCount)
  */
 export async function withServer(
   args: string[],
   fn: (server: RunningServer) => Promise<void>,
+  warmUp?: string,
 ): Promise<void> {
   const server = await startServer(["--quiet", ...args]);
   try {
-    const baseline = await settledFdCount(server);
+    const baseline = await settledFdCount(server, warmUp);
     await fn(server);
     await assertFdsReturn(server, baseline);
   } finally {

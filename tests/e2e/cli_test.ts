@@ -21,6 +21,7 @@ Deno.test("--help and --version exit 0", async () => {
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Usage: deno task start/);
   assert.match(help.stdout, /--header-timeout/);
+  assert.match(help.stdout, /--spa/);
   const version = await run(["--version"]);
   assert.equal(version.code, 0);
   assert.equal(version.stdout.trim(), `rawserve ${VERSION}`);
@@ -37,6 +38,8 @@ Deno.test("usage errors print one line and exit 2", async () => {
       ["--workers", "zero"],
       ["--no-delay", "maybe"],
       ["a", "b"],
+      ["--header", "X-A: 1\r\nSet-Cookie: a=b", "."],
+      ["--cors", "example.com", "."],
     ]
   ) {
     const { code, stderr } = await run(args);
@@ -212,6 +215,8 @@ const compile = await new Deno.Command(Deno.execPath(), {
     "--allow-write",
     "--allow-env",
     "--allow-run",
+    "--include", // the compression worker is loaded by URL, which deno compile does not follow
+    new URL("../../app/compress_worker.ts", import.meta.url).pathname,
     "--output",
     `${COMPILE_OUT}/rawserve`,
     new URL("../../main.ts", import.meta.url).pathname,

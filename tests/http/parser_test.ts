@@ -288,3 +288,20 @@ Deno.test("parseRequestHead() accepts a head of exactly the limit", () => {
   const { buf, start, end } = embedded(bytes(text));
   assert.equal(verdict(buf, start, end), MAX_HEAD_BYTES);
 });
+
+Deno.test("parseRequestHead() reads Accept-Encoding right whether its value is kept from the last request or not", () => {
+  const valueOf = (value: string) => {
+    const head = new RequestHead();
+    const bytes = new TextEncoder().encode(`GET / HTTP/1.1\r\nHost: a\r\nAccept-Encoding: ${value}\r\n\r\n`);
+    parseRequestHead(bytes, 0, bytes.length, head);
+    return head.get("accept-encoding")!;
+  };
+  const first = valueOf("gzip, deflate, br, zstd");
+  assert.equal(first, "gzip, deflate, br, zstd");
+  assert.equal(valueOf("gzip, deflate, br, zstd"), first);
+  assert.equal(valueOf("gzip, deflate, br, zstz"), "gzip, deflate, br, zstz", "same length, other bytes");
+  assert.equal(valueOf("br"), "br");
+  const long = "gzip;q=0.5, " + "x".repeat(300);
+  assert.equal(valueOf(long), long, "too long to keep, decoded every time");
+  assert.equal(valueOf(long), long);
+});

@@ -10,7 +10,7 @@ import type { CompressReply, CompressRequest } from "./compress_worker.ts";
 /**
  * The level of each coding. A file is compressed once per version (http/static/encodings.ts), so
  * the time counts once, but the first client to ask for that coding waits for it. Measured
- * 2026-11-26 with `scripts/compression_levels.ts` on a built mdBook site (the Rust book from
+ * 2026-11-25 with `scripts/compression_levels.ts` on a built mdBook site (the Rust book from
  * rustup's docs: 592 compressible files, 19.1 MB; % of the input, ms per MiB on one CPU):
  * - br 4 / 5 / 6 / 7 / 9 / 11: 22.5 / 21.1 / 20.8 / 20.5 / 20.2 / 17.9%, at 12 / 16 / 19 / 24 / 216 /
  *   975 ms per MiB. Past 5 each step saves 0.3 points for 20-30% more time, then 9 and 11 cost 14 and

@@ -224,7 +224,7 @@ const LOAD_SCENARIOS: readonly LoadScenario[] = [
  * - nginx, the 1 MiB file (10 connections): sendfile on + tcp_nopush off 69-96, the same with
  *   open_file_cache 66-92, tcp_nopush on 276-323 (TCP_CORK), sendfile off 196-200:
  *   `sendfile on; tcp_nopush off; open_file_cache`.
- * - nginx, the 62 KB gzip sidecar (gzip_static on, 2026-11-26, two alternating pairs of 3 s runs):
+ * - nginx, the 62 KB gzip sidecar (gzip_static on, 2026-11-25, two alternating pairs of 3 s runs):
  *   sendfile on + tcp_nopush off 12.3 and 14.5, sendfile off 16.4 and 17.1: sendfile on.
  * - Deno.serve: a string body for text, built once; a fresh or shared init object and no
  *   Content-Type at all were within noise of each other (9.4-11.0 µs), so the page keeps its type.

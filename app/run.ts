@@ -5,6 +5,7 @@
 import { styleText } from "node:util";
 import { exitWithParent, raiseFileLimit } from "../ffi/libc.ts";
 import { socketBufferSizes } from "../ffi/socket.ts";
+import { SYNC_WAIT_MS } from "../loop/reactor.ts";
 import { createStaticHandler } from "../http/static/static_handler.ts";
 import type { Handler } from "../http/types.ts";
 import { type CliConfig, FD_RESERVE, StartupError } from "./cli.ts";
@@ -73,12 +74,22 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   const fileLimit = raiseFileLimit();
   await using stack = new AsyncDisposableStack();
   let handler: Handler = embeddedHandler;
+  // The CLI's own handlers need nothing from Deno's event loop but the compressions they wait
+  // for, so the reactor may wait for I/O on this thread (SYNC_WAIT_MS); an app may await anything.
+  let mayBlockThread: (() => boolean) | null = () => true;
   const origin: Origin = { scheme: config.tls ? "https" : "http", fallbackHost: "" };
-  if (config.app !== null) handler = fetchHandler(await loadApp(config.app), { origin });
-  else if (config.root !== null) handler = siteHandler(config, config.root, stack);
+  if (config.app !== null) {
+    handler = fetchHandler(await loadApp(config.app), { origin });
+    mayBlockThread = null;
+  } else if (config.root !== null) {
+    const site = siteHandler(config, config.root, stack);
+    handler = site.handler;
+    mayBlockThread = () => (site.compressor?.pending ?? 0) === 0;
+  }
   const log = config.quiet ? null : openAccessLog(config.accessLog, stack);
   const tls = config.tls ? stack.use(await startTls(config.tls, worker)) : null;
   const options = serverOptions(config, handler, fileLimit, worker, log);
+  if (mayBlockThread) options.reactor = { ...options.reactor, syncWaitMs: SYNC_WAIT_MS, mayBlockThread };
   if (tls) options.tls = tls;
   const server = stack.use(new Server(options));
   const bound = server.listen();
@@ -110,7 +121,11 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
 }
 
 /** The static handler for --root, with its compressor and CORS; what they hold is closed by `stack`. */
-function siteHandler(config: CliConfig, root: string, stack: AsyncDisposableStack): Handler {
+function siteHandler(
+  config: CliConfig,
+  root: string,
+  stack: AsyncDisposableStack,
+): { handler: Handler; compressor: WorkerCompressor | null } {
   const fs = stack.use(createStaticFs(root, config.followSymlinks, config.listing));
   const compressor = config.compress ? stack.use(new WorkerCompressor()) : null;
   const handler = createStaticHandler({
@@ -124,7 +139,7 @@ function siteHandler(config: CliConfig, root: string, stack: AsyncDisposableStac
     spa: config.spa,
     logError: (message) => console.error(`rawserve: ${message}`),
   });
-  return config.cors.length > 0 ? withCors(handler, config.cors) : handler;
+  return { handler: config.cors.length > 0 ? withCors(handler, config.cors) : handler, compressor };
 }
 
 /**

@@ -74,6 +74,15 @@ export class Epoll implements Disposable {
   }
 
   /**
+   * Blocks this thread up to `timeoutMs` (a synchronous call: Deno's event loop waits meanwhile,
+   * so the reactor uses it only when nothing else needs that loop).
+   * @returns the number of events in `words`; 0 on timeout or EINTR
+   */
+  wait(timeoutMs: number): number {
+    return Math.max(0, epoll_wait(this.#ep.fd, this.#buf, MAX_EVENTS, timeoutMs));
+  }
+
+  /**
    * Blocks up to `timeoutMs` on Deno's thread pool, leaving Deno's event loop free meanwhile.
    * @returns the number of events in `words`; 0 on timeout or EINTR
    */

@@ -159,3 +159,42 @@ Deno.test("feed() runs a handler after the batch without an epoll event, and kee
   reactor.stop();
   await running;
 });
+
+Deno.test("a synchronous wait serves a busy reactor; after one times out, or when forbidden, the thread pool's", async () => {
+  let allowed = true;
+  const reactor = new Reactor({ syncWaitMs: 10, mayBlockThread: () => allowed });
+  const [a, b] = makeSocketPair();
+  let received = 0;
+  const buf = new Uint8Array(8);
+  reactor.add(a.fd, EPOLLIN, { onEvents: () => received += readFd(a.fd, buf, 8) });
+  const running = reactor.run();
+  // A client writing every ms: each idle spell ends within SYNC_WAIT_MS, on this thread.
+  const ticks = 20;
+  for (let i = 0; i < ticks; i++) {
+    writeFd(b.fd, ONE, 1); // written while the reactor is blocked: only epoll can report it
+    await new Promise((r) => setTimeout(r, 1)); // Deno's timers still fire between the waits
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(received, ticks);
+  const sync = reactor.counters.syncWaits;
+  assert.ok(sync > 0, "waited on this thread while busy");
+  // Idle for longer than SYNC_WAIT_MS: one sync wait timed out, then only the thread pool's.
+  assert.ok(reactor.counters.blockingWaits > sync, "blocked on the thread pool once idle");
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(reactor.counters.syncWaits, sync, "no synchronous wait while idle for long");
+  // Events end the long idle, unless the owner forbids blocking the thread (an answer awaits a promise).
+  allowed = false;
+  for (let i = 0; i < 5; i++) {
+    writeFd(b.fd, ONE, 1);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(received, ticks + 5);
+  assert.equal(reactor.counters.syncWaits, sync, "forbidden: never on this thread");
+  reactor.stop();
+  await running;
+  reactor.forget(a.fd);
+  a[Symbol.dispose]();
+  b[Symbol.dispose]();
+  reactor[Symbol.dispose]();
+});

@@ -16,7 +16,7 @@ import { withCors } from "../http/cors.ts";
 import { embeddedHandler } from "./embedded_page.ts";
 import { AccessLog, openLogSink } from "./access_log.ts";
 import { formatBytes, formatStats } from "./stats_report.ts";
-import { type FetchHandler, fetchHandler } from "./web/handler.ts";
+import type { FetchHandler } from "./web/handler.ts";
 import type { Origin } from "./web/request.ts";
 import { WORKER_ENV } from "./supervisor.ts";
 
@@ -79,7 +79,10 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   let mayBlockThread: (() => boolean) | null = () => true;
   const origin: Origin = { scheme: config.tls ? "https" : "http", fallbackHost: "" };
   if (config.app !== null) {
-    handler = fetchHandler(await loadApp(config.app), { origin });
+    const app = await loadApp(config.app);
+    // Imported only here: the web bridge's self-tests cost ~10 ms of start-up that a file server needs not pay.
+    const { fetchHandler } = await import("./web/handler.ts");
+    handler = fetchHandler(app, { origin });
     mayBlockThread = null;
   } else if (config.root !== null) {
     const site = siteHandler(config, config.root, stack);

@@ -11,13 +11,14 @@ import type { ConnectionRow, StatusSnapshot } from "./server_status.ts";
 /** How often the page fetches itself again. */
 export const REFRESH_MS = 2000;
 
-const COUNT = new Intl.NumberFormat("en");
+/** Made at first use (the first Intl object costs ~10 ms of start-up otherwise). */
+let count: Intl.NumberFormat | null = null;
 
 /** Escapes text for HTML content and attribute values (http/format.ts, shared with http/). */
 export { escapeHtml };
 
 function n(value: number | null | undefined): string {
-  return value === null || value === undefined ? "–" : COUNT.format(value);
+  return value === null || value === undefined ? "–" : (count ??= new Intl.NumberFormat("en")).format(value);
 }
 
 function bytes(value: number | null | undefined): string {

@@ -1,6 +1,7 @@
 // Text for people: sizes in binary units (listings, counters), and text made safe inside HTML.
 
-const ONE_DECIMAL = new Intl.NumberFormat("en", { maximumFractionDigits: 1 });
+// Made at first use: the first Intl object of a process costs ~10 ms (ICU data), at start-up otherwise.
+let oneDecimal: Intl.NumberFormat | null = null;
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
 
 /** `1.2 MiB` */
@@ -10,7 +11,9 @@ export function formatBytes(bytes: number): string {
     n /= 1024;
     i++;
   }
-  return `${ONE_DECIMAL.format(n)} ${UNITS[i]}`;
+  return `${(oneDecimal ??= new Intl.NumberFormat("en", { maximumFractionDigits: 1 })).format(n)} ${
+    UNITS[i]
+  }`;
 }
 
 /** Text with HTML's special characters as character references, safe in elements and quoted attributes. */

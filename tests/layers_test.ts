@@ -104,3 +104,52 @@ Deno.test("the networking scan ignores comments and still sees code", () => {
   assert.ok(FORBIDDEN_NETWORKING.test(codeOf('const u = "http://x"; Deno.serve(h); // ok')));
   assert.ok(FORBIDDEN_NETWORKING.test(codeOf('import net from "node:net";')));
 });
+
+/** The specifiers a file loads at start: static imports and re-exports, not types or import(). */
+function staticImportsOf(text: string): string[] {
+  const specifiers: string[] = [];
+  const pattern =
+    /^(?:import|export)\s+(?!type\s)[^'"]*?from\s*["']([^"']+)["']|^import\s*["']([^"']+)["']/gm;
+  for (const m of text.matchAll(pattern)) specifiers.push(m[1] ?? m[2]!);
+  return specifiers;
+}
+
+/** Every module the CLI loads before it runs (main.ts's static import graph). */
+function startupGraph(): Set<string> {
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    if (!file.endsWith(".ts")) return; // node: built-ins are leaves
+    for (const specifier of staticImportsOf(Deno.readTextFileSync(new URL(file, ROOT)))) {
+      visit(
+        specifier.startsWith(".")
+          ? new URL(specifier, new URL(file, ROOT)).pathname.slice(ROOT.pathname.length)
+          : specifier,
+      );
+    }
+  };
+  visit("main.ts");
+  return seen;
+}
+
+Deno.test("the CLI starts without what only some runs need (node:zlib ~18 ms, Intl ~10, the web bridge ~10)", () => {
+  const graph = startupGraph();
+  assert.ok(graph.has("app/server.ts") && graph.has("node:util"), "the scan follows imports");
+  const late = [...graph].filter((m) =>
+    m === "node:zlib" || m.startsWith("app/web/") || m.startsWith("app/tls")
+  );
+  assert.deepEqual(late, [], "loaded by import() when needed");
+  const eagerIntl = [...graph].filter((m) =>
+    m.endsWith(".ts") &&
+    /^(?:const|let)\s.*=\s*new Intl\./m.test(codeOf(Deno.readTextFileSync(new URL(m, ROOT))))
+  );
+  assert.deepEqual(eagerIntl, [], "Intl objects made at first use");
+});
+
+Deno.test("the start-up scan skips type imports and import(), and sees the rest", () => {
+  const sample = `import type { A } from "./a.ts";\nexport type { B } from "./b.ts";\n` +
+    `const c = await import("./c.ts");\nimport { d } from "./d.ts";\nexport { e } from "./e.ts";\n` +
+    `import "./f.ts";\nimport * as g from "node:zlib";`;
+  assert.deepEqual(staticImportsOf(sample), ["./d.ts", "./e.ts", "./f.ts", "node:zlib"]);
+});

@@ -4,69 +4,9 @@
 import assert from "node:assert/strict";
 import { Connection, type ConnectionOptions } from "../../http/connection.ts";
 import { DISCARD_MAX_BYTES } from "../../http/request_body.ts";
-import type { FileBody, Handler, HttpResponse, Transport } from "../../http/types.ts";
+import type { FileBody, Handler, HttpResponse } from "../../http/types.ts";
 import { Timer, TimerHeap } from "../../loop/timers.ts";
-
-const EAGAIN = -11;
-
-/** A socket in memory: queued input, a write window, recorded interest and calls. */
-class FakeTransport implements Transport {
-  input: Uint8Array[] = [];
-  eof = false;
-  output: number[] = [];
-  window = Infinity;
-  writes = 0;
-  interest = { readable: true, writable: false };
-  closes = 0;
-  shutdowns = 0;
-  sendfiles: [number, number, number][] = [];
-
-  read(buf: Uint8Array, length: number): number {
-    const chunk = this.input.shift();
-    if (!chunk) return this.eof ? 0 : EAGAIN;
-    const n = Math.min(length, chunk.length);
-    buf.set(chunk.subarray(0, n));
-    if (n < chunk.length) this.input.unshift(chunk.subarray(n));
-    return n;
-  }
-  write(buf: Uint8Array, length: number): number {
-    if (this.window <= 0) return EAGAIN;
-    const n = Math.min(length, this.window);
-    this.window -= n;
-    this.writes++;
-    for (let i = 0; i < n; i++) this.output.push(buf[i]!);
-    return n;
-  }
-  sendfile(fileFd: number, offset: number, count: number): number {
-    if (this.window <= 0) return EAGAIN;
-    const n = Math.min(count, this.window);
-    this.window -= n;
-    this.sendfiles.push([fileFd, offset, n]);
-    for (let i = 0; i < n; i++) this.output.push(120); // "x"
-    return n;
-  }
-  setInterest(readable: boolean, writable: boolean): void {
-    this.interest = { readable, writable };
-  }
-  shutdownWrite(): void {
-    this.shutdowns++;
-  }
-  remoteAddress(): string {
-    return "127.0.0.1";
-  }
-  remotePort(): number {
-    return 40000;
-  }
-  close(): void {
-    this.closes++;
-  }
-  text(): string {
-    return String.fromCharCode(...this.output);
-  }
-  statuses(): number[] {
-    return [...this.text().matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
-  }
-}
+import { FakeTransport } from "./_fake_transport.ts";
 
 function connect(handler: Handler, overrides: Partial<ConnectionOptions> = {}) {
   const t = new FakeTransport();

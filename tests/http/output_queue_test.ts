@@ -3,59 +3,13 @@
 
 import assert from "node:assert/strict";
 import { DRAIN, OutputQueue } from "../../http/output_queue.ts";
-import type { FileBody, Transport } from "../../http/types.ts";
+import type { FileBody } from "../../http/types.ts";
+import { FakeTransport } from "./_fake_transport.ts";
 
-const EAGAIN = -11;
 const EPIPE = -32;
 
 const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const tick = () => new Promise((r) => setTimeout(r, 0));
-
-/** A socket in memory: a write window (bytes per call until refilled), injected results, calls recorded. */
-class FakeTransport implements Transport {
-  output: number[] = [];
-  window = Infinity;
-  writes = 0;
-  /** When set, write() returns it. */
-  writeResult: number | null = null;
-  /** When set, sendfile() returns it. */
-  sendfileResult: number | null = null;
-  sendfiles: [number, number, number][] = [];
-
-  read(): number {
-    return EAGAIN;
-  }
-  write(buf: Uint8Array, length: number): number {
-    if (this.writeResult !== null) return this.writeResult;
-    if (this.window <= 0) return EAGAIN;
-    const n = Math.min(length, this.window);
-    this.window -= n;
-    this.writes++;
-    for (let i = 0; i < n; i++) this.output.push(buf[i]!);
-    return n;
-  }
-  sendfile(fileFd: number, offset: number, count: number): number {
-    if (this.sendfileResult !== null) return this.sendfileResult;
-    if (this.window <= 0) return EAGAIN;
-    const n = Math.min(count, this.window);
-    this.window -= n;
-    this.sendfiles.push([fileFd, offset, n]);
-    for (let i = 0; i < n; i++) this.output.push(120); // "x"
-    return n;
-  }
-  setInterest(): void {}
-  shutdownWrite(): void {}
-  remoteAddress(): string {
-    return "127.0.0.1";
-  }
-  remotePort(): number {
-    return 40000;
-  }
-  close(): void {}
-  text(): string {
-    return String.fromCharCode(...this.output);
-  }
-}
 
 function setup(onFileDone: (file: FileBody, t: FakeTransport) => void = () => {}) {
   const t = new FakeTransport();

@@ -6,42 +6,10 @@ import type { BodyReader } from "../../http/body_readers.ts";
 import type { RequestHead } from "../../http/parser.ts";
 import { READ, RequestReader, type RequestSink } from "../../http/request_reader.ts";
 import { HttpError } from "../../http/status.ts";
-import type { Transport } from "../../http/types.ts";
-
-const EAGAIN = -11;
+import { EAGAIN, FakeTransport } from "./_fake_transport.ts";
 
 const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const text = (b: Uint8Array) => String.fromCharCode(...b);
-
-/** A socket that hands out queued chunks, one per read; EAGAIN when none, 0 after `eof`. */
-class FakeTransport implements Transport {
-  input: Uint8Array[] = [];
-  eof = false;
-
-  read(buf: Uint8Array, length: number): number {
-    const chunk = this.input.shift();
-    if (!chunk) return this.eof ? 0 : EAGAIN;
-    const n = Math.min(length, chunk.length);
-    buf.set(chunk.subarray(0, n));
-    if (n < chunk.length) this.input.unshift(chunk.subarray(n));
-    return n;
-  }
-  write(): number {
-    return EAGAIN;
-  }
-  sendfile(): number {
-    return EAGAIN;
-  }
-  setInterest(): void {}
-  shutdownWrite(): void {}
-  remoteAddress(): string {
-    return "127.0.0.1";
-  }
-  remotePort(): number {
-    return 40000;
-  }
-  close(): void {}
-}
 
 /** Records what the reader delivers, copying body spans (the buffer is shared and reused). */
 class RecordingSink implements RequestSink {

@@ -90,6 +90,19 @@ const EMBEDDED: LoadScenario = {
   type: PAGE_TYPE,
   nginx: "memory",
 };
+/** The 13-byte file over HTTPS on keep-alive connections: TLS records, no handshakes. */
+const HTTPS13: LoadScenario = {
+  name: "https13",
+  path: "/small.txt",
+  root: true,
+  connections: 50,
+  pipeline: false,
+  headers: [],
+  file: "small.txt",
+  type: "text/plain; charset=utf-8",
+  nginx: "small-file",
+  tls: true,
+};
 const LOAD_SCENARIOS: readonly LoadScenario[] = [
   EMBEDDED,
   {
@@ -175,43 +188,9 @@ const LOAD_SCENARIOS: readonly LoadScenario[] = [
   // HTTPS: the 13-byte file on keep-alive connections (TLS records, no handshakes), and a new
   // connection per request: wrk resumes its session from a ticket when offered one (httpsclose,
   // a TLS 1.3 PSK handshake with ECDHE), and does a full handshake without tickets (httpsfull).
-  {
-    name: "https13",
-    path: "/small.txt",
-    root: true,
-    connections: 50,
-    pipeline: false,
-    headers: [],
-    file: "small.txt",
-    type: "text/plain; charset=utf-8",
-    nginx: "small-file",
-    tls: true,
-  },
-  {
-    name: "httpsclose",
-    path: "/small.txt",
-    root: true,
-    connections: 50,
-    pipeline: false,
-    headers: ["Connection: close"],
-    file: "small.txt",
-    type: "text/plain; charset=utf-8",
-    nginx: "small-file",
-    tls: true,
-  },
-  {
-    name: "httpsfull",
-    path: "/small.txt",
-    root: true,
-    connections: 50,
-    pipeline: false,
-    headers: ["Connection: close"],
-    file: "small.txt",
-    type: "text/plain; charset=utf-8",
-    nginx: "small-file",
-    tls: true,
-    noTickets: true,
-  },
+  HTTPS13,
+  { ...HTTPS13, name: "httpsclose", headers: ["Connection: close"] },
+  { ...HTTPS13, name: "httpsfull", headers: ["Connection: close"], noTickets: true },
 ];
 
 /**

@@ -28,6 +28,18 @@ export function cliCommand(args: string[], permissions: string[] = RUN_PERMISSIO
   return ["run", ...permissions, `${ROOT}main.ts`, ...args];
 }
 
+/** Runs the CLI to its exit (at most 20 s), with `--port 0` unless `args` name a port. */
+export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: cliCommand(args.some((a) => a.startsWith("--port")) ? args : ["--port", "0", ...args]),
+    stdin: "null",
+    env: { NO_COLOR: "1" },
+    signal: AbortSignal.timeout(20_000),
+  }).output();
+  const d = new TextDecoder();
+  return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
+}
+
 /**
  * Starts `main.ts` with `args` (plus `--port 0` unless given) and waits for its URL line.
  * @throws {Error} with the server's stderr when it does not come up within 10 s

@@ -3,7 +3,7 @@
 // a module that is not an app, or fails to load, is one line and exit 1.
 
 import assert from "node:assert/strict";
-import { cliCommand, exchange, get, startServer, stopOk } from "./_server.ts";
+import { exchange, get, runCli, startServer, stopOk } from "./_server.ts";
 
 const APPS = new URL("./apps/", import.meta.url).pathname;
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -90,18 +90,6 @@ for (const publicApi of [false, true]) {
       await stopOk(server);
     }
   });
-}
-
-/** Runs the CLI to its exit. */
-async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: cliCommand(["--port", "0", ...args]),
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
 }
 
 Deno.test("--app with a module that is not an app, or that fails to load, is one line and exit 1", async () => {

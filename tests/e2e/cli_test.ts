@@ -2,27 +2,16 @@
 // start-up failures, IPv6, workers, and the compiled binary (skipped where it cannot be built).
 
 import assert from "node:assert/strict";
-import { cliCommand, exchange, get, startServer } from "./_server.ts";
+import { cliCommand, exchange, get, runCli, startServer } from "./_server.ts";
 import { VERSION } from "../../main.ts";
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: cliCommand(args),
-    stdin: "null",
-    env: { NO_COLOR: "1" },
-    signal: AbortSignal.timeout(20_000),
-  }).output();
-  const d = new TextDecoder();
-  return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
-}
-
 Deno.test("--help and --version exit 0", async () => {
-  const help = await run(["--help"]);
+  const help = await runCli(["--help"]);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Usage: deno task start/);
   assert.match(help.stdout, /--header-timeout/);
   assert.match(help.stdout, /--spa/);
-  const version = await run(["--version"]);
+  const version = await runCli(["--version"]);
   assert.equal(version.code, 0);
   assert.equal(version.stdout.trim(), `rawserve ${VERSION}`);
 });
@@ -42,7 +31,7 @@ Deno.test("usage errors print one line and exit 2", async () => {
       ["--cors", "example.com", "."],
     ]
   ) {
-    const { code, stderr } = await run(args);
+    const { code, stderr } = await runCli(args);
     assert.equal(code, 2, args.join(" "));
     const lines = stderr.trim().split("\n");
     assert.equal(lines.length, 1, `one line for ${args.join(" ")}: ${stderr}`);
@@ -53,26 +42,26 @@ Deno.test("usage errors print one line and exit 2", async () => {
 Deno.test("start-up failures print one line and exit 1", async () => {
   const server = await startServer(["--quiet"]);
   try {
-    const inUse = await run(["--port", String(server.port)]);
+    const inUse = await runCli(["--port", String(server.port)]);
     assert.equal(inUse.code, 1);
     assert.match(inUse.stderr.trim(), /^rawserve: Cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE.*--port$/);
     assert.equal(inUse.stderr.trim().split("\n").length, 1);
   } finally {
     await server.stop();
   }
-  const badHost = await run(["--host", "nonsense", "--port", "0"]);
+  const badHost = await runCli(["--host", "nonsense", "--port", "0"]);
   assert.equal(badHost.code, 1);
   assert.match(badHost.stderr, /^rawserve: Cannot listen on nonsense: .*--host/);
-  const missing = await run(["--port", "0", "/definitely/not/here"]);
+  const missing = await runCli(["--port", "0", "/definitely/not/here"]);
   assert.equal(missing.code, 1);
   assert.match(
     missing.stderr.trim(),
     /^rawserve: Cannot serve \/definitely\/not\/here: no such file or directory \(ENOENT\)/,
   );
-  const workersMissing = await run(["--workers", "2", "--port", "0", "/definitely/not/here"]);
+  const workersMissing = await runCli(["--workers", "2", "--port", "0", "/definitely/not/here"]);
   assert.equal(workersMissing.code, 1, "the supervisor checks the root once instead of restarting workers");
   assert.equal(workersMissing.stderr.trim().split("\n").length, 1);
-  const file = await run(["--port", "0", "--root", new URL(import.meta.url).pathname]);
+  const file = await runCli(["--port", "0", "--root", new URL(import.meta.url).pathname]);
   assert.equal(file.code, 1);
   assert.match(file.stderr, /not a directory/);
 });
@@ -117,7 +106,7 @@ Deno.test("a second --workers group on a taken port exits 1 instead of joining i
   const first = await startServer(["--workers", "2", "--quiet", "--port", port]);
   try {
     for (const args of [["--workers", "2"], ["--workers", "3", other], []]) {
-      const second = await run([...args, "--quiet", "--port", port]);
+      const second = await runCli([...args, "--quiet", "--port", port]);
       assert.equal(second.code, 1, `${args.join(" ")}: ${second.stderr}`);
       assert.match(second.stderr.trim(), /^rawserve: Cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
       assert.equal(second.stderr.trim().split("\n").length, 1);

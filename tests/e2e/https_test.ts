@@ -7,11 +7,11 @@ import assert from "node:assert/strict";
 import {
   assertFdsReturn,
   bytes,
-  cliCommand,
   concat,
   exchange,
   get,
   readResponses,
+  runCli,
   type RunningServer,
   sleep,
   startServer,
@@ -402,17 +402,6 @@ async function waitFor(condition: () => Promise<boolean>, timeoutMs = 3000): Pro
     if (Date.now() > end) throw new Error("condition not met in time");
     await sleep(50);
   }
-}
-
-async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: cliCommand(["--port", "0", ...args]),
-    stdin: "null",
-    env: { NO_COLOR: "1" },
-    signal: AbortSignal.timeout(20_000),
-  }).output();
-  const d = new TextDecoder();
-  return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
 }
 
 Deno.test({

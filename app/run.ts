@@ -74,25 +74,23 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   const fileLimit = raiseFileLimit();
   await using stack = new AsyncDisposableStack();
   let handler: Handler = embeddedHandler;
-  // The CLI's own handlers need nothing from Deno's event loop but the compressions they wait
-  // for, so the reactor may wait for I/O on this thread (SYNC_WAIT_MS); an app may await anything.
-  let mayBlockThread: (() => boolean) | null = () => true;
+  // The CLI's own handlers await nothing but their compressions, whose answers the server counts,
+  // so the reactor may wait for I/O on this thread (SYNC_WAIT_MS); an app's code may wait on
+  // timers or I/O outside any answer, which a synchronous wait would hold up.
+  const syncWait = config.app === null;
   const origin: Origin = { scheme: config.tls ? "https" : "http", fallbackHost: "" };
   if (config.app !== null) {
     const app = await loadApp(config.app);
     // Imported only here: the web bridge's self-tests cost ~10 ms of start-up that a file server needs not pay.
     const { fetchHandler } = await import("./web/handler.ts");
     handler = fetchHandler(app, { origin });
-    mayBlockThread = null;
   } else if (config.root !== null) {
-    const site = siteHandler(config, config.root, stack);
-    handler = site.handler;
-    mayBlockThread = () => (site.compressor?.pending ?? 0) === 0;
+    handler = siteHandler(config, config.root, stack);
   }
   const log = config.quiet ? null : openAccessLog(config.accessLog, stack);
   const tls = config.tls ? stack.use(await startTls(config.tls, worker)) : null;
   const options = serverOptions(config, handler, fileLimit, worker, log);
-  if (mayBlockThread) options.reactor = { ...options.reactor, syncWaitMs: SYNC_WAIT_MS, mayBlockThread };
+  if (syncWait) options.reactor = { ...options.reactor, syncWaitMs: SYNC_WAIT_MS };
   if (tls) options.tls = tls;
   const server = stack.use(new Server(options));
   const bound = server.listen();
@@ -124,11 +122,7 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
 }
 
 /** The static handler for --root, with its compressor and CORS; what they hold is closed by `stack`. */
-function siteHandler(
-  config: CliConfig,
-  root: string,
-  stack: AsyncDisposableStack,
-): { handler: Handler; compressor: WorkerCompressor | null } {
+function siteHandler(config: CliConfig, root: string, stack: AsyncDisposableStack): Handler {
   const fs = stack.use(createStaticFs(root, config.followSymlinks, config.listing));
   const compressor = config.compress ? stack.use(new WorkerCompressor()) : null;
   const handler = createStaticHandler({
@@ -142,7 +136,7 @@ function siteHandler(
     spa: config.spa,
     logError: (message) => console.error(`rawserve: ${message}`),
   });
-  return { handler: config.cors.length > 0 ? withCors(handler, config.cors) : handler, compressor };
+  return config.cors.length > 0 ? withCors(handler, config.cors) : handler;
 }
 
 /**

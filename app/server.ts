@@ -114,6 +114,7 @@ export class Server implements Disposable {
     bytesIn: 0,
     bytesOut: 0,
     filesOpen: 0,
+    answersAwaited: 0,
     errors: {},
     tlsHandshakes: 0,
     tlsResumed: 0,
@@ -140,7 +141,12 @@ export class Server implements Disposable {
     ignoreSigpipe();
     // One reading of each clock per batch for everything the batch does (http/clock.ts).
     const batch = { start: (now: number) => batchStart(now, Date.now()), end: batchEnd };
-    this.reactor = new Reactor({ ...options.reactor, batch });
+    this.reactor = new Reactor({
+      // A synchronous wait (syncWaitMs) must not hold up a promise an answer waits for.
+      mayBlockThread: () => this.stats.answersAwaited === 0,
+      ...options.reactor,
+      batch,
+    });
     this.#backoff = this.reactor.timer(() => this.#resumeAccepting());
     this.#options = options;
     const introspect = wantsIntrospection(options.introspection);

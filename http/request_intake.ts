@@ -169,13 +169,19 @@ export class RequestIntake implements RequestSink, BodyOwner {
       result = this.#owner.handlerFailed(e);
     }
     if (!(result instanceof Promise)) return this.#take(slot, result);
+    options.stats.answersAwaited++;
     result.then(
-      (response) => this.#resolve(slot, response),
-      (e) =>
+      (response) => {
+        options.stats.answersAwaited--;
+        this.#resolve(slot, response);
+      },
+      (e) => {
+        options.stats.answersAwaited--;
         this.#resolve(
           slot,
           slot.overridden ? statusResponse(STATUS.INTERNAL_SERVER_ERROR) : this.#owner.handlerFailed(e),
-        ),
+        );
+      },
     );
   }
 

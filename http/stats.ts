@@ -7,6 +7,8 @@ export interface ConnectionStats {
   bytesOut: number;
   /** Files held open by responses (each is a descriptor beside the connection's own). */
   filesOpen: number;
+  /** Handlers' answers that are still promises (the handler awaits something off the socket). */
+  answersAwaited: number;
   errors: Record<string, number>;
 }
 

@@ -32,7 +32,8 @@ export const YIELD_INTERVAL_MS = 0;
 /**
  * The longest synchronous wait for a server whose own code needs nothing from Deno's event loop
  * (the CLI's file server and embedded page; not `--app` or serve(), whose handlers may await
- * anything). A wait on Deno's thread pool hands the call to another thread and the result back
+ * anything), and only while no answer is a promise (the server counts them: a compression, say).
+ * A wait on Deno's thread pool hands the call to another thread and the result back
  * (two context switches and a futex per wake-up); blocking this thread in epoll_wait costs
  * neither. Deno's loop then runs after each wait, so its timers and signal listeners are late by
  * at most this much (a signal delivered to this thread interrupts the wait at once, EINTR).

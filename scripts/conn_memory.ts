@@ -15,7 +15,14 @@ if (!gc) throw new Error("run with --v8-flags=--expose-gc");
 
 const heap = new TimerHeap();
 const scheduler = { timers: heap, arm: (t: Timer, ms: number) => heap.arm(t, performance.now() + ms) };
-const stats = { requests: 0, bytesIn: 0, bytesOut: 0, filesOpen: 0, errors: {} as Record<string, number> };
+const stats = {
+  requests: 0,
+  bytesIn: 0,
+  bytesOut: 0,
+  filesOpen: 0,
+  answersAwaited: 0,
+  errors: {} as Record<string, number>,
+};
 const options = {
   handler: embeddedHandler,
   deadline: (callback: () => void) => new Timer(callback, scheduler),

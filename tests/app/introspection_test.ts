@@ -58,7 +58,16 @@ function request(
 
 function source(draining = false): StatusSource {
   return {
-    stats: { accepted: 1, open: 1, requests: 1, bytesIn: 10, bytesOut: 20, filesOpen: 0, errors: {} },
+    stats: {
+      accepted: 1,
+      open: 1,
+      requests: 1,
+      bytesIn: 10,
+      bytesOut: 20,
+      filesOpen: 0,
+      answersAwaited: 0,
+      errors: {},
+    },
     reactor: {
       counters: { waits: 1, blockingWaits: 0, macrotaskYields: 1, batches: 1 },
       spinBudget: 16,

@@ -15,7 +15,14 @@ function connect(handler: Handler, overrides: Partial<ConnectionOptions> = {}) {
     timers: heap,
     arm: (timer: Timer, ms: number) => heap.arm(timer, performance.now() + ms),
   };
-  const stats = { requests: 0, bytesIn: 0, bytesOut: 0, filesOpen: 0, errors: {} as Record<string, number> };
+  const stats = {
+    requests: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    filesOpen: 0,
+    answersAwaited: 0,
+    errors: {} as Record<string, number>,
+  };
   const conn = new Connection(t, {
     handler,
     bodyBudget: { used: 0, limit: 1 << 20 },
@@ -54,6 +61,24 @@ Deno.test("responses leave in request order when async handlers finish out of or
   const bodies = [...t.text().matchAll(/\r\n\r\n(one|two|three)/g)].map((m) => m[1]);
   assert.deepEqual(bodies, ["one", "two", "three"]);
   assert.equal(t.writes, 1, "the three ready responses leave in one write");
+});
+
+Deno.test("answers still promises are counted until they settle, fulfilled or rejected", async () => {
+  const settle = new Map<string, [(r: HttpResponse) => void, (e: Error) => void]>();
+  const { t, send, stats } = connect((req) =>
+    req.head.path === "/now"
+      ? ok("now")
+      : new Promise((resolve, reject) => settle.set(req.head.path, [resolve, reject]))
+  );
+  send(get("/1") + get("/now") + get("/2"));
+  assert.equal(stats.answersAwaited, 2, "the synchronous answer is not awaited");
+  settle.get("/2")![1](new Error("handler failed"));
+  await tick();
+  assert.equal(stats.answersAwaited, 1);
+  settle.get("/1")![0](ok("one"));
+  await tick();
+  assert.equal(stats.answersAwaited, 0);
+  assert.deepEqual(t.statuses(), [200, 200, 500]);
 });
 
 Deno.test("pipelined synchronous responses are batched into one write", () => {

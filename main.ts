@@ -3,10 +3,10 @@
 // an exit code: 2 for usage errors, 1 for everything that fails at start-up.
 
 import { SyscallError } from "./ffi/errno.ts";
-import { type CliConfig, parseCli, StartupError, USAGE, UsageError, VERSION } from "./app/cli.ts";
-import { describeSite, formatUrl, paint, runServer } from "./app/run.ts";
-import { createStaticFs } from "./app/static_fs.ts";
-import { superviseWorkers, WORKER_ENV } from "./app/supervisor.ts";
+import { type CliConfig, parseCli, StartupError, USAGE, UsageError, VERSION } from "./app/cli/flags.ts";
+import { describeSite, formatUrl, paint, runServer } from "./app/cli/run.ts";
+import { createStaticFs } from "./app/site/static_fs.ts";
+import { superviseWorkers, WORKER_ENV } from "./app/cli/supervisor.ts";
 
 export { VERSION };
 
@@ -45,7 +45,9 @@ async function supervise(config: CliConfig, args: string[]): Promise<number> {
   }
   const env: Record<string, string> = {};
   if (config.tls) {
-    const { TlsServer, TICKET_KEYS_ENV, newTicketKeys, ticketKeysHex } = await import("./app/tls.ts");
+    const { TlsServer, TICKET_KEYS_ENV, newTicketKeys, ticketKeysHex } = await import(
+      "./app/transport/tls.ts"
+    );
     const keys = newTicketKeys();
     using tls = new TlsServer(config.tls, keys);
     for (const warning of tls.context.warnings()) console.error(`rawserve: warning: ${warning}`);

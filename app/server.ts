@@ -7,16 +7,25 @@ import { EPOLLIN, ignoreSigpipe } from "../ffi/libc.ts";
 import { EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM, errnoName } from "../ffi/errno.ts";
 import { type IoHandler, Reactor, type ReactorOptions } from "../loop/reactor.ts";
 import type { Timer } from "../loop/timers.ts";
-import { Connection, type ConnectionOptions, type ConnectionStats, countError } from "../http/connection.ts";
+import {
+  Connection,
+  type ConnectionOptions,
+  type ConnectionStats,
+  countError,
+} from "../http/h1/connection.ts";
 import type { Handler } from "../http/types.ts";
-import type { RequestHead } from "../http/parser.ts";
+import type { RequestHead } from "../http/h1/parser.ts";
 import { batchEnd, batchStart } from "../http/clock.ts";
-import { encodeFields } from "../http/writer.ts";
-import { SocketTransport } from "./socket_transport.ts";
-import { type IntrospectionOptions, wantsIntrospection, withIntrospection } from "./introspection.ts";
-import { ResponseMetrics } from "./response_metrics.ts";
+import { encodeFields } from "../http/h1/writer.ts";
+import { SocketTransport } from "./transport/socket_transport.ts";
+import {
+  type IntrospectionOptions,
+  wantsIntrospection,
+  withIntrospection,
+} from "./operator/introspection.ts";
+import { ResponseMetrics } from "./operator/response_metrics.ts";
 // Types only: the TLS modules load libssl, which a plain-HTTP server never needs.
-import type { TlsHooks, TlsTransport } from "./tls_transport.ts";
+import type { TlsHooks, TlsTransport } from "./transport/tls_transport.ts";
 
 /** Connections accepted per readiness event before other sockets get a turn. */
 const ACCEPT_BATCH = 64;
@@ -46,7 +55,7 @@ export const DEFAULTS = {
   shutdownTimeoutMs: 10_000,
 } as const;
 
-/** HTTPS: wraps accepted sockets in TLS (app/tls.ts makes one from --cert and --key). */
+/** HTTPS: wraps accepted sockets in TLS (app/transport/tls.ts makes one from --cert and --key). */
 export interface TlsAcceptor {
   /**
    * A TLS transport for an accepted socket, handshake not begun; it owns the descriptor.

@@ -2,10 +2,10 @@
 // split the byte stream into responses, and watch the server's descriptor count.
 
 import assert from "node:assert/strict";
-import { RUN_PERMISSIONS } from "../../app/supervisor.ts";
+import { RUN_PERMISSIONS } from "../../app/cli/supervisor.ts";
 import { Server, type ServerOptions } from "../../app/server.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
+const ROOT = new URL("../..", import.meta.url).pathname;
 const ENCODER = new TextEncoder();
 const DECODER = new TextDecoder("latin1");
 

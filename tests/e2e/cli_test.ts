@@ -205,7 +205,7 @@ const compile = await new Deno.Command(Deno.execPath(), {
     "--allow-env",
     "--allow-run",
     "--include", // the compression worker is loaded by URL, which deno compile does not follow
-    new URL("../../app/compress_worker.ts", import.meta.url).pathname,
+    new URL("../../app/site/compress_worker.ts", import.meta.url).pathname,
     "--output",
     `${COMPILE_OUT}/rawserve`,
     new URL("../../main.ts", import.meta.url).pathname,

@@ -20,7 +20,8 @@ import { createStaticHandler } from "../http/static/static_handler.ts";
 import type { FileInfo, StaticFs } from "../http/static/types.ts";
 import { fetchHandler } from "../app/web/handler.ts";
 import { WorkerCompressor } from "../app/site/compressor.ts";
-import { parseRequestHead, RequestHead } from "../http/h1/parser.ts";
+import { parseRequestHead } from "../http/h1/parser.ts";
+import { RequestHead } from "../http/request_head.ts";
 import hello from "./apps/hello.ts";
 import json from "./apps/json.ts";
 

@@ -2,7 +2,7 @@
 // write when the batch is large or old enough, never one system call per request; the write
 // itself is asynchronous, so a slow or stuck destination never stops the reactor.
 
-import type { RequestHead } from "../../http/h1/parser.ts";
+import type { RequestHead } from "../../http/request_head.ts";
 import { wallClock } from "../../http/clock.ts";
 
 /** A batch is written once it holds this many bytes... */

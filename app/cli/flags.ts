@@ -2,25 +2,15 @@
 // line for the user (UsageError; the caller exits with code 2).
 
 import { parseArgs } from "node:util";
-import { StartupError } from "../../ffi/errno.ts";
-import { DEFAULTS } from "../server.ts";
-import { IDLE_SPINS, YIELD_INTERVAL_MS } from "../../loop/reactor.ts";
+import { DEFAULTS, FD_RESERVE } from "../defaults.ts";
+import { YIELD_INTERVAL_MS } from "../../loop/reactor.ts";
+import { IDLE_SPINS } from "../../loop/wait_policy.ts";
 import { IMMUTABLE } from "../../http/static/cache_policy.ts";
-import { hasControl, parseExtraField } from "../../http/extra_fields.ts";
+import { hasControl, parseExtraField } from "./extra_fields.ts";
 import { serializeOrigin } from "../../http/cors.ts";
 
 /** rawserve's version, printed by --version and in the Server field's documentation. */
 export const VERSION = "0.1.0";
-
-/** Descriptors kept free for logs and Deno itself when deriving --max-connections. */
-export const FD_RESERVE = 256;
-
-/**
- * A TLS handshake normally takes two round trips; this bounds a client that connects and stays
- * silent. Kept here, not in app/transport/tls.ts, so that parsing flags never loads OpenSSL; app/transport/tls.ts
- * says why 10 s.
- */
-export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export const USAGE = `rawserve ${VERSION}: an HTTP/1.1 server on raw Linux syscalls
 
@@ -53,7 +43,7 @@ Options:
   --stats-interval SECONDS  print counters every SECONDS (they always print at shutdown)
   --host ADDR               IPv4/IPv6 literal or localhost (default 127.0.0.1)
   --port N                  TCP port, 0 for an ephemeral one (default 8080)
-  --backlog N               listen(2) backlog (default 4096)
+  --backlog N               listen(2) backlog (default ${DEFAULTS.backlog})
   --max-connections N       stop accepting beyond N open connections
                             (default: open-file limit minus ${FD_RESERVE})
   --header-timeout SECONDS  time to send a request head, 408 after (default ${
@@ -70,7 +60,7 @@ Options:
   --key FILE                the certificate's PEM private key (unencrypted); SIGHUP reloads both
   --tls-tickets on|off      TLS session tickets, for resumed handshakes (default on)
   --handshake-timeout SECONDS  a TLS handshake must finish within SECONDS (default ${
-  HANDSHAKE_TIMEOUT_MS / 1000
+  DEFAULTS.handshakeTimeoutMs / 1000
 })
   --workers N|auto          N processes with SO_REUSEPORT sockets (default 1; auto = CPUs)
   --sndbuf BYTES            SO_SNDBUF for connections (the kernel doubles it); prints the result
@@ -140,8 +130,6 @@ export interface CliConfig {
 
 /** A usage error: printed as one line, exit code 2. */
 export class UsageError extends Error {}
-
-export { StartupError };
 
 function integer(name: string, text: string | undefined, min: number, max: number): number | undefined {
   if (text === undefined) return undefined;
@@ -266,7 +254,7 @@ function tlsConfig(v: Flags): CliConfig["tls"] {
   return {
     cert,
     key,
-    handshakeTimeoutMs: seconds("handshake-timeout", v["handshake-timeout"], HANDSHAKE_TIMEOUT_MS),
+    handshakeTimeoutMs: seconds("handshake-timeout", v["handshake-timeout"], DEFAULTS.handshakeTimeoutMs),
     tickets: onOff("tls-tickets", v["tls-tickets"], true),
   };
 }
@@ -277,7 +265,7 @@ function networkConfig(v: Flags) {
   return {
     host,
     port: integer("port", v.port, 0, 65535) ?? 8080,
-    backlog: integer("backlog", v.backlog, 1, 65535) ?? 4096,
+    backlog: integer("backlog", v.backlog, 1, 65535) ?? DEFAULTS.backlog,
     workers: v.workers === "auto"
       ? navigator.hardwareConcurrency
       : integer("workers", v.workers, 1, 256) ?? 1,

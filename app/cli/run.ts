@@ -5,20 +5,25 @@
 import { styleText } from "node:util";
 import { exitWithParent, raiseFileLimit } from "../../ffi/libc.ts";
 import { socketBufferSizes } from "../../ffi/socket.ts";
+import { formatAuthority } from "../../ffi/sockaddr.ts";
 import { SYNC_WAIT_MS } from "../../loop/reactor.ts";
 import { createStaticHandler } from "../../http/static/static_handler.ts";
 import type { Handler } from "../../http/types.ts";
-import { type CliConfig, FD_RESERVE, StartupError } from "./flags.ts";
+import type { CliConfig } from "./flags.ts";
+import { StartupError } from "../../ffi/errno.ts";
+import { descriptorBudget } from "../defaults.ts";
 import { Server, type ServerOptions } from "../server.ts";
 import { createStaticFs } from "../site/static_fs.ts";
 import { WorkerCompressor } from "../site/compressor.ts";
 import { withCors } from "../../http/cors.ts";
 import { embeddedHandler } from "../site/embedded_page.ts";
 import { AccessLog, openLogSink } from "./access_log.ts";
-import { formatBytes, formatStats } from "./stats_report.ts";
+import { formatStats } from "./stats_report.ts";
+import { formatBytes } from "../../http/format.ts";
 import type { FetchHandler } from "../web/handler.ts";
 import type { Origin } from "../web/request.ts";
 import { WORKER_ENV } from "./supervisor.ts";
+import { withOperatorPages } from "./operator_pages.ts";
 
 /** Colours for a terminal, unless NO_COLOR is set (https://no-color.org). */
 export function paint(format: Parameters<typeof styleText>[0], text: string): string {
@@ -29,7 +34,7 @@ export function paint(format: Parameters<typeof styleText>[0], text: string): st
 /** `http://127.0.0.1:8080/` (or `https://`), with brackets around an IPv6 address. */
 export function formatUrl(host: string, port: number, tls = false): string {
   const scheme = tls ? "https" : "http";
-  return host.includes(":") ? `${scheme}://[${host}]:${port}/` : `${scheme}://${host}:${port}/`;
+  return `${scheme}://${formatAuthority(host, port)}/`;
 }
 
 /** What the start-up line says is served. */
@@ -89,14 +94,22 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   }
   const log = config.quiet ? null : openAccessLog(config.accessLog, stack);
   const tls = config.tls ? stack.use(await startTls(config.tls, worker)) : null;
-  const options = serverOptions(config, handler, fileLimit, worker, log);
+  const pages = withOperatorPages(handler, {
+    statusPath: config.statusPath,
+    statusPublic: config.statusPublic,
+    metricsPath: config.metricsPath,
+    healthPath: config.healthPath,
+    // With --workers each worker answers for itself, and says which it is.
+    worker: worker ? { index: Number(Deno.env.get(WORKER_ENV)) } : null,
+  });
+  const options = serverOptions(config, pages?.handler ?? handler, fileLimit, worker, log);
+  if (pages) options.onComplete = pages.onComplete;
   if (syncWait) options.reactor = { ...options.reactor, syncWaitMs: SYNC_WAIT_MS };
   if (tls) options.tls = tls;
   const server = stack.use(new Server(options));
+  pages?.attach(server);
   const bound = server.listen();
-  origin.fallbackHost = bound.host.includes(":")
-    ? `[${bound.host}]:${bound.port}`
-    : `${bound.host}:${bound.port}`;
+  origin.fallbackHost = formatAuthority(bound.host, bound.port);
   if ((config.sndbuf || config.rcvbuf) && !worker) {
     const sizes = socketBufferSizes(bound.fd);
     console.log(
@@ -181,7 +194,7 @@ function serverOptions(
   worker: boolean,
   log: AccessLog | null,
 ): ServerOptions {
-  const descriptors = Math.max(16, fileLimit - FD_RESERVE);
+  const descriptors = descriptorBudget(fileLimit);
   return {
     host: config.host,
     port: config.port,
@@ -200,14 +213,6 @@ function serverOptions(
     writeTimeoutMs: config.writeTimeoutMs,
     maxBodyBytes: config.maxBodyBytes,
     reactor: { yieldIntervalMs: config.yieldIntervalMs, idleSpins: config.idleSpins },
-    introspection: {
-      statusPath: config.statusPath,
-      statusPublic: config.statusPublic,
-      metricsPath: config.metricsPath,
-      healthPath: config.healthPath,
-      // With --workers each worker answers for itself, and says which it is.
-      worker: worker ? { index: Number(Deno.env.get(WORKER_ENV)) } : null,
-    },
     ...(log
       ? {
         onResponse: (conn, head, status, bytes) => log.record(conn.remoteAddress, head, status, bytes),

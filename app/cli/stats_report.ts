@@ -2,8 +2,6 @@
 
 import { formatBytes } from "../../http/format.ts";
 
-export { formatBytes };
-
 /** The counters a report shows. */
 export interface StatsSnapshot {
   accepted: number;

@@ -3,6 +3,7 @@
 // SIGINT/SIGTERM, and restarts a worker that dies, with a back-off if it keeps dying.
 
 import { listenTcp, lockAbstractName } from "../../ffi/socket.ts";
+import { formatAuthority } from "../../ffi/sockaddr.ts";
 import { EADDRINUSE, SyscallError } from "../../ffi/errno.ts";
 
 /** Environment variable that marks a worker process (its value is the worker's index). */
@@ -94,12 +95,15 @@ function reservePort(host: string, port: number) {
   using probe = listenTcp({ host, port, bindOnly: true });
   const lock = lockAbstractName(`rawserve ${probe.host} ${probe.port}`);
   if (!lock) {
-    const where = probe.host.includes(":") ? `[${probe.host}]:${probe.port}` : `${probe.host}:${probe.port}`;
     throw new SyscallError(
       "bind",
       EADDRINUSE,
-      `Cannot listen on ${where}`,
-      `another rawserve is starting on port ${probe.port}; choose another with --port`,
+      `Cannot listen on ${formatAuthority(probe.host, probe.port)}`,
+      {
+        host: probe.host,
+        port: probe.port,
+        hint: `another rawserve is starting on port ${probe.port}; choose another with --port`,
+      },
     );
   }
   try {

@@ -15,7 +15,6 @@ export const REFRESH_MS = 2000;
 let count: Intl.NumberFormat | null = null;
 
 /** Escapes text for HTML content and attribute values (http/format.ts, shared with http/). */
-export { escapeHtml };
 
 function n(value: number | null | undefined): string {
   return value === null || value === undefined ? "–" : (count ??= new Intl.NumberFormat("en")).format(value);

@@ -3,7 +3,7 @@
 
 import type { HttpRequest, HttpResponse } from "../../http/types.ts";
 import { STATUS, statusResponse } from "../../http/status.ts";
-import { encodeFields } from "../../http/h1/writer.ts";
+import { encodeFields } from "../../http/fields.ts";
 
 /** Media type of the embedded page. */
 export const EMBEDDED_TYPE = "text/html; charset=utf-8";

@@ -68,7 +68,7 @@ export function createStaticFs(
   const info: FileStat = { size: 0, mtimeMs: 0, ino: 0, isFile: false, isDirectory: false };
   if (statFd(root.fd, info) === 0 && !info.isDirectory) {
     root[Symbol.dispose]();
-    throw new SyscallError("open", ENOTDIR, `Cannot serve ${dir}`, "--root takes a directory");
+    throw new SyscallError("open", ENOTDIR, `Cannot serve ${dir}`, { path: dir });
   }
   return {
     open(relPath: string): number {

@@ -11,15 +11,6 @@ import type { TlsAcceptor } from "../server.ts";
 
 export { kernelTlsAvailable, newTicketKeys, TlsContext };
 
-/**
- * The default handshake deadline (--handshake-timeout), 10 s. A client completes a handshake in
- * two round trips (one for TLS 1.3); 10 s leaves room for a lossy mobile link's retransmissions
- * (TCP's first retransmission waits 1 s) and still bounds what a client that connects and says
- * nothing holds: a descriptor and an SSL object, no longer than a slow request head may take
- * (--header-timeout's default).
- */
-export { HANDSHAKE_TIMEOUT_MS } from "../cli/flags.ts";
-
 /** The environment variable a supervisor passes its ticket keys to its workers in (hex). */
 export const TICKET_KEYS_ENV = "RAWSERVE_TLS_TICKET_KEYS";
 

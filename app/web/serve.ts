@@ -3,8 +3,10 @@
 // are the CLI's, under the names app/server.ts gives them.
 
 import { raiseFileLimit } from "../../ffi/libc.ts";
-import { DEFAULTS, Server, type ServerOptions, type TlsAcceptor } from "../server.ts";
-import { FD_RESERVE, HANDSHAKE_TIMEOUT_MS } from "../cli/flags.ts";
+import { EACCES, EADDRINUSE, EADDRNOTAVAIL, EINVAL, SyscallError } from "../../ffi/errno.ts";
+import { formatAuthority } from "../../ffi/sockaddr.ts";
+import { Server, type ServerOptions, type TlsAcceptor } from "../server.ts";
+import { DEFAULTS, descriptorBudget } from "../defaults.ts";
 import type { TlsConfig } from "../transport/tls.ts";
 import { type ErrorHandler, type FetchHandler, fetchHandler } from "./handler.ts";
 import type { NetAddr } from "./info.ts";
@@ -89,12 +91,8 @@ export interface HttpServer extends AsyncDisposable {
   unref(): void;
 }
 
-function authority(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 function defaultOnListen(addr: NetAddr, scheme: string): void {
-  console.log(`Listening on ${scheme}://${authority(addr.hostname, addr.port)}/`);
+  console.log(`Listening on ${scheme}://${formatAuthority(addr.hostname, addr.port)}/`);
 }
 
 /**
@@ -140,7 +138,7 @@ export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler)
   const handler = typeof first === "function" ? first : second ?? options.handler;
   if (typeof handler !== "function") throw new TypeError("serve() needs a handler function");
   const tls = tlsOptions(options);
-  const descriptors = Math.max(16, raiseFileLimit() - FD_RESERVE);
+  const descriptors = descriptorBudget(raiseFileLimit());
   const origin: Origin = { scheme: tls ? "https" : "http", fallbackHost: "" };
   const serverOptions: ServerOptions = {
     host: options.hostname ?? "0.0.0.0",
@@ -157,9 +155,9 @@ export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler)
     bound = server.listen();
   } catch (e) {
     server[Symbol.dispose]();
-    throw e;
+    throw e instanceof SyscallError ? withOptionHint(e) : e;
   }
-  origin.fallbackHost = authority(bound.host, bound.port);
+  origin.fallbackHost = formatAuthority(bound.host, bound.port);
   const addr: NetAddr = { transport: "tcp", hostname: bound.host, port: bound.port };
   const disposables = new DisposableStack();
   disposables.use(server);
@@ -189,6 +187,21 @@ export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler)
   };
 }
 
+/** A listening failure in the words of serve()'s options. */
+function withOptionHint(e: SyscallError): SyscallError {
+  const { port } = e.facts;
+  if (port === undefined) return e;
+  if (e.errno === EADDRINUSE) {
+    return e.withHint(`is another server on port ${port}? Pass another port (0 picks a free one)`);
+  }
+  if (e.errno === EACCES) return e.withHint("ports below 1024 need privileges; pass a port of 1024 or more");
+  if (e.errno === EADDRNOTAVAIL) {
+    return e.withHint('that address is not on this machine; pass hostname "127.0.0.1" or "0.0.0.0"');
+  }
+  if (e.errno === EINVAL) return e.withHint("hostname takes an IPv4 or IPv6 literal or localhost");
+  return e;
+}
+
 /** The TLS settings, or null for plain HTTP. @throws {TypeError} for one of cert and key without the other */
 function tlsOptions(options: ServeOptions): TlsConfig | null {
   const { cert, key } = options;
@@ -200,7 +213,7 @@ function tlsOptions(options: ServeOptions): TlsConfig | null {
     cert,
     key,
     pem: true,
-    handshakeTimeoutMs: options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
     tickets: true,
   };
 }

@@ -5,7 +5,7 @@
 
 import { HttpError, STATUS, statusResponse } from "../status.ts";
 import { READ } from "./request_reader.ts";
-import type { RequestHead } from "./parser.ts";
+import type { RequestHead } from "../request_head.ts";
 import type { BodyBudget } from "../request_body.ts";
 import { CUT_SHORT, RequestIntake } from "./request_intake.ts";
 import { DRAIN } from "./output_queue.ts";
@@ -14,8 +14,6 @@ import { type Phase, PHASE_TIMEOUT, restartsPerRequest, type Timeouts } from "./
 import { type ConnectionStats, countError } from "../stats.ts";
 import type { Deadline, Handler, HttpResponse, Transport } from "../types.ts";
 import { IO } from "../types.ts";
-
-export { type ConnectionStats, countError };
 
 /** A lingering close waits at most this long for the peer's FIN (RFC 9112 §9.6). */
 export const LINGER_MS = 2000;

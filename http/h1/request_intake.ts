@@ -5,7 +5,7 @@
 import { HttpError, STATUS, statusResponse } from "../status.ts";
 import { READ, RequestReader, type RequestSink } from "./request_reader.ts";
 import type { BodyReader } from "./body_readers.ts";
-import type { RequestHead } from "./parser.ts";
+import type { RequestHead } from "../request_head.ts";
 import { type BodyBudget, type BodyOwner, DISCARD_MAX_BYTES, RequestBody } from "../request_body.ts";
 import { encodeBody } from "./writer.ts";
 import type { ResponseQueue } from "./responses.ts";

@@ -3,7 +3,8 @@
 // a read (the only input a connection keeps between reads); everything else is parsed in place
 // in one buffer shared by all connections.
 
-import { INCOMPLETE, parseRequestHead, RequestHead } from "./parser.ts";
+import { INCOMPLETE, parseRequestHead } from "./parser.ts";
+import { RequestHead } from "../request_head.ts";
 import { type BodyReader, type BodySink, LengthReader } from "./body_readers.ts";
 import { ChunkedReader } from "./chunked.ts";
 import type { Transport } from "../types.ts";

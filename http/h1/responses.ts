@@ -9,7 +9,7 @@ import { DRAIN, type DrainResult, OutputQueue } from "./output_queue.ts";
 import { encodeBody, encodeHead, OutputBuffer } from "./writer.ts";
 import { isFileBody, releaseUntaken, type Slot } from "./slot.ts";
 import { type ConnectionStats, countError } from "../stats.ts";
-import type { RequestHead } from "./parser.ts";
+import type { RequestHead } from "../request_head.ts";
 import type { FileBody, HttpResponse, ResponseObserver, Transport } from "../types.ts";
 import { IO } from "../types.ts";
 

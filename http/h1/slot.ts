@@ -1,7 +1,7 @@
 // One request's place in a connection's response order: its head and body, and the response
 // when the handler (or the server, in its place) has given one.
 
-import type { RequestHead } from "./parser.ts";
+import type { RequestHead } from "../request_head.ts";
 import type { RequestBody } from "../request_body.ts";
 import type { FramingRequest } from "./framing.ts";
 import type { Body, FileBody, HttpRequest, HttpResponse } from "../types.ts";

@@ -183,24 +183,6 @@ export function encodeHead(
   out.appendHeadEnd(framing.framing === FRAMING.LENGTH ? framing.length : -1, connection);
 }
 
-/**
- * Pre-encodes header fields for responses that repeat them (static files, fixed pages), so
- * each response copies bytes instead of re-encoding and re-checking strings.
- * @param headers field names and values, alternating
- * @returns the `Name: value\r\n` lines
- * @throws {TypeError} for a field that would split the response
- */
-export function encodeFields(headers: readonly string[]): Uint8Array {
-  const out = new OutputBuffer(256);
-  for (let i = 0; i + 1 < headers.length; i += 2) {
-    out.appendLatin1(headers[i]!);
-    out.append(COLON_SP);
-    out.appendLatin1(headers[i + 1]!);
-    out.append(CRLF);
-  }
-  return out.bytes.slice(0, out.length);
-}
-
 /** Encodes a string body once; handlers returning constant strings should pre-encode. */
 export function encodeBody(body: string): Uint8Array {
   return ENCODER.encode(body);

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { RUN_PERMISSIONS } from "../../app/cli/supervisor.ts";
 import { Server, type ServerOptions } from "../../app/server.ts";
 
-const ROOT = new URL("../..", import.meta.url).pathname;
+const ROOT = new URL("../../", import.meta.url).pathname;
 const ENCODER = new TextEncoder();
 const DECODER = new TextDecoder("latin1");
 

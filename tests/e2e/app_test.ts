@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { exchange, get, runCli, startServer, stopOk } from "./_server.ts";
 
-const APPS = new URL("./apps", import.meta.url).pathname;
+const APPS = new URL("./apps/", import.meta.url).pathname;
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
 /**

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { cliCommand, exchange, get, runCli, startServer } from "./_server.ts";
-import { VERSION } from "../../main.ts";
+import { VERSION } from "../../app/cli/flags.ts";
 
 Deno.test("--help and --version exit 0", async () => {
   const help = await runCli(["--help"]);

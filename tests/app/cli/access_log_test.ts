@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { AccessLog, formatClf, LOG_BATCH_BYTES } from "../../../app/cli/access_log.ts";
-import { RequestHead } from "../../../http/h1/parser.ts";
+import { RequestHead } from "../../../http/request_head.ts";
 
 const NOW = Date.UTC(2026, 10, 25, 9, 5, 7); // one fixed second for every line of a test
 

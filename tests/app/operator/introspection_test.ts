@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { isLoopbackAddress, withIntrospection } from "../../../app/operator/introspection.ts";
 import type { StatusSource } from "../../../app/operator/server_status.ts";
 import { ResponseMetrics } from "../../../app/operator/response_metrics.ts";
-import { RequestHead } from "../../../http/h1/parser.ts";
+import { RequestHead } from "../../../http/request_head.ts";
 import type { Handler, HttpRequest, HttpResponse } from "../../../http/types.ts";
 
 Deno.test("isLoopbackAddress() takes 127.0.0.0/8, ::1 and IPv4-mapped loopback, nothing else", () => {

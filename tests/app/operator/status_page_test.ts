@@ -2,7 +2,8 @@
 // escaped, a bounded table note, and the worker it came from.
 
 import assert from "node:assert/strict";
-import { escapeHtml, formatAge, renderStatusPage } from "../../../app/operator/status_page.ts";
+import { formatAge, renderStatusPage } from "../../../app/operator/status_page.ts";
+import { escapeHtml } from "../../../http/format.ts";
 import type { ConnectionRow, StatusSnapshot } from "../../../app/operator/server_status.ts";
 
 function row(peer: string, phase = "writing"): ConnectionRow {

@@ -3,7 +3,8 @@
 // contradicts the verdict on the whole input. Bounded in CI; RAWSERVE_FUZZ_SECONDS runs longer.
 
 import assert from "node:assert/strict";
-import { INCOMPLETE, parseRequestHead, RequestHead } from "../../../http/h1/parser.ts";
+import { INCOMPLETE, parseRequestHead } from "../../../http/h1/parser.ts";
+import { RequestHead } from "../../../http/request_head.ts";
 import { ChunkedReader } from "../../../http/h1/chunked.ts";
 import { HttpError } from "../../../http/status.ts";
 

@@ -2,7 +2,8 @@
 // every case is parsed from a view inside a larger buffer with garbage past `end`.
 
 import assert from "node:assert/strict";
-import { INCOMPLETE, MAX_HEAD_BYTES, parseRequestHead, RequestHead } from "../../../http/h1/parser.ts";
+import { INCOMPLETE, MAX_HEAD_BYTES, parseRequestHead } from "../../../http/h1/parser.ts";
+import { RequestHead } from "../../../http/request_head.ts";
 import { HttpError } from "../../../http/status.ts";
 
 function bytes(text: string): Uint8Array {

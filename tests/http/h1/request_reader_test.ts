@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import type { BodyReader } from "../../../http/h1/body_readers.ts";
-import type { RequestHead } from "../../../http/h1/parser.ts";
+import type { RequestHead } from "../../../http/request_head.ts";
 import { READ, RequestReader, type RequestSink } from "../../../http/h1/request_reader.ts";
 import { HttpError } from "../../../http/status.ts";
 import { EAGAIN, FakeTransport } from "../_fake_transport.ts";

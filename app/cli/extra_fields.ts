@@ -1,7 +1,7 @@
 // Fields an operator adds to every response (--header): what a name and a value may hold (RFC
 // 9110 §5.1, §5.5), and the fields rawserve writes itself, which an added one would contradict.
 
-import { TCHAR } from "./tokens.ts";
+import { TCHAR } from "../../http/tokens.ts";
 
 /** Fields an operator may not add, and why: rawserve writes them (framing, representation, validators). */
 const OWN_FIELDS: Readonly<Record<string, string>> = {

@@ -33,6 +33,11 @@ export function isFieldValue(text: string): boolean {
 }
 
 // RFC 9112 §3.2 / RFC 3986: the request-target is visible ASCII, no SP, CTL or raw 8-bit bytes.
+// The visible characters RFC 3986 leaves out (`"`, `<`, `>`, `\`, `^`, `` ` ``, `{`, `|`, `}`) are
+// accepted, as nginx, Apache and Node do: browsers send `{|}^` and `` ` `` raw in queries (the URL
+// Standard's query percent-encode set keeps them) and scripts send `"` raw, so refusing them would
+// refuse real clients while protecting nothing the consumers of a target cannot protect
+// themselves: the static handler decodes paths, and the access log escapes `"` and `\`.
 export const TARGET_CHAR = new Uint8Array(256);
 for (let c = 0x21; c <= 0x7e; c++) TARGET_CHAR[c] = 1;
 

@@ -268,8 +268,9 @@ export class RequestIntake implements RequestSink, BodyOwner {
 
   /**
    * The input cannot go on (malformed, too large, too slow). A request whose body failed is
-   * answered with `error.status` in its handler's place, unless it has its answer already; an
-   * unparsable request gets its own answer. Either way the connection closes after it.
+   * answered with `error.status` in its handler's place, unless its answer has begun to go out
+   * (see below); an unparsable request gets its own answer. Either way the connection closes
+   * after it.
    */
   refuse(error: HttpError): void {
     const slot = this.#bodySlot;
@@ -282,9 +283,17 @@ export class RequestIntake implements RequestSink, BodyOwner {
       return this.#responses.push(unparsable);
     }
     slot.body!.fail(error);
-    if (slot.response === null && !slot.overridden) {
+    if (slot.overridden) {
+      // answered in the handler's place already
+    } else if (slot.response === null) {
       slot.overridden = true;
       slot.response = answer;
+    } else if (error.status === STATUS.BAD_REQUEST && this.#responses.replace(slot, answer)) {
+      // The body is malformed: the message the handler answered does not exist. Its answer gives
+      // way when none of it has gone out yet, which is so when the error came in the same read
+      // as the head (nginx answers 400 then too; llhttp's request vectors expect it). A 413 from
+      // dropping the body, or a timeout, is the server's own limit: the handler's answer stands.
+      slot.overridden = true;
     }
     // The failed body's request is the last one read: the connection closes after its answer.
     if (this.#responses.last === slot) slot.close = true;

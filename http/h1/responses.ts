@@ -197,6 +197,18 @@ export class ResponseQueue {
   }
 
   /**
+   * Replaces the answer of `slot` when none of its bytes have been encoded yet (it is still
+   * owed), releasing what the handler's answer held.
+   * @returns whether it was replaced (false once its head has gone out, or begun to)
+   */
+  replace(slot: Slot, response: HttpResponse): boolean {
+    if (!this.#slots.includes(slot)) return false; // at most maxPipelined slots: only on errors
+    if (slot.response) this.#release(slot.response);
+    slot.response = response;
+    return true;
+  }
+
+  /**
    * Writes what is queued, then every ready response in order, until done, the socket is
    * full, a stream has nothing ready yet, or something fails (see `failure`).
    */

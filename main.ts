@@ -2,15 +2,21 @@
 // until a signal. A user's mistake (bad flag, port in use, missing directory) gets one line and
 // an exit code: 2 for usage errors, 1 for everything that fails at start-up.
 
+// First, before any other module is evaluated: another platform gets one line, nothing loaded.
+import "./app/cli/platform_gate.ts";
 import { StartupError, SyscallError } from "./ffi/errno.ts";
 import { withFlagHint } from "./app/cli/messages.ts";
-import { type CliConfig, parseCli, USAGE, UsageError, VERSION } from "./app/cli/flags.ts";
-import { describeSite, formatUrl, paint, runServer } from "./app/cli/run.ts";
+import { type CliConfig, parseCli, usage, UsageError, VERSION } from "./app/cli/flags.ts";
+import { bannerLines, runServer } from "./app/cli/run.ts";
+import { commandName, startDirectory } from "./app/cli/invocation.ts";
 import { createStaticFs } from "./app/site/static_fs.ts";
 import { superviseWorkers, WORKER_ENV } from "./app/cli/supervisor.ts";
 
 /** Runs the command line; resolves with the process exit code. */
 async function main(args: string[]): Promise<number> {
+  // Paths on the command line are the user's: under `deno task start` they typed them elsewhere.
+  const start = startDirectory();
+  if (start !== Deno.cwd()) Deno.chdir(start);
   let config;
   try {
     config = parseCli(args);
@@ -20,7 +26,7 @@ async function main(args: string[]): Promise<number> {
     return 2;
   }
   if (config === "help" || config === "version") {
-    console.log(config === "help" ? USAGE : `rawserve ${VERSION}`);
+    console.log(config === "help" ? usage(commandName()) : `rawserve ${VERSION}`);
     return 0;
   }
   const worker = Deno.env.get(WORKER_ENV) !== undefined;
@@ -59,10 +65,8 @@ async function supervise(config: CliConfig, args: string[]): Promise<number> {
     args,
     env,
     forward: config.tls ? ["SIGHUP"] : [],
-    announce: (host, port) => {
-      const url = paint("bold", formatUrl(host, port, config.tls !== null));
-      console.log(`rawserve listening on ${url} (${describeSite(config)}, ${config.workers} workers)`);
-    },
+    announce: (host, port) =>
+      console.log(bannerLines(config, { host, port }, `${config.workers} workers`).join("\n")),
   });
 }
 

@@ -10,7 +10,6 @@ import type { Timer } from "../loop/timers.ts";
 import { Connection, type ConnectionOptions } from "../http/h1/connection.ts";
 import { type ConnectionStats, countError } from "../http/stats.ts";
 import type { Handler, Session } from "../http/types.ts";
-import type { RequestHead } from "../http/request_head.ts";
 import { batchEnd, batchStart } from "../http/clock.ts";
 import { encodeFields } from "../http/fields.ts";
 import { SocketTransport } from "./transport/socket_transport.ts";
@@ -52,14 +51,13 @@ export interface ServerOptions extends ListenOptions {
   maxPipelined?: number;
   /** Wait-strategy tuning (tools and benchmarks). */
   reactor?: ReactorOptions;
-  /** Called once per response, e.g. for the access log. */
-  onResponse?: (conn: Connection, head: RequestHead | null, status: number, bytes: number) => void;
   /**
-   * Called once per response when the kernel has accepted its last byte, with its status and
-   * the milliseconds since its request's head arrived (the operator's metrics). Without it,
-   * nothing is timed.
+   * Called once per response when it ends: the kernel accepted its last byte, or its connection
+   * closed first (`done.complete`), with the body bytes that left and the milliseconds since its
+   * request's head arrived (the access log, the operator's metrics). `done` is reused: keep
+   * nothing of it. Without it, nothing is timed.
    */
-  onComplete?: (status: number, ms: number) => void;
+  onComplete?: ConnectionOptions["onComplete"];
   /** Serve HTTPS: every accepted socket does a TLS handshake before it carries HTTP. */
   tls?: TlsAcceptor;
   /** Fields every response carries (names and values, alternating), error answers included. */
@@ -94,6 +92,7 @@ export class Server implements Disposable {
     filesOpen: 0,
     answersAwaited: 0,
     errors: {},
+    clientsLeft: {},
     tlsHandshakes: 0,
     tlsResumed: 0,
   };
@@ -138,7 +137,6 @@ export class Server implements Disposable {
       maxPipelined: options.maxPipelined ?? DEFAULTS.maxPipelined,
       stats: this.stats,
       draining: () => this.#draining,
-      ...(options.onResponse ? { onResponse: options.onResponse } : {}),
       onUpgrade: (conn, session) => this.#onUpgrade(conn, session),
       onFileClosed: () => this.#onDescriptorFreed(),
       // The batch clock: ages and response times cost no clock reading of their own.

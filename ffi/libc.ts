@@ -2,6 +2,8 @@
 // Hot-path symbols take only i32/u32/buffer parameters so V8 can use its fast-call path;
 // 64-bit integer types would force BigInt conversions on every call (see DESIGN.md).
 
+import { unopenedLibrary, unsupportedPlatform } from "./platform.ts";
+
 /**
  * Why `u32` lengths are safe even though libc reads a 64-bit `size_t` register.
  *
@@ -69,12 +71,23 @@ export const LIBC = {
   __errno_location: { parameters: [], result: "pointer" }, // int *(void)
 } as const satisfies Deno.ForeignLibraryInterface;
 
-/** The loaded library. Callers destructure `libc.symbols` once, at module level. */
-export const libc = Deno.dlopen("libc.so.6", LIBC);
+/** Why libc must not be opened here (null on Linux x86-64): see platform.ts. */
+const UNSUPPORTED = unsupportedPlatform();
+
+/**
+ * The loaded library. Callers destructure `libc.symbols` once, at module level. On another
+ * platform nothing is opened and every symbol throws the reason, so that importing rawserve
+ * never fails and serve() can say why it cannot run.
+ */
+export const libc = UNSUPPORTED === null
+  ? Deno.dlopen("libc.so.6", LIBC)
+  : unopenedLibrary<typeof LIBC>(UNSUPPORTED);
 
 // errno lives in thread-local storage; the main thread's slot never moves, so one view of it
 // serves every synchronous call. Calls run on other threads (nonblocking) cannot read it.
-const ERRNO_VIEW = new Deno.UnsafePointerView(libc.symbols.__errno_location()!);
+const ERRNO_VIEW = UNSUPPORTED === null
+  ? new Deno.UnsafePointerView(libc.symbols.__errno_location()!)
+  : new DataView(new ArrayBuffer(4));
 
 /**
  * The errno of the last failing synchronous call on this thread. Read it immediately after the

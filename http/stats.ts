@@ -9,10 +9,21 @@ export interface ConnectionStats {
   filesOpen: number;
   /** Handlers' answers that are still promises (the handler awaits something off the socket). */
   answersAwaited: number;
+  /** Failures of the server (a 5xx answer, a stream that broke, a timeout...), by kind. */
   errors: Record<string, number>;
+  /**
+   * Clients that left before their answer was all sent (ECONNRESET, EPIPE, a FIN while the
+   * application was still answering), by how: their choice, not the server's failure.
+   */
+  clientsLeft: Record<string, number>;
 }
 
 /** Adds one to the error counter `kind`. */
 export function countError(stats: ConnectionStats, kind: string): void {
   stats.errors[kind] = (stats.errors[kind] ?? 0) + 1;
+}
+
+/** Adds one to the counter of clients that left, by `how` (e.g. `ECONNRESET`). */
+export function countClientLeft(stats: ConnectionStats, how: string): void {
+  stats.clientsLeft[how] = (stats.clientsLeft[how] ?? 0) + 1;
 }

@@ -22,6 +22,7 @@ const stats = {
   filesOpen: 0,
   answersAwaited: 0,
   errors: {} as Record<string, number>,
+  clientsLeft: {} as Record<string, number>,
 };
 const options = {
   handler: embeddedHandler,

@@ -112,7 +112,15 @@ const conn = new Connection(transport, {
   bodyTimeoutMs: 30_000,
   writeTimeoutMs: 30_000,
   maxPipelined: 64,
-  stats: { requests: 0, bytesIn: 0, bytesOut: 0, filesOpen: 0, answersAwaited: 0, errors: {} },
+  stats: {
+    requests: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    filesOpen: 0,
+    answersAwaited: 0,
+    errors: {},
+    clientsLeft: {},
+  },
   draining: () => false,
 });
 

@@ -1,6 +1,8 @@
-// Access log in Common Log Format, written in batches: lines gather in memory and leave in one
-// write when the batch is large or old enough, never one system call per request; the write
-// itself is asynchronous, so a slow or stuck destination never stops the reactor.
+// Access log, one line per response when it ends (so its bytes are those that really left and
+// its time is the whole answer's): Common or Combined Log Format with the request time after
+// them (nginx's `$request_time`), or JSON. Lines gather in memory and leave in one write when
+// the batch is large or old enough, never one system call per request; the write itself is
+// asynchronous, so a slow or stuck destination never stops the reactor.
 
 import type { RequestHead } from "../../http/request_head.ts";
 import { wallClock } from "../../http/clock.ts";
@@ -19,6 +21,11 @@ export const LOG_BATCH_MS = 250;
 const ESCAPED = new Uint8Array(256);
 for (let c = 0; c < 256; c++) ESCAPED[c] = c < 0x20 || c >= 0x7f || c === 34 || c === 92 ? 1 : 0;
 const HEX = "0123456789ABCDEF";
+/** The access log's line formats (--log-format). */
+export const LOG_FORMATS = ["common", "combined", "json"] as const;
+/** One of LOG_FORMATS. */
+export type LogFormat = typeof LOG_FORMATS[number];
+
 /** The longest a character becomes in a log line (`\xHH`). */
 const ESCAPE_GROWTH = 4;
 
@@ -52,23 +59,68 @@ function clfTimestamp(nowMs: number): string {
   return clfDate;
 }
 
+/** What one log line tells of a response that ended. */
+export interface LogEntry {
+  /** The client's address. */
+  remote: string;
+  /** The request, or null when it could not be parsed. */
+  head: RequestHead | null;
+  /** The status sent. */
+  status: number;
+  /** Body bytes the kernel accepted (nginx's `$body_bytes_sent`). */
+  bytes: number;
+  /** Milliseconds from the request's head to the response's end. */
+  ms: number;
+  /** Whether all of the response left (false: the connection closed first). */
+  complete: boolean;
+}
+
+/** `ms` as seconds with millisecond resolution, as nginx's `$request_time` (`0.012`). */
+function requestTime(ms: number): string {
+  const whole = ms > 0 ? Math.round(ms) : 0;
+  return `${Math.floor(whole / 1000)}.${String(whole % 1000).padStart(3, "0")}`;
+}
+
 /**
- * One Common Log Format line (without the newline).
- * @param remote the client's address
- * @param head the request, or null when it could not be parsed
- * @param status the status sent
- * @param bytes body bytes sent
+ * One log line (without the newline), as AccessLog writes it.
+ * @param entry the response
+ * @param format common (CLF), combined (CLF, Referer, User-Agent), each followed by the request
+ *   time in seconds; or json (one object)
  * @param nowMs the time of the line (default now)
  */
-export function formatClf(
-  remote: string,
-  head: RequestHead | null,
-  status: number,
-  bytes: number,
+export function formatLogLine(
+  entry: LogEntry,
+  format: LogFormat = "common",
   nowMs: number = Date.now(),
 ): string {
+  const { remote, head, status, bytes } = entry;
+  if (format === "json") return jsonLine(entry, nowMs);
   const request = head ? `${head.method} ${escapeLogText(head.target)} HTTP/1.${head.minor}` : "-";
-  return `${remote} - - ${clfTimestamp(nowMs)} "${request}" ${status} ${bytes === 0 ? "-" : bytes}`;
+  let line = `${remote} - - ${clfTimestamp(nowMs)} "${request}" ${status} ${bytes === 0 ? "-" : bytes}`;
+  if (format === "combined") {
+    line += ` "${escapeLogText(head?.get("referer") ?? "-")}" "${
+      escapeLogText(head?.get("user-agent") ?? "-")
+    }"`;
+  }
+  return `${line} ${requestTime(entry.ms)}`;
+}
+
+/** A JSON log line: one object per response, the fields named as a reader would guess them. */
+function jsonLine(entry: LogEntry, nowMs: number): string {
+  const { head } = entry;
+  return JSON.stringify({
+    time: new Date(nowMs).toISOString(),
+    remote: entry.remote,
+    method: head?.method ?? null,
+    target: head?.target ?? null,
+    protocol: head ? `HTTP/1.${head.minor}` : null,
+    status: entry.status,
+    bytes: entry.bytes,
+    ms: Math.round(entry.ms * 1000) / 1000,
+    complete: entry.complete,
+    referer: head?.get("referer") ?? null,
+    userAgent: head?.get("user-agent") ?? null,
+  });
 }
 
 const TEXT = new TextEncoder();
@@ -78,8 +130,8 @@ const VERSION_10 = TEXT.encode(' HTTP/1.0" ');
 const NO_REQUEST = TEXT.encode(' "-" ');
 
 /**
- * Collects Common Log Format lines, formatted straight into one batch of bytes (the line
- * `formatClf` describes, without building its string), and hands each batch to `sink`.
+ * Collects log lines, formatted straight into one batch of bytes (the line `formatLogLine`
+ * describes; common and combined without building its string), and hands each batch to `sink`.
  */
 export class AccessLog {
   #batch = new Uint8Array(LOG_BATCH_BYTES + 4096);
@@ -91,23 +143,27 @@ export class AccessLog {
   /**
    * @param sink takes ownership of each batch it is given (e.g. queues it for an async write)
    * @param clock the time of each line, in milliseconds (tests fix it)
+   * @param format the line format (default common)
    */
-  constructor(readonly sink: (bytes: Uint8Array) => void, readonly clock: () => number = wallClock) {}
+  constructor(
+    readonly sink: (bytes: Uint8Array) => void,
+    readonly clock: () => number = wallClock,
+    readonly format: LogFormat = "common",
+  ) {}
 
   /**
-   * Appends one line for a response.
-   * @param remote the client's address
-   * @param head the request, or null when it could not be parsed
-   * @param status the status sent
-   * @param bytes body bytes sent
+   * Appends one line for a response that ended.
+   * @param entry the response (read now; may be reused by the caller after)
    */
-  record(remote: string, head: RequestHead | null, status: number, bytes: number): void {
+  record(entry: LogEntry): void {
+    if (this.format === "json") return this.#text(jsonLine(entry, this.clock()));
+    const { remote, head, status, bytes } = entry;
     const target = head?.target ?? "";
-    const longest = remote.length + target.length * ESCAPE_GROWTH + (head?.method.length ?? 0) + 80;
-    if (this.#length + longest > this.#batch.length) {
-      this.flush();
-      if (longest > this.#batch.length) this.#batch = new Uint8Array(longest);
-    }
+    const referer = this.format === "combined" ? head?.get("referer") ?? "-" : "";
+    const agent = this.format === "combined" ? head?.get("user-agent") ?? "-" : "";
+    const longest = remote.length + (target.length + referer.length + agent.length) * ESCAPE_GROWTH +
+      (head?.method.length ?? 0) + 100;
+    this.#reserve(longest);
     this.#latin1(remote);
     this.#bytes(DASHES);
     this.#bytes(this.#timestampBytes(this.clock()));
@@ -123,12 +179,58 @@ export class AccessLog {
     this.#batch[this.#length++] = 32;
     if (bytes === 0) this.#batch[this.#length++] = 45; // '-'
     else this.#decimal(bytes);
+    if (this.format === "combined") {
+      this.#quoted(referer);
+      this.#quoted(agent);
+    }
+    this.#seconds(entry.ms);
     this.#batch[this.#length++] = 10;
+    this.#lineDone();
+  }
+
+  /** Room for a line of up to `longest` bytes in the batch. */
+  #reserve(longest: number): void {
+    if (this.#length + longest > this.#batch.length) {
+      this.flush();
+      if (longest > this.#batch.length) this.#batch = new Uint8Array(longest);
+    }
+  }
+
+  /** A line made as a string (JSON), and its newline. */
+  #text(line: string): void {
+    const bytes = TEXT.encode(line + "\n");
+    this.#reserve(bytes.length);
+    this.#bytes(bytes);
+    this.#lineDone();
+  }
+
+  /** A line is in the batch: hand it over when full, else within LOG_BATCH_MS. */
+  #lineDone(): void {
     if (this.#length >= LOG_BATCH_BYTES) this.flush();
     else if (this.#timer === undefined) {
       this.#timer = setTimeout(() => this.flush(), LOG_BATCH_MS);
       Deno.unrefTimer(this.#timer);
     }
+  }
+
+  /** ` "text"`, escaped. */
+  #quoted(text: string): void {
+    this.#batch[this.#length++] = 32;
+    this.#batch[this.#length++] = 34;
+    this.#escaped(text);
+    this.#batch[this.#length++] = 34;
+  }
+
+  /** ` S.mmm`: milliseconds as seconds (requestTime). */
+  #seconds(ms: number): void {
+    const whole = ms > 0 ? Math.round(ms) : 0;
+    const fraction = whole % 1000;
+    this.#batch[this.#length++] = 32;
+    this.#decimal((whole - fraction) / 1000);
+    this.#batch[this.#length++] = 46; // '.'
+    this.#batch[this.#length++] = 48 + Math.floor(fraction / 100);
+    this.#batch[this.#length++] = 48 + Math.floor(fraction / 10) % 10;
+    this.#batch[this.#length++] = 48 + fraction % 10;
   }
 
   /** Hands everything recorded to the sink. */

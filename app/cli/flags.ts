@@ -9,16 +9,22 @@ import { IMMUTABLE } from "../../http/static/cache_policy.ts";
 import { FIELD_VALUE_RULE, hasControl, parseExtraField } from "./extra_fields.ts";
 import { isFieldValue } from "../../http/tokens.ts";
 import { serializeOrigin } from "../../http/cors.ts";
+import { LOG_FORMATS, type LogFormat } from "./access_log.ts";
 
 /** rawserve's version, printed by --version and in the Server field's documentation. */
 export const VERSION = "0.1.0";
 
-export const USAGE = `rawserve ${VERSION}: an HTTP/1.1 server on raw Linux syscalls
+/**
+ * The help text.
+ * @param command the command as it was run (e.g. `rawserve`, `deno task start`), for the usage line
+ */
+export function usage(command: string): string {
+  return `rawserve ${VERSION}: an HTTP/1.1 server on raw Linux syscalls (Linux x86-64)
 
-Usage: deno task start [options] [DIR]
+Usage: ${command} [options] [DIR]
 
 Serves DIR (or --root DIR) as static files, or an application (--app); without either, an
-embedded page.
+embedded page. Paths are taken from the directory you start it in.
 
 Options:
   --root DIR                directory to serve (also accepted as the last argument)
@@ -40,29 +46,32 @@ Options:
                             e.g. --cors https://app.example.com
   --header "NAME: VALUE"    add a field to every response, error answers included (repeatable),
                             e.g. --header "X-Frame-Options: DENY"
-  --access-log FILE         append Common Log Format lines to FILE (default: stdout; - for stdout)
+  --access-log FILE         append a line per response to FILE (default: stdout; - for stdout)
+  --log-format FORMAT       common (Common Log Format), combined (with Referer and User-Agent),
+                            each followed by the request time in seconds; or json (default common)
+  --log-operator-paths      log requests to --status, --metrics and --health too (default: not)
   --stats-interval SECONDS  print counters every SECONDS (they always print at shutdown)
-  --host ADDR               IPv4/IPv6 literal or localhost (default 127.0.0.1)
-  --port N                  TCP port, 0 for an ephemeral one (default 8080)
+  -H, --host ADDR           IPv4/IPv6 literal or localhost (default 127.0.0.1; 0.0.0.0 for the LAN)
+  -p, --port N              TCP port, 0 for an ephemeral one (default 8080)
   --backlog N               listen(2) backlog (default ${DEFAULTS.backlog})
   --max-connections N       stop accepting beyond N open connections
                             (default: open-file limit minus ${FD_RESERVE})
   --header-timeout SECONDS  time to send a request head, 408 after (default ${
-  DEFAULTS.headerTimeoutMs / 1000
-})
+    DEFAULTS.headerTimeoutMs / 1000
+  })
   --idle-timeout SECONDS    keep-alive idle time (default ${DEFAULTS.idleTimeoutMs / 1000})
   --body-timeout SECONDS    request body stall limit (default ${DEFAULTS.bodyTimeoutMs / 1000})
   --write-timeout SECONDS   response stall limit for clients that stop reading (default ${
-  DEFAULTS.writeTimeoutMs / 1000
-})
+    DEFAULTS.writeTimeoutMs / 1000
+  })
   --shutdown-timeout SECONDS  graceful shutdown bound (default ${DEFAULTS.shutdownTimeoutMs / 1000})
   --max-body BYTES          largest request body, 413 beyond (default ${DEFAULTS.maxBodyBytes})
   --cert FILE               serve HTTPS with this PEM certificate (the chain may follow it)
   --key FILE                the certificate's PEM private key (unencrypted); SIGHUP reloads both
   --tls-tickets on|off      TLS session tickets, for resumed handshakes (default on)
   --handshake-timeout SECONDS  a TLS handshake must finish within SECONDS (default ${
-  DEFAULTS.handshakeTimeoutMs / 1000
-})
+    DEFAULTS.handshakeTimeoutMs / 1000
+  })
   --workers N|auto          N processes with SO_REUSEPORT sockets (default 1; auto = CPUs)
   --sndbuf BYTES            SO_SNDBUF for connections (the kernel doubles it); prints the result
   --rcvbuf BYTES            SO_RCVBUF for connections (the kernel doubles it); prints the result
@@ -78,9 +87,10 @@ Options:
   --metrics PATH            Prometheus text exposition at PATH
   --health PATH             200 "ok" at PATH while serving, 503 while draining
   -h, --help                show this help
-  -v, --version             print the version
+  -V, --version             print the version
 
 Ctrl-C (SIGINT) or SIGTERM stops gracefully; a second Ctrl-C stops at once.`;
+}
 
 /** Parsed command line. */
 export interface CliConfig {
@@ -113,6 +123,10 @@ export interface CliConfig {
   /** --header fields: names and values, alternating. */
   headers: string[];
   accessLog: string | null;
+  /** --log-format. */
+  logFormat: LogFormat;
+  /** --log-operator-paths: requests to --status, --metrics and --health are logged too. */
+  logOperatorPaths: boolean;
   statsIntervalMs: number | null;
   yieldIntervalMs: number;
   idleSpins: number;
@@ -158,8 +172,8 @@ function seconds(name: string, text: string | undefined, fallbackMs: number): nu
 
 /** Every flag parseArgs knows; values are checked by the functions below. */
 const FLAGS = {
-  host: { type: "string" },
-  port: { type: "string" },
+  host: { type: "string", short: "H" },
+  port: { type: "string", short: "p" },
   backlog: { type: "string" },
   "max-connections": { type: "string" },
   "header-timeout": { type: "string" },
@@ -187,6 +201,8 @@ const FLAGS = {
   cors: { type: "string", multiple: true },
   header: { type: "string", multiple: true },
   "access-log": { type: "string" },
+  "log-format": { type: "string" },
+  "log-operator-paths": { type: "boolean" },
   "stats-interval": { type: "string" },
   status: { type: "string" },
   "status-public": { type: "boolean" },
@@ -197,7 +213,7 @@ const FLAGS = {
   "handshake-timeout": { type: "string" },
   "tls-tickets": { type: "string" },
   help: { type: "boolean", short: "h" },
-  version: { type: "boolean", short: "v" },
+  version: { type: "boolean", short: "V" },
 } as const;
 
 type Flags = ReturnType<typeof parseArgs<{ options: typeof FLAGS; allowPositionals: true }>>["values"];
@@ -225,7 +241,8 @@ function parseFlags(args: string[]): { values: Flags; positionals: string[] } {
  * @throws {UsageError} for unknown flags and bad values
  */
 export function parseCli(args: string[]): CliConfig | "help" | "version" {
-  const { values: v, positionals } = parseFlags(args);
+  // `deno task start -- --port 8084` passes the `--` on; a leading one ends nothing.
+  const { values: v, positionals } = parseFlags(args[0] === "--" ? args.slice(1) : args);
   if (v.help) return "help";
   if (v.version) return "version";
   return {
@@ -308,10 +325,19 @@ function siteConfig(v: Flags, positionals: string[]) {
     cacheControl: cacheControl === "" ? null : cacheControl,
     quiet: v.quiet ?? false,
     accessLog: v["access-log"] ?? null,
+    logFormat: logFormat(v["log-format"]),
+    logOperatorPaths: v["log-operator-paths"] ?? false,
     statsIntervalMs: v["stats-interval"] === undefined
       ? null
       : seconds("stats-interval", v["stats-interval"], 0),
   };
+}
+
+function logFormat(text: string | undefined): LogFormat {
+  if (text === undefined) return "common";
+  const format = LOG_FORMATS.find((f) => f === text);
+  if (!format) throw new UsageError(`--log-format takes ${LOG_FORMATS.join(", ")}, not "${text}"`);
+  return format;
 }
 
 /**

@@ -3,6 +3,7 @@
 // in reverse order on every path out, by one AsyncDisposableStack.
 
 import { styleText } from "node:util";
+import { resolve } from "node:path";
 import { exitWithParent, raiseFileLimit } from "../../ffi/libc.ts";
 import { socketBufferSizes } from "../../ffi/socket.ts";
 import { formatAuthority } from "../../ffi/sockaddr.ts";
@@ -23,7 +24,10 @@ import { formatBytes } from "../../http/format.ts";
 import type { FetchHandler } from "../web/handler.ts";
 import type { Origin } from "../web/request.ts";
 import { WORKER_ENV } from "./supervisor.ts";
-import { withOperatorPages } from "./operator_pages.ts";
+import { type OperatorPages, withOperatorPages } from "./operator_pages.ts";
+import { isIntrospectionPath } from "../operator/introspection.ts";
+import { isWildcard, lanAddresses } from "./lan_addresses.ts";
+import type { LogEntry, LogFormat } from "./access_log.ts";
 
 /** Colours for a terminal, unless NO_COLOR is set (https://no-color.org). */
 export function paint(format: Parameters<typeof styleText>[0], text: string): string {
@@ -37,10 +41,44 @@ export function formatUrl(host: string, port: number, tls = false): string {
   return `${scheme}://${formatAuthority(host, port)}/`;
 }
 
-/** What the start-up line says is served. */
+/** What the start-up line says is served: the root as an absolute path, so there is no doubt which. */
 export function describeSite(config: CliConfig): string {
   if (config.app !== null) return `app ${config.app}`;
-  return config.root === null ? "embedded page" : `serving ${config.root}`;
+  return config.root === null ? "embedded page" : `serving ${resolve(config.root)}`;
+}
+
+/**
+ * The start-up banner: the URL line (which tools and a --workers supervisor read first), then
+ * where else the server can be reached, its operator pages, and how to stop it.
+ * @param config the command line
+ * @param bound the address listened on
+ * @param extra words after the site in the URL line (e.g. `4 workers`)
+ */
+export function bannerLines(config: CliConfig, bound: { host: string; port: number }, extra = ""): string[] {
+  const tls = config.tls !== null;
+  const site = describeSite(config) + (extra ? `, ${extra}` : "");
+  const lines = [`rawserve listening on ${paint("bold", formatUrl(bound.host, bound.port, tls))} (${site})`];
+  const addresses = lanAddresses(bound.host);
+  if (isWildcard(bound.host)) {
+    lines.push(
+      addresses.length > 0
+        ? `  on your network: ${addresses.map((a) => formatUrl(a, bound.port, tls)).join("  ")}`
+        : `  on your network: no address other than loopback found`,
+    );
+  }
+  // The operator pages from this machine (the status page answers loopback clients only).
+  const local = isWildcard(bound.host) ? (bound.host.includes(":") ? "::1" : "127.0.0.1") : bound.host;
+  const base = formatUrl(local, bound.port, tls).slice(0, -1);
+  for (
+    const [name, path] of [["status", config.statusPath], ["metrics", config.metricsPath], [
+      "health",
+      config.healthPath,
+    ]] as const
+  ) {
+    if (path !== null) lines.push(`  ${name.padEnd(8)}${base}${path}`);
+  }
+  lines.push(paint("dim", "Ctrl-C to stop"));
+  return lines;
 }
 
 /**
@@ -53,7 +91,8 @@ export async function loadApp(path: string): Promise<FetchHandler> {
   try {
     module = await import(new URL(path, `file://${Deno.cwd()}/`).href);
   } catch (e) {
-    const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+    // The whole message: for a syntax error Deno gives the location and a code frame after it.
+    const why = (e instanceof Error ? e.message : String(e)).trimEnd();
     throw new StartupError(`Cannot load --app ${path}: ${why}`);
   }
   const target = module.default;
@@ -92,7 +131,7 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   } else if (config.root !== null) {
     handler = siteHandler(config, config.root, stack);
   }
-  const log = config.quiet ? null : openAccessLog(config.accessLog, stack);
+  const log = config.quiet ? null : openAccessLog(config.accessLog, config.logFormat, stack);
   const tls = config.tls ? stack.use(await startTls(config.tls, worker)) : null;
   const pages = withOperatorPages(handler, {
     statusPath: config.statusPath,
@@ -102,8 +141,9 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
     // With --workers each worker answers for itself, and says which it is.
     worker: worker ? { index: Number(Deno.env.get(WORKER_ENV)) } : null,
   });
-  const options = serverOptions(config, pages?.handler ?? handler, fileLimit, worker, log);
-  if (pages) options.onComplete = pages.onComplete;
+  const options = serverOptions(config, pages?.handler ?? handler, fileLimit, worker);
+  const onComplete = completionHook(config, log, pages);
+  if (onComplete) options.onComplete = onComplete;
   if (syncWait) options.reactor = { ...options.reactor, syncWaitMs: SYNC_WAIT_MS };
   if (tls) options.tls = tls;
   const server = stack.use(new Server(options));
@@ -119,18 +159,19 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   }
   // Listeners first: whoever reads the URL line may signal at once (a signal without a listener
   // would kill the process with the default action, exit code 143).
-  const signals = stack.use(stopOnSignals(server, config.shutdownTimeoutMs));
+  const who = worker ? `rawserve worker ${Deno.env.get(WORKER_ENV)}` : "rawserve";
+  const signals = stack.use(stopOnSignals(server, config.shutdownTimeoutMs, who));
   if (tls) stack.use(reloadOnHangup(tls));
-  // A worker prints it too: its supervisor reads it as "listening" and does not pass it on.
-  console.log(
-    `rawserve listening on ${paint("bold", formatUrl(bound.host, bound.port, tls !== null))} (${
-      describeSite(config)
-    })`,
-  );
-  if (config.statsIntervalMs !== null) stack.use(reportStats(server, config.statsIntervalMs));
+  // A worker prints the URL line only: its supervisor reads it as "listening", does not pass it
+  // on, and prints the banner once for all.
+  const banner = bannerLines(config, bound);
+  console.log(worker ? banner[0] : banner.join("\n"));
+  if (config.statsIntervalMs !== null) stack.use(reportStats(server, config.statsIntervalMs, who));
   await server.run();
   log?.flush();
-  if (!config.quiet || config.statsIntervalMs !== null) console.error(formatStats(server.stats));
+  if (!config.quiet || config.statsIntervalMs !== null) {
+    console.error(worker ? `${who}: ${formatStats(server.stats)}` : formatStats(server.stats));
+  }
   return signals.exitCode;
 }
 
@@ -175,8 +216,44 @@ function reloadOnHangup(tls: { reload(): string }): Disposable {
   return { [Symbol.dispose]: () => Deno.removeSignalListener("SIGHUP", onHangup) };
 }
 
+/**
+ * What the server calls as each response ends: the operator's metrics hear the complete ones;
+ * the access log every one, the operator's own paths only with --log-operator-paths (a
+ * monitor polling /health each second would drown the site's lines).
+ * @returns the hook, or null when nobody listens (then nothing is timed)
+ */
+function completionHook(
+  config: CliConfig,
+  log: AccessLog | null,
+  pages: OperatorPages | null,
+): ServerOptions["onComplete"] | null {
+  if (!log && !pages) return null;
+  const operator = config.logOperatorPaths ? null : {
+    statusPath: config.statusPath,
+    metricsPath: config.metricsPath,
+    healthPath: config.healthPath,
+  };
+  const unlogged = operator !== null && (operator.statusPath || operator.metricsPath || operator.healthPath)
+    ? operator
+    : null;
+  const entry: LogEntry = { remote: "", head: null, status: 0, bytes: 0, ms: 0, complete: false };
+  return (conn, done) => {
+    if (pages && done.complete) pages.onComplete(done.status, done.ms);
+    if (!log) return;
+    if (unlogged && done.head && isIntrospectionPath(done.head.path, unlogged)) return;
+    entry.remote = conn.remoteAddress;
+    entry.head = done.head;
+    entry.status = done.status;
+    entry.bytes = done.bytes;
+    entry.ms = done.ms;
+    entry.complete = done.complete;
+    log.record(entry);
+    entry.head = null;
+  };
+}
+
 /** Opens the access log; its sink is closed (after its last writes) when `stack` is disposed. */
-function openAccessLog(path: string | null, stack: AsyncDisposableStack): AccessLog {
+function openAccessLog(path: string | null, format: LogFormat, stack: AsyncDisposableStack): AccessLog {
   let sink;
   try {
     sink = openLogSink(path);
@@ -184,7 +261,7 @@ function openAccessLog(path: string | null, stack: AsyncDisposableStack): Access
     throw new StartupError(`Cannot open --access-log ${path}: ${e instanceof Error ? e.message : e}`);
   }
   stack.defer(() => sink.close());
-  return new AccessLog(sink.write);
+  return new AccessLog(sink.write, undefined, format);
 }
 
 function serverOptions(
@@ -192,7 +269,6 @@ function serverOptions(
   handler: Handler,
   fileLimit: number,
   worker: boolean,
-  log: AccessLog | null,
 ): ServerOptions {
   const descriptors = descriptorBudget(fileLimit);
   return {
@@ -213,45 +289,64 @@ function serverOptions(
     writeTimeoutMs: config.writeTimeoutMs,
     maxBodyBytes: config.maxBodyBytes,
     reactor: { yieldIntervalMs: config.yieldIntervalMs, idleSpins: config.idleSpins },
-    ...(log
-      ? {
-        onResponse: (conn, head, status, bytes) => log.record(conn.remoteAddress, head, status, bytes),
-      }
-      : {}),
   };
 }
 
-/** Prints the counters and their rates every `intervalMs` to stderr, until disposed. */
-function reportStats(server: Server, intervalMs: number): Disposable {
-  const snapshot = () => ({ ...server.stats, errors: { ...server.stats.errors } });
+/**
+ * Prints the counters and their rates every `intervalMs` to stderr, until disposed.
+ * @param who names a worker (`rawserve worker 2`); `rawserve` alone is left out
+ */
+function reportStats(server: Server, intervalMs: number, who: string): Disposable {
+  const snapshot = () => ({
+    ...server.stats,
+    errors: { ...server.stats.errors },
+    clientsLeft: { ...server.stats.clientsLeft },
+  });
   let previous = snapshot();
+  const prefix = who === "rawserve" ? "" : `${who}: `;
   const timer = setInterval(() => {
-    console.error(paint("dim", formatStats(server.stats, previous, intervalMs / 1000)));
+    console.error(paint("dim", prefix + formatStats(server.stats, previous, intervalMs / 1000)));
     previous = snapshot();
   }, intervalMs);
   return { [Symbol.dispose]: () => clearInterval(timer) };
 }
 
 /**
- * SIGINT or SIGTERM: graceful shutdown within `timeoutMs`; a second one cuts every connection.
+ * SIGINT or SIGTERM: graceful shutdown within `timeoutMs`, said at once when responses are in
+ * flight (a download may hold it up to the end); a second one cuts every connection.
+ * @param who the name its lines begin with (`rawserve`, `rawserve worker 2`)
  * @returns the exit code to use once the server has stopped, and the listeners' removal
  */
-function stopOnSignals(server: Server, timeoutMs: number): Disposable & { readonly exitCode: number } {
+function stopOnSignals(
+  server: Server,
+  timeoutMs: number,
+  who: string,
+): Disposable & { readonly exitCode: number } {
   let signals = 0;
   let exitCode = 0;
   const onSignal = () => {
     if (++signals === 1) {
-      server.shutdown(timeoutMs).then((cut) => {
+      const finished = server.shutdown(timeoutMs);
+      // shutdown() closed the idle connections before its first await: the rest owe responses.
+      const busy = server.connectionCount;
+      if (busy > 0) {
+        console.error(
+          `${who}: stopping: waiting up to ${timeoutMs / 1000} s for ${busy} ${
+            busy === 1 ? "response" : "responses"
+          } (Ctrl-C again to stop now)`,
+        );
+      }
+      finished.then((cut) => {
         if (cut > 0) {
           console.error(
-            `rawserve: shutdown timeout reached; cut ${cut} connection(s) with responses in flight`,
+            `${who}: shutdown timeout reached; cut ${cut} connection(s) with responses in flight`,
           );
         }
       });
       return;
     }
     const open = server.connectionCount;
-    if (open > 0) console.error(`rawserve: forced exit; cut ${open} open connection(s)`);
+    if (open > 0) console.error(`${who}: forced exit; cut ${open} open connection(s)`);
     server[Symbol.dispose]();
     exitCode = 130;
   };

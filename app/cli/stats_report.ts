@@ -1,4 +1,5 @@
-// Human-readable counters: sizes in binary units, rates with k/M suffixes, errors by kind.
+// Human-readable counters: sizes in binary units, rates with k/M suffixes, errors and clients
+// that left by kind.
 
 import { formatBytes } from "../../http/format.ts";
 
@@ -10,6 +11,8 @@ export interface StatsSnapshot {
   bytesIn: number;
   bytesOut: number;
   errors: Record<string, number>;
+  /** Clients that left before their answer was all sent, by how. */
+  clientsLeft?: Record<string, number>;
   /** TLS handshakes done and resumed (HTTPS only). */
   tlsHandshakes?: number;
   tlsResumed?: number;
@@ -48,7 +51,11 @@ export function formatStats(now: StatsSnapshot, previous?: StatsSnapshot, second
       `tls ${formatCount(now.tlsHandshakes)} handshakes (${formatCount(now.tlsResumed ?? 0)} resumed)`,
     );
   }
-  const errors = Object.entries(now.errors).map(([k, v]) => `${k} ${v}`).join(", ");
-  parts.push(`errors ${errors || "none"}`);
+  const byKind = (counts: Record<string, number>) =>
+    Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ");
+  const left = now.clientsLeft ?? {};
+  const leftTotal = Object.values(left).reduce((a, b) => a + b, 0);
+  if (leftTotal > 0) parts.push(`clients left ${formatCount(leftTotal)} (${byKind(left)})`);
+  parts.push(`errors ${byKind(now.errors) || "none"}`);
   return parts.join("; ");
 }

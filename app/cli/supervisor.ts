@@ -28,8 +28,19 @@ export interface SupervisorOptions {
   announce: (host: string, port: number) => void;
 }
 
-/** The permissions rawserve runs with (the same as `deno task start`). */
-export const RUN_PERMISSIONS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-env", "--allow-run"];
+/**
+ * The permissions rawserve runs with (the same as `deno task start` and `deno task install`).
+ * rawserve itself never uses Deno's networking (its sockets are system calls through FFI);
+ * --allow-net is there for an --app's fetch().
+ */
+export const RUN_PERMISSIONS = [
+  "--allow-ffi",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-run",
+  "--allow-net",
+];
 
 /** The command that runs this program again: the compiled binary, or deno run main.ts. */
 function selfCommand(): string[] {

@@ -78,6 +78,23 @@ const TEXT = "text/plain; charset=utf-8";
 
 type Route = "status" | "metrics" | "health";
 
+/** Whether `path` (a request's path and query) is `prefix`, with or without a query string. */
+function matchesPath(path: string, prefix: string): boolean {
+  // "/status" and "/status?x" match; "/statusx" and "/status/x" are the site's.
+  return path.startsWith(prefix) && (path.length === prefix.length || path.charCodeAt(prefix.length) === 63);
+}
+
+/**
+ * Whether `path` (a request's path and query) is one of the configured paths, matched as
+ * withIntrospection matches them (e.g. to leave them out of an access log).
+ */
+export function isIntrospectionPath(path: string, options: IntrospectionOptions): boolean {
+  const { statusPath, metricsPath, healthPath } = options;
+  return (!!statusPath && matchesPath(path, statusPath)) ||
+    (!!metricsPath && matchesPath(path, metricsPath)) ||
+    (!!healthPath && matchesPath(path, healthPath));
+}
+
 /**
  * Wraps the site's handler so the configured paths are answered first. A path matches with or
  * without a query string (`/status?x` is the status page); only GET and HEAD are answered
@@ -111,13 +128,7 @@ export function withIntrospection(
   return (request) => {
     const path = request.head.path;
     for (let i = 0; i < prefixes.length; i++) {
-      const prefix = prefixes[i]!;
-      // "/status" and "/status?x" match; "/statusx" and "/status/x" are the site's.
-      if (
-        path.startsWith(prefix) && (path.length === prefix.length || path.charCodeAt(prefix.length) === 63)
-      ) {
-        return answerRoute(routes[i]!, request, options, source);
-      }
+      if (matchesPath(path, prefixes[i]!)) return answerRoute(routes[i]!, request, options, source);
     }
     return site(request);
   };

@@ -91,7 +91,18 @@ function httpFamilies(s: StatusSnapshot): Family[] {
     family("rawserve_bytes_sent_total", "counter", "Bytes the kernel accepted for clients.", one(c.bytesOut)),
     family("rawserve_connections_open", "gauge", "Open client connections.", one(c.open)),
     family("rawserve_connections_accepted_total", "counter", "Connections accepted.", one(c.accepted)),
-    family("rawserve_errors_total", "counter", "Errors, by kind.", byLabel("kind", c.errors)),
+    family(
+      "rawserve_errors_total",
+      "counter",
+      "Server failures (5xx answers, timeouts, ...), by kind.",
+      byLabel("kind", c.errors),
+    ),
+    family(
+      "rawserve_clients_left_total",
+      "counter",
+      "Clients that left before their answer was all sent, by how.",
+      byLabel("how", c.clientsLeft),
+    ),
   ];
 }
 

@@ -83,6 +83,8 @@ export interface StatusSnapshot {
     bytesOut: number;
     filesOpen: number;
     errors: Record<string, number>;
+    /** Clients that left before their answer was all sent, by how (ECONNRESET, EPIPE, ...). */
+    clientsLeft: Record<string, number>;
   };
   /** Response times (seconds), cumulative buckets as in Prometheus; `le` "+Inf" last. */
   responseSeconds: { buckets: { le: number | "+Inf"; count: number }[]; sum: number; count: number };
@@ -127,6 +129,7 @@ export function collectStatus(source: StatusSource, options: CollectOptions): St
       bytesOut: stats.bytesOut,
       filesOpen: stats.filesOpen,
       errors: { ...stats.errors },
+      clientsLeft: { ...stats.clientsLeft },
     },
     responseSeconds: {
       buckets: (metrics?.cumulativeBuckets() ?? []).map(({ le, count }) => ({

@@ -104,6 +104,9 @@ function countersCard(s: StatusSnapshot): string {
   const errors = Object.entries(c.errors)
     .map(([kind, count]) => `<span class="chip err">${escapeHtml(kind)} × ${n(count)}</span>`)
     .join(" ");
+  const left = Object.entries(c.clientsLeft)
+    .map(([how, count]) => `<span class="chip">${escapeHtml(how)} × ${n(count)}</span>`)
+    .join(" ");
   return card(
     "Requests",
     fact("started", n(c.requests), "Request heads read, this request included.") +
@@ -111,7 +114,12 @@ function countersCard(s: StatusSnapshot): string {
       fact("received", bytes(c.bytesIn), "Bytes read from client sockets.") +
       fact("sent", bytes(c.bytesOut), "Bytes the kernel accepted into send queues (write, sendfile).") +
       fact("files open", n(c.filesOpen), "Files held by responses being sent with sendfile(2).") +
-      fact("errors", errors || "none", "Resets, timeouts, refused requests and failed writes, by kind."),
+      fact(
+        "errors",
+        errors || "none",
+        "5xx answers, timeouts, refused requests and failed writes, by kind.",
+      ) +
+      fact("clients left", left || "none", "Clients that reset or closed before their answer was all sent."),
   );
 }
 

@@ -5,6 +5,7 @@
 import { raiseFileLimit } from "../../ffi/libc.ts";
 import { EACCES, EADDRINUSE, EADDRNOTAVAIL, EINVAL, SyscallError } from "../../ffi/errno.ts";
 import { formatAuthority } from "../../ffi/sockaddr.ts";
+import { unsupportedPlatform } from "../../ffi/platform.ts";
 import { Server, type ServerOptions, type TlsAcceptor } from "../server.ts";
 import { DEFAULTS, descriptorBudget } from "../defaults.ts";
 import type { TlsConfig } from "../transport/tls.ts";
@@ -100,6 +101,7 @@ function defaultOnListen(addr: NetAddr, scheme: string): void {
  * @param handler `(request: Request, info) => Response | Promise<Response>`
  * @returns the running server
  * @throws {SyscallError} when the address cannot be listened on (in use, not local, ...)
+ * @throws {Error} on any platform but Linux x86-64 (nothing is loaded there)
  * @example
  * ```ts
  * import { serve } from "@rawserve/rawserve";
@@ -113,6 +115,7 @@ export function serve(handler: FetchHandler): HttpServer;
  * @param handler `(request: Request, info) => Response | Promise<Response>`
  * @returns the running server
  * @throws {SyscallError} when the address cannot be listened on
+ * @throws {Error} on any platform but Linux x86-64
  * @example
  * ```ts
  * import { serve } from "@rawserve/rawserve";
@@ -126,6 +129,7 @@ export function serve(options: ServeOptions, handler: FetchHandler): HttpServer;
  * @param options where to listen, the handler, hooks and limits
  * @returns the running server
  * @throws {SyscallError} when the address cannot be listened on
+ * @throws {Error} on any platform but Linux x86-64
  * @example
  * ```ts
  * import { serve } from "@rawserve/rawserve";
@@ -134,6 +138,8 @@ export function serve(options: ServeOptions, handler: FetchHandler): HttpServer;
  */
 export function serve(options: ServeOptions & { handler: FetchHandler }): HttpServer;
 export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler): HttpServer {
+  const unsupported = unsupportedPlatform();
+  if (unsupported !== null) throw new Error(`serve(): ${unsupported}`);
   const options: ServeOptions = typeof first === "function" ? {} : first;
   const handler = typeof first === "function" ? first : second ?? options.handler;
   if (typeof handler !== "function") throw new TypeError("serve() needs a handler function");

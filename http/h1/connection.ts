@@ -5,13 +5,12 @@
 
 import { HttpError, STATUS, statusResponse } from "../status.ts";
 import { READ } from "./request_reader.ts";
-import type { RequestHead } from "../request_head.ts";
 import type { BodyBudget } from "../request_body.ts";
 import { CUT_SHORT, RequestIntake } from "./request_intake.ts";
 import { DRAIN } from "./output_queue.ts";
-import { ResponseQueue } from "./responses.ts";
+import { type ResponseDone, ResponseQueue } from "./responses.ts";
 import { type Phase, PHASE_TIMEOUT, restartsPerRequest, type Timeouts } from "./phases.ts";
-import { type ConnectionStats, countError } from "../stats.ts";
+import { type ConnectionStats, countClientLeft, countError } from "../stats.ts";
 import type { Deadline, Handler, HttpResponse, Session, Transport } from "../types.ts";
 import { IO } from "../types.ts";
 
@@ -43,8 +42,6 @@ export interface ConnectionOptions {
   stats: ConnectionStats;
   /** Whether new responses must carry `Connection: close` (the server is draining). */
   draining: () => boolean;
-  /** Called once per response, when its head is encoded. */
-  onResponse?: (conn: Connection, head: RequestHead | null, status: number, bytes: number) => void;
   /** Called once when the connection closes. */
   onClose?: (conn: Connection) => void;
   /**
@@ -60,10 +57,12 @@ export interface ConnectionOptions {
    */
   now?: () => number;
   /**
-   * Called once per response when the kernel has accepted its last byte, with its status and the
-   * milliseconds since its request's head arrived (metrics). Without it, nothing is timed.
+   * Called once per encoded response when it ends: the kernel accepted its last byte, or the
+   * connection closed first (`done.complete` says which), with the body bytes that left and the
+   * milliseconds since its request's head arrived (the access log, metrics). `done` is reused:
+   * keep nothing of it. Without the hook, nothing is timed.
    */
-  onComplete?: (status: number, ms: number) => void;
+  onComplete?: (conn: Connection, done: ResponseDone) => void;
   /**
    * Fields every response carries, error answers of the HTTP layer included (--header),
    * pre-encoded with encodeFields().
@@ -171,7 +170,8 @@ export class Connection implements Session {
     const n = this.#intake.fill(this.#transport);
     if (n < 0) {
       if (n === IO.EAGAIN) return;
-      countError(this.#options.stats, n === IO.ECONNRESET ? "ECONNRESET" : `read errno ${-n}`);
+      if (n === IO.ECONNRESET) countClientLeft(this.#options.stats, "ECONNRESET");
+      else countError(this.#options.stats, `read errno ${-n}`);
       return this.close();
     }
     if (n === 0) return this.#onPeerFin();
@@ -204,21 +204,21 @@ export class Connection implements Session {
     this.#intake.peerClosed();
     this.#flush();
     if (this.#phase !== "closed" && this.#responses.awaitsApplication) {
-      countError(this.#options.stats, "client left");
+      countClientLeft(this.#options.stats, "closed early");
       this.close();
     }
   }
 
   /** For the connection's parts: a handler threw, or its response cannot be sent. Logs, answers 500. */
   handlerFailed(e: unknown): HttpResponse {
-    countError(this.#options.stats, "handler");
+    // Counted as the 500 it becomes, when encoded (responses.ts).
     console.error(`Handler failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
     return statusResponse(STATUS.INTERNAL_SERVER_ERROR);
   }
 
-  /** For the response queue: a response's head was encoded (the access log hears it). */
-  responseEncoded(head: RequestHead | null, status: number, bytes: number): void {
-    this.#options.onResponse?.(this, head, status, bytes);
+  /** For the response queue: a response ended (the access log and metrics hear it). */
+  responseDone(done: ResponseDone): void {
+    this.#options.onComplete!(this, done);
   }
 
   /** For the response queue: a file a response held was closed. */

@@ -30,7 +30,7 @@ export interface IntakeOptions {
   stats: ConnectionStats;
   draining: () => boolean;
   /** With it, each request's start is read from `now` (responses are timed); without, never. */
-  onComplete?: (status: number, ms: number) => void;
+  onComplete?: unknown;
   now?: () => number;
 }
 
@@ -108,7 +108,7 @@ export class RequestIntake implements RequestSink, BodyOwner {
   }
 
   bodyRefused(_body: RequestBody, error: HttpError): void {
-    countError(this.#options.stats, `http ${error.status}`);
+    countRefusal(this.#options.stats, error.status);
     this.refuse(error);
     this.#owner.kick();
   }
@@ -148,7 +148,7 @@ export class RequestIntake implements RequestSink, BodyOwner {
       if (this.#reader.consume(this)) this.unread = true;
     } catch (e) {
       if (!(e instanceof HttpError)) throw e;
-      countError(this.#options.stats, `http ${e.status}`);
+      countRefusal(this.#options.stats, e.status);
       this.refuse(e);
     }
   }
@@ -323,4 +323,9 @@ export class RequestIntake implements RequestSink, BodyOwner {
     this.#upgrade = null;
     this.#stop();
   }
+}
+
+/** Counts a refused request by its status; a 5xx is counted when its answer is encoded (responses.ts). */
+function countRefusal(stats: ConnectionStats, status: number): void {
+  if (status < 500) countError(stats, `http ${status}`);
 }

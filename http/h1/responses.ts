@@ -8,13 +8,15 @@ import { decideFraming, FRAMING, type ResponseFraming } from "./framing.ts";
 import { DRAIN, type DrainResult, OutputQueue } from "./output_queue.ts";
 import { encodeBody, encodeHead, OutputBuffer } from "./writer.ts";
 import { isFileBody, releaseUntaken, type Slot } from "./slot.ts";
-import { type ConnectionStats, countError } from "../stats.ts";
+import { type ConnectionStats, countClientLeft, countError } from "../stats.ts";
 import type { RequestHead } from "../request_head.ts";
 import type { FileBody, HttpResponse, ResponseObserver, Transport, Upgrade } from "../types.ts";
 import { IO } from "../types.ts";
 
 /** Encoded responses are written once the shared output buffer passes this, bounding its growth. */
 const OUTPUT_FLUSH_BYTES = 64 * 1024;
+/** Numbers kept per response in flight: status, started, body start, body end. */
+const IN_FLIGHT_FIELDS = 4;
 /** Bodies up to this size are copied behind their head (one write); larger ones follow it. */
 const COPY_BODY_BYTES = 16 * 1024;
 
@@ -54,16 +56,37 @@ function bodyLength(body: Uint8Array | FileBody | ReadableStream<Uint8Array> | n
   return body.length;
 }
 
+/**
+ * A response that ended: its last byte accepted by the kernel (`complete`), or its connection
+ * closed first. One object, reused: read it in the callback, keep nothing of it.
+ */
+export interface ResponseDone {
+  /** The request, or null when it could not be parsed. */
+  head: RequestHead | null;
+  status: number;
+  /**
+   * Bytes after the head that the kernel accepted (nginx's `$body_bytes_sent`): the whole body
+   * when complete, what really left when cut short; chunk framing included.
+   */
+  bytes: number;
+  /** Milliseconds from the request head's arrival to the end, on the options' `now` clock. */
+  ms: number;
+  /** Whether every byte of the response was accepted by the kernel. */
+  complete: boolean;
+}
+
+const DONE: ResponseDone = { head: null, status: 0, bytes: 0, ms: 0, complete: false };
+
 /** What the response side needs from its server: shared by every connection, never copied. */
 export interface ResponseOptions {
   stats: ConnectionStats;
   /** Whether new responses must carry `Connection: close` (the server is draining). */
   draining: () => boolean;
   /**
-   * A response's last byte was accepted by the kernel: its status and the milliseconds since its
-   * request's head arrived (Slot.started), on `now`'s clock. Absent when nobody times responses.
+   * Present when someone hears responses end (the owner's responseDone): responses are then
+   * timed and their bytes counted. Absent, nothing is.
    */
-  onComplete?: (status: number, ms: number) => void;
+  onComplete?: unknown;
   /** The clock `onComplete` measures with (the reactor's batch clock; default performance.now). */
   now?: () => number;
   /**
@@ -78,8 +101,8 @@ export interface ResponseOptions {
  * an idle connection holds no closures for it (tests/memory: scripts/conn_memory.ts).
  */
 export interface ResponseOwner {
-  /** A response's head was encoded: for the access log (body bytes it carries). */
-  responseEncoded(head: RequestHead | null, status: number, bytes: number): void;
+  /** A response ended, whole or cut short (only when ResponseOptions.onComplete is set). */
+  responseDone(done: ResponseDone): void;
   /** A response's file was closed (`stats.filesOpen` went down). */
   fileClosed(): void;
   /** Something changed outside the reactor's dispatch (a stream produced more): write again. */
@@ -99,13 +122,20 @@ export class ResponseQueue {
   #owner: ResponseOwner;
   #filesHeld = 0;
   /**
-   * Responses encoded whose bytes the kernel has not all taken, as (status, started) pairs in
-   * the first `#inFlightLength` slots; they are complete once the output queue is empty. Only
-   * kept when `hooks.completed` is set. The array is reused, never truncated: `length = 0` and
-   * push again cost ~30 ns a response (the backing store is freed and regrown), indexed stores ~1.
+   * Responses encoded whose bytes the kernel has not all taken, as IN_FLIGHT_FIELDS numbers each
+   * (status, started, where the body begins and ends in the connection's output) in the first
+   * `#inFlightLength` slots, and their heads beside them; they are complete once the output
+   * queue is empty. Only kept when `options.onComplete` is set. The arrays are reused, never
+   * truncated: `length = 0` and push again cost ~30 ns a response (the backing store is freed
+   * and regrown), indexed stores ~1.
    */
   #inFlight: number[] | null = null;
+  #inFlightHeads: (RequestHead | null)[] = [];
   #inFlightLength = 0;
+  /** Bytes of this connection's output the kernel accepted before the last takeSent(). */
+  #sentBefore = 0;
+  /** Where the body of the response #encode just encoded begins in `out` (after its head). */
+  #bodyAt = 0;
   /** A closing response has been encoded: nothing follows it. */
   closing = false;
   /**
@@ -222,6 +252,8 @@ export class ResponseQueue {
       out.length = 0;
       let tail: Tail | null = null;
       const waiting = WAITING;
+      // Everything queued before has been accepted: `out` begins at this offset of the output.
+      const base = this.#sentNow();
       while (out.length < OUTPUT_FLUSH_BYTES && this.upgrade === null) {
         const slot = this.#slots[0];
         if (!slot?.response) break;
@@ -229,7 +261,7 @@ export class ResponseQueue {
         tail = this.#encode(slot, out);
         const observer = slot.request?.observer;
         if (observer) waiting.push(observer);
-        if (this.#options.onComplete) this.#remember(slot);
+        if (this.#options.onComplete) this.#remember(slot, base + this.#bodyAt, base + out.length, tail);
         if (slot.close) this.#closeAfter();
         if (tail !== null || slot.close) break;
       }
@@ -268,25 +300,52 @@ export class ResponseQueue {
     WAITING.length = 0;
   }
 
+  /** Bytes of this connection's output the kernel has accepted so far. */
+  #sentNow(): number {
+    return this.#sentBefore + this.#output.sent;
+  }
+
   /**
-   * Everything encoded so far has been accepted by the kernel: each response in flight is
-   * complete, at the clock's current reading (one reading for all of them: they left together).
+   * Everything encoded so far has been accepted by the kernel (`complete`), or the connection
+   * closed: each response in flight ends, with the body bytes that left, at the clock's current
+   * reading (one reading for all of them: they left together).
    */
-  #complete(): void {
+  #complete(complete = true): void {
     const inFlight = this.#inFlight!;
-    const completed = this.#options.onComplete!;
+    const heads = this.#inFlightHeads;
     const now = this.#options.now?.() ?? performance.now();
-    for (let i = 0; i < this.#inFlightLength; i += 2) completed(inFlight[i]!, now - inFlight[i + 1]!);
+    const sent = this.#sentNow();
+    const done = DONE;
+    for (let i = 0, r = 0; i < this.#inFlightLength; i += IN_FLIGHT_FIELDS, r++) {
+      const start = inFlight[i + 2]!;
+      done.head = heads[r]!;
+      heads[r] = null;
+      done.status = inFlight[i]!;
+      done.ms = now - inFlight[i + 1]!;
+      // A stream's end is unknown until it ends (Infinity): what left is what it sent.
+      done.bytes = Math.max(0, Math.min(sent, inFlight[i + 3]!) - start);
+      done.complete = complete;
+      this.#owner.responseDone(done);
+    }
+    done.head = null;
     this.#inFlightLength = 0;
   }
 
-  /** An encoded response, to be reported complete once its bytes are all in the kernel. */
-  #remember(slot: Slot): void {
+  /**
+   * An encoded response, to be reported once its bytes are all in the kernel.
+   * @param bodyStart where its body begins in the connection's output
+   * @param outEnd where `out` ends in the connection's output now
+   * @param tail the body that follows `out`, if any
+   */
+  #remember(slot: Slot, bodyStart: number, outEnd: number, tail: Tail | null): void {
     const n = this.#inFlightLength;
     const inFlight = this.#inFlight ??= [];
     inFlight[n] = slot.response!.status;
     inFlight[n + 1] = slot.started;
-    this.#inFlightLength = n + 2;
+    inFlight[n + 2] = bodyStart;
+    inFlight[n + 3] = tail === null ? outEnd : tail instanceof StreamTail ? Infinity : outEnd + tail.length;
+    this.#inFlightHeads[n / IN_FLIGHT_FIELDS] = slot.head;
+    this.#inFlightLength = n + IN_FLIGHT_FIELDS;
   }
 
   /**
@@ -303,6 +362,7 @@ export class ResponseQueue {
   takeSent(): number {
     const sent = this.#output.sent;
     this.#output.sent = 0;
+    this.#sentBefore += sent;
     this.#options.stats.bytesOut += sent;
     return sent;
   }
@@ -317,14 +377,10 @@ export class ResponseQueue {
       console.error(`Response stream failed: ${reason instanceof Error ? reason.message : String(reason)}`);
       return;
     }
-    const kind = reason === 0
-      ? "file truncated"
-      : reason === IO.EPIPE
-      ? "EPIPE"
-      : reason === IO.ECONNRESET
-      ? "ECONNRESET"
-      : `write errno ${-reason}`;
-    countError(stats, kind);
+    // The peer reset or closed: the client left, the server did not fail.
+    if (reason === IO.EPIPE) return countClientLeft(stats, "EPIPE");
+    if (reason === IO.ECONNRESET) return countClientLeft(stats, "ECONNRESET");
+    countError(stats, reason === 0 ? "file truncated" : `write errno ${-reason}`);
   }
 
   /** Nothing after a closing response is ever answered: release what later slots hold. */
@@ -396,7 +452,10 @@ export class ResponseQueue {
       return this.#encode(slot, out);
     }
     const omit = FRAME.omitBody || (body === null && ascii === null);
-    this.#owner.responseEncoded(slot.head, response.status, omit || length < 0 ? 0 : length);
+    this.#bodyAt = out.length;
+    // RFC 9110 §15.6: a 5xx says the server failed, whatever produced it (a handler that threw
+    // included); the HTTP layer's own 5xx refusals are counted here too, not where they arise.
+    if (response.status >= 500) countError(this.#options.stats, `http ${response.status}`);
     if (omit) {
       if (body !== null && !(body instanceof Uint8Array)) this.#release(response);
       return null;
@@ -436,6 +495,7 @@ export class ResponseQueue {
    * their requests (a handler still reading one gets `error`).
    */
   close(error: HttpError): void {
+    if (this.#inFlightLength > 0) this.#complete(false);
     this.#output.close();
     this.#dropSlots(error);
   }

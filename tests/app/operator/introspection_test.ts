@@ -102,6 +102,7 @@ function source(draining = false): StatusSource {
       filesOpen: 0,
       answersAwaited: 0,
       errors: {},
+      clientsLeft: {},
     },
     reactor: {
       counters: { waits: 1, blockingWaits: 0, macrotaskYields: 1, batches: 1 },

@@ -28,6 +28,7 @@ function snapshot(worker: { index: number } | null = null): StatusSnapshot {
       bytesOut: 9000,
       filesOpen: 0,
       errors: { 'quote " and back\\slash': 1, "line\nbreak": 2, "http 400": 3 },
+      clientsLeft: { ECONNRESET: 2 },
     },
     responseSeconds: {
       buckets: metrics.cumulativeBuckets().map((b) => ({

@@ -52,6 +52,7 @@ function snapshot(rows: ConnectionRow[], total = rows.length): StatusSnapshot {
       bytesOut: 5_000_000,
       filesOpen: 1,
       errors: { "<script>alert(1)</script>": 1 },
+      clientsLeft: { ECONNRESET: 2 },
     },
     responseSeconds: { buckets: [{ le: 0.0001, count: 18 }, { le: "+Inf", count: 19 }], sum: 2, count: 19 },
     system: { sockets: { used: 100 }, TCP: { inuse: 10, orphan: 0, tw: 3, alloc: 12, mem: 4 } },

@@ -1,11 +1,11 @@
 // An ordinary Hono application, written as Hono's documentation writes them for Deno: routing
 // with parameters, JSON both ways, middleware, CORS, a streaming helper, its own 404 and error
 // answers. rawserve runs it unmodified with --app (the default export has fetch()). Hono comes
-// from npm through deno.json's import map, as `deno add npm:hono` sets it up.
+// from npm by an `npm:` specifier: rawserve's deno.json maps nothing that an app would inherit.
 
-import { Hono } from "hono";
-import { cors } from "hono/cors";
-import { streamText } from "hono/streaming";
+import { Hono } from "npm:hono@4.13.19";
+import { cors } from "npm:hono@4.13.19/cors";
+import { streamText } from "npm:hono@4.13.19/streaming";
 
 const app = new Hono();
 

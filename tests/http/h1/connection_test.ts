@@ -22,6 +22,7 @@ function connect(handler: Handler, overrides: Partial<ConnectionOptions> = {}) {
     filesOpen: 0,
     answersAwaited: 0,
     errors: {} as Record<string, number>,
+    clientsLeft: {} as Record<string, number>,
   };
   const conn = new Connection(t, {
     handler,
@@ -118,7 +119,7 @@ Deno.test("a handler that throws gets a 500 for that request only", () => {
   }
   assert.deepEqual(t.statuses(), [500, 200]);
   assert.equal(t.closes, 0, "the connection keeps serving");
-  assert.equal(stats.errors.handler, 1);
+  assert.equal(stats.errors["http 500"], 1, "counted as the 500 it became");
 });
 
 Deno.test("a header value that would split the response becomes a 500", () => {
@@ -347,7 +348,8 @@ Deno.test("a half-closed client gets the answers that are ready; one the applica
   pending.conn.onReadable();
   assert.equal(pending.t.closes, 1);
   assert.deepEqual(done.splice(0), [false]);
-  assert.equal(pending.stats.errors["client left"], 1);
+  assert.equal(pending.stats.clientsLeft["closed early"], 1);
+  assert.equal(pending.stats.errors["client left"], undefined, "a client leaving is not an error");
 
   // A stream between chunks at the FIN: cut too, and the stream is cancelled.
   let cancelled = false;
@@ -373,11 +375,16 @@ Deno.test("a half-closed client gets the answers that are ready; one the applica
 function timed(handler: Handler) {
   const clock = { now: 1000 };
   const completions: [number, number][] = [];
+  /** Every end reported: [status, body bytes that left, complete]. */
+  const ends: [number, number, boolean][] = [];
   const c = connect(handler, {
     now: () => clock.now,
-    onComplete: (status, ms) => completions.push([status, ms]),
+    onComplete: (_conn, done) => {
+      if (done.complete) completions.push([done.status, done.ms]);
+      ends.push([done.status, done.bytes, done.complete]);
+    },
   });
-  return { ...c, clock, completions };
+  return { ...c, clock, completions, ends };
 }
 
 Deno.test("each response is timed once, from its head's arrival to its last byte in the kernel", () => {
@@ -398,12 +405,43 @@ Deno.test("each response is timed once, from its head's arrival to its last byte
   assert.equal(completions.length, 3);
 });
 
-Deno.test("a response cut short by the client is never reported complete", () => {
-  const { t, conn, send, completions } = timed(() => ok("z".repeat(5000)));
-  t.window = 10;
+Deno.test("a response cut short by the client is never reported complete, and reports the body bytes that left", () => {
+  const { t, conn, send, completions, ends } = timed(() => ok("z".repeat(5000)));
+  t.window = 400;
   send(get("/a"));
+  const head = t.text().indexOf("\r\n\r\n") + 4;
+  assert.ok(head > 4 && head < 400, "the head left whole, part of the body after it");
+  assert.equal(ends.length, 0, "not ended while bytes wait");
   conn.close();
   assert.deepEqual(completions, []);
+  assert.deepEqual(ends, [[200, 400 - head, false]], "the body bytes the kernel took, not its length");
+});
+
+Deno.test("each response ends with its own body bytes: pipelined, copied, large and streamed", async () => {
+  const big = "b".repeat(40_000);
+  const { t, conn, send, ends } = timed((req) =>
+    req.head.path === "/big" ? ok(big) : req.head.path === "/stream"
+      ? {
+        status: 200,
+        body: new ReadableStream({
+          start(c) {
+            c.enqueue(new TextEncoder().encode("abc"));
+            c.close();
+          },
+        }),
+      }
+      : req.head.path === "/head"
+      ? ok("not sent")
+      : ok("small")
+  );
+  send(get("/a") + get("/big") + "HEAD /head HTTP/1.1\r\nHost: a\r\n\r\n" + get("/a"));
+  assert.deepEqual(ends, [[200, 5, true], [200, 40_000, true], [200, 0, true], [200, 5, true]]);
+  ends.length = 0;
+  send(get("/stream"));
+  for (let i = 0; i < 5 && ends.length === 0; i++) await tick();
+  assert.deepEqual(ends, [[200, "3\r\nabc\r\n0\r\n\r\n".length, true]], "chunk framing included");
+  assert.equal(t.closes, 0);
+  conn.close();
 });
 
 Deno.test("an async handler's response is timed from its head, pipelined ones in order", async () => {

@@ -15,7 +15,15 @@ function connect(handler: Handler) {
     timers: heap,
     arm: (timer: Timer, ms: number) => heap.arm(timer, performance.now() + ms),
   };
-  const stats = { requests: 0, bytesIn: 0, bytesOut: 0, filesOpen: 0, answersAwaited: 0, errors: {} };
+  const stats = {
+    requests: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    filesOpen: 0,
+    answersAwaited: 0,
+    errors: {},
+    clientsLeft: {},
+  };
   const upgrades: [Connection, Session][] = [];
   const conn = new Connection(t, {
     handler,

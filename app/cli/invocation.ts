@@ -17,9 +17,14 @@ function projectDirectory(): string | null {
  * `rawserve` inherits it too, and there the script's own directory is meant.
  */
 function underOwnTask(): boolean {
-  const init = Deno.env.get("INIT_CWD");
-  return init !== undefined && init !== "" && Deno.cwd() === projectDirectory();
+  // Decided once, at the first call: main.ts changes to the start directory after it.
+  if (ownTask === null) {
+    const init = Deno.env.get("INIT_CWD");
+    ownTask = init !== undefined && init !== "" && Deno.cwd() === projectDirectory();
+  }
+  return ownTask;
 }
+let ownTask: boolean | null = null;
 
 /**
  * The directory the user started rawserve in: INIT_CWD under rawserve's own `deno task`, else

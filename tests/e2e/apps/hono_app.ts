@@ -3,8 +3,12 @@
 // answers. rawserve runs it unmodified with --app (the default export has fetch()). Hono comes
 // from npm by an `npm:` specifier: rawserve's deno.json maps nothing that an app would inherit.
 
+// An app pins its own dependencies; rawserve's deno.json must not map them (issue 23 item 11).
+// deno-lint-ignore no-import-prefix
 import { Hono } from "npm:hono@4.13.19";
+// deno-lint-ignore no-import-prefix
 import { cors } from "npm:hono@4.13.19/cors";
+// deno-lint-ignore no-import-prefix
 import { streamText } from "npm:hono@4.13.19/streaming";
 
 const app = new Hono();

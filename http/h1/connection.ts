@@ -123,6 +123,9 @@ export class Connection implements Session {
     this.#intake = new RequestIntake(options, this.#responses, transport, this);
     this.#timer = options.deadline(() => this.#onTimeout());
     this.#enter("head");
+    // Looked up (and kept by the transport) while the socket is connected: onComplete reads it
+    // when a response ends, which may be after a reset, when getpeername(2) fails (ENOTCONN).
+    if (options.onComplete) transport.remoteAddress();
   }
 
   /** The client's address, for logs. */

@@ -1,9 +1,11 @@
 // `rawserve --app MODULE` end to end: the CLI runs a module's fetch handler, including an
 // unmodified Hono application from npm, through the private fast paths and the public API; and
-// a module that is not an app, or fails to load, is one line and exit 1.
+// a module that is not an app, or fails to load, is one line and exit 1 (a syntax error keeps
+// Deno's code frame); an app may fetch(), and inherits no import map from rawserve.
 
 import assert from "node:assert/strict";
 import { exchange, get, runCli, startServer, stopOk } from "./_server.ts";
+import { RUN_PERMISSIONS } from "../../app/cli/supervisor.ts";
 
 const APPS = new URL("./apps/", import.meta.url).pathname;
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -111,4 +113,105 @@ Deno.test("--app and a directory together is a usage error", async () => {
   const { code, stderr } = await runCli(["--app", `${APPS}hello_app.ts`, "."]);
   assert.equal(code, 2);
   assert.match(stderr, /--app/);
+});
+
+Deno.test("--app with a syntax error keeps Deno's location and code frame", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "rawserve-app-" });
+  try {
+    const module = `${dir}/syntax_app.ts`;
+    Deno.writeTextFileSync(
+      module,
+      'export default {\n  fetch(request: Request) {\n    return new Response("x"\n  },\n};\n',
+    );
+    const { code, stdout, stderr } = await runCli(["--app", module]);
+    assert.equal(code, 1, stderr);
+    assert.equal(stdout, "");
+    assert.match(
+      stderr,
+      /^rawserve: Cannot load --app .*syntax_app\.ts: SyntaxError: Expected ',', got '}'\n/,
+    );
+    assert.match(stderr, /^4 \|   },$/m, "the code frame");
+    assert.match(stderr, new RegExp(`at file://${module}:4:3`), "the location");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("an --app that calls fetch() works with the documented permissions", async () => {
+  await using upstream = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => new Response("hello from upstream"),
+  );
+  const server = await startServer(["--quiet", "--app", `${APPS}fetch_app.ts`], {
+    UPSTREAM: `http://127.0.0.1:${upstream.addr.port}/`,
+  });
+  try {
+    const { responses } = await exchange(server.port, get("/"), { responses: 1 });
+    assert.equal(responses[0]?.status, 200, text(responses[0]?.body ?? new Uint8Array()));
+    assert.equal(text(responses[0]!.body), "upstream said: hello from upstream");
+  } finally {
+    await stopOk(server);
+  }
+});
+
+Deno.test("deno.json's start, install and compile grant what the tests run with, and map no dependency an app would inherit", () => {
+  const config = JSON.parse(Deno.readTextFileSync(new URL("../../deno.json", import.meta.url)));
+  for (const task of ["start", "install", "compile"]) {
+    const flags = (config.tasks[task] as string).split(" ").filter((f) => f.startsWith("--allow-"));
+    assert.deepEqual(flags, RUN_PERMISSIONS, task);
+  }
+  assert.equal(config.imports, undefined, "an --app resolves its own bare imports, never rawserve's");
+});
+
+Deno.test("an app with its own dependencies runs serve() from its own project (the worked example)", async () => {
+  // The app's project: its deno.json maps rawserve and the version of Hono it pins; it is run
+  // from there with `deno run`, so its import map is the one in force.
+  const project = Deno.makeTempDirSync({ prefix: "rawserve-project-" });
+  try {
+    const mod = new URL("../../mod.ts", import.meta.url).href;
+    Deno.writeTextFileSync(
+      `${project}/deno.json`,
+      JSON.stringify({ imports: { rawserve: mod, hono: "npm:hono@4.13.19" } }, null, 2),
+    );
+    Deno.writeTextFileSync(
+      `${project}/main.ts`,
+      [
+        'import { serve } from "rawserve";',
+        'import { Hono } from "hono";',
+        "const app = new Hono();",
+        'app.get("/hello/:name", (c) => c.text(`Hello ${c.req.param("name")}`));',
+        'serve({ hostname: "127.0.0.1", port: 0, onListen: ({ port }) => console.log(`port ${port}`) }, app.fetch);',
+        "",
+      ].join("\n"),
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...RUN_PERMISSIONS, "main.ts"],
+      cwd: project,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    try {
+      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let out = "";
+      const deadline = Date.now() + 30_000;
+      while (!/port (\d+)\n/.test(out) && Date.now() < deadline) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += value;
+      }
+      reader.releaseLock();
+      const port = Number(/port (\d+)\n/.exec(out)?.[1]);
+      assert.ok(port > 0, out);
+      const { responses } = await exchange(port, get("/hello/ada"), { responses: 1 });
+      assert.equal(text(responses[0]!.body), "Hello ada");
+    } finally {
+      child.kill("SIGTERM");
+      await child.status;
+      await child.stdout.cancel().catch(() => {});
+      await child.stderr.cancel();
+    }
+  } finally {
+    Deno.removeSync(project, { recursive: true });
+  }
 });

@@ -130,7 +130,7 @@ Deno.test("--app with a syntax error keeps Deno's location and code frame", asyn
       stderr,
       /^rawserve: Cannot load --app .*syntax_app\.ts: SyntaxError: Expected ',', got '}'\n/,
     );
-    assert.match(stderr, /^4 \|   },$/m, "the code frame");
+    assert.match(stderr, /^4 \| {3}},$/m, "the code frame");
     assert.match(stderr, new RegExp(`at file://${module}:4:3`), "the location");
   } finally {
     Deno.removeSync(dir, { recursive: true });

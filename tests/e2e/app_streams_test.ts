@@ -1,0 +1,74 @@
+// Streams and bodies of an --app through real sockets (issue 18): a streamed download never
+// starves the other clients, chunks that are not bytes cut their own response only, and uploads
+// cost memory in proportion to their bytes, within the server's body budget.
+
+import assert from "node:assert/strict";
+import { bytes, get, readResponses, startServer, stopOk, writeAll } from "./_server.ts";
+
+const APP = new URL("./apps/stream_app.ts", import.meta.url).pathname;
+
+/** A download read as fast as it comes, counted; `stop()` closes it. */
+function download(conn: Deno.Conn) {
+  const state = { total: 0, ended: false, stopped: false };
+  const buf = new Uint8Array(256 * 1024);
+  const done = (async () => {
+    try {
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        state.total += n;
+      }
+    } catch (e) {
+      if (!state.stopped) throw e;
+    }
+    state.ended = true;
+  })();
+  return {
+    state,
+    async stop() {
+      state.stopped = true;
+      conn.close();
+      await done;
+    },
+  };
+}
+
+/** Waits (at most 10 s) until `value()` reaches `target`. */
+async function waitFor(value: () => number, target: number): Promise<void> {
+  const end = Date.now() + 10_000;
+  while (value() < target) {
+    if (Date.now() > end) throw new Error(`Stuck at ${value()} bytes, waiting for ${target}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+Deno.test("a streamed download to a fast reader leaves other clients answered within milliseconds", async () => {
+  const server = await startServer(["--quiet", "--app", APP]);
+  const downloading = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  const probe = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  try {
+    // ~120 MB of CSV rows, one string each: far more than the probes take to finish.
+    await writeAll(downloading, bytes(get("/csv?rows=4000000")));
+    const { state, stop } = download(downloading);
+    await waitFor(() => state.total, 1 << 20);
+    const latencies: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const started = performance.now();
+      await writeAll(probe, bytes(get("/")));
+      const { responses } = await readResponses(probe, { responses: 1, timeoutMs: 5000 });
+      latencies.push(Math.round(performance.now() - started));
+      assert.equal(responses[0]?.status, 200);
+    }
+    const during = state.total;
+    assert.equal(state.ended, false, `the download was still going (${during} bytes so far)`);
+    assert.ok(Math.max(...latencies) < 200, `every answer within 200 ms during the download: ${latencies}`);
+    // The download kept moving while the probes were answered, and goes on after them.
+    await waitFor(() => state.total, during + (1 << 20));
+    await stop();
+    probe.close();
+  } catch (e) {
+    await server.stop(); // a starved server may not even hear SIGTERM: stop() kills it after 10 s
+    throw e;
+  }
+  await stopOk(server);
+});

@@ -323,12 +323,12 @@ export class OutputQueue {
   }
 }
 
-/** What a chunk is, for the error that names it. */
+/** What a chunk is, for the error that names it: "a string", "an ArrayBuffer", "7". */
 function describe(value: unknown): string {
-  if (value === null || typeof value !== "object") {
-    return typeof value === "string" ? "a string" : String(value);
-  }
-  return `a ${Object.prototype.toString.call(value).slice(8, -1)}`;
+  if (typeof value === "string") return "a string";
+  if (value === null || typeof value !== "object") return String(value);
+  const type = Object.prototype.toString.call(value).slice(8, -1);
+  return `${/^[AEIO]/.test(type) ? "an" : "a"} ${type}`; // "a Uint16Array"
 }
 
 /** One chunk of the chunked coding: size in hex, CRLF, the data, CRLF. */

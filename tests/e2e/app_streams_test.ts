@@ -3,7 +3,7 @@
 // cost memory in proportion to their bytes, within the server's body budget.
 
 import assert from "node:assert/strict";
-import { bytes, get, readResponses, startServer, stopOk, writeAll } from "./_server.ts";
+import { bytes, exchange, get, readResponses, startServer, stopOk, writeAll } from "./_server.ts";
 
 const APP = new URL("./apps/stream_app.ts", import.meta.url).pathname;
 
@@ -71,4 +71,50 @@ Deno.test("a streamed download to a fast reader leaves other clients answered wi
     throw e;
   }
   await stopOk(server);
+});
+
+Deno.test("a response stream chunk that is not bytes cuts that response only, logged once with its request", async () => {
+  const server = await startServer(["--quiet", "--app", APP]);
+  const cases: [string, string][] = [
+    ["/bad?kind=string", "a string"],
+    ["/bad?kind=u16", "a Uint16Array"],
+    ["/bad?kind=arraybuffer", "an ArrayBuffer"],
+    ["/echo-text", "a string"],
+  ];
+  let failures = 0;
+  try {
+    for (const [path] of cases) {
+      for (const version of ["1.1", "1.0"]) {
+        const label = `${path} over HTTP/${version}`;
+        const upload = path === "/echo-text";
+        const head = upload
+          ? `POST ${path} HTTP/${version}\r\nHost: test\r\nContent-Length: 6\r\n\r\nhello\n`
+          : `GET ${path} HTTP/${version}\r\nHost: test\r\n\r\n`;
+        const { raw, closed } = await exchange(server.port, head, { timeoutMs: 5000 });
+        const text = new TextDecoder().decode(raw);
+        assert.match(text, /^HTTP\/1\.1 200 OK\r\n/, label);
+        assert.equal(closed, true, `${label}: the connection is closed`);
+        assert.doesNotMatch(text, /\0/, `${label}: no NUL bytes`);
+        assert.ok(!/\r\n0\r\n\r\n$/.test(text), `${label}: no last chunk, so the client sees a cut body`);
+        if (version === "1.1") assert.match(text, /transfer-encoding: chunked/i, label);
+        if (!upload) assert.ok(text.endsWith("good\n") || text.endsWith("good\n\r\n"), `${label}: ${text}`);
+        failures++;
+        // The server goes on: the next connection is answered.
+        const next = await exchange(server.port, get("/", "Connection: close\r\n"), { responses: 1 });
+        assert.equal(next.responses[0]?.status, 200, `${label}: the next client is answered`);
+      }
+    }
+  } catch (e) {
+    await server.stop();
+    throw e;
+  }
+  const stderr = await stopOk(server);
+  const lines = stderr.split("\n").filter((line) => line.startsWith("Response stream"));
+  assert.equal(lines.length, failures, `one line per cut response:\n${stderr}`);
+  for (const [path, kind] of cases) {
+    const method = path === "/echo-text" ? "POST" : "GET";
+    const pattern =
+      `Response stream of ${method} ${path} failed: A response stream chunk must be a Uint8Array, not ${kind}`;
+    assert.equal(lines.filter((line) => line === pattern).length, 2, `${pattern}\n${stderr}`);
+  }
 });

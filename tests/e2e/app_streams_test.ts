@@ -3,7 +3,7 @@
 // cost memory in proportion to their bytes, within the server's body budget.
 
 import assert from "node:assert/strict";
-import { bytes, exchange, get, readResponses, startServer, stopOk, writeAll } from "./_server.ts";
+import { bytes, exchange, get, readResponses, rssKiB, startServer, stopOk, writeAll } from "./_server.ts";
 
 const APP = new URL("./apps/stream_app.ts", import.meta.url).pathname;
 
@@ -117,4 +117,91 @@ Deno.test("a response stream chunk that is not bytes cuts that response only, lo
       `Response stream of ${method} ${path} failed: A response stream chunk must be a Uint8Array, not ${kind}`;
     assert.equal(lines.filter((line) => line === pattern).length, 2, `${pattern}\n${stderr}`);
   }
+});
+
+/** A chunked request body of `n` one-byte chunks, then the last chunk. */
+function oneByteChunks(n: number): Uint8Array {
+  const one = bytes("1\r\nx\r\n");
+  const out = new Uint8Array(one.length * n + 5);
+  for (let i = 0; i < n; i++) out.set(one, i * one.length);
+  out.set(bytes("0\r\n\r\n"), one.length * n);
+  return out;
+}
+
+/** A POST of `body` (chunked) to `path`. */
+function chunkedPost(path: string, body: Uint8Array, extra = ""): Uint8Array {
+  const head = bytes(`POST ${path} HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n${extra}\r\n`);
+  const out = new Uint8Array(head.length + body.length);
+  out.set(head);
+  out.set(body, head.length);
+  return out;
+}
+
+/** Samples the server's RSS every 10 ms while `run` runs. @returns the peak growth in MiB */
+async function peakGrowthMiB(pid: number, run: () => Promise<void>): Promise<number> {
+  const base = rssKiB(pid);
+  let peak = base;
+  const sampler = setInterval(() => peak = Math.max(peak, rssKiB(pid)), 10);
+  try {
+    await run();
+  } finally {
+    clearInterval(sampler);
+  }
+  peak = Math.max(peak, rssKiB(pid));
+  return (peak - base) / 1024;
+}
+
+Deno.test("uploads in one-byte chunks cost memory in proportion to their bytes, not their chunks", async () => {
+  const server = await startServer(["--quiet", "--app", APP]);
+  try {
+    const body = oneByteChunks(250_000);
+    const upload = () =>
+      exchange(server.port, chunkedPost("/upload", body, "Connection: close\r\n"), {
+        responses: 1,
+        timeoutMs: 20_000,
+      });
+    assert.equal(new TextDecoder().decode((await upload()).responses[0]?.body), "250000\n", "warm-up");
+    // Four at once, read whole with arrayBuffer(): 1.5 MB on the wire each. One piece per chunk
+    // held ~400 bytes per body byte (+430 MiB here); Deno.serve grows ~8 MiB for four of 1 MB.
+    const fourAtOnce = await peakGrowthMiB(server.pid, async () => {
+      const answers = await Promise.all([upload(), upload(), upload(), upload()]);
+      for (const { responses } of answers) {
+        assert.equal(responses[0]?.status, 200);
+        assert.equal(new TextDecoder().decode(responses[0]?.body), "250000\n");
+      }
+    });
+    assert.ok(
+      fourAtOnce < 24,
+      `four uploads of 250,000 one-byte chunks grew RSS by ${fourAtOnce.toFixed(1)} MiB`,
+    );
+    // Twenty that wait before reading: each holds what one queue may (BODY_QUEUE_BYTES), counted
+    // with what its pieces really cost, until its handler reads.
+    const waiting = await peakGrowthMiB(server.pid, async () => {
+      const answers = await Promise.all(
+        Array.from(
+          { length: 20 },
+          () =>
+            exchange(
+              server.port,
+              chunkedPost("/upload?wait=500", oneByteChunks(100_000), "Connection: close\r\n"),
+              {
+                responses: 1,
+                timeoutMs: 20_000,
+              },
+            ),
+        ),
+      );
+      for (const { responses } of answers) {
+        assert.equal(new TextDecoder().decode(responses[0]?.body), "100000\n");
+      }
+    });
+    assert.ok(
+      waiting < 24,
+      `twenty waiting uploads of one-byte chunks grew RSS by ${waiting.toFixed(1)} MiB`,
+    );
+  } catch (e) {
+    await server.stop();
+    throw e;
+  }
+  await stopOk(server);
 });

@@ -205,3 +205,56 @@ Deno.test("uploads in one-byte chunks cost memory in proportion to their bytes, 
   }
   await stopOk(server);
 });
+
+Deno.test("bodies an app reads whole count against --max-body-memory: 503 with Retry-After beyond it", async () => {
+  const MiB = 1024 * 1024;
+  const server = await startServer(["--quiet", "--app", APP, "--max-body-memory", String(4 * MiB)]);
+  const conns: Deno.Conn[] = [];
+  try {
+    await exchange(server.port, get("/", "Connection: close\r\n"));
+    // Forty uploads of 1 MiB, each stalled one byte short, to an app that calls arrayBuffer():
+    // three fit in the 4 MiB budget, the rest are refused. Without the bound every byte was kept
+    // (300 such uploads grew RSS by 315 MiB).
+    const head = bytes(`POST /upload HTTP/1.1\r\nHost: test\r\nContent-Length: ${MiB}\r\n\r\n`);
+    const body = new Uint8Array(MiB - 1).fill(120);
+    let outcomes: ("refused" | "held")[] = [];
+    const growth = await peakGrowthMiB(server.pid, async () => {
+      outcomes = await Promise.all(Array.from({ length: 40 }, async () => {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+        conns.push(conn);
+        await writeAll(conn, head);
+        await writeAll(conn, body).catch(() => {}); // a refused upload may be cut short
+        try {
+          const { responses } = await readResponses(conn, { responses: 1, timeoutMs: 1500 });
+          assert.equal(responses[0]?.status, 503);
+          assert.equal(responses[0]?.headers.get("retry-after"), "1");
+          return "refused";
+        } catch (e) {
+          if (String(e).includes("No complete answer") || e instanceof Deno.errors.Interrupted) return "held";
+          throw e;
+        }
+      }));
+    });
+    const held = outcomes.filter((o) => o === "held").length;
+    assert.ok(held >= 1 && held <= 4, `uploads held within the budget: ${held} of 40`);
+    assert.equal(outcomes.length - held, 40 - held, "every other upload got 503");
+    assert.ok(growth < 24, `forty stalled 1 MiB uploads grew RSS by ${growth.toFixed(1)} MiB`);
+  } catch (e) {
+    closeAll(conns);
+    await server.stop();
+    throw e;
+  }
+  closeAll(conns);
+  await stopOk(server);
+});
+
+/** Closes connections, some of which a timeout closed already. */
+function closeAll(conns: Deno.Conn[]): void {
+  for (const conn of conns) {
+    try {
+      conn.close();
+    } catch {
+      // closed by readResponses' timeout
+    }
+  }
+}

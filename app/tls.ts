@@ -69,7 +69,7 @@ export class TlsServer implements TlsAcceptor, Disposable {
 
   wrap(fd: number, reactor: Reactor, hooks: TlsHooks): TlsTransport {
     return new TlsTransport(fd, reactor, {
-      context: this.#context.pointer,
+      context: this.#context,
       ktls: this.#ktls,
       handshakeTimeoutMs: this.#config.handshakeTimeoutMs,
       hooks,
@@ -77,8 +77,9 @@ export class TlsServer implements TlsAcceptor, Disposable {
   }
 
   /**
-   * Loads the certificate and key again (SIGHUP). Connections already made keep the context they
-   * began with (each SSL object holds a reference to it); new ones get the new pair. A pair that
+   * Loads the certificate and key again (SIGHUP). Connections already accepted keep the context
+   * they began with (each holds a reference to it from accept on, and its SSL object another);
+   * new ones get the new pair. A pair that
    * cannot be used leaves the old one in place.
    * @returns one line for the log
    */

@@ -1,7 +1,8 @@
 // The TLS configuration every connection of a server shares: one SSL_CTX built from --cert and
 // --key, with TLS 1.2 as the floor, OpenSSL's default ciphers and groups, ALPN http/1.1 and
 // stateless session tickets. Building it checks what a person could get wrong and says so in
-// one line (StartupError); the context is owned by a TlsContext and freed once.
+// one line (StartupError); the context is owned by a TlsContext, which counts the references
+// connections take (SSL_CTX_up_ref) and frees each once.
 
 import {
   cString,
@@ -28,6 +29,7 @@ const {
   TLS_server_method,
   SSL_CTX_new,
   SSL_CTX_free,
+  SSL_CTX_up_ref,
   SSL_CTX_ctrl,
   SSL_CTX_set_options,
   SSL_CTX_use_certificate_chain_file,
@@ -87,9 +89,17 @@ export interface TlsContextOptions {
   tickets?: boolean;
 }
 
-/** An SSL_CTX and what rawserve reports about its certificate. Freed once, by its dispose. */
+/**
+ * An SSL_CTX and what rawserve reports about its certificate. Its owner's reference is dropped
+ * by dispose; each connection takes one of its own (retain) and drops it (release) once it is
+ * gone, so a reload can dispose the old context while connections accepted before it still
+ * wait for their first byte. The SSL_CTX is freed with the last reference.
+ */
 export class TlsContext implements Disposable {
   #ctx: Deno.PointerObject | null;
+  /** References held: the owner's (until dispose) and one per retain not yet released. */
+  #refs = 1;
+  #disposed = false;
   /** The certificate's subject, e.g. `/CN=localhost`. */
   readonly subject: string;
   /** The certificate's validity period. */
@@ -107,10 +117,40 @@ export class TlsContext implements Disposable {
     this.notAfter = cert ? asn1Date(X509_get0_notAfter(cert)) : null;
   }
 
-  /** The SSL_CTX, for SSL_new. SSL_new takes a reference of its own, so a connection outlives a reload. */
+  /**
+   * The SSL_CTX, for a caller that uses it only while the owner's reference is held (a
+   * connection that may outlive the owner takes its own with retain).
+   * @throws {Error} after dispose
+   */
   get pointer(): Deno.PointerObject {
-    if (!this.#ctx) throw new Error("TlsContext used after dispose");
+    if (!this.#ctx || this.#disposed) throw new Error("TlsContext used after dispose");
     return this.#ctx;
+  }
+
+  /** How many references are held (the owner's and the connections'), for tests. */
+  get references(): number {
+    return this.#refs;
+  }
+
+  /**
+   * A reference for one connection (SSL_CTX_up_ref): the SSL_CTX stays valid until release(),
+   * whatever happens to the owner's reference meanwhile.
+   * @returns the SSL_CTX, for SSL_new
+   * @throws {Error} after dispose: a new connection takes the current context, never an old one
+   */
+  retain(): Deno.PointerObject {
+    const ctx = this.pointer;
+    if (SSL_CTX_up_ref(ctx) !== 1) throw new Error("SSL_CTX_up_ref failed");
+    this.#refs++;
+    return ctx;
+  }
+
+  /** Drops a reference taken by retain(); the last one frees the SSL_CTX. Call once per retain. */
+  release(): void {
+    const ctx = this.#ctx;
+    if (!ctx) throw new Error("TlsContext released more often than retained");
+    SSL_CTX_free(ctx);
+    if (--this.#refs === 0) this.#ctx = null;
   }
 
   /**
@@ -190,11 +230,11 @@ export class TlsContext implements Disposable {
     return out;
   }
 
-  /** Frees this reference to the SSL_CTX; connections made from it keep their own. */
+  /** Drops the owner's reference, once; connections made from it keep their own. */
   [Symbol.dispose](): void {
-    if (!this.#ctx) return;
-    SSL_CTX_free(this.#ctx);
-    this.#ctx = null;
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.release();
   }
 }
 

@@ -21,7 +21,9 @@ import { StartupError } from "./errno.ts";
 export const LIBSSL = {
   TLS_server_method: { parameters: [], result: "pointer" }, // const SSL_METHOD *(void)
   SSL_CTX_new: { parameters: ["pointer"], result: "pointer" }, // SSL_CTX *(const SSL_METHOD *)
-  SSL_CTX_free: { parameters: ["pointer"], result: "void" }, // void (SSL_CTX *)
+  SSL_CTX_free: { parameters: ["pointer"], result: "void" }, // void (SSL_CTX *): drops one reference
+  // int (SSL_CTX *): one more reference, so the context outlives its owner's SSL_CTX_free
+  SSL_CTX_up_ref: { parameters: ["pointer"], result: "i32" },
   // long SSL_CTX_ctrl(SSL_CTX *ctx, int cmd, long larg, void *parg): the macros
   // SSL_CTX_set_mode, _set_min_proto_version, _set_read_ahead, _set_session_cache_mode and
   // _set_tlsext_ticket_keys all expand to it. Set-up only (larg is 64-bit).

@@ -37,7 +37,7 @@ async function main(args: string[]): Promise<number> {
 /**
  * `--workers N`: checks the root and the TLS pair once (instead of N workers failing on them),
  * then supervises. With TLS, the workers share session-ticket keys (so a ticket from one resumes
- * on another) and SIGHUP is passed on to them.
+ * on another); SIGHUP is passed on to them in every case.
  */
 async function supervise(config: CliConfig, args: string[]): Promise<number> {
   if (config.root !== null) {
@@ -57,7 +57,8 @@ async function supervise(config: CliConfig, args: string[]): Promise<number> {
     port: config.port,
     args,
     env,
-    forward: config.tls ? ["SIGHUP"] : [],
+    // Every worker answers SIGHUP (reloads, or says there is nothing to reload); none dies of it.
+    forward: ["SIGHUP"],
     announce: (host, port) => {
       const url = paint("bold", formatUrl(host, port, config.tls !== null));
       console.log(`rawserve listening on ${url} (${describeSite(config)}, ${config.workers} workers)`);

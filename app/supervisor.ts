@@ -21,7 +21,7 @@ export interface SupervisorOptions {
   args: string[];
   /** Variables added to every worker's environment (TLS session-ticket keys). */
   env?: Record<string, string>;
-  /** Signals passed on to every worker as they come (SIGHUP, to reload certificates). */
+  /** Signals passed on to every worker as they come (SIGHUP: each reloads what it can). */
   forward?: Deno.Signal[];
   /** Prints the start-up line once the port is known. */
   announce: (host: string, port: number) => void;

@@ -3,7 +3,16 @@
 // Every test stops its servers and leaves no process behind.
 
 import assert from "node:assert/strict";
-import { bytes, get, readResponses, type RunningServer, sleep, startServer, writeAll } from "./_server.ts";
+import {
+  bytes,
+  get,
+  processAlive,
+  readResponses,
+  type RunningServer,
+  sleep,
+  startServer,
+  writeAll,
+} from "./_server.ts";
 import { makePki, needs, type TestPki } from "./_tls.ts";
 
 /** Silent connections per round: each is accepted before the reload and handshakes after it. */
@@ -31,15 +40,6 @@ async function waitFor(what: string, condition: () => boolean | Promise<boolean>
   while (!(await condition())) {
     if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
     await sleep(20);
-  }
-}
-
-/** Whether the process is still there (not a zombie). */
-function alive(pid: number): boolean {
-  try {
-    return !/^\S+ \(.*\) Z/.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
-  } catch {
-    return false;
   }
 }
 
@@ -80,7 +80,7 @@ async function reloadUnderSilentConnections(
         tls.close();
       }
     }));
-    assert.ok(alive(server.pid), "the server survived the reload");
+    assert.ok(processAlive(server.pid), "the server survived the reload");
     const failed = results.filter((r) => r.status !== "fulfilled" || r.value !== 200);
     assert.equal(failed.length, 0, `late handshakes that failed: ${JSON.stringify(failed.slice(0, 3))}`);
   } catch (e) {

@@ -43,6 +43,22 @@ async function waitFor(what: string, condition: () => boolean | Promise<boolean>
   }
 }
 
+/**
+ * How many of the connections from `clientPorts` the server has accepted: the server's side of
+ * each is in /proc/net/tcp from the handshake on, but has an inode only once accept(2) gave it a
+ * descriptor (TCP_DEFER_ACCEPT holds a silent one back for a few seconds).
+ */
+function acceptedCount(serverPort: number, clientPorts: Set<number>): number {
+  let count = 0;
+  for (const line of Deno.readTextFileSync("/proc/net/tcp").split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10) continue;
+    const local = parseInt(f[1]!.split(":")[1]!, 16), remote = parseInt(f[2]!.split(":")[1]!, 16);
+    if (local === serverPort && clientPorts.has(remote) && f[9] !== "0") count++;
+  }
+  return count;
+}
+
 /** Installs `pair` under the paths the server reloads from. */
 function install(pki: TestPki, pair: { cert: string; key: string }) {
   Deno.copyFileSync(pair.cert, `${pki.dir}/live.pem`);
@@ -59,12 +75,12 @@ async function reloadUnderSilentConnections(
   next: { cert: string; key: string },
   nextCa: string,
 ): Promise<void> {
-  const before = server.fdCount();
   const silent = await Promise.all(
     Array.from({ length: SILENT }, () => Deno.connect({ hostname: "127.0.0.1", port: server.port })),
   );
   try {
-    await waitFor("accepted", () => server.fdCount() >= before + SILENT);
+    const ports = new Set(silent.map((tcp) => (tcp.localAddr as Deno.NetAddr).port));
+    await waitFor("accepted", () => acceptedCount(server.port, ports) === SILENT, 10_000);
     install(pki, next);
     Deno.kill(server.pid, "SIGHUP");
     // A new connection that gets the new certificate proves the reload is done.

@@ -6,7 +6,7 @@
 
 import type { FileBody, ResponseObserver, Transport } from "../types.ts";
 import { IO } from "../types.ts";
-import type { RequestHead } from "./parser.ts";
+import type { RequestHead } from "../request_head.ts";
 import { currentBatch } from "../clock.ts";
 
 /** sendfile(2) count per call: 2^30 stays far below the kernel's 0x7ffff000 cap. */

@@ -35,8 +35,10 @@ export default {
           headers: { "content-type": "text/csv" },
         });
       }
-      case "/echo-text":
-        return new Response(request.body!.pipeThrough(new TextDecoderStream()));
+      case "/echo-text": // strings where bytes belong: what issue 18 saw crash the server
+        return new Response(
+          request.body!.pipeThrough(new TextDecoderStream()) as unknown as ReadableStream<Uint8Array>,
+        );
       case "/bad": {
         const make = BAD_CHUNKS[url.searchParams.get("kind") ?? ""];
         return make ? new Response(badStream(make())) : new Response("unknown kind", { status: 400 });

@@ -11,7 +11,7 @@ import { CUT_SHORT, RequestIntake } from "./request_intake.ts";
 import { DRAIN } from "./output_queue.ts";
 import { ResponseQueue } from "./responses.ts";
 import { type Phase, PHASE_TIMEOUT, restartsPerRequest, type Timeouts } from "./phases.ts";
-import { type ConnectionStats, countError } from "../stats.ts";
+import { type ConnectionStats, countError, logHandlerFailure } from "../stats.ts";
 import type { Deadline, Handler, HttpResponse, Session, Transport } from "../types.ts";
 import { IO } from "../types.ts";
 
@@ -212,7 +212,7 @@ export class Connection implements Session {
   /** For the connection's parts: a handler threw, or its response cannot be sent. Logs, answers 500. */
   handlerFailed(e: unknown): HttpResponse {
     countError(this.#options.stats, "handler");
-    console.error(`Handler failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    logHandlerFailure(e);
     return statusResponse(STATUS.INTERNAL_SERVER_ERROR);
   }
 

@@ -101,7 +101,7 @@ export class ResponseQueue {
   /**
    * Responses encoded whose bytes the kernel has not all taken, as (status, started) pairs in
    * the first `#inFlightLength` slots; they are complete once the output queue is empty. Only
-   * kept when `hooks.completed` is set. The array is reused, never truncated: `length = 0` and
+   * kept when `options.onComplete` is set. The array is reused, never truncated: `length = 0` and
    * push again cost ~30 ns a response (the backing store is freed and regrown), indexed stores ~1.
    */
   #inFlight: number[] | null = null;

@@ -5,6 +5,17 @@
 // 404.html or, with --spa, its index.html. Large files go out with sendfile(2), never read into
 // memory; no answer waits on the disk or a compression on the reactor's thread.
 
+import {
+  EACCES,
+  ELOOP,
+  EMFILE,
+  ENAMETOOLONG,
+  ENFILE,
+  ENOENT,
+  ENOTDIR,
+  EPERM,
+  EXDEV,
+} from "../../ffi/errno_numbers.ts";
 import type { FileBody, Handler, HttpRequest, HttpResponse, ResponseObserver } from "../types.ts";
 import { STATUS, statusResponse } from "../status.ts";
 import {
@@ -38,8 +49,6 @@ import { listDirectory } from "./listing.ts";
 import { monoClock } from "../clock.ts";
 import { emptyFileInfo, type FileInfo, type StaticOptions } from "./types.ts";
 
-const ENOENT = 2, EACCES = 13, EPERM = 1, ENOTDIR = 20, EXDEV = 18, ELOOP = 40, ENAMETOOLONG = 36;
-const ENFILE = 23, EMFILE = 24;
 const ALLOW = ["Allow", "GET, HEAD"];
 const TEXT = "text/plain; charset=utf-8";
 const VARY_ENCODING = ["Vary", "Accept-Encoding"];

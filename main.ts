@@ -5,7 +5,7 @@
 import { StartupError, SyscallError } from "./ffi/errno.ts";
 import { withFlagHint } from "./app/cli/messages.ts";
 import { type CliConfig, parseCli, USAGE, UsageError, VERSION } from "./app/cli/flags.ts";
-import { describeSite, formatUrl, paint, runServer } from "./app/cli/run.ts";
+import { describeSite, formatUrl, paint, printTlsWarnings, runServer } from "./app/cli/run.ts";
 import { createStaticFs } from "./app/site/static_fs.ts";
 import { superviseWorkers, WORKER_ENV } from "./app/cli/supervisor.ts";
 
@@ -56,7 +56,7 @@ async function supervise(config: CliConfig, args: string[]): Promise<number> {
     );
     const keys = TicketKeyRing.fresh();
     using tls = new TlsServer(config.tls, keys);
-    for (const warning of tls.context.warnings()) console.error(`rawserve: warning: ${warning}`);
+    printTlsWarnings(tls.context.warnings());
     // Each worker reads the ring's state of the moment on its stdin, never from its environment.
     env[TICKET_KEYS_ENV] = TICKET_KEYS_ON_STDIN;
     input = () => keys.toBytes();

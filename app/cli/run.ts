@@ -67,7 +67,9 @@ export async function loadApp(path: string): Promise<FetchHandler> {
 }
 
 /**
- * Serves until SIGINT or SIGTERM.
+ * Serves until SIGINT or SIGTERM: opens what the flags name (the root or the app, the access
+ * log, the certificate), composes the handler (site, operator pages), listens, prints the URL,
+ * and runs the reactor; SIGHUP reloads what can be reloaded.
  * @param config the command line
  * @param worker whether this process is one of a supervisor's workers
  * @returns the exit code (0, or 130 after a forced stop)
@@ -162,12 +164,13 @@ function siteHandler(config: CliConfig, root: string, stack: AsyncDisposableStac
 async function startTls(config: NonNullable<CliConfig["tls"]>, worker: boolean) {
   const { TlsServer, inheritedTicketKeys } = await import("../transport/tls.ts");
   const tls = new TlsServer(config, inheritedTicketKeys() ?? undefined);
-  if (!worker) {
-    for (const warning of tls.context.warnings()) {
-      console.error(`rawserve: warning: ${warning}`);
-    }
-  }
+  if (!worker) printTlsWarnings(tls.context.warnings());
   return tls;
+}
+
+/** The certificate's warnings (expiry, a weak key), one line each, printed once per group. */
+export function printTlsWarnings(warnings: readonly string[]): void {
+  for (const warning of warnings) console.error(`rawserve: warning: ${warning}`);
 }
 
 /** Something SIGHUP reloads; returns the line that says how it went. */

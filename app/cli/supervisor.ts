@@ -4,7 +4,8 @@
 
 import { listenTcp, lockAbstractName } from "../../ffi/socket.ts";
 import { formatAuthority } from "../../ffi/sockaddr.ts";
-import { EADDRINUSE, SyscallError } from "../../ffi/errno.ts";
+import { SyscallError } from "../../ffi/errno.ts";
+import { EADDRINUSE } from "../../ffi/errno_numbers.ts";
 
 /** Environment variable that marks a worker process (its value is the worker's index). */
 export const WORKER_ENV = "RAWSERVE_WORKER";

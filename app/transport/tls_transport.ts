@@ -14,7 +14,8 @@ import {
   takeSslError,
 } from "../../ffi/libssl.ts";
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, lastErrno, libc } from "../../ffi/libc.ts";
-import { EAGAIN, EPIPE, EPROTO, errnoName } from "../../ffi/errno.ts";
+import { errnoName } from "../../ffi/errno.ts";
+import { EAGAIN, EPIPE, EPROTO } from "../../ffi/errno_numbers.ts";
 import { peekFd, peerAddress, readFd, shutdownWrite, writeFd } from "../../ffi/socket.ts";
 import { preadFd } from "../../ffi/files.ts";
 import type { IoHandler, Reactor } from "../../loop/reactor.ts";

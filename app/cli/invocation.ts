@@ -13,18 +13,29 @@ function projectDirectory(): string | null {
 
 /**
  * Whether this is `deno task ...` run from rawserve's deno.json: the task runs in rawserve's
- * folder with INIT_CWD set. INIT_CWD alone is not enough: an npm script that runs an installed
- * `rawserve` inherits it too, and there the script's own directory is meant.
+ * folder with INIT_CWD set, as a child of the `deno task` process. INIT_CWD alone is not
+ * enough, being inherited: an npm script that runs an installed `rawserve`, or `deno task test`
+ * that runs main.ts in a test, pass it on, and there the working directory is meant.
  */
 function underOwnTask(): boolean {
   // Decided once, at the first call: main.ts changes to the start directory after it.
   if (ownTask === null) {
     const init = Deno.env.get("INIT_CWD");
-    ownTask = init !== undefined && init !== "" && Deno.cwd() === projectDirectory();
+    ownTask = init !== undefined && init !== "" && Deno.cwd() === projectDirectory() && parentIsDenoTask();
   }
   return ownTask;
 }
 let ownTask: boolean | null = null;
+
+/** Whether the parent process is `deno task` (its argv[1]), from /proc (proc(5): stat, cmdline). */
+function parentIsDenoTask(): boolean {
+  const stat = readProcText("/proc/self/stat") ?? "";
+  // The command name in parentheses may hold spaces: the fields after its last ")" are
+  // state, then ppid.
+  const ppid = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1];
+  const argv = readProcText(`/proc/${ppid}/cmdline`)?.split("\0") ?? [];
+  return argv[1] === "task";
+}
 
 /**
  * The directory the user started rawserve in: INIT_CWD under rawserve's own `deno task`, else

@@ -16,7 +16,16 @@ import { superviseWorkers, WORKER_ENV } from "./app/cli/supervisor.ts";
 async function main(args: string[]): Promise<number> {
   // Paths on the command line are the user's: under `deno task start` they typed them elsewhere.
   const start = startDirectory();
-  if (start !== Deno.cwd()) Deno.chdir(start);
+  try {
+    if (start !== Deno.cwd()) Deno.chdir(start);
+  } catch (e) {
+    console.error(
+      `rawserve: Cannot change to ${start}, where the command was started: ${
+        e instanceof Error ? e.message : e
+      }`,
+    );
+    return 1;
+  }
   let config;
   try {
     config = parseCli(args);

@@ -3,18 +3,19 @@
 // swallows the response. Deterministic enough to compare code changes by a few percent, which
 // wrk runs on a shared VM cannot. Usage:
 //   deno run -A scripts/path_bench.ts [--requests 2000000] [--rounds 7]
-//     [--handler embedded|static|static-js|static-br|app-hello|app-json]
+//     [--handler embedded|static|static-js|static-br|app-hello|app-json] [--access-log]
 // static: a 13-byte file (never compressed); static-js: a 4 KiB script asked for without
 // Accept-Encoding (identity, negotiated); static-br: the same script asked for with a browser's
 // Accept-Encoding, answered with its cached br copy; app-*: scripts/apps/*.ts through serve()'s
-// bridge.
+// bridge. --access-log: each response ends in an access-log line, as the CLI's default (the
+// batches are dropped, not written).
 
 import { parseArgs } from "node:util";
 import { Connection } from "../http/h1/connection.ts";
 import type { Handler } from "../http/types.ts";
 import { MemoryTransport } from "./_memory_transport.ts";
 import { Timer, TimerHeap } from "../loop/timers.ts";
-import { batchEnd, batchStart } from "../http/clock.ts";
+import { batchEnd, batchStart, monoClock } from "../http/clock.ts";
 import { embeddedHandler } from "../app/site/embedded_page.ts";
 import { createStaticHandler } from "../http/static/static_handler.ts";
 import type { FileInfo, StaticFs } from "../http/static/types.ts";
@@ -22,6 +23,7 @@ import { fetchHandler } from "../app/web/handler.ts";
 import { WorkerCompressor } from "../app/site/compressor.ts";
 import { parseRequestHead } from "../http/h1/parser.ts";
 import { RequestHead } from "../http/request_head.ts";
+import { AccessLog, type LogEntry } from "../app/cli/access_log.ts";
 import hello from "./apps/hello.ts";
 import json from "./apps/json.ts";
 
@@ -31,6 +33,7 @@ const { values } = parseArgs({
     requests: { type: "string", default: "2000000" },
     rounds: { type: "string", default: "7" },
     handler: { type: "string", default: "embedded" },
+    "access-log": { type: "boolean", default: false },
   },
 });
 const REQUESTS = Number(values.requests);
@@ -102,7 +105,25 @@ const heap = new TimerHeap();
 const NOW = performance.now();
 const scheduler = { timers: heap, arm: (timer: Timer, ms: number) => heap.arm(timer, NOW + ms) };
 const transport = new MemoryTransport(REQUEST);
+const log = new AccessLog(() => {});
+const entry: LogEntry = { remote: "", head: null, status: 0, bytes: 0, ms: 0, complete: false };
 const conn = new Connection(transport, {
+  ...(values["access-log"]
+    ? {
+      now: monoClock, // the batch clock, as the server's reactor.now()
+      onComplete: (
+        c: Connection,
+        done: { head: LogEntry["head"]; status: number; bytes: number; ms: number },
+      ) => {
+        entry.remote = c.remoteAddress;
+        entry.head = done.head;
+        entry.status = done.status;
+        entry.bytes = done.bytes;
+        entry.ms = done.ms;
+        log.record(entry);
+      },
+    }
+    : {}),
   handler,
   deadline: (callback) => new Timer(callback, scheduler),
   maxBodyBytes: 1 << 20,

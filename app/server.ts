@@ -9,7 +9,7 @@ import { EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM } from "..
 import { type IoHandler, Reactor, type ReactorOptions } from "../loop/reactor.ts";
 import type { Timer } from "../loop/timers.ts";
 import { Connection, type ConnectionOptions } from "../http/h1/connection.ts";
-import { type ConnectionStats, countError } from "../http/stats.ts";
+import { type ConnectionStats, countClientLeft, countError } from "../http/stats.ts";
 import type { Handler, Session } from "../http/types.ts";
 import { batchEnd, batchStart } from "../http/clock.ts";
 import { encodeFields } from "../http/fields.ts";
@@ -18,6 +18,11 @@ import { DEFAULTS } from "./defaults.ts";
 // Types only: the TLS modules load libssl, which a plain-HTTP server never needs.
 import type { TlsHooks, TlsTransport } from "./transport/tls_transport.ts";
 
+/**
+ * How a TLS connection that ended before HTTP ended when its client left (closed, reset, or
+ * stopped reading): counted apart from errors, as HTTP/1.1's connections count it.
+ */
+const CLIENT_LEFT = /peer closed|ECONNRESET|EPIPE/;
 /** Connections accepted per readiness event before other sockets get a turn. */
 const ACCEPT_BATCH = 64;
 /** Pause before retrying accept after EMFILE/ENFILE/ENOBUFS, so a full fd table is no busy loop. */
@@ -281,7 +286,8 @@ export class Server implements Disposable {
 
   #onHandshakeEnded(transport: TlsTransport, kind: string | null): void {
     if (!this.#handshakes.delete(transport)) return;
-    if (kind) countError(this.stats, kind);
+    if (kind && CLIENT_LEFT.test(kind)) countClientLeft(this.stats, kind);
+    else if (kind) countError(this.stats, kind);
     this.stats.open--;
     if (!this.#draining) this.#onDescriptorFreed();
   }

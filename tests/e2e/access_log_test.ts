@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { exchange, get, startServer, stopOk } from "./_server.ts";
+import { makePki, needs } from "./_tls.ts";
 
 const APPS = new URL("./apps/", import.meta.url).pathname;
 /** Far larger than any socket buffer, and sparse: no disk is spent on it. */
@@ -188,4 +189,33 @@ Deno.test("with --workers, each worker's shutdown line names it", async () => {
     ["0", "1"],
     stderr,
   );
+});
+
+Deno.test({
+  ...needs("HTTPS: a client that leaves before its TLS handshake is a client that left, not an error", [
+    "openssl",
+  ]),
+  fn: async () => {
+    const pki = makePki();
+    try {
+      const server = await startServer([
+        "--access-log",
+        "/dev/null",
+        "--cert",
+        pki.leaf.cert,
+        "--key",
+        pki.leaf.key,
+      ]);
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      conn.close(); // a FIN before any ClientHello
+      await new Promise((r) => setTimeout(r, 200));
+      const stderr = await stopOk(server);
+      assert.match(
+        stderr.trim().split("\n").at(-1)!,
+        /; clients left 1 \(tls handshake: peer closed 1\); errors none$/,
+      );
+    } finally {
+      pki.remove();
+    }
+  },
 });

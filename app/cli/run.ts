@@ -3,7 +3,6 @@
 // in reverse order on every path out, by one AsyncDisposableStack.
 
 import { styleText } from "node:util";
-import { resolve } from "node:path";
 import { exitWithParent, raiseFileLimit } from "../../ffi/libc.ts";
 import { socketBufferSizes } from "../../ffi/socket.ts";
 import { formatAuthority } from "../../ffi/sockaddr.ts";
@@ -44,7 +43,18 @@ export function formatUrl(host: string, port: number, tls = false): string {
 /** What the start-up line says is served: the root as an absolute path, so there is no doubt which. */
 export function describeSite(config: CliConfig): string {
   if (config.app !== null) return `app ${config.app}`;
-  return config.root === null ? "embedded page" : `serving ${resolve(config.root)}`;
+  return config.root === null ? "embedded page" : `serving ${absolutePath(config.root)}`;
+}
+
+/** `path` from the working directory, as an absolute path without `.` and `..` (node:path costs ~1.5 ms to load). */
+export function absolutePath(path: string): string {
+  const parts: string[] = [];
+  for (const part of (path.startsWith("/") ? path : `${Deno.cwd()}/${path}`).split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") parts.pop();
+    else parts.push(part);
+  }
+  return `/${parts.join("/")}`;
 }
 
 /**

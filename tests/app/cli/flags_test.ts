@@ -130,3 +130,21 @@ Deno.test("--max-body-memory sets the request-body budget; it defaults to the se
   assert.equal(parse(["--max-body-memory", "4194304"]).maxBodyMemoryBytes, 4 * 1024 * 1024);
   assert.throws(() => parse(["--max-body-memory", "4M"]), UsageError);
 });
+
+Deno.test("a leading -- is dropped; a later one still ends the flags", () => {
+  const config = parse(["--", "-p", "8084", "-H", "::1", "site"]);
+  assert.equal(config.port, 8084);
+  assert.equal(config.host, "::1");
+  assert.equal(config.root, "site");
+  assert.equal(parse(["--port", "1", "--", "--odd-name"]).root, "--odd-name");
+  assert.equal(parseCli(["-h"]), "help");
+  assert.equal(parseCli(["--", "-V"]), "version");
+});
+
+Deno.test("--log-format and --log-operator-paths: common and off by default", () => {
+  assert.equal(parse([]).logFormat, "common");
+  assert.equal(parse([]).logOperatorPaths, false);
+  assert.equal(parse(["--log-format", "json", "--log-operator-paths"]).logFormat, "json");
+  assert.equal(parse(["--log-operator-paths"]).logOperatorPaths, true);
+  assert.throws(() => parse(["--log-format", "clf"]), UsageError);
+});

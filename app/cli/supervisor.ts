@@ -54,13 +54,13 @@ function selfCommand(): string[] {
   return [Deno.execPath(), "run", ...RUN_PERMISSIONS, Deno.mainModule];
 }
 
-/** Removes `--workers N` / `--workers=N` and any `--port`, which the supervisor decides. */
+/** Removes `--workers N` / `--workers=N` and any `--port` or `-p`, which the supervisor decides. */
 function workerArgs(args: string[], port: number): string[] {
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a === "--workers" || a === "--port") i++;
-    else if (!a.startsWith("--workers=") && !a.startsWith("--port=")) out.push(a);
+    if (a === "--workers" || a === "--port" || a === "-p") i++;
+    else if (!a.startsWith("--workers=") && !a.startsWith("--port=") && !/^-p./.test(a)) out.push(a);
   }
   return [...out, "--port", String(port)];
 }

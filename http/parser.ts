@@ -56,7 +56,9 @@ export class RequestHead {
   target = "";
   /** Path and query of the target (absolute-form has its scheme and authority removed). */
   path = "";
-  /** HTTP/1.x minor version: 0 or 1 (1.2 and later are answered as 1.1). */
+  /** HTTP major version: 1, or 2 for a request that arrived over HTTP/2. */
+  major = 1;
+  /** Minor version: 0 or 1 for HTTP/1.x (1.2 and later are answered as 1.1), 0 for HTTP/2. */
   minor = 1;
   /** Field names (lower-case) and values, alternating. */
   headers: string[] = [];
@@ -181,6 +183,7 @@ function parseRequestLine(buf: Uint8Array, p: number, lf: number, head: RequestH
   const major = buf[v + 5]! - 48, minor = buf[v + 7]! - 48;
   if (major < 0 || major > 9 || minor < 0 || minor > 9) throw bad("Malformed HTTP version");
   if (major !== 1) throw new HttpError(STATUS.HTTP_VERSION_NOT_SUPPORTED, "Only HTTP/1.x is supported");
+  head.major = 1;
   head.minor = minor === 0 ? 0 : 1;
   if (!METHODS.has(head.method)) throw new HttpError(STATUS.NOT_IMPLEMENTED, "Unknown method");
   return lf + 1;

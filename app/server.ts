@@ -4,49 +4,27 @@
 
 import { acceptConnection, type Listener, type ListenOptions, listenTcp } from "../ffi/socket.ts";
 import { EPOLLIN, ignoreSigpipe } from "../ffi/libc.ts";
-import { EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM, errnoName } from "../ffi/errno.ts";
+import { errnoName } from "../ffi/errno.ts";
+import { EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM } from "../ffi/errno_numbers.ts";
 import { type IoHandler, Reactor, type ReactorOptions } from "../loop/reactor.ts";
 import type { Timer } from "../loop/timers.ts";
-import { Connection, type ConnectionOptions, type ConnectionStats, countError } from "../http/connection.ts";
-import type { Handler } from "../http/types.ts";
-import type { RequestHead } from "../http/parser.ts";
+import { Connection, type ConnectionOptions } from "../http/h1/connection.ts";
+import { type ConnectionStats, countError } from "../http/stats.ts";
+import type { Handler, Session } from "../http/types.ts";
+import type { RequestHead } from "../http/request_head.ts";
 import { batchEnd, batchStart } from "../http/clock.ts";
-import { encodeFields } from "../http/writer.ts";
-import { SocketTransport } from "./socket_transport.ts";
-import { type IntrospectionOptions, wantsIntrospection, withIntrospection } from "./introspection.ts";
-import { ResponseMetrics } from "./response_metrics.ts";
+import { encodeFields } from "../http/fields.ts";
+import { SocketTransport } from "./transport/socket_transport.ts";
+import { DEFAULTS } from "./defaults.ts";
 // Types only: the TLS modules load libssl, which a plain-HTTP server never needs.
-import type { TlsHooks, TlsTransport } from "./tls_transport.ts";
+import type { TlsHooks, TlsTransport } from "./transport/tls_transport.ts";
 
 /** Connections accepted per readiness event before other sockets get a turn. */
 const ACCEPT_BATCH = 64;
 /** Pause before retrying accept after EMFILE/ENFILE/ENOBUFS, so a full fd table is no busy loop. */
 export const ACCEPT_BACKOFF_MS = 100;
 
-/** Defaults for every limit; the CLI exposes them as flags. */
-export const DEFAULTS = {
-  /** Slowloris bound: a request head must arrive within this (408 after). */
-  headerTimeoutMs: 10_000,
-  /** Idle keep-alive connections are closed after this. */
-  idleTimeoutMs: 5_000,
-  /** A request body may stall this long between reads. */
-  bodyTimeoutMs: 30_000,
-  /** A response may make no progress this long (slow-read attack bound). */
-  writeTimeoutMs: 30_000,
-  /** Request bodies larger than this get 413; bounds memory per request. */
-  maxBodyBytes: 1024 * 1024,
-  /**
-   * Request-body bytes all connections together may hold in memory; beyond it, 503. Without it
-   * the bound would be max connections x max body (~19 GiB with the defaults).
-   */
-  maxBodyMemoryBytes: 64 * 1024 * 1024,
-  /** Pipelined responses owed before the connection stops reading more requests. */
-  maxPipelined: 64,
-  /** Graceful shutdown waits this long for in-flight responses. */
-  shutdownTimeoutMs: 10_000,
-} as const;
-
-/** HTTPS: wraps accepted sockets in TLS (app/tls.ts makes one from --cert and --key). */
+/** HTTPS: wraps accepted sockets in TLS (app/transport/tls.ts makes one from --cert and --key). */
 export interface TlsAcceptor {
   /**
    * A TLS transport for an accepted socket, handshake not begun; it owns the descriptor.
@@ -78,10 +56,11 @@ export interface ServerOptions extends ListenOptions {
   /** Called once per response, e.g. for the access log. */
   onResponse?: (conn: Connection, head: RequestHead | null, status: number, bytes: number) => void;
   /**
-   * Status page, metrics and health paths, answered before `handler`; with any of them set,
-   * responses are also counted by status and timed (one histogram increment each).
+   * Called once per response when the kernel has accepted its last byte, with its status and
+   * the milliseconds since its request's head arrived (the operator's metrics). Without it,
+   * nothing is timed.
    */
-  introspection?: IntrospectionOptions;
+  onComplete?: (status: number, ms: number) => void;
   /** Serve HTTPS: every accepted socket does a TLS handshake before it carries HTTP. */
   tls?: TlsAcceptor;
   /** Fields every response carries (names and values, alternating), error answers included. */
@@ -122,7 +101,8 @@ export class Server implements Disposable {
   #options: ServerOptions;
   #listener: Listener | null = null;
   #listening = false;
-  #connections = new Set<Connection>();
+  /** Sessions carrying a protocol: HTTP/1.1 connections, and what took one over after a 101. */
+  #connections = new Set<Session>();
   /** TLS connections before HTTP: handshaking, or being told that this port speaks HTTPS. */
   #handshakes = new Set<TlsTransport>();
   #tlsHooks: TlsHooks = {
@@ -133,8 +113,6 @@ export class Server implements Disposable {
   #draining = false;
   #backoff: Timer;
   #drained: (() => void) | null = null;
-  /** Responses by status and their times; null unless introspection is on. */
-  readonly responseMetrics: ResponseMetrics | null;
 
   /** @param options address, limits and handler */
   constructor(options: ServerOptions) {
@@ -149,13 +127,8 @@ export class Server implements Disposable {
     });
     this.#backoff = this.reactor.timer(() => this.#resumeAccepting());
     this.#options = options;
-    const introspect = wantsIntrospection(options.introspection);
-    const metrics = introspect ? new ResponseMetrics() : null;
-    this.responseMetrics = metrics;
     this.#connOptions = {
-      handler: introspect
-        ? withIntrospection(options.handler, options.introspection!, this)
-        : options.handler,
+      handler: options.handler,
       deadline: (callback) => this.reactor.timer(callback),
       bodyBudget: { used: 0, limit: options.maxBodyMemoryBytes ?? DEFAULTS.maxBodyMemoryBytes },
       maxBodyBytes: options.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
@@ -167,11 +140,11 @@ export class Server implements Disposable {
       stats: this.stats,
       draining: () => this.#draining,
       ...(options.onResponse ? { onResponse: options.onResponse } : {}),
-      onClose: (conn) => this.#onConnectionClosed(conn),
+      onUpgrade: (conn, session) => this.#onUpgrade(conn, session),
       onFileClosed: () => this.#onDescriptorFreed(),
       // The batch clock: ages and response times cost no clock reading of their own.
       now: () => this.reactor.now(),
-      ...(metrics ? { onComplete: (status: number, ms: number) => metrics.record(status, ms) } : {}),
+      ...(options.onComplete ? { onComplete: options.onComplete } : {}),
       ...(options.headers?.length ? { headers: encodeFields(options.headers) } : {}),
     };
   }
@@ -182,7 +155,7 @@ export class Server implements Disposable {
    * @throws {SyscallError} with a message for the user (address in use, permission, ...)
    */
   listen(): { host: string; port: number; fd: number } {
-    const listener = listenTcp(this.#options);
+    const listener = listenTcp({ ...this.#options, backlog: this.#options.backlog ?? DEFAULTS.backlog });
     this.#listener = listener;
     this.#startAccepting();
     return { host: listener.host, port: listener.port, fd: listener.fd };
@@ -253,20 +226,15 @@ export class Server implements Disposable {
   #adopt(fd: number): void {
     if (this.#options.tls) return this.#adoptTls(fd, this.#options.tls);
     const transport = new SocketTransport(fd, this.reactor);
-    const conn = new Connection(transport, this.#connOptions);
-    transport.connection = conn;
     const err = this.reactor.add(fd, EPOLLIN, transport);
     if (err) {
       countError(this.stats, `epoll_ctl ${errnoName(-err)}`);
-      conn.close(); // releases its timer too, and closes the fd exactly once
+      transport.close(); // closes the fd exactly once
       return;
     }
-    this.#connections.add(conn);
     this.stats.accepted++;
     this.stats.open++;
-    // TCP_DEFER_ACCEPT means the request is usually here already: read it now rather than
-    // after another epoll_wait round.
-    conn.onReadable();
+    this.#begin(transport);
   }
 
   /** A TLS connection: the handshake comes first, the Connection after it (#onHandshakeDone). */
@@ -288,10 +256,27 @@ export class Server implements Disposable {
     this.#handshakes.delete(transport);
     this.stats.tlsHandshakes++;
     if (transport.resumed) this.stats.tlsResumed++;
-    const conn = new Connection(transport, this.#connOptions);
-    transport.connection = conn;
-    this.#connections.add(conn);
-    conn.onReadable();
+    this.#begin(transport);
+  }
+
+  /**
+   * The one place that decides which protocol a new connection speaks (today HTTP/1.1; by ALPN
+   * or by the HTTP/2 client preface as those arrive), and starts it. TCP_DEFER_ACCEPT means the
+   * first request is usually here already: it is read now rather than after another epoll_wait.
+   */
+  #begin(transport: SocketTransport | TlsTransport): void {
+    const session = new Connection(transport, this.#connOptions);
+    transport.connection = session;
+    transport.onClosed = () => this.#onSessionClosed(transport.connection!);
+    this.#connections.add(session);
+    session.onReadable();
+  }
+
+  /** An HTTP/1.1 connection handed its transport to another protocol after a 101. */
+  #onUpgrade(conn: Connection, session: Session): void {
+    if (!this.#connections.delete(conn)) return; // the new session closed the socket already
+    (conn.transport as SocketTransport | TlsTransport).connection = session;
+    this.#connections.add(session);
   }
 
   #onHandshakeEnded(transport: TlsTransport, kind: string | null): void {
@@ -309,8 +294,8 @@ export class Server implements Disposable {
     }
   }
 
-  #onConnectionClosed(conn: Connection): void {
-    if (!this.#connections.delete(conn)) return;
+  #onSessionClosed(session: Session): void {
+    if (!this.#connections.delete(session)) return;
     this.stats.open--;
     if (this.#draining) {
       if (this.#connections.size === 0) this.#drained?.();
@@ -323,8 +308,8 @@ export class Server implements Disposable {
   }
 
   /** Open connections, oldest first (for the status page). */
-  connections(): Iterable<Connection> {
-    return this.#connections.values();
+  *connections(): Iterable<Connection> {
+    for (const session of this.#connections) if (session instanceof Connection) yield session;
   }
 
   /** Whether a graceful shutdown has begun. */

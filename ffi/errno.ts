@@ -1,40 +1,42 @@
-// errno numbers (x86-64 Linux), their names and messages a person can act on.
+// errno names and messages a person can act on (the numbers are in errno_numbers.ts).
 // Hot paths compare `-errno` return values against these constants; setup code throws
 // SyscallError, whose message names the call, the errno and what to do.
 
-export const EPERM = 1;
-export const ENOENT = 2;
-export const EINTR = 4;
-export const EIO = 5;
-export const EBADF = 9;
-export const EAGAIN = 11; // == EWOULDBLOCK on Linux
-export const ENOMEM = 12;
-export const EACCES = 13;
-export const EFAULT = 14;
-export const EXDEV = 18;
-export const ENOTDIR = 20;
-export const EISDIR = 21;
-export const EINVAL = 22;
-export const ENFILE = 23;
-export const EMFILE = 24;
-export const ENOSPC = 28;
-export const EPIPE = 32;
-export const ENAMETOOLONG = 36;
-export const ENOSYS = 38;
-export const ELOOP = 40;
-export const ENOTSOCK = 88;
-export const EPROTO = 71;
-export const EAFNOSUPPORT = 97;
-export const EADDRINUSE = 98;
-export const EADDRNOTAVAIL = 99;
-export const ENETDOWN = 100;
-export const ENETUNREACH = 101;
-export const ECONNABORTED = 103;
-export const ECONNRESET = 104;
-export const ENOBUFS = 105;
-export const ENOTCONN = 107;
-export const ETIMEDOUT = 110;
-export const EHOSTUNREACH = 113;
+import {
+  EACCES,
+  EADDRINUSE,
+  EADDRNOTAVAIL,
+  EAFNOSUPPORT,
+  EAGAIN,
+  EBADF,
+  ECONNABORTED,
+  ECONNRESET,
+  EFAULT,
+  EHOSTUNREACH,
+  EINTR,
+  EINVAL,
+  EIO,
+  EISDIR,
+  ELOOP,
+  EMFILE,
+  ENAMETOOLONG,
+  ENETDOWN,
+  ENETUNREACH,
+  ENFILE,
+  ENOBUFS,
+  ENOENT,
+  ENOMEM,
+  ENOSPC,
+  ENOSYS,
+  ENOTCONN,
+  ENOTDIR,
+  ENOTSOCK,
+  EPERM,
+  EPIPE,
+  EPROTO,
+  ETIMEDOUT,
+  EXDEV,
+} from "./errno_numbers.ts";
 
 const ERRNO_TABLE: Record<number, readonly [name: string, message: string]> = {
   [EPERM]: ["EPERM", "operation not permitted"],
@@ -90,25 +92,59 @@ export function errnoMessage(errno: number): string {
   return ERRNO_TABLE[errno]?.[1] ?? `errno ${errno}`;
 }
 
-/** A failed system call during setup, with a message a person can act on. */
+/** Facts a SyscallError may carry beyond the call and errno, for whoever words the hint. */
+export interface SyscallFacts {
+  /** The address involved (`host` and `port` as given). */
+  host?: string;
+  port?: number;
+  /** The path involved. */
+  path?: string;
+  /** The permission an access(2) check found missing: `x` (enter) or `r` (list). */
+  permission?: "x" | "r";
+  /** What the user can do, in words that name no flag or option (those are the caller's). */
+  hint?: string;
+}
+
+/**
+ * A failed system call during setup: the call, the errno and the facts. Its message says what
+ * failed; whoever knows how the user spoke (the CLI's flags, serve()'s options) adds the hint
+ * with {@linkcode SyscallError.withHint}.
+ */
 export class SyscallError extends Error {
   /** The positive errno number. */
   readonly errno: number;
   /** The name of the call that failed, e.g. `"bind"`. */
   readonly syscall: string;
+  /** What rawserve was trying to do, e.g. `"Cannot listen on 127.0.0.1:80"`. */
+  readonly what: string;
+  /** The address, path or permission involved, and a hint that names no flag. */
+  readonly facts: SyscallFacts;
 
   /**
    * @param syscall the call that failed
    * @param errno the positive errno it set
    * @param what what rawserve was trying to do, e.g. `"Cannot listen on 127.0.0.1:80"`
-   * @param hint what the user can do about it, appended after a semicolon
+   * @param facts the address or path involved, and a hint free of flag names
    */
-  constructor(syscall: string, errno: number, what: string, hint = "") {
+  constructor(syscall: string, errno: number, what: string, facts: SyscallFacts = {}) {
     const base = `${what}: ${errnoMessage(errno)} (${errnoName(errno)})`;
-    super(hint ? `${base}; ${hint}` : base);
+    super(facts.hint ? `${base}; ${facts.hint}` : base);
     this.name = "SyscallError";
     this.errno = errno;
     this.syscall = syscall;
+    this.what = what;
+    this.facts = facts;
+  }
+
+  /**
+   * The same failure with the caller's hint (after the facts' own, if any).
+   * @param hint what the user can do, in the user's terms (a flag, an option); "" for none
+   * @returns a new error, or this one when there is no hint to add
+   */
+  withHint(hint: string): SyscallError {
+    if (!hint) return this;
+    const joined = this.facts.hint ? `${this.facts.hint}; ${hint}` : hint;
+    return new SyscallError(this.syscall, this.errno, this.what, { ...this.facts, hint: joined });
   }
 }
 

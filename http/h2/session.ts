@@ -22,7 +22,7 @@ import {
   SETTING,
 } from "./frames.ts";
 import { HpackDecoder, HpackEncoder, HpackError } from "./hpack.ts";
-import { checkTrailers, requestHeadFromFields } from "./request_head.ts";
+import { checkTrailers, requestHeadFromFields } from "./semantics.ts";
 import {
   localOpen,
   nextState,
@@ -31,16 +31,63 @@ import {
   STREAM_STATE,
   type StreamState,
 } from "./stream_states.ts";
-import type { ConnectionOptions } from "../connection.ts";
-import type { Connection } from "../connection.ts";
-import type { RequestHead } from "../parser.ts";
-import { type BodyOwner, RequestBody } from "../request_body.ts";
+import type { RequestHead } from "../request_head.ts";
+import { type BodyBudget, type BodyOwner, RequestBody } from "../request_body.ts";
 import { HttpError, STATUS, statusResponse } from "../status.ts";
-import { type ConnectionStats, countError } from "../stats.ts";
+import { type ConnectionStats, countError, logHandlerFailure } from "../stats.ts";
 import { wallClock } from "../clock.ts";
-import type { Phase } from "../phases.ts";
-import type { Deadline, FileBody, HttpRequest, HttpResponse, Transport } from "../types.ts";
+import { decodeFields } from "../fields.ts";
+import type { Deadline, FileBody, Handler, HttpRequest, HttpResponse, Session, Transport } from "../types.ts";
 import { IO } from "../types.ts";
+
+/**
+ * What a session waits for, by the HTTP/1.1 connection's names (the status page shows either):
+ * the preface or a header block (head), nothing (idle), request bodies (body), handlers (busy),
+ * the client to read or to open its windows (writing).
+ */
+export type SessionPhase = "idle" | "head" | "body" | "busy" | "writing" | "closed";
+
+/**
+ * The limits and hooks a session uses: the members of the HTTP/1.1 ConnectionOptions that apply,
+ * so the server hands the same object to both protocols.
+ */
+export interface SessionOptions {
+  handler: Handler;
+  /** Makes the session's one deadline. */
+  deadline: (callback: () => void) => Deadline;
+  /** Largest request body a handler may read (413 beyond). */
+  maxBodyBytes: number;
+  /** Request-body bytes held by all connections, and their bound (503 beyond). */
+  bodyBudget: BodyBudget;
+  /** Time to receive the preface and SETTINGS, or the rest of a header block. */
+  headerTimeoutMs: number;
+  /** Time a session with no stream open is kept. */
+  idleTimeoutMs: number;
+  /** Time request bodies may stall while every stream waits for one (408 after). */
+  bodyTimeoutMs: number;
+  /** Time output may make no progress: a full socket closes the session, a shut window resets its stream. */
+  writeTimeoutMs: number;
+  /** Counters; the session only adds to them. */
+  stats: ConnectionStats;
+  /** Whether the server is draining: the session begins a graceful GOAWAY. */
+  draining: () => boolean;
+  /**
+   * Called once per response, when its head is encoded. The server's hooks take its HTTP/1.1
+   * Connection today; the session passes itself, which has the members the server reads
+   * (remoteAddress, phase, openedAt, requests, pendingBytes, transport), hence the open type.
+   */
+  onResponse?: (conn: never, head: RequestHead | null, status: number, bytes: number) => void;
+  /** Called once when the session closes (see onResponse for the parameter's type). */
+  onClose?: (conn: never) => void;
+  /** Called when a file a response held is closed (`stats.filesOpen` went down). */
+  onFileClosed?: () => void;
+  /** The clock (ms) for ages, response times and flood intervals. Default `performance.now()`. */
+  now?: () => number;
+  /** Called once per response when the kernel has its last byte: status and milliseconds taken. */
+  onComplete?: (status: number, ms: number) => void;
+  /** Fields every response carries (--header), pre-encoded with encodeFields(). */
+  headers?: Uint8Array;
+}
 
 // ---- limits ----------------------------------------------------------------------------------
 
@@ -194,14 +241,14 @@ class Stream implements BodyOwner {
  * session.onReadable();
  * ```
  */
-export class Http2Session {
+export class Http2Session implements Session {
   /** When it was accepted, on the server's clock (ConnectionOptions.now). */
   readonly openedAt: number;
   #transport: Transport;
-  #options: ConnectionOptions;
+  #options: SessionOptions;
   #stats: ConnectionStats;
   #timer: Deadline;
-  #phase: Phase = "head";
+  #phase: SessionPhase = "head";
   #frame = new Frame();
   #decoder = new HpackDecoder();
   #encoder = new HpackEncoder();
@@ -263,7 +310,7 @@ export class Http2Session {
    * @param initialBytes bytes already read from the transport (the client preface, or part of it,
    *   and whatever followed), consumed before anything is read
    */
-  constructor(transport: Transport, options: ConnectionOptions, initialBytes?: Uint8Array) {
+  constructor(transport: Transport, options: SessionOptions, initialBytes?: Uint8Array) {
     this.#transport = transport;
     this.#options = options;
     this.#stats = options.stats;
@@ -289,8 +336,8 @@ export class Http2Session {
     return this.#phase === "closed";
   }
 
-  /** What the session waits for now (phases.ts). */
-  get phase(): Phase {
+  /** What the session waits for now. */
+  get phase(): SessionPhase {
     return this.#consuming && this.#phase !== "closed" ? "busy" : this.#phase;
   }
 
@@ -409,8 +456,7 @@ export class Http2Session {
     this.#finishing.length = 0;
     this.#leftover = null;
     this.#transport.close();
-    // The hooks are typed with Connection; the session offers the same members the server uses.
-    this.#options.onClose?.(this as unknown as Connection);
+    this.#options.onClose?.(this as never); // see SessionOptions.onResponse
   }
 
   // ---- input -------------------------------------------------------------------------------
@@ -855,7 +901,7 @@ export class Http2Session {
 
   #handlerFailed(e: unknown): HttpResponse {
     countError(this.#stats, "handler");
-    console.error(`Handler failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    logHandlerFailure(e);
     return statusResponse(STATUS.INTERNAL_SERVER_ERROR);
   }
 
@@ -911,7 +957,7 @@ export class Http2Session {
     const empty = omit || body === null || (body instanceof Uint8Array && body.length === 0) ||
       (isFileBody(body) && body.length === 0);
     this.#options.onResponse?.(
-      this as unknown as Connection,
+      this as never, // see SessionOptions.onResponse
       stream.head,
       status,
       omit || length < 0 ? 0 : length,
@@ -1304,7 +1350,7 @@ export class Http2Session {
   }
 
   /** The phase the facts put the session in. */
-  #currentPhase(): Phase {
+  #currentPhase(): SessionPhase {
     if (this.#blocked || this.#stalled() !== null) return "writing";
     if (!this.#settingsSeen || this.#blockStream !== 0) return "head";
     if (this.#streams.size === 0) return this.#leftover !== null ? "head" : "idle";
@@ -1335,7 +1381,7 @@ export class Http2Session {
     this.#transport.setInterest(!this.#blocked && !this.#peerClosed, this.#blocked);
   }
 
-  #enter(phase: Phase): void {
+  #enter(phase: SessionPhase): void {
     this.#phase = phase;
     this.#armedFor = this.#requests;
     switch (phase) {
@@ -1425,19 +1471,11 @@ function httpDate(): string {
   return dateText;
 }
 
-/** Pre-encoded `Name: value\r\n` lines (encodeFields) as lower-case names and values, parsed once each. */
+/** Pre-encoded fields (encodeFields) as names and values, read back once per buffer (files repeat theirs). */
 const ENCODED = new WeakMap<Uint8Array, string[]>();
 function encodedFields(bytes: Uint8Array): string[] {
   let fields = ENCODED.get(bytes);
-  if (fields) return fields;
-  fields = [];
-  const text = String.fromCharCode.apply(null, bytes as unknown as number[]);
-  for (const line of text.split("\r\n")) {
-    const colon = line.indexOf(":");
-    if (colon <= 0) continue;
-    fields.push(line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim());
-  }
-  ENCODED.set(bytes, fields);
+  if (!fields) ENCODED.set(bytes, fields = decodeFields(bytes));
   return fields;
 }
 

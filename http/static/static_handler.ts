@@ -5,7 +5,18 @@
 // 404.html or, with --spa, its index.html. Large files go out with sendfile(2), never read into
 // memory; no answer waits on the disk or a compression on the reactor's thread.
 
-import type { FileBody, Handler, HttpRequest, HttpResponse } from "../types.ts";
+import {
+  EACCES,
+  ELOOP,
+  EMFILE,
+  ENAMETOOLONG,
+  ENFILE,
+  ENOENT,
+  ENOTDIR,
+  EPERM,
+  EXDEV,
+} from "../../ffi/errno_numbers.ts";
+import type { Handler, HttpRequest, HttpResponse } from "../types.ts";
 import { STATUS, statusResponse } from "../status.ts";
 import {
   acceptedCodings,
@@ -37,11 +48,8 @@ import { CachePolicy } from "./cache_policy.ts";
 import { listDirectory } from "./listing.ts";
 import { monoClock } from "../clock.ts";
 import { emptyFileInfo, type FileInfo, type StaticOptions } from "./types.ts";
+import { CLIENT_LEFT, CopyWaiter, type CopyWaiters, fileBody } from "./waiting.ts";
 
-export type { Compressor, FileInfo, StaticFs, StaticOptions } from "./types.ts";
-
-const ENOENT = 2, EACCES = 13, EPERM = 1, ENOTDIR = 20, EXDEV = 18, ELOOP = 40, ENAMETOOLONG = 36;
-const ENFILE = 23, EMFILE = 24;
 const ALLOW = ["Allow", "GET, HEAD"];
 const TEXT = "text/plain; charset=utf-8";
 const VARY_ENCODING = ["Vary", "Accept-Encoding"];
@@ -80,6 +88,8 @@ class StaticServer {
   #compressing = 0;
   /** When a page (404.html, and index.html for --spa) was last found missing, by name. */
   #missingAt = new Map<string, number>();
+  /** Who waits for each copy being made (the promise in CachedFile.copies). */
+  #waiters = new WeakMap<Promise<void>, CopyWaiters>();
 
   constructor(options: StaticOptions) {
     this.#options = options;
@@ -93,7 +103,7 @@ class StaticServer {
       sidecars: compress,
     };
     this.#copies = {
-      compress: (coding, data, text) => compressor!.compress(coding, data, text),
+      compress: (coding, data, text, wanted) => compressor!.compress(coding, data, text, wanted),
       charge: (entry, bytes) => this.#cache.charge(entry, bytes),
       failed: (message) => options.logError?.(message),
     };
@@ -304,8 +314,11 @@ class StaticServer {
 
   /**
    * The form of a file with codings that the request's Accept-Encoding picks: identity, a
-   * sidecar, a compressed copy (made now if it is the first time it is asked for: the answer
-   * then waits for it), or 406 when the client refuses every one (RFC 9110 §12.5.3).
+   * sidecar, a compressed copy (made now if it is the first time a GET asks for it: the answer
+   * then waits for it), or 406 when the client refuses every one (RFC 9110 §12.5.3). A HEAD
+   * gets a copy only once it is made: it never starts one nor waits for one, because nobody
+   * reads its bytes (300 HEADs on a large site cost 3.7 s of compression before), so it may
+   * answer identity where a GET would get the copy; both vary on Accept-Encoding.
    * @param strict answer 406 when nothing is acceptable; else identity (the 404 page stays a 404)
    * @returns the form, an answer, or null when making the copy needs the file and `fd` is -1
    */
@@ -335,17 +348,37 @@ class StaticServer {
     }
     const copy = entry.copies[choice]!;
     if (copy === NO_COPY) return entry.identity;
-    if (copy instanceof Promise) return copy.then(() => this.serve(request));
-    if (copy !== null) return copy;
+    if (copy !== null && !(copy instanceof Promise)) return copy;
+    if (head.method === "HEAD") return entry.identity;
+    if (copy instanceof Promise) return this.#afterCopy(request, copy, this.#waiters.get(copy)!);
     const size = entry.identity.size;
     if (this.#compressing + size > COMPRESS_QUEUE_MAX_BYTES) return entry.identity; // a later request makes it
     const data = entry.identity.body ?? (fd >= 0 ? this.#options.fs.readWhole(fd, size) : null);
     if (data === null) return null;
     if (typeof data === "number" || data.length !== size) return entry.identity;
     this.#compressing += size;
-    return makeCopy(this.#copies, entry, choice, data).then(() => {
-      this.#compressing -= size;
-      return this.serve(request);
+    const waiters: CopyWaiters = { count: 0 };
+    // The request counts before the compressor can ask (it asks at once when it is idle).
+    const waiter = new CopyWaiter(request, waiters);
+    const made = makeCopy(this.#copies, entry, choice, data, () => waiters.count > 0);
+    this.#waiters.set(made, waiters);
+    made.then(() => this.#compressing -= size);
+    return this.#afterCopy(request, made, waiters, waiter);
+  }
+
+  /**
+   * Answers `request` once the copy being made is settled, as a waiter for it until then; a
+   * request whose client left meanwhile gets CLIENT_LEFT instead of a copy made again for nobody.
+   */
+  #afterCopy(
+    request: HttpRequest,
+    made: Promise<void>,
+    waiters: CopyWaiters,
+    waiter = new CopyWaiter(request, waiters),
+  ): Promise<HttpResponse> {
+    return made.then(() => {
+      waiter.settled();
+      return waiter.left ? CLIENT_LEFT : this.serve(request);
     });
   }
 
@@ -423,20 +456,4 @@ function contentFields(entry: CachedFile, form: Representation): string[] {
   return form.coding === null
     ? ["Content-Type", entry.type]
     : ["Content-Type", entry.type, "Content-Encoding", form.coding];
-}
-
-/** A range of an open file for sendfile; closing it closes the file, once. */
-function fileBody(close: (fd: number) => void, fd: number, offset: number, length: number): FileBody {
-  let closed = false;
-  return {
-    kind: "file",
-    fileFd: fd,
-    offset,
-    length,
-    close() {
-      if (closed) return;
-      closed = true;
-      close(fd);
-    },
-  };
 }

@@ -2,7 +2,7 @@
 // split the byte stream into responses, and watch the server's descriptor count.
 
 import assert from "node:assert/strict";
-import { RUN_PERMISSIONS } from "../../app/supervisor.ts";
+import { RUN_PERMISSIONS } from "../../app/cli/supervisor.ts";
 import { Server, type ServerOptions } from "../../app/server.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -407,4 +407,27 @@ export function cpuMs(pid: number): number {
 /** A process's resident memory in KiB, from /proc/PID/status. */
 export function rssKiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))![1]);
+}
+
+/** A process's children (a supervisor's workers), from /proc/PID/task/TID/children of each thread. */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`).trim();
+      if (text) out.push(...text.split(/\s+/).map(Number));
+    } catch {
+      // the thread ended
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** Whether a process is running (present and not a zombie). */
+export function processAlive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z /.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
+  } catch {
+    return false;
+  }
 }

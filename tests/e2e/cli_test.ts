@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { cliCommand, exchange, get, runCli, startServer } from "./_server.ts";
-import { VERSION } from "../../main.ts";
+import { VERSION } from "../../app/cli/flags.ts";
 
 Deno.test("--help and --version exit 0", async () => {
   const help = await runCli(["--help"]);
@@ -36,6 +36,35 @@ Deno.test("usage errors print one line and exit 2", async () => {
     const lines = stderr.trim().split("\n");
     assert.equal(lines.length, 1, `one line for ${args.join(" ")}: ${stderr}`);
     assert.match(lines[0]!, /^rawserve: [A-Z-]/);
+  }
+});
+
+Deno.test("--cache-control refuses at start what --header refuses in a field value", async () => {
+  // RFC 9110 §5.5: a value of Latin-1 field-vchar, SP and HTAB. Before, U+2713 started and then
+  // made every file a 500, and \x01 was written into every answer.
+  const root = Deno.makeTempDirSync({ prefix: "rawserve-cc-" });
+  try {
+    for (const value of ["max-age=60 \u2713", "max-age=60\x01", "no-cache\x7f", "a\nb"]) {
+      for (const flag of [["--cache-control", value], ["--header", `X-Test: ${value}`]]) {
+        const { code, stderr } = await runCli([...flag, root]);
+        assert.equal(code, 2, `${flag.join(" ")}: ${stderr}`);
+        const lines = stderr.trim().split("\n");
+        assert.equal(lines.length, 1, `one line for ${JSON.stringify(flag)}: ${stderr}`);
+        assert.match(lines[0]!, /^rawserve: .*beyond Latin-1/);
+      }
+    }
+    Deno.writeTextFileSync(`${root}/a.txt`, "a\n");
+    // Tabs and Latin-1 letters are field-vchar; the spaces around the value are not part of it.
+    const server = await startServer(["--quiet", "--cache-control", " max-age=60,\tx=\u00e9 ", root]);
+    try {
+      const { responses } = await exchange(server.port, get("/a.txt"), { responses: 1 });
+      assert.equal(responses[0]!.status, 200);
+      assert.equal(responses[0]!.headers.get("cache-control"), "max-age=60,\tx=\u00e9");
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    Deno.removeSync(root, { recursive: true });
   }
 });
 
@@ -205,7 +234,7 @@ const compile = await new Deno.Command(Deno.execPath(), {
     "--allow-env",
     "--allow-run",
     "--include", // the compression worker is loaded by URL, which deno compile does not follow
-    new URL("../../app/compress_worker.ts", import.meta.url).pathname,
+    new URL("../../app/site/compress_worker.ts", import.meta.url).pathname,
     "--output",
     `${COMPILE_OUT}/rawserve`,
     new URL("../../main.ts", import.meta.url).pathname,

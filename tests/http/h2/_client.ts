@@ -2,7 +2,6 @@
 // HpackEncoder (request fields are encoded as a client would), the server's output parsed back
 // into frames, response heads decoded with an HpackDecoder that follows the whole connection.
 
-import type { ConnectionOptions } from "../../../http/connection.ts";
 import {
   CLIENT_PREFACE,
   FRAME,
@@ -12,7 +11,7 @@ import {
   parseFrame,
 } from "../../../http/h2/frames.ts";
 import { HpackDecoder, HpackEncoder } from "../../../http/h2/hpack.ts";
-import { Http2Session } from "../../../http/h2/session.ts";
+import { Http2Session, type SessionOptions } from "../../../http/h2/session.ts";
 import type { Handler } from "../../../http/types.ts";
 import { Timer, TimerHeap } from "../../../loop/timers.ts";
 import { FakeTransport } from "../_fake_transport.ts";
@@ -42,7 +41,7 @@ export function makeStats() {
 }
 
 /** A session over a fake transport, with a client that speaks to it. */
-export function h2(handler: Handler, overrides: Partial<ConnectionOptions> = {}, initial?: Uint8Array) {
+export function h2(handler: Handler, overrides: Partial<SessionOptions> = {}, initial?: Uint8Array) {
   const t = new FakeTransport();
   const heap = new TimerHeap();
   let clock = 0;
@@ -58,7 +57,6 @@ export function h2(handler: Handler, overrides: Partial<ConnectionOptions> = {},
     idleTimeoutMs: 5000,
     bodyTimeoutMs: 2000,
     writeTimeoutMs: 3000,
-    maxPipelined: 64,
     stats,
     draining: () => false,
     now: () => clock,

@@ -14,6 +14,9 @@ import {
 import type { FileBody, HttpRequest, HttpResponse } from "../../../http/types.ts";
 import { encodeInteger } from "../../../http/h2/hpack.ts";
 import { h2, tick } from "./_client.ts";
+import type { ConnectionOptions } from "../../../http/h1/connection.ts";
+import type { SessionOptions } from "../../../http/h2/session.ts";
+import type { Session } from "../../../http/types.ts";
 
 /** A literal field without indexing, new name, no Huffman: what our encoder would refuse to make. */
 function rawField(name: string, value: string, indexing = false): number[] {
@@ -32,6 +35,15 @@ const ok = (body: string, headers: string[] = ["Content-Type", "text/plain"]): H
   body,
 });
 const echoPath = (req: HttpRequest) => ok(`path=${req.head.path}`);
+
+Deno.test("the server's HTTP/1.1 ConnectionOptions are SessionOptions, and the session is a Session", () => {
+  // Compile-time: `new Http2Session(transport, connectionOptions, initialBytes)` type-checks.
+  const asOptions = (options: ConnectionOptions): SessionOptions => options;
+  const c = h2(echoPath);
+  const session: Session = c.session;
+  assert.equal(typeof asOptions, "function");
+  assert.equal(session.closed, false);
+});
 
 Deno.test("the session sends its SETTINGS and connection window, ACKs the client's, and answers a GET", () => {
   const c = h2(echoPath);

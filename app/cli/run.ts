@@ -234,6 +234,7 @@ function serverOptions(
     maxDescriptors: descriptors,
     reusePort: worker,
     noDelay: config.noDelay,
+    http2: config.http2,
     ...(config.sndbuf ? { sndbuf: config.sndbuf } : {}),
     ...(config.rcvbuf ? { rcvbuf: config.rcvbuf } : {}),
     handler,

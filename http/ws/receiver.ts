@@ -23,15 +23,24 @@ export interface ReceiverSink {
   fail(code: number, reason: string): void;
 }
 
-/** Inflates a compressed message (RFC 7692 §7.2.2); the permessage-deflate extension provides it. */
+/**
+ * Inflates a compressed message (RFC 7692 §7.2.2) a bounded step at a time, so a message that
+ * inflates to megabytes (a deflate bomb) never holds the reactor for long; the permessage-deflate
+ * extension provides it.
+ */
 export interface MessageInflater {
+  /** Starts on a message's whole compressed payload; the result may be at most `maxBytes`. */
+  begin(data: Uint8Array, maxBytes: number): void;
   /**
-   * @param data the message's compressed payload, all of it
-   * @param maxBytes the largest result allowed
-   * @returns the message, or the close code to fail with (1009 past maxBytes, 1007 bad data)
+   * Inflates until about `budget` bytes came out, or the message is done.
+   * @returns the message when done, null when more steps are needed, or the close code to fail
+   *   with (1009 past maxBytes, 1007 for data that is not DEFLATE)
    */
-  inflate(data: Uint8Array, maxBytes: number): Uint8Array | number;
+  step(budget: number): Uint8Array | null | number;
 }
+
+/** Inflated bytes per step (one push or resume): ~3 ms of zlib at most (scripts/ws_deflate_cost.ts). */
+export const INFLATE_STEP = 1024 * 1024;
 
 /** Options of a receiver. */
 export interface ReceiverOptions {
@@ -55,6 +64,8 @@ const STAGE = {
   PAYLOAD: 4,
   /** A close was read or the peer failed: nothing more is read. */
   DONE: 5,
+  /** A compressed message is being inflated over several steps: input waits (see resume()). */
+  INFLATING: 6,
 } as const;
 type Stage = typeof STAGE[keyof typeof STAGE];
 
@@ -102,6 +113,16 @@ export class Receiver {
     return this.#stage === STAGE.DONE;
   }
 
+  /** Whether a compressed message is inflating: call resume() on a later turn. */
+  get busy(): boolean {
+    return this.#stage === STAGE.INFLATING;
+  }
+
+  /** Continues inflating a compressed message by one step. */
+  resume(): void {
+    if (this.#stage === STAGE.INFLATING) this.#inflateStep();
+  }
+
   /** Whether a message has begun and not ended (its bytes are held). */
   get inMessage(): boolean {
     return this.#messageOpcode !== 0;
@@ -119,10 +140,16 @@ export class Receiver {
     this.#control = EMPTY;
   }
 
-  /** Reads `bytes[start, end)`; reports to the sink as frames complete. Ignores input once finished. */
-  push(bytes: Uint8Array, start = 0, end = bytes.length): void {
+  /**
+   * Reads `bytes[start, end)`; reports to the sink as frames complete. Stops early when a
+   * compressed message needs more steps than this call may take (see busy); ignores input once
+   * finished.
+   * @returns the bytes consumed; the caller keeps the rest for after resume()
+   */
+  push(bytes: Uint8Array, start = 0, end = bytes.length): number {
+    if (this.#stage === STAGE.DONE) return end - start;
     let i = start;
-    while (i < end && this.#stage !== STAGE.DONE) {
+    while (i < end && this.#reading()) {
       switch (this.#stage) {
         case STAGE.BYTE0:
           this.#first = bytes[i++]!;
@@ -146,6 +173,12 @@ export class Receiver {
         }
       }
     }
+    return this.finished ? end - start : i - start;
+  }
+
+  /** Whether input is read now (not finished, not between inflating steps). */
+  #reading(): boolean {
+    return this.#stage !== STAGE.DONE && this.#stage !== STAGE.INFLATING;
   }
 
   #readByte1(b: number): void {
@@ -299,7 +332,7 @@ export class Receiver {
 
   #messageEnd(): void {
     const text = this.#messageOpcode === OPCODE.TEXT;
-    let data = this.#messageLength === 0
+    const data = this.#messageLength === 0
       ? new Uint8Array(0)
       : this.#message.length === this.#messageLength
       ? this.#message
@@ -308,26 +341,37 @@ export class Receiver {
     this.#messageOpcode = 0;
     this.#messageLength = 0;
     if (this.#compressed) {
-      const inflated = this.#inflater!.inflate(data, this.#maxMessage);
-      if (typeof inflated === "number") {
-        return this.#fail(
-          inflated,
-          inflated === CLOSE_CODE.MESSAGE_TOO_BIG ? "Message too big" : "Bad compressed data",
-        );
-      }
-      data = inflated;
-      if (text) {
-        this.#utf8 ??= new Utf8Validator();
-        this.#utf8.reset();
-        if (!this.#utf8.push(data, 0, data.length)) {
-          return this.#fail(CLOSE_CODE.INVALID_PAYLOAD, "Text is not UTF-8");
-        }
-      }
+      this.#stage = STAGE.INFLATING;
+      this.#messageOpcode = text ? OPCODE.TEXT : OPCODE.BINARY; // still in progress
+      this.#inflater!.begin(data, this.#maxMessage);
+      return this.#inflateStep();
     }
     if (text && !this.#utf8!.complete) {
       return this.#fail(CLOSE_CODE.INVALID_PAYLOAD, "Text ends inside a character");
     }
     this.#sink.message(text, data);
+  }
+
+  #inflateStep(): void {
+    const result = this.#inflater!.step(INFLATE_STEP);
+    if (result === null) return; // more on a later turn
+    const text = this.#messageOpcode === OPCODE.TEXT;
+    this.#messageOpcode = 0;
+    this.#stage = STAGE.BYTE0;
+    if (typeof result === "number") {
+      return this.#fail(
+        result,
+        result === CLOSE_CODE.MESSAGE_TOO_BIG ? "Message too big" : "Bad compressed data",
+      );
+    }
+    if (text) {
+      this.#utf8 ??= new Utf8Validator();
+      this.#utf8.reset();
+      if (!this.#utf8.push(result, 0, result.length) || !this.#utf8.complete) {
+        return this.#fail(CLOSE_CODE.INVALID_PAYLOAD, "Text is not UTF-8");
+      }
+    }
+    this.#sink.message(text, result);
   }
 
   #fail(code: number, reason: string): void {

@@ -217,10 +217,30 @@ Deno.test("§10.4 one-byte fragments cost constant memory each: the message grow
   assert.equal((sink.events[0] as { data: number[] }).data.length, 5002);
 });
 
-Deno.test("RFC 7692 §6 RSV1 marks a compressed message only when the extension is negotiated", () => {
-  const inflater: MessageInflater = {
-    inflate: (data) => data.length > 3 ? CLOSE_CODE.MESSAGE_TOO_BIG : Uint8Array.from([...data].reverse()),
+/** An inflater that answers each message with `answer(data)` after `steps` steps. */
+function fakeInflater(
+  answer: (data: Uint8Array) => Uint8Array | number,
+  steps = 1,
+): MessageInflater & { calls: number } {
+  let data: Uint8Array = new Uint8Array(0);
+  let left = 0;
+  return {
+    calls: 0,
+    begin(d) {
+      data = d;
+      left = steps;
+    },
+    step() {
+      this.calls++;
+      return --left > 0 ? null : answer(data);
+    },
   };
+}
+
+Deno.test("RFC 7692 §6 RSV1 marks a compressed message only when the extension is negotiated", () => {
+  const inflater = fakeInflater((data) =>
+    data.length > 3 ? CLOSE_CODE.MESSAGE_TOO_BIG : Uint8Array.from([...data].reverse())
+  );
   const events = receive(
     concat(
       clientFrame(TEXT, "abc", { rsv: 0x40 }),
@@ -240,6 +260,25 @@ Deno.test("RFC 7692 §6 RSV1 marks a compressed message only when the extension 
   assert.deepEqual(receive(continuation, { inflater }), [{ fail: 1002 }]);
   assert.deepEqual(receive(clientFrame(PING, "a", { rsv: 0x40 }), { inflater }), [{ fail: 1002 }]);
   // Inflated text is validated too.
-  const bad = { inflate: () => new Uint8Array([0xff]) };
+  const bad = fakeInflater(() => new Uint8Array([0xff]));
   assert.deepEqual(receive(clientFrame(TEXT, "a", { rsv: 0x40 }), { inflater: bad }), [{ fail: 1007 }]);
+});
+
+Deno.test("RFC 7692 a message that inflates in several steps holds later input until resume()", () => {
+  const inflater = fakeInflater((data) => data, 3);
+  const sink = new RecordingSink();
+  const receiver = new Receiver(sink, { inflater });
+  const first = clientFrame(BINARY, new Uint8Array([1, 2]), { rsv: 0x40 });
+  const input = concat(first, clientFrame(BINARY, new Uint8Array([3])));
+  const consumed = receiver.push(input);
+  assert.equal(consumed, first.length, "stops after the compressed message");
+  assert.ok(receiver.busy);
+  assert.deepEqual(sink.events, []);
+  receiver.resume();
+  assert.ok(receiver.busy, "second step of three");
+  receiver.resume();
+  assert.ok(!receiver.busy);
+  assert.equal(receiver.push(input, consumed), input.length - consumed);
+  assert.deepEqual(sink.events, [{ message: "binary", data: [1, 2] }, { message: "binary", data: [3] }]);
+  assert.equal(inflater.calls, 3);
 });

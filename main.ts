@@ -2,13 +2,12 @@
 // until a signal. A user's mistake (bad flag, port in use, missing directory) gets one line and
 // an exit code: 2 for usage errors, 1 for everything that fails at start-up.
 
-import { SyscallError } from "./ffi/errno.ts";
-import { type CliConfig, parseCli, StartupError, USAGE, UsageError, VERSION } from "./app/cli.ts";
-import { describeSite, formatUrl, paint, runServer } from "./app/run.ts";
-import { createStaticFs } from "./app/static_fs.ts";
-import { superviseWorkers, WORKER_ENV } from "./app/supervisor.ts";
-
-export { VERSION };
+import { StartupError, SyscallError } from "./ffi/errno.ts";
+import { withFlagHint } from "./app/cli/messages.ts";
+import { type CliConfig, parseCli, USAGE, UsageError, VERSION } from "./app/cli/flags.ts";
+import { describeSite, formatUrl, paint, runServer } from "./app/cli/run.ts";
+import { createStaticFs } from "./app/site/static_fs.ts";
+import { superviseWorkers, WORKER_ENV } from "./app/cli/supervisor.ts";
 
 /** Runs the command line; resolves with the process exit code. */
 async function main(args: string[]): Promise<number> {
@@ -29,7 +28,7 @@ async function main(args: string[]): Promise<number> {
     return config.workers > 1 && !worker ? await supervise(config, args) : await runServer(config, worker);
   } catch (e) {
     if (!(e instanceof SyscallError || e instanceof StartupError)) throw e;
-    console.error(`rawserve: ${e.message}`);
+    console.error(`rawserve: ${(e instanceof SyscallError ? withFlagHint(e) : e).message}`);
     return 1;
   }
 }
@@ -45,7 +44,9 @@ async function supervise(config: CliConfig, args: string[]): Promise<number> {
   }
   const env: Record<string, string> = {};
   if (config.tls) {
-    const { TlsServer, TICKET_KEYS_ENV, newTicketKeys, ticketKeysHex } = await import("./app/tls.ts");
+    const { TlsServer, TICKET_KEYS_ENV, newTicketKeys, ticketKeysHex } = await import(
+      "./app/transport/tls.ts"
+    );
     const keys = newTicketKeys();
     using tls = new TlsServer(config.tls, keys);
     for (const warning of tls.context.warnings()) console.error(`rawserve: warning: ${warning}`);

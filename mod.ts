@@ -20,6 +20,6 @@
  * @module
  */
 
-export { type HttpServer, serve, type ServeOptions } from "./app/serve.ts";
+export { type HttpServer, serve, type ServeOptions } from "./app/web/serve.ts";
 export type { ErrorHandler, FetchHandler } from "./app/web/handler.ts";
 export type { NetAddr, ServeHandlerInfo } from "./app/web/info.ts";

@@ -7,46 +7,23 @@ import { EPOLLIN, ignoreSigpipe } from "../ffi/libc.ts";
 import { EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM, errnoName } from "../ffi/errno.ts";
 import { type IoHandler, Reactor, type ReactorOptions } from "../loop/reactor.ts";
 import type { Timer } from "../loop/timers.ts";
-import { Connection, type ConnectionOptions, type ConnectionStats, countError } from "../http/connection.ts";
+import { Connection, type ConnectionOptions } from "../http/h1/connection.ts";
+import { type ConnectionStats, countError } from "../http/stats.ts";
 import type { Handler } from "../http/types.ts";
-import type { RequestHead } from "../http/parser.ts";
+import type { RequestHead } from "../http/request_head.ts";
 import { batchEnd, batchStart } from "../http/clock.ts";
-import { encodeFields } from "../http/writer.ts";
-import { SocketTransport } from "./socket_transport.ts";
-import { type IntrospectionOptions, wantsIntrospection, withIntrospection } from "./introspection.ts";
-import { ResponseMetrics } from "./response_metrics.ts";
+import { encodeFields } from "../http/fields.ts";
+import { SocketTransport } from "./transport/socket_transport.ts";
+import { DEFAULTS } from "./defaults.ts";
 // Types only: the TLS modules load libssl, which a plain-HTTP server never needs.
-import type { TlsHooks, TlsTransport } from "./tls_transport.ts";
+import type { TlsHooks, TlsTransport } from "./transport/tls_transport.ts";
 
 /** Connections accepted per readiness event before other sockets get a turn. */
 const ACCEPT_BATCH = 64;
 /** Pause before retrying accept after EMFILE/ENFILE/ENOBUFS, so a full fd table is no busy loop. */
 export const ACCEPT_BACKOFF_MS = 100;
 
-/** Defaults for every limit; the CLI exposes them as flags. */
-export const DEFAULTS = {
-  /** Slowloris bound: a request head must arrive within this (408 after). */
-  headerTimeoutMs: 10_000,
-  /** Idle keep-alive connections are closed after this. */
-  idleTimeoutMs: 5_000,
-  /** A request body may stall this long between reads. */
-  bodyTimeoutMs: 30_000,
-  /** A response may make no progress this long (slow-read attack bound). */
-  writeTimeoutMs: 30_000,
-  /** Request bodies larger than this get 413; bounds memory per request. */
-  maxBodyBytes: 1024 * 1024,
-  /**
-   * Request-body bytes all connections together may hold in memory; beyond it, 503. Without it
-   * the bound would be max connections x max body (~19 GiB with the defaults).
-   */
-  maxBodyMemoryBytes: 64 * 1024 * 1024,
-  /** Pipelined responses owed before the connection stops reading more requests. */
-  maxPipelined: 64,
-  /** Graceful shutdown waits this long for in-flight responses. */
-  shutdownTimeoutMs: 10_000,
-} as const;
-
-/** HTTPS: wraps accepted sockets in TLS (app/tls.ts makes one from --cert and --key). */
+/** HTTPS: wraps accepted sockets in TLS (app/transport/tls.ts makes one from --cert and --key). */
 export interface TlsAcceptor {
   /**
    * A TLS transport for an accepted socket, handshake not begun; it owns the descriptor.
@@ -78,10 +55,11 @@ export interface ServerOptions extends ListenOptions {
   /** Called once per response, e.g. for the access log. */
   onResponse?: (conn: Connection, head: RequestHead | null, status: number, bytes: number) => void;
   /**
-   * Status page, metrics and health paths, answered before `handler`; with any of them set,
-   * responses are also counted by status and timed (one histogram increment each).
+   * Called once per response when the kernel has accepted its last byte, with its status and
+   * the milliseconds since its request's head arrived (the operator's metrics). Without it,
+   * nothing is timed.
    */
-  introspection?: IntrospectionOptions;
+  onComplete?: (status: number, ms: number) => void;
   /** Serve HTTPS: every accepted socket does a TLS handshake before it carries HTTP. */
   tls?: TlsAcceptor;
   /** Fields every response carries (names and values, alternating), error answers included. */
@@ -133,8 +111,6 @@ export class Server implements Disposable {
   #draining = false;
   #backoff: Timer;
   #drained: (() => void) | null = null;
-  /** Responses by status and their times; null unless introspection is on. */
-  readonly responseMetrics: ResponseMetrics | null;
 
   /** @param options address, limits and handler */
   constructor(options: ServerOptions) {
@@ -149,13 +125,8 @@ export class Server implements Disposable {
     });
     this.#backoff = this.reactor.timer(() => this.#resumeAccepting());
     this.#options = options;
-    const introspect = wantsIntrospection(options.introspection);
-    const metrics = introspect ? new ResponseMetrics() : null;
-    this.responseMetrics = metrics;
     this.#connOptions = {
-      handler: introspect
-        ? withIntrospection(options.handler, options.introspection!, this)
-        : options.handler,
+      handler: options.handler,
       deadline: (callback) => this.reactor.timer(callback),
       bodyBudget: { used: 0, limit: options.maxBodyMemoryBytes ?? DEFAULTS.maxBodyMemoryBytes },
       maxBodyBytes: options.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
@@ -171,7 +142,7 @@ export class Server implements Disposable {
       onFileClosed: () => this.#onDescriptorFreed(),
       // The batch clock: ages and response times cost no clock reading of their own.
       now: () => this.reactor.now(),
-      ...(metrics ? { onComplete: (status: number, ms: number) => metrics.record(status, ms) } : {}),
+      ...(options.onComplete ? { onComplete: options.onComplete } : {}),
       ...(options.headers?.length ? { headers: encodeFields(options.headers) } : {}),
     };
   }
@@ -182,7 +153,7 @@ export class Server implements Disposable {
    * @throws {SyscallError} with a message for the user (address in use, permission, ...)
    */
   listen(): { host: string; port: number; fd: number } {
-    const listener = listenTcp(this.#options);
+    const listener = listenTcp({ ...this.#options, backlog: this.#options.backlog ?? DEFAULTS.backlog });
     this.#listener = listener;
     this.#startAccepting();
     return { host: listener.host, port: listener.port, fd: listener.fd };

@@ -90,25 +90,59 @@ export function errnoMessage(errno: number): string {
   return ERRNO_TABLE[errno]?.[1] ?? `errno ${errno}`;
 }
 
-/** A failed system call during setup, with a message a person can act on. */
+/** Facts a SyscallError may carry beyond the call and errno, for whoever words the hint. */
+export interface SyscallFacts {
+  /** The address involved (`host` and `port` as given). */
+  host?: string;
+  port?: number;
+  /** The path involved. */
+  path?: string;
+  /** The permission an access(2) check found missing: `x` (enter) or `r` (list). */
+  permission?: "x" | "r";
+  /** What the user can do, in words that name no flag or option (those are the caller's). */
+  hint?: string;
+}
+
+/**
+ * A failed system call during setup: the call, the errno and the facts. Its message says what
+ * failed; whoever knows how the user spoke (the CLI's flags, serve()'s options) adds the hint
+ * with {@linkcode SyscallError.withHint}.
+ */
 export class SyscallError extends Error {
   /** The positive errno number. */
   readonly errno: number;
   /** The name of the call that failed, e.g. `"bind"`. */
   readonly syscall: string;
+  /** What rawserve was trying to do, e.g. `"Cannot listen on 127.0.0.1:80"`. */
+  readonly what: string;
+  /** The address, path or permission involved, and a hint that names no flag. */
+  readonly facts: SyscallFacts;
 
   /**
    * @param syscall the call that failed
    * @param errno the positive errno it set
    * @param what what rawserve was trying to do, e.g. `"Cannot listen on 127.0.0.1:80"`
-   * @param hint what the user can do about it, appended after a semicolon
+   * @param facts the address or path involved, and a hint free of flag names
    */
-  constructor(syscall: string, errno: number, what: string, hint = "") {
+  constructor(syscall: string, errno: number, what: string, facts: SyscallFacts = {}) {
     const base = `${what}: ${errnoMessage(errno)} (${errnoName(errno)})`;
-    super(hint ? `${base}; ${hint}` : base);
+    super(facts.hint ? `${base}; ${facts.hint}` : base);
     this.name = "SyscallError";
     this.errno = errno;
     this.syscall = syscall;
+    this.what = what;
+    this.facts = facts;
+  }
+
+  /**
+   * The same failure with the caller's hint (after the facts' own, if any).
+   * @param hint what the user can do, in the user's terms (a flag, an option); "" for none
+   * @returns a new error, or this one when there is no hint to add
+   */
+  withHint(hint: string): SyscallError {
+    if (!hint) return this;
+    const joined = this.facts.hint ? `${this.facts.hint}; ${hint}` : hint;
+    return new SyscallError(this.syscall, this.errno, this.what, { ...this.facts, hint: joined });
   }
 }
 

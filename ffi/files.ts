@@ -65,22 +65,24 @@ function cString(path: string): Uint8Array | null {
  */
 export function openRoot(dir: string, needRead: boolean): OwnedFd {
   const path = cString(dir);
-  if (!path) throw new SyscallError("open", ENAMETOOLONG, `Cannot serve ${dir}`);
+  if (!path) throw new SyscallError("open", ENAMETOOLONG, `Cannot serve ${dir}`, { path: dir });
   const fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
   if (fd < 0) {
-    throw new SyscallError("open", lastErrno(), `Cannot serve ${dir}`, "check the path given to --root");
+    throw new SyscallError("open", lastErrno(), `Cannot serve ${dir}`, { path: dir });
   }
   const owned = new OwnedFd(fd);
   const denied = (mode: number) => access(path, mode) < 0 ? lastErrno() : 0;
   let errno = denied(X_OK);
+  let permission: "x" | "r" = "x";
   let hint = "this user cannot enter it; check its permissions (it needs x)";
   if (!errno && needRead) {
     errno = denied(R_OK);
-    hint = "this user cannot list it (it needs r); give --no-listing to serve its files anyway";
+    permission = "r";
+    hint = "this user cannot list it (it needs r)";
   }
   if (errno) {
     owned[Symbol.dispose]();
-    throw new SyscallError("access", errno, `Cannot serve ${dir}`, hint);
+    throw new SyscallError("access", errno, `Cannot serve ${dir}`, { path: dir, permission, hint });
   }
   return owned;
 }

@@ -85,7 +85,7 @@ function open<T extends Deno.ForeignLibraryInterface>(name: string, symbols: T):
     const why = e instanceof Error ? e.message.split("\n")[0] : String(e);
     throw new StartupError(
       `Cannot load ${name} (OpenSSL 3) for HTTPS: ${why}; install the libssl3 package ` +
-        `(apt-get install libssl3), or serve plain HTTP without --cert and --key`,
+        `(apt-get install libssl3), or serve plain HTTP`,
     );
   }
 }

@@ -130,3 +130,11 @@ function compressIpv6(groups: string[]): string {
   const tail = groups.slice(bestStart + bestLen).join(":");
   return `${head}::${tail}`;
 }
+
+/**
+ * `host:port`, with brackets around an IPv6 literal (RFC 3986 §3.2.2): the one formatter of an
+ * address for messages, logs and URLs.
+ */
+export function formatAuthority(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}

@@ -24,8 +24,8 @@ import {
   SOL_SOCKET,
   TCP_NODELAY,
 } from "./libc.ts";
-import { EACCES, EADDRINUSE, EADDRNOTAVAIL, EINTR, EINVAL, SyscallError } from "./errno.ts";
-import { decodeSockaddr, encodeSockaddr, parseHost, SOCKADDR_MAX } from "./sockaddr.ts";
+import { EADDRINUSE, EINTR, EINVAL, SyscallError } from "./errno.ts";
+import { decodeSockaddr, encodeSockaddr, formatAuthority, parseHost, SOCKADDR_MAX } from "./sockaddr.ts";
 
 const {
   accept4,
@@ -49,8 +49,8 @@ const {
 /** TCP_DEFER_ACCEPT: seconds the kernel waits for a client's first bytes before accept sees it. */
 const DEFER_ACCEPT_SECONDS = 1;
 const TCP_DEFER_ACCEPT = 9;
-/** listen(2) backlog: the kernel caps it at net.core.somaxconn (4096 on current kernels). */
-export const DEFAULT_BACKLOG = 4096;
+/** listen(2)'s backlog when none is given: SOMAXCONN of <sys/socket.h> (glibc 2.35 and later). */
+const SOMAXCONN = 4096;
 
 /**
  * Owns one file descriptor and closes it exactly once.
@@ -130,15 +130,7 @@ export interface Listener extends Disposable {
 }
 
 function describeListenError(errno: number, host: string, port: number, call: string) {
-  const where = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-  const hint = errno === EADDRINUSE
-    ? `is another server on port ${port}? Choose another with --port`
-    : errno === EACCES
-    ? "ports below 1024 need privileges; use --port 8080 or run as root"
-    : errno === EADDRNOTAVAIL
-    ? "that address is not on this machine; try --host 127.0.0.1 or --host 0.0.0.0"
-    : "";
-  return new SyscallError(call, errno, `Cannot listen on ${where}`, hint);
+  return new SyscallError(call, errno, `Cannot listen on ${formatAuthority(host, port)}`, { host, port });
 }
 
 /**
@@ -150,12 +142,10 @@ function describeListenError(errno: number, host: string, port: number, call: st
 export function listenTcp(options: ListenOptions): Listener {
   const parsed = parseHost(options.host);
   if (!parsed) {
-    throw new SyscallError(
-      "bind",
-      EINVAL,
-      `Cannot listen on ${options.host}`,
-      "--host takes an IPv4 or IPv6 literal or localhost",
-    );
+    throw new SyscallError("bind", EINVAL, `Cannot listen on ${options.host}`, {
+      host: options.host,
+      port: options.port,
+    });
   }
   const fd = socket(parsed.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw describeListenError(lastErrno(), options.host, options.port, "socket");
@@ -179,7 +169,7 @@ export function listenTcp(options: ListenOptions): Listener {
     if (bind(fd, addr, addr.byteLength) < 0) {
       throw describeListenError(lastErrno(), options.host, options.port, "bind");
     }
-    if (!options.bindOnly && listen(fd, options.backlog ?? DEFAULT_BACKLOG) < 0) {
+    if (!options.bindOnly && listen(fd, options.backlog ?? SOMAXCONN) < 0) {
       throw describeListenError(lastErrno(), options.host, options.port, "listen");
     }
     const bound = localAddress(fd);

@@ -3,7 +3,7 @@
 // and the peer's address. Each function is one or two system calls and never blocks.
 
 import { IPPROTO_TCP, libc, SIOCINQ, SIOCOUTQ, TCP_INFO } from "./libc.ts";
-import { decodeSockaddr, SOCKADDR_MAX } from "./sockaddr.ts";
+import { decodeSockaddr, formatAuthority, SOCKADDR_MAX } from "./sockaddr.ts";
 
 const { getpeername, getsockopt, ioctl } = libc.symbols;
 
@@ -188,5 +188,5 @@ export function peerEndpoint(fd: number): string {
   const len = new Uint32Array([SOCKADDR_MAX]);
   if (getpeername(fd, addr, new Uint8Array(len.buffer)) < 0) return "-";
   const peer = decodeSockaddr(addr.subarray(0, len[0]));
-  return peer.host.includes(":") ? `[${peer.host}]:${peer.port}` : `${peer.host}:${peer.port}`;
+  return formatAuthority(peer.host, peer.port);
 }

@@ -3,7 +3,7 @@
 // Accept-Encoding of the last request is remembered, so a client's repeated field costs one
 // string comparison, not a parse.
 
-import type { RequestHead } from "./parser.ts";
+import type { RequestHead } from "./request_head.ts";
 
 /**
  * The q-value `accept` gives `type` and how specifically (2 exact, 1 `type/*`, 0 `*\/*`, -1

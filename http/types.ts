@@ -2,7 +2,7 @@
 // transport a connection drives and the deadline it arms. http/ sees sockets only through
 // Transport and timers only through Deadline, so it runs in tests without either.
 
-import type { RequestHead } from "./parser.ts";
+import type { RequestHead } from "./request_head.ts";
 import type { RequestBody } from "./request_body.ts";
 
 /** A byte range of an open file, sent with sendfile(2). The connection closes it when done. */

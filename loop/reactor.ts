@@ -9,8 +9,6 @@ import { Timer, TimerHeap, type TimerScheduler } from "./timers.ts";
 import { IDLE_SPINS, SHORT_BLOCK_MS, SpinBudget } from "./wait_policy.ts";
 import { setImmediate } from "node:timers";
 
-export { IDLE_SPINS };
-
 /**
  * How long the reactor may run I/O batches back to back before it gives Deno's event loop a
  * macrotask turn (timers, signal listeners, async ops); 0 means after every batch. Between
@@ -385,5 +383,3 @@ export class Reactor implements Disposable, TimerScheduler {
     this.#epoll[Symbol.dispose]();
   }
 }
-
-export { Timer };

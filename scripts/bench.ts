@@ -19,7 +19,7 @@
 
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
-import { EMBEDDED_PAGE } from "../app/embedded_page.ts";
+import { EMBEDDED_PAGE } from "../app/site/embedded_page.ts";
 
 // ---- configuration ----------------------------------------------------------------------------
 

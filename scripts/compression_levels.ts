@@ -1,7 +1,7 @@
 // What each compression level costs and saves on a real site: every file of a compressible type
 // beneath DIR is compressed at each level of br, zstd and gzip (node:zlib, on this thread, as
 // rawserve's compression worker does), and the totals are printed as a table, with the bytes
-// small files would save (for the lower size limit). The measurements behind app/compressor.ts.
+// small files would save (for the lower size limit). The measurements behind app/site/compressor.ts.
 // Usage: deno run -A scripts/compression_levels.ts DIR [--max-bytes N] [--repeat N]
 
 import { parseArgs } from "node:util";

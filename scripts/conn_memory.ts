@@ -3,10 +3,10 @@
 // (socket buffers) and the process's RSS are scripts/bench.ts's idle10k; this is our part.
 // Usage: deno run -A --v8-flags=--expose-gc scripts/conn_memory.ts [N]
 
-import { Connection } from "../http/connection.ts";
+import { Connection } from "../http/h1/connection.ts";
 import { MemoryTransport } from "./_memory_transport.ts";
 import { Timer, TimerHeap } from "../loop/timers.ts";
-import { embeddedHandler } from "../app/embedded_page.ts";
+import { embeddedHandler } from "../app/site/embedded_page.ts";
 
 const N = Number(Deno.args[0] ?? 10_000);
 const REQUEST = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: a\r\n\r\n");

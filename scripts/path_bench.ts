@@ -10,17 +10,18 @@
 // bridge.
 
 import { parseArgs } from "node:util";
-import { Connection } from "../http/connection.ts";
+import { Connection } from "../http/h1/connection.ts";
 import type { Handler } from "../http/types.ts";
 import { MemoryTransport } from "./_memory_transport.ts";
 import { Timer, TimerHeap } from "../loop/timers.ts";
 import { batchEnd, batchStart } from "../http/clock.ts";
-import { embeddedHandler } from "../app/embedded_page.ts";
+import { embeddedHandler } from "../app/site/embedded_page.ts";
 import { createStaticHandler } from "../http/static/static_handler.ts";
 import type { FileInfo, StaticFs } from "../http/static/types.ts";
 import { fetchHandler } from "../app/web/handler.ts";
-import { WorkerCompressor } from "../app/compressor.ts";
-import { parseRequestHead, RequestHead } from "../http/parser.ts";
+import { WorkerCompressor } from "../app/site/compressor.ts";
+import { parseRequestHead } from "../http/h1/parser.ts";
+import { RequestHead } from "../http/request_head.ts";
 import hello from "./apps/hello.ts";
 import json from "./apps/json.ts";
 

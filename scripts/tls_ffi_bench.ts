@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import { libssl } from "../ffi/libssl.ts";
 import { makeSocketPair } from "../ffi/socket.ts";
-import { newTicketKeys, TlsContext } from "../app/tls_context.ts";
+import { newTicketKeys, TlsContext } from "../app/transport/tls_context.ts";
 
 const { SSL_new, SSL_free, SSL_set_fd, SSL_set_accept_state, SSL_do_handshake, SSL_read, SSL_write } =
   libssl.symbols;

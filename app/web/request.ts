@@ -6,7 +6,7 @@
 
 import { SYMBOLS } from "./internals.ts";
 import type { HandlerInfo } from "./info.ts";
-import type { RequestHead } from "../../http/parser.ts";
+import type { RequestHead } from "../../http/request_head.ts";
 import type { RequestBody } from "../../http/request_body.ts";
 
 /** Where request URLs point: the scheme, and the authority for requests that carry none. */

@@ -6,7 +6,7 @@
 
 import { SYMBOLS } from "./internals.ts";
 import type { HttpResponse } from "../../http/types.ts";
-import { encodeFields } from "../../http/writer.ts";
+import { encodeFields } from "../../http/fields.ts";
 
 /**
  * Fields the engine decides (framing and the connection, RFC 9112 §6-§9) or always sends (Date):

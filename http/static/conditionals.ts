@@ -1,7 +1,7 @@
 // Validators and the requests that test them: a file's ETag and Last-Modified (RFC 9110 §8.8),
 // If-None-Match and If-Modified-Since (§13.1.2-13.1.3), and one byte range with If-Range (§14).
 
-import type { RequestHead } from "../parser.ts";
+import type { RequestHead } from "../request_head.ts";
 import type { FileInfo } from "./types.ts";
 
 /** A file's validators. */

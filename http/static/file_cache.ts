@@ -4,7 +4,7 @@
 // found by the file's path beneath the root; request paths lead to them through routes, so the
 // aliases of one file (`/a.js`, `//a.js`, `/x/../a.js`) share one entry and one compression.
 
-import { encodeFields } from "../writer.ts";
+import { encodeFields } from "../fields.ts";
 import { validatorsFor } from "./conditionals.ts";
 import type { FileInfo } from "./types.ts";
 import type { AcceptedCodings, Coding } from "../negotiation.ts";

@@ -61,7 +61,7 @@ export async function listDirectory(
     }));
     return {
       status: STATUS.OK,
-      // An array cannot say it was cut short: a field does (MAX_LISTING_ENTRIES in app/static_fs.ts).
+      // An array cannot say it was cut short: a field does (MAX_LISTING_ENTRIES in app/site/static_fs.ts).
       headers: [
         "Content-Type",
         "application/json",

@@ -38,8 +38,6 @@ import { listDirectory } from "./listing.ts";
 import { monoClock } from "../clock.ts";
 import { emptyFileInfo, type FileInfo, type StaticOptions } from "./types.ts";
 
-export type { Compressor, FileInfo, StaticFs, StaticOptions } from "./types.ts";
-
 const ENOENT = 2, EACCES = 13, EPERM = 1, ENOTDIR = 20, EXDEV = 18, ELOOP = 40, ENAMETOOLONG = 36;
 const ENFILE = 23, EMFILE = 24;
 const ALLOW = ["Allow", "GET, HEAD"];

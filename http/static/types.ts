@@ -1,5 +1,5 @@
 // What the static file server needs from the file system and a compressor, and its options. The
-// application layer provides both (app/static_fs.ts over ffi/files.ts, app/compressor.ts over
+// application layer provides both (app/site/static_fs.ts over ffi/files.ts, app/site/compressor.ts over
 // node:zlib on a worker); tests provide them in memory.
 
 import type { Coding } from "../negotiation.ts";

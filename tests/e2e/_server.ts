@@ -2,7 +2,7 @@
 // split the byte stream into responses, and watch the server's descriptor count.
 
 import assert from "node:assert/strict";
-import { RUN_PERMISSIONS } from "../../app/supervisor.ts";
+import { RUN_PERMISSIONS } from "../../app/cli/supervisor.ts";
 import { Server, type ServerOptions } from "../../app/server.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;

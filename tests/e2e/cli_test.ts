@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { cliCommand, exchange, get, runCli, startServer } from "./_server.ts";
-import { VERSION } from "../../main.ts";
+import { VERSION } from "../../app/cli/flags.ts";
 
 Deno.test("--help and --version exit 0", async () => {
   const help = await runCli(["--help"]);
@@ -205,7 +205,7 @@ const compile = await new Deno.Command(Deno.execPath(), {
     "--allow-env",
     "--allow-run",
     "--include", // the compression worker is loaded by URL, which deno compile does not follow
-    new URL("../../app/compress_worker.ts", import.meta.url).pathname,
+    new URL("../../app/site/compress_worker.ts", import.meta.url).pathname,
     "--output",
     `${COMPILE_OUT}/rawserve`,
     new URL("../../main.ts", import.meta.url).pathname,

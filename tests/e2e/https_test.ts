@@ -21,7 +21,7 @@ import {
 import { HAS_OPENSSL, makePki, needs, runTool, type TestPki } from "./_tls.ts";
 
 /** Read as the kernel will see it; the test's name says which path a file takes. */
-const KERNEL_TLS = HAS_OPENSSL && (await import("../../app/tls_context.ts")).kernelTlsAvailable();
+const KERNEL_TLS = HAS_OPENSSL && (await import("../../app/transport/tls_context.ts")).kernelTlsAvailable();
 
 /** Starts `--cert/--key` rawserve with a fresh PKI; the PKI is removed with the server. */
 async function withHttps(

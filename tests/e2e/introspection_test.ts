@@ -16,8 +16,8 @@ import {
   withServer,
   writeAll,
 } from "./_server.ts";
-import type { ConnectionRow, StatusSnapshot } from "../../app/server_status.ts";
-import { parsePrometheusText, type PromFamily } from "../app/_prometheus_text.ts";
+import type { ConnectionRow, StatusSnapshot } from "../../app/operator/server_status.ts";
+import { parsePrometheusText, type PromFamily } from "../app/operator/_prometheus_text.ts";
 
 const PATHS = ["--status", "/status", "--metrics", "/metrics", "--health", "/health"];
 const JSON_ACCEPT = "Accept: application/json\r\n";

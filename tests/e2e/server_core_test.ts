@@ -14,7 +14,7 @@ import {
   withServer,
   writeAll,
 } from "./_server.ts";
-import { EMBEDDED_PAGE } from "../../app/embedded_page.ts";
+import { EMBEDDED_PAGE } from "../../app/site/embedded_page.ts";
 
 Deno.test("GET / answers the embedded page with Date, Server and Content-Length", async () => {
   await withServer([], async ({ port }) => {

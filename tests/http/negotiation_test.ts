@@ -11,7 +11,7 @@ import {
   parseAcceptEncoding,
   prefersJson,
 } from "../../http/negotiation.ts";
-import { RequestHead } from "../../http/parser.ts";
+import { RequestHead } from "../../http/request_head.ts";
 
 Deno.test("prefersJson() answers JSON to those who ask for it and HTML to browsers and curl", () => {
   assert.equal(prefersJson("application/json"), true);

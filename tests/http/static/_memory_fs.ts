@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import type { FileInfo, StaticFs } from "../../../http/static/types.ts";
-import { RequestHead } from "../../../http/parser.ts";
+import { RequestHead } from "../../../http/request_head.ts";
 import type { HttpRequest, HttpResponse } from "../../../http/types.ts";
 
 export interface MemFile {

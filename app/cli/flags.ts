@@ -1,0 +1,387 @@
+// rawserve's command line: the flags, their checks and the help text. A usage error is one
+// line for the user (UsageError; the caller exits with code 2).
+
+import { parseArgs } from "node:util";
+import { DEFAULTS, FD_RESERVE } from "../defaults.ts";
+import { YIELD_INTERVAL_MS } from "../../loop/reactor.ts";
+import { IDLE_SPINS } from "../../loop/wait_policy.ts";
+import { IMMUTABLE } from "../../http/static/cache_policy.ts";
+import { hasControl, parseExtraField } from "./extra_fields.ts";
+import { serializeOrigin } from "../../http/cors.ts";
+
+/** rawserve's version, printed by --version and in the Server field's documentation. */
+export const VERSION = "0.1.0";
+
+export const USAGE = `rawserve ${VERSION}: an HTTP/1.1 server on raw Linux syscalls
+
+Usage: deno task start [options] [DIR]
+
+Serves DIR (or --root DIR) as static files, or an application (--app); without either, an
+embedded page.
+
+Options:
+  --root DIR                directory to serve (also accepted as the last argument)
+  --app MODULE              serve a module whose default export has fetch(request, info)
+                            (the \`deno serve\` convention)
+  --no-listing              answer 404 for directories without index.html
+  --dotfiles                serve files and directories whose names start with a dot
+  --follow-symlinks         follow symbolic links that lead outside DIR
+  --cache-control VALUE     Cache-Control for files --immutable does not match, HTML included
+                            (default "no-cache"; "" for none)
+  --immutable GLOB          files whose path matches GLOB are fingerprinted: Cache-Control
+                            "${IMMUTABLE}" (repeatable; e.g. '/assets/*',
+                            '*.woff2'; * matches across /); HTML never is
+  --compress on|off         send compressed forms: a file's precompressed .br/.zst/.gz beside it,
+                            or br/zstd/gzip copies of text made once per file version (default on)
+  --spa                     a missing path without an extension gets the root's index.html
+                            (the routes of a single-page app); /missing.js stays 404
+  --cors ORIGIN             let pages from ORIGIN read the files (repeatable; * for any origin),
+                            e.g. --cors https://app.example.com
+  --header "NAME: VALUE"    add a field to every response, error answers included (repeatable),
+                            e.g. --header "X-Frame-Options: DENY"
+  --access-log FILE         append Common Log Format lines to FILE (default: stdout; - for stdout)
+  --stats-interval SECONDS  print counters every SECONDS (they always print at shutdown)
+  --host ADDR               IPv4/IPv6 literal or localhost (default 127.0.0.1)
+  --port N                  TCP port, 0 for an ephemeral one (default 8080)
+  --backlog N               listen(2) backlog (default ${DEFAULTS.backlog})
+  --max-connections N       stop accepting beyond N open connections
+                            (default: open-file limit minus ${FD_RESERVE})
+  --header-timeout SECONDS  time to send a request head, 408 after (default ${
+  DEFAULTS.headerTimeoutMs / 1000
+})
+  --idle-timeout SECONDS    keep-alive idle time (default ${DEFAULTS.idleTimeoutMs / 1000})
+  --body-timeout SECONDS    request body stall limit (default ${DEFAULTS.bodyTimeoutMs / 1000})
+  --write-timeout SECONDS   response stall limit for clients that stop reading (default ${
+  DEFAULTS.writeTimeoutMs / 1000
+})
+  --shutdown-timeout SECONDS  graceful shutdown bound (default ${DEFAULTS.shutdownTimeoutMs / 1000})
+  --max-body BYTES          largest request body, 413 beyond (default ${DEFAULTS.maxBodyBytes})
+  --cert FILE               serve HTTPS with this PEM certificate (the chain may follow it)
+  --key FILE                the certificate's PEM private key (unencrypted); SIGHUP reloads both
+  --tls-tickets on|off      TLS session tickets, for resumed handshakes (default on)
+  --handshake-timeout SECONDS  a TLS handshake must finish within SECONDS (default ${
+  DEFAULTS.handshakeTimeoutMs / 1000
+})
+  --workers N|auto          N processes with SO_REUSEPORT sockets (default 1; auto = CPUs)
+  --sndbuf BYTES            SO_SNDBUF for connections (the kernel doubles it); prints the result
+  --rcvbuf BYTES            SO_RCVBUF for connections (the kernel doubles it); prints the result
+  --no-delay on|off         TCP_NODELAY on accepted sockets (default on)
+  --yield-interval MS       longest run of I/O before Deno's event loop gets a turn
+                            (default ${YIELD_INTERVAL_MS}: after every batch of events)
+  --idle-spins N            empty polls before blocking in epoll_wait (default ${IDLE_SPINS})
+  --quiet                   no access log and no counters at shutdown (the start-up line
+                            with the URL is always printed)
+  --status PATH             a live page of every connection's kernel state at PATH (HTML,
+                            or JSON for Accept: application/json); loopback clients only
+  --status-public           answer --status to any client
+  --metrics PATH            Prometheus text exposition at PATH
+  --health PATH             200 "ok" at PATH while serving, 503 while draining
+  -h, --help                show this help
+  -v, --version             print the version
+
+Ctrl-C (SIGINT) or SIGTERM stops gracefully; a second Ctrl-C stops at once.`;
+
+/** Parsed command line. */
+export interface CliConfig {
+  host: string;
+  port: number;
+  backlog: number;
+  maxConnections: number | null;
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+  bodyTimeoutMs: number;
+  writeTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  maxBodyBytes: number;
+  quiet: boolean;
+  root: string | null;
+  /** A module whose default export has fetch(request, info), or null. */
+  app: string | null;
+  listing: boolean;
+  dotfiles: boolean;
+  followSymlinks: boolean;
+  cacheControl: string | null;
+  /** --immutable globs. */
+  immutable: string[];
+  /** Content codings for static files (--compress). */
+  compress: boolean;
+  /** --spa: index.html for client-side routes. */
+  spa: boolean;
+  /** --cors origins, serialized as browsers send them (or `*`); empty for none. */
+  cors: string[];
+  /** --header fields: names and values, alternating. */
+  headers: string[];
+  accessLog: string | null;
+  statsIntervalMs: number | null;
+  yieldIntervalMs: number;
+  idleSpins: number;
+  workers: number;
+  sndbuf: number | null;
+  rcvbuf: number | null;
+  noDelay: boolean;
+  /** Introspection paths (null: off); see app/operator/introspection.ts. */
+  statusPath: string | null;
+  statusPublic: boolean;
+  metricsPath: string | null;
+  healthPath: string | null;
+  /** HTTPS: certificate, key and handshake deadline; null for plain HTTP. */
+  tls: { cert: string; key: string; handshakeTimeoutMs: number; tickets: boolean } | null;
+}
+
+/** A usage error: printed as one line, exit code 2. */
+export class UsageError extends Error {}
+
+function integer(name: string, text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[0-9]+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new UsageError(`--${name} takes a whole number from ${min} to ${max}, not "${text}"`);
+  }
+  return Number(text);
+}
+
+function onOff(name: string, text: string | undefined, fallback: boolean): boolean {
+  if (text === undefined) return fallback;
+  if (text === "on") return true;
+  if (text === "off") return false;
+  throw new UsageError(`--${name} takes on or off, not "${text}"`);
+}
+
+function seconds(name: string, text: string | undefined, fallbackMs: number): number {
+  if (text === undefined) return fallbackMs;
+  const n = Number(text);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(text) || !(n > 0) || n > 86_400) {
+    throw new UsageError(`--${name} takes a number of seconds above 0 (e.g. 2.5), not "${text}"`);
+  }
+  return Math.round(n * 1000);
+}
+
+/** Every flag parseArgs knows; values are checked by the functions below. */
+const FLAGS = {
+  host: { type: "string" },
+  port: { type: "string" },
+  backlog: { type: "string" },
+  "max-connections": { type: "string" },
+  "header-timeout": { type: "string" },
+  "idle-timeout": { type: "string" },
+  "body-timeout": { type: "string" },
+  "write-timeout": { type: "string" },
+  "shutdown-timeout": { type: "string" },
+  "max-body": { type: "string" },
+  quiet: { type: "boolean" },
+  "yield-interval": { type: "string" },
+  "idle-spins": { type: "string" },
+  workers: { type: "string" },
+  sndbuf: { type: "string" },
+  rcvbuf: { type: "string" },
+  "no-delay": { type: "string" },
+  root: { type: "string" },
+  app: { type: "string" },
+  "no-listing": { type: "boolean" },
+  dotfiles: { type: "boolean" },
+  "follow-symlinks": { type: "boolean" },
+  "cache-control": { type: "string" },
+  immutable: { type: "string", multiple: true },
+  compress: { type: "string" },
+  spa: { type: "boolean" },
+  cors: { type: "string", multiple: true },
+  header: { type: "string", multiple: true },
+  "access-log": { type: "string" },
+  "stats-interval": { type: "string" },
+  status: { type: "string" },
+  "status-public": { type: "boolean" },
+  metrics: { type: "string" },
+  health: { type: "string" },
+  cert: { type: "string" },
+  key: { type: "string" },
+  "handshake-timeout": { type: "string" },
+  "tls-tickets": { type: "string" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "v" },
+} as const;
+
+type Flags = ReturnType<typeof parseArgs<{ options: typeof FLAGS; allowPositionals: true }>>["values"];
+
+/** parseArgs with its errors turned into one line for the user. */
+function parseFlags(args: string[]): { values: Flags; positionals: string[] } {
+  try {
+    return parseArgs({ args, strict: true, allowPositionals: true, options: FLAGS });
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    const flag = /'(-[^']*)'/.exec(message)?.[1];
+    if (/Unknown option/i.test(message)) throw new UsageError(`Unknown flag ${flag ?? ""}; see --help`);
+    if (/argument missing/i.test(message)) {
+      throw new UsageError(`${flag ?? "A flag"} needs a value; see --help`);
+    }
+    if (/positional/i.test(message)) throw new UsageError(`Unexpected argument; see --help`);
+    throw new UsageError(`${message.split("\n")[0]}; see --help`);
+  }
+}
+
+/**
+ * Parses rawserve's flags.
+ * @param args the arguments after the program name
+ * @returns the configuration, or "help" / "version"
+ * @throws {UsageError} for unknown flags and bad values
+ */
+export function parseCli(args: string[]): CliConfig | "help" | "version" {
+  const { values: v, positionals } = parseFlags(args);
+  if (v.help) return "help";
+  if (v.version) return "version";
+  return {
+    ...networkConfig(v),
+    ...limitConfig(v),
+    ...siteConfig(v, positionals),
+    ...siteBehaviour(v, v.root ?? positionals[0] ?? null),
+    ...tuningConfig(v),
+    ...introspectionConfig(v),
+    tls: tlsConfig(v),
+  };
+}
+
+function tlsConfig(v: Flags): CliConfig["tls"] {
+  const { cert, key } = v;
+  if (cert === undefined && key === undefined) {
+    for (const flag of ["handshake-timeout", "tls-tickets"] as const) {
+      if (v[flag] !== undefined) throw new UsageError(`--${flag} needs --cert and --key`);
+    }
+    return null;
+  }
+  if (!cert || !key) {
+    throw new UsageError(
+      `HTTPS needs both --cert FILE and --key FILE (PEM); ${cert ? "--key" : "--cert"} is missing`,
+    );
+  }
+  return {
+    cert,
+    key,
+    handshakeTimeoutMs: seconds("handshake-timeout", v["handshake-timeout"], DEFAULTS.handshakeTimeoutMs),
+    tickets: onOff("tls-tickets", v["tls-tickets"], true),
+  };
+}
+
+function networkConfig(v: Flags) {
+  const host = v.host ?? "127.0.0.1";
+  if (host === "") throw new UsageError(`--host needs an address, e.g. 127.0.0.1 or ::1`);
+  return {
+    host,
+    port: integer("port", v.port, 0, 65535) ?? 8080,
+    backlog: integer("backlog", v.backlog, 1, 65535) ?? DEFAULTS.backlog,
+    workers: v.workers === "auto"
+      ? navigator.hardwareConcurrency
+      : integer("workers", v.workers, 1, 256) ?? 1,
+    sndbuf: integer("sndbuf", v.sndbuf, 1024, 2 ** 30) ?? null,
+    rcvbuf: integer("rcvbuf", v.rcvbuf, 1024, 2 ** 30) ?? null,
+    noDelay: onOff("no-delay", v["no-delay"], true),
+  };
+}
+
+function limitConfig(v: Flags) {
+  return {
+    maxConnections: integer("max-connections", v["max-connections"], 1, 10_000_000) ?? null,
+    headerTimeoutMs: seconds("header-timeout", v["header-timeout"], DEFAULTS.headerTimeoutMs),
+    idleTimeoutMs: seconds("idle-timeout", v["idle-timeout"], DEFAULTS.idleTimeoutMs),
+    bodyTimeoutMs: seconds("body-timeout", v["body-timeout"], DEFAULTS.bodyTimeoutMs),
+    writeTimeoutMs: seconds("write-timeout", v["write-timeout"], DEFAULTS.writeTimeoutMs),
+    shutdownTimeoutMs: seconds("shutdown-timeout", v["shutdown-timeout"], DEFAULTS.shutdownTimeoutMs),
+    maxBodyBytes: integer("max-body", v["max-body"], 0, 2 ** 31 - 1) ?? DEFAULTS.maxBodyBytes,
+  };
+}
+
+function siteConfig(v: Flags, positionals: string[]) {
+  if (positionals.length > 1 || (positionals.length === 1 && v.root !== undefined)) {
+    const given = [v.root, ...positionals].filter(Boolean).join(" and ");
+    throw new UsageError(`Give one directory to serve, not ${given}`);
+  }
+  const root = v.root ?? positionals[0] ?? null;
+  if (root === "") throw new UsageError(`--root needs a directory`);
+  const app = v.app ?? null;
+  if (app === "") throw new UsageError(`--app needs a module, e.g. --app ./app.ts`);
+  if (app !== null && root !== null) throw new UsageError(`Give --app or a directory to serve, not both`);
+  const cacheControl = v["cache-control"] ?? "no-cache";
+  if (/[\r\n\0]/.test(cacheControl)) throw new UsageError(`--cache-control cannot contain line breaks`);
+  return {
+    root,
+    app,
+    listing: !v["no-listing"],
+    dotfiles: v.dotfiles ?? false,
+    followSymlinks: v["follow-symlinks"] ?? false,
+    cacheControl: cacheControl === "" ? null : cacheControl,
+    quiet: v.quiet ?? false,
+    accessLog: v["access-log"] ?? null,
+    statsIntervalMs: v["stats-interval"] === undefined
+      ? null
+      : seconds("stats-interval", v["stats-interval"], 0),
+  };
+}
+
+/** `--header "Name: value"` as a name and a value. */
+function headerField(text: string): [string, string] {
+  const field = parseExtraField(text);
+  if (typeof field === "string") throw new UsageError(`--header ${field}`);
+  return field;
+}
+
+/** `--cors ORIGIN`: `*`, or an origin as browsers send it (scheme, host and port, nothing after). */
+function corsOrigin(text: string): string {
+  const origin = text === "*" ? text : serializeOrigin(text);
+  if (origin === null) {
+    throw new UsageError(
+      `--cors takes an origin such as https://app.example.com (scheme, host and port; no path), or *, not "${text}"`,
+    );
+  }
+  return origin;
+}
+
+/** --immutable, --compress, --spa, --cors and --header. */
+function siteBehaviour(v: Flags, root: string | null) {
+  if (root === null) {
+    for (const flag of ["immutable", "compress", "spa", "cors"] as const) {
+      if (v[flag] !== undefined) throw new UsageError(`--${flag} needs a directory to serve (--root DIR)`);
+    }
+  }
+  const immutable = v.immutable ?? [];
+  for (const glob of immutable) {
+    if (glob === "" || hasControl(glob)) {
+      throw new UsageError(`--immutable takes a glob such as '/assets/*', not ${JSON.stringify(glob)}`);
+    }
+  }
+  const cors = (v.cors ?? []).map(corsOrigin);
+  if (cors.includes("*") && cors.length > 1) {
+    throw new UsageError(`--cors * already allows every origin; give it alone`);
+  }
+  return {
+    immutable,
+    compress: onOff("compress", v.compress, true),
+    spa: v.spa ?? false,
+    cors,
+    headers: (v.header ?? []).flatMap(headerField),
+  };
+}
+
+function tuningConfig(v: Flags) {
+  return {
+    idleSpins: integer("idle-spins", v["idle-spins"], 0, 1_000_000) ?? IDLE_SPINS,
+    yieldIntervalMs: integer("yield-interval", v["yield-interval"], 0, 1000) ?? YIELD_INTERVAL_MS,
+  };
+}
+
+/** An introspection path: absolute, no query or fragment, only characters a request-target may hold. */
+function urlPath(name: string, text: string | undefined): string | null {
+  if (text === undefined) return null;
+  if (!/^\/[\x21-\x7e]*$/.test(text) || /[?#]/.test(text)) {
+    throw new UsageError(`--${name} takes a path such as /${name}, not "${text}"`);
+  }
+  return text;
+}
+
+function introspectionConfig(v: Flags) {
+  const statusPath = urlPath("status", v.status);
+  const metricsPath = urlPath("metrics", v.metrics);
+  const healthPath = urlPath("health", v.health);
+  const given = [statusPath, metricsPath, healthPath].filter((p) => p !== null);
+  if (new Set(given).size < given.length) {
+    throw new UsageError(`--status, --metrics and --health need different paths`);
+  }
+  if (v["status-public"] && statusPath === null) throw new UsageError(`--status-public needs --status PATH`);
+  return { statusPath, statusPublic: v["status-public"] ?? false, metricsPath, healthPath };
+}

@@ -1,0 +1,59 @@
+// The CLI composes the operator's pages (--status, --metrics, --health) around the site's
+// handler. The server knows nothing of them: it offers the view they read (its counters,
+// reactor, connections) and a hook that hears each response complete.
+
+import type { Handler } from "../../http/types.ts";
+import type { Server } from "../server.ts";
+import {
+  type IntrospectionOptions,
+  wantsIntrospection,
+  withIntrospection,
+} from "../operator/introspection.ts";
+import { ResponseMetrics } from "../operator/response_metrics.ts";
+import type { StatusSource } from "../operator/server_status.ts";
+
+/** The site's handler with the operator's paths in front, and what the server must be given. */
+export interface OperatorPages {
+  handler: Handler;
+  /** The server's onComplete: responses counted by status and timed. */
+  onComplete: (status: number, ms: number) => void;
+  /** Tells the pages which server they describe, once it exists. */
+  attach(server: Server): void;
+}
+
+/**
+ * Puts the configured operator paths in front of `site`.
+ * @param site the handler for everything else
+ * @param options the paths (none configured: null, and nothing is counted or timed)
+ * @returns the combined handler and its hooks, or null when no path is configured
+ */
+export function withOperatorPages(site: Handler, options: IntrospectionOptions): OperatorPages | null {
+  if (!wantsIntrospection(options)) return null;
+  const metrics = new ResponseMetrics();
+  let server: Server | null = null;
+  // The handler is made before the server it describes: the source reads it late. No request
+  // reaches the handler before attach(), which runs before the server listens.
+  const source: StatusSource = {
+    get stats() {
+      return server!.stats;
+    },
+    get reactor() {
+      return server!.reactor;
+    },
+    responseMetrics: metrics,
+    get draining() {
+      return server!.draining;
+    },
+    get listenerFd() {
+      return server!.listenerFd;
+    },
+    connections: () => server!.connections(),
+  };
+  return {
+    handler: withIntrospection(site, options, source),
+    onComplete: (status, ms) => metrics.record(status, ms),
+    attach: (s) => {
+      server = s;
+    },
+  };
+}

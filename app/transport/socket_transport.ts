@@ -1,0 +1,85 @@
+// A connected TCP socket as a connection's Transport and as the reactor's handler for its fd.
+// It owns the descriptor: it leaves the reactor and is closed exactly once.
+
+import { peerAddress, readFd, sendFile, shutdownWrite, writeFd } from "../../ffi/socket.ts";
+import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, libc } from "../../ffi/libc.ts";
+import type { IoHandler, Reactor } from "../../loop/reactor.ts";
+import type { Transport } from "../../http/types.ts";
+import type { Connection } from "../../http/h1/connection.ts";
+
+const { close } = libc.symbols;
+
+/** A TCP socket seen by a Connection as its Transport, and by the reactor as an IoHandler. */
+export class SocketTransport implements Transport, IoHandler, Disposable {
+  /** The connection this socket carries (set right after both exist). */
+  connection: Connection | null = null;
+  #fd: number;
+  #reactor: Reactor;
+  #interest = EPOLLIN;
+  #closed = false;
+  #remote: { host: string; port: number } | null = null;
+
+  /**
+   * @param fd an accepted, non-blocking socket this object now owns
+   * @param reactor the reactor it is registered with (by the caller)
+   */
+  constructor(fd: number, reactor: Reactor) {
+    this.#fd = fd;
+    this.#reactor = reactor;
+  }
+
+  /** The socket's descriptor. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  onEvents(events: number): void {
+    const conn = this.connection!;
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) conn.onReadable();
+    if (events & EPOLLOUT) conn.onWritable();
+  }
+
+  read(buf: Uint8Array, length: number): number {
+    return readFd(this.#fd, buf, length);
+  }
+
+  write(buf: Uint8Array, length: number): number {
+    return writeFd(this.#fd, buf, length);
+  }
+
+  sendfile(fileFd: number, offset: number, count: number): number {
+    return sendFile(this.#fd, fileFd, offset, count);
+  }
+
+  setInterest(readable: boolean, writable: boolean): void {
+    const events = (readable ? EPOLLIN : 0) | (writable ? EPOLLOUT : 0);
+    if (events === this.#interest) return;
+    this.#interest = events;
+    this.#reactor.modify(this.#fd, events);
+  }
+
+  shutdownWrite(): void {
+    shutdownWrite(this.#fd);
+  }
+
+  remoteAddress(): string {
+    return (this.#remote ??= peerAddress(this.#fd)).host;
+  }
+
+  remotePort(): number {
+    return (this.#remote ??= peerAddress(this.#fd)).port;
+  }
+
+  close(): void {
+    this[Symbol.dispose]();
+  }
+
+  /** Leaves the reactor and closes the socket, once. */
+  [Symbol.dispose](): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#reactor.forget(this.#fd);
+    // close(2) also removes the fd from the epoll set; it releases the fd even on EINTR.
+    close(this.#fd);
+  }
+}

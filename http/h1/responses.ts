@@ -1,0 +1,414 @@
+// The response side of a connection: slots in request order, each answered when its handler
+// is done; ready responses encoded together into one shared buffer (heads and small bodies in
+// one write), large bodies, files and streams following through the output queue. A response
+// that holds a file counts towards the server's descriptors until the file is closed.
+
+import type { HttpError } from "../status.ts";
+import { decideFraming, FRAMING, type ResponseFraming } from "./framing.ts";
+import { DRAIN, type DrainResult, OutputQueue } from "./output_queue.ts";
+import { encodeBody, encodeHead, OutputBuffer } from "./writer.ts";
+import { isFileBody, releaseUntaken, type Slot } from "./slot.ts";
+import { type ConnectionStats, countError } from "../stats.ts";
+import type { RequestHead } from "../request_head.ts";
+import type { FileBody, HttpResponse, ResponseObserver, Transport } from "../types.ts";
+import { IO } from "../types.ts";
+
+/** Encoded responses are written once the shared output buffer passes this, bounding its growth. */
+const OUTPUT_FLUSH_BYTES = 64 * 1024;
+/** Bodies up to this size are copied behind their head (one write); larger ones follow it. */
+const COPY_BODY_BYTES = 16 * 1024;
+
+const OUT = new OutputBuffer(OUTPUT_FLUSH_BYTES + 16 * 1024);
+const FRAME: ResponseFraming = {
+  framing: FRAMING.NONE,
+  length: 0,
+  close: false,
+  keepAlive10: false,
+  omitBody: false,
+};
+
+/** A streamed body to be written after the bytes encoded before it. */
+class StreamTail {
+  constructor(readonly reader: ReadableStreamDefaultReader<Uint8Array>, readonly chunked: boolean) {}
+}
+type Tail = Uint8Array | FileBody | StreamTail;
+
+/**
+ * The last short ASCII string body, and its bytes once it came twice in a row: an application
+ * that answers the same text again (a constant, the same JSON) gets it copied as bytes, without
+ * its characters checked and copied one by one each time (~60 ns for "Hello, World!", measured
+ * with scripts/path_bench.ts --handler app-hello).
+ */
+const TEXT: { last: string; bytes: Uint8Array | null } = { last: "", bytes: null };
+
+/** Whether every character of `s` is ASCII, so its UTF-8 bytes are its char codes. */
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+function bodyLength(body: Uint8Array | FileBody | ReadableStream<Uint8Array> | null): number {
+  if (body === null) return 0;
+  if (body instanceof Uint8Array) return body.length;
+  if (body instanceof ReadableStream) return -1;
+  return body.length;
+}
+
+/** What the response side needs from its server: shared by every connection, never copied. */
+export interface ResponseOptions {
+  stats: ConnectionStats;
+  /** Whether new responses must carry `Connection: close` (the server is draining). */
+  draining: () => boolean;
+  /**
+   * A response's last byte was accepted by the kernel: its status and the milliseconds since its
+   * request's head arrived (Slot.started), on `now`'s clock. Absent when nobody times responses.
+   */
+  onComplete?: (status: number, ms: number) => void;
+  /** The clock `onComplete` measures with (the reactor's batch clock; default performance.now). */
+  now?: () => number;
+  /**
+   * Fields every response carries, error answers of the HTTP layer included (--header),
+   * pre-encoded with encodeFields().
+   */
+  headers?: Uint8Array;
+}
+
+/**
+ * What the response side needs from its connection. The connection itself plays this part, so
+ * an idle connection holds no closures for it (tests/memory: scripts/conn_memory.ts).
+ */
+export interface ResponseOwner {
+  /** A response's head was encoded: for the access log (body bytes it carries). */
+  responseEncoded(head: RequestHead | null, status: number, bytes: number): void;
+  /** A response's file was closed (`stats.filesOpen` went down). */
+  fileClosed(): void;
+  /** Something changed outside the reactor's dispatch (a stream produced more): write again. */
+  kick(): void;
+  /** A handler's response cannot be sent as it is (a header would split it): log and replace it. */
+  handlerFailed(error: unknown): HttpResponse;
+}
+
+/** The observers of the responses being encoded, heard once the write is known (one connection at a time). */
+const WAITING: ResponseObserver[] = [];
+
+/** The responses a connection owes, in order, and the output not yet written. */
+export class ResponseQueue {
+  #slots: Slot[] = [];
+  #output: OutputQueue;
+  #options: ResponseOptions;
+  #owner: ResponseOwner;
+  #filesHeld = 0;
+  /**
+   * Responses encoded whose bytes the kernel has not all taken, as (status, started) pairs in
+   * the first `#inFlightLength` slots; they are complete once the output queue is empty. Only
+   * kept when `hooks.completed` is set. The array is reused, never truncated: `length = 0` and
+   * push again cost ~30 ns a response (the backing store is freed and regrown), indexed stores ~1.
+   */
+  #inFlight: number[] | null = null;
+  #inFlightLength = 0;
+  /** A closing response has been encoded: nothing follows it. */
+  closing = false;
+
+  /**
+   * @param transport where responses are written
+   * @param options the server's counters, drain state and response clock
+   * @param owner the connection: the access log, wake-ups and failures
+   */
+  constructor(transport: Transport, options: ResponseOptions, owner: ResponseOwner) {
+    this.#options = options;
+    this.#owner = owner;
+    this.#output = new OutputQueue(transport, this);
+  }
+
+  /** The output queue is done with a file (sent, or dropped): close it. */
+  fileDone(file: FileBody): void {
+    this.#closeFile(file);
+  }
+
+  /** The output queue's stream produced its next chunk (or ended, or failed). */
+  streamReady(): void {
+    this.#owner.kick();
+  }
+
+  /** Responses owed. */
+  get length(): number {
+    return this.#slots.length;
+  }
+
+  /** The slot read last, if any. */
+  get last(): Slot | undefined {
+    return this.#slots[this.#slots.length - 1];
+  }
+
+  /** Whether `slot` is the next to be written. */
+  isFirst(slot: Slot): boolean {
+    return this.#slots[0] === slot;
+  }
+
+  /** Files this connection's responses hold open. */
+  get filesHeld(): number {
+    return this.#filesHeld;
+  }
+
+  /** Whether all encoded output has been accepted by the kernel. */
+  get written(): boolean {
+    return this.#output.empty;
+  }
+
+  /**
+   * Whether writing waits for the application: the next response is not ready, or its stream
+   * has not produced its next chunk.
+   */
+  get awaitsApplication(): boolean {
+    const first = this.#slots[0];
+    return this.#output.waitingOnStream || (this.#output.empty && first !== undefined && !first.response);
+  }
+
+  /** Bytes of encoded output the kernel has not taken yet (walks the queue: not for hot paths). */
+  get pendingBytes(): number {
+    return this.#output.pendingBytes();
+  }
+
+  /** A request read: its response will take this place in the order. */
+  push(slot: Slot): void {
+    this.#slots.push(slot);
+  }
+
+  /**
+   * A handler's answer for `slot`. A file it holds counts from here until it is closed.
+   * @returns false when the server answered in the handler's place (the answer is released)
+   */
+  take(slot: Slot, response: HttpResponse): boolean {
+    if (slot.overridden) {
+      releaseUntaken(response);
+      return false;
+    }
+    slot.response = response;
+    if (isFileBody(response.body)) {
+      this.#filesHeld++;
+      this.#options.stats.filesOpen++;
+    }
+    return true;
+  }
+
+  /**
+   * Writes what is queued, then every ready response in order, until done, the socket is
+   * full, a stream has nothing ready yet, or something fails (see `failure`).
+   */
+  write(): DrainResult {
+    const output = this.#output;
+    for (;;) {
+      const drained = output.drain();
+      if (drained !== DRAIN.DONE) return drained;
+      if (this.#inFlightLength > 0) this.#complete();
+      const out = OUT;
+      out.length = 0;
+      let tail: Tail | null = null;
+      const waiting = WAITING;
+      while (out.length < OUTPUT_FLUSH_BYTES) {
+        const slot = this.#slots[0];
+        if (!slot?.response) break;
+        this.#slots.shift();
+        tail = this.#encode(slot, out);
+        const observer = slot.request?.observer;
+        if (observer) waiting.push(observer);
+        if (this.#options.onComplete) this.#remember(slot);
+        if (slot.close) this.#closeAfter();
+        if (tail !== null || slot.close) break;
+      }
+      if (out.length === 0 && tail === null) return DRAIN.DONE;
+      const written = out.length > 0 ? output.write(out.bytes, out.length) : DRAIN.DONE;
+      // Queued even when the write failed: the connection closes next, and closing the queue
+      // releases the file or stream (a tail dropped here would leak its descriptor).
+      if (tail instanceof Uint8Array) output.pushBytes(tail);
+      else if (tail instanceof StreamTail) output.pushStream(tail.reader, tail.chunked);
+      else if (tail !== null) output.pushFile(tail);
+      if (written === DRAIN.FAILED) {
+        this.#markFailed();
+        return DRAIN.FAILED;
+      }
+      this.#markDone(written === DRAIN.DONE && tail === null);
+    }
+  }
+
+  /**
+   * The responses just encoded are written (`now`), or will be once the output queued for them
+   * drains: their observers hear it then (a mark in the output queue).
+   */
+  #markDone(now: boolean): void {
+    const waiting = WAITING;
+    if (waiting.length === 0) return;
+    for (const observer of waiting) {
+      if (now) observer.responseDone(true);
+      else this.#output.pushObserver(observer);
+    }
+    waiting.length = 0;
+  }
+
+  /** The write of the responses just encoded failed: their observers hear it now. */
+  #markFailed(): void {
+    for (const observer of WAITING) observer.responseDone(false);
+    WAITING.length = 0;
+  }
+
+  /**
+   * Everything encoded so far has been accepted by the kernel: each response in flight is
+   * complete, at the clock's current reading (one reading for all of them: they left together).
+   */
+  #complete(): void {
+    const inFlight = this.#inFlight!;
+    const completed = this.#options.onComplete!;
+    const now = this.#options.now?.() ?? performance.now();
+    for (let i = 0; i < this.#inFlightLength; i += 2) completed(inFlight[i]!, now - inFlight[i + 1]!);
+    this.#inFlightLength = 0;
+  }
+
+  /** An encoded response, to be reported complete once its bytes are all in the kernel. */
+  #remember(slot: Slot): void {
+    const n = this.#inFlightLength;
+    const inFlight = this.#inFlight ??= [];
+    inFlight[n] = slot.response!.status;
+    inFlight[n + 1] = slot.started;
+    this.#inFlightLength = n + 2;
+  }
+
+  /**
+   * Writes an interim response (100 Continue) while nothing else is queued. What the transport
+   * does not take at once stays queued and leaves first: a TLS transport that blocked mid-record
+   * has taken the bytes into a record and must be offered them again (SSL_write(3)).
+   * @returns BLOCKED when some of it waits for the socket
+   */
+  writeInterim(bytes: Uint8Array): DrainResult {
+    return this.#output.write(bytes, bytes.length);
+  }
+
+  /** Bytes the kernel accepted since the last call; they are added to the counters here. */
+  takeSent(): number {
+    const sent = this.#output.sent;
+    this.#output.sent = 0;
+    this.#options.stats.bytesOut += sent;
+    return sent;
+  }
+
+  /** Counts why writing failed (after `write` returned FAILED); a stream's failure is logged. */
+  countFailure(): void {
+    const reason = this.#output.failure;
+    const stats = this.#options.stats;
+    if (typeof reason !== "number") {
+      // A stream failed after its head went out: the only honest signal left is to cut the connection.
+      countError(stats, "stream");
+      console.error(`Response stream failed: ${reason instanceof Error ? reason.message : String(reason)}`);
+      return;
+    }
+    const kind = reason === 0
+      ? "file truncated"
+      : reason === IO.EPIPE
+      ? "EPIPE"
+      : reason === IO.ECONNRESET
+      ? "ECONNRESET"
+      : `write errno ${-reason}`;
+    countError(stats, kind);
+  }
+
+  /** Nothing after a closing response is ever answered: release what later slots hold. */
+  #closeAfter(): void {
+    this.closing = true;
+    this.#dropSlots(null);
+  }
+
+  /** Overrides every owed slot, releasing its response; its body fails with `error` or is dropped. */
+  #dropSlots(error: HttpError | null): void {
+    for (const slot of this.#slots) {
+      slot.request?.observer?.responseDone(false);
+      slot.overridden = true;
+      if (slot.response) this.#release(slot.response);
+      if (error) slot.body?.fail(error);
+      else slot.body?.drop();
+    }
+    this.#slots.length = 0;
+  }
+
+  /**
+   * Appends a response's head (and a small body) to `out`.
+   * @returns the body to write after `out`, or null
+   */
+  #encode(slot: Slot, out: OutputBuffer): Tail | null {
+    const response = slot.response!;
+    const given = response.body ?? null;
+    // A short ASCII string is copied into the head's buffer below, character by character:
+    // TextEncoder.encode is an op call in Deno (~0.3 µs for "Hello, World!").
+    let ascii: string | null = null;
+    let body: Exclude<typeof given, string> = null;
+    if (typeof given === "string") {
+      if (given === TEXT.last) body = TEXT.bytes ??= encodeBody(given);
+      else if (given.length <= COPY_BODY_BYTES && isAscii(given)) {
+        ascii = given;
+        TEXT.last = given;
+        TEXT.bytes = null;
+      } else body = encodeBody(given);
+    } else body = given;
+    const length = response.contentLength ?? (ascii !== null ? ascii.length : bodyLength(body));
+    slot.close ||= this.#options.draining();
+    decideFraming(FRAME, response.status, length, slot);
+    slot.close = FRAME.close;
+    const before = out.length;
+    try {
+      encodeHead(
+        out,
+        response.status,
+        response.headers,
+        FRAME,
+        response.headerList,
+        this.#options.headers ?? null,
+      );
+    } catch (e) {
+      out.length = before; // a handler's bad header: answer 500 instead
+      this.#release(response);
+      slot.response = this.#owner.handlerFailed(e);
+      return this.#encode(slot, out);
+    }
+    const omit = FRAME.omitBody || (body === null && ascii === null);
+    this.#owner.responseEncoded(slot.head, response.status, omit || length < 0 ? 0 : length);
+    if (omit) {
+      if (body !== null && !(body instanceof Uint8Array)) this.#release(response);
+      return null;
+    }
+    if (ascii !== null) {
+      out.appendAscii(ascii);
+      return null;
+    }
+    if (body instanceof Uint8Array) {
+      if (body.length > COPY_BODY_BYTES) return body;
+      out.append(body);
+      return null;
+    }
+    if (body instanceof ReadableStream) {
+      return new StreamTail(body.getReader(), FRAME.framing === FRAMING.CHUNKED);
+    }
+    return body;
+  }
+
+  /** Closes a file a counted response held, once, and gives its descriptor back. */
+  #closeFile(file: FileBody): void {
+    file.close();
+    this.#filesHeld--;
+    this.#options.stats.filesOpen--;
+    this.#owner.fileClosed();
+  }
+
+  /** Releases what a counted response holds (a file, a stream) when it will never be sent. */
+  #release(response: HttpResponse): void {
+    const body = response.body;
+    if (body instanceof ReadableStream) body.cancel().catch(() => {});
+    else if (isFileBody(body)) this.#closeFile(body);
+  }
+
+  /**
+   * Releases everything: queued output, what every owed response holds, and the bodies of
+   * their requests (a handler still reading one gets `error`).
+   */
+  close(error: HttpError): void {
+    this.#output.close();
+    this.#dropSlots(error);
+  }
+}

@@ -1,0 +1,125 @@
+// Flags parsed to a configuration: the introspection paths (off by default, checked, --status-public only
+// beside --status) and the site flags (--compress, --spa, --cors, --header, --immutable).
+
+import assert from "node:assert/strict";
+import { type CliConfig, parseCli, UsageError } from "../../../app/cli/flags.ts";
+
+function parse(args: string[]): CliConfig {
+  const config = parseCli(args);
+  assert.ok(typeof config === "object");
+  return config;
+}
+
+Deno.test("--status, --metrics and --health are off unless given", () => {
+  const config = parse([]);
+  assert.equal(config.statusPath, null);
+  assert.equal(config.metricsPath, null);
+  assert.equal(config.healthPath, null);
+  assert.equal(config.statusPublic, false);
+});
+
+Deno.test("--status, --status-public, --metrics and --health take their paths", () => {
+  const config = parse([
+    "--status",
+    "/_/status",
+    "--status-public",
+    "--metrics=/metrics",
+    "--health",
+    "/healthz",
+  ]);
+  assert.equal(config.statusPath, "/_/status");
+  assert.equal(config.statusPublic, true);
+  assert.equal(config.metricsPath, "/metrics");
+  assert.equal(config.healthPath, "/healthz");
+});
+
+Deno.test("introspection paths must be absolute paths without query, fragment or spaces, and distinct", () => {
+  const bad: [string[], RegExp][] = [
+    [["--status", "status"], /--status takes a path such as \/status/],
+    [["--metrics", "/m?x=1"], /--metrics takes a path/],
+    [["--health", "/a b"], /--health takes a path/],
+    [["--health", "/h#x"], /--health takes a path/],
+    [["--status", "/x", "--metrics", "/x"], /different paths/],
+    [["--status-public"], /--status-public needs --status PATH/],
+    [["--status"], /--status.* needs a value/],
+  ];
+  for (const [args, message] of bad) {
+    assert.throws(
+      () => parseCli(args),
+      (e) => e instanceof UsageError && message.test(e.message),
+      args.join(" "),
+    );
+  }
+});
+
+Deno.test("site flags: defaults, repeats, and --cors origins written as browsers send them", () => {
+  const defaults = parse(["--root", "."]);
+  assert.equal(defaults.compress, true);
+  assert.equal(defaults.spa, false);
+  assert.deepEqual(defaults.cors, []);
+  assert.deepEqual(defaults.headers, []);
+  assert.deepEqual(defaults.immutable, []);
+  assert.equal(defaults.cacheControl, "no-cache");
+  const config = parse([
+    "--compress",
+    "off",
+    "--spa",
+    "--cors",
+    "https://App.Example.com:443/",
+    "--cors=http://localhost:5173",
+    "--header",
+    "X-Frame-Options: DENY",
+    "--header=Content-Security-Policy:default-src 'self'  ",
+    "--header",
+    "X-Empty:",
+    "--immutable",
+    "/assets/*",
+    "--immutable",
+    "*.woff2",
+    ".",
+  ]);
+  assert.equal(config.compress, false);
+  assert.equal(config.spa, true);
+  assert.deepEqual(config.cors, ["https://app.example.com", "http://localhost:5173"]);
+  assert.deepEqual(config.headers, [
+    "X-Frame-Options",
+    "DENY",
+    "Content-Security-Policy",
+    "default-src 'self'",
+    "X-Empty",
+    "",
+  ]);
+  assert.deepEqual(config.immutable, ["/assets/*", "*.woff2"]);
+  assert.deepEqual(parse(["--cors", "*", "."]).cors, ["*"]);
+  assert.deepEqual(parse(["--header", "X-A: 1"]).headers, ["X-A", "1"], "--header works without a root too");
+});
+
+Deno.test("site flags refuse what would break a response or mean nothing, in one line", () => {
+  const bad: [string[], RegExp][] = [
+    [["--header", "X-A: 1\r\nSet-Cookie: a=b", "."], /may not contain line breaks/],
+    [["--header", "X-A: a\nb", "."], /may not contain line breaks/],
+    [["--header", "X-A: \u0000", "."], /control characters/],
+    [["--header", "X-A: \u2603", "."], /beyond Latin-1/],
+    [["--header", "X A: 1", "."], /--header takes "Name: value"/],
+    [["--header", "NoColon", "."], /--header takes "Name: value"/],
+    [["--header", ": value", "."], /--header takes "Name: value"/],
+    [["--header", "Content-Length: 5", "."], /cannot set Content-Length: rawserve frames/],
+    [["--header", "cache-control: max-age=1", "."], /use --cache-control/],
+    [["--header", "Access-Control-Allow-Origin: *", "."], /use --cors/],
+    [["--cors", "https://a.example/path", "."], /--cors takes an origin/],
+    [["--cors", "a.example", "."], /--cors takes an origin/],
+    [["--cors", "ftp://a.example", "."], /--cors takes an origin/],
+    [["--cors", "*", "--cors", "https://a.example", "."], /give it alone/],
+    [["--compress", "yes", "."], /--compress takes on or off/],
+    [["--immutable", "", "."], /--immutable takes a glob/],
+    [["--spa"], /--spa needs a directory/],
+    [["--cors", "*"], /--cors needs a directory/],
+  ];
+  for (const [args, message] of bad) {
+    assert.throws(
+      () => parseCli(args),
+      (e) => e instanceof UsageError && message.test(e.message) && !e.message.includes("\n"),
+      args.join(" "),
+    );
+  }
+});

@@ -85,3 +85,41 @@ export class RecordingSink implements ReceiverSink {
     this.events.push({ fail: code });
   }
 }
+
+/** A frame the server sent, decoded. */
+export interface ServerFrame {
+  fin: boolean;
+  rsv1: boolean;
+  opcode: number;
+  payload: Uint8Array;
+}
+
+/** Decodes the server's frames from its output; throws on a masked or truncated one. */
+export function serverFrames(bytes: Uint8Array | number[]): ServerFrame[] {
+  const b = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
+  const frames: ServerFrame[] = [];
+  let i = 0;
+  while (i < b.length) {
+    const first = b[i]!, second = b[i + 1]!;
+    if (second & 0x80) throw new Error("server frame masked");
+    let length = second & 0x7f;
+    i += 2;
+    if (length === 126) {
+      length = (b[i]! << 8) | b[i + 1]!;
+      i += 2;
+    } else if (length === 127) {
+      length = 0;
+      for (let k = 0; k < 8; k++) length = length * 256 + b[i + k]!;
+      i += 8;
+    }
+    if (i + length > b.length) throw new Error("truncated frame");
+    frames.push({
+      fin: (first & 0x80) !== 0,
+      rsv1: (first & 0x40) !== 0,
+      opcode: first & 0x0f,
+      payload: b.slice(i, i + length),
+    });
+    i += length;
+  }
+  return frames;
+}

@@ -9,7 +9,7 @@ import { type IoHandler, Reactor, type ReactorOptions } from "../loop/reactor.ts
 import type { Timer } from "../loop/timers.ts";
 import { Connection, type ConnectionOptions } from "../http/h1/connection.ts";
 import { type ConnectionStats, countError } from "../http/stats.ts";
-import type { Handler } from "../http/types.ts";
+import type { Handler, Session } from "../http/types.ts";
 import type { RequestHead } from "../http/request_head.ts";
 import { batchEnd, batchStart } from "../http/clock.ts";
 import { encodeFields } from "../http/fields.ts";
@@ -100,7 +100,8 @@ export class Server implements Disposable {
   #options: ServerOptions;
   #listener: Listener | null = null;
   #listening = false;
-  #connections = new Set<Connection>();
+  /** Sessions carrying a protocol: HTTP/1.1 connections, and what took one over after a 101. */
+  #connections = new Set<Session>();
   /** TLS connections before HTTP: handshaking, or being told that this port speaks HTTPS. */
   #handshakes = new Set<TlsTransport>();
   #tlsHooks: TlsHooks = {
@@ -138,7 +139,7 @@ export class Server implements Disposable {
       stats: this.stats,
       draining: () => this.#draining,
       ...(options.onResponse ? { onResponse: options.onResponse } : {}),
-      onClose: (conn) => this.#onConnectionClosed(conn),
+      onUpgrade: (conn, session) => this.#onUpgrade(conn, session),
       onFileClosed: () => this.#onDescriptorFreed(),
       // The batch clock: ages and response times cost no clock reading of their own.
       now: () => this.reactor.now(),
@@ -224,20 +225,15 @@ export class Server implements Disposable {
   #adopt(fd: number): void {
     if (this.#options.tls) return this.#adoptTls(fd, this.#options.tls);
     const transport = new SocketTransport(fd, this.reactor);
-    const conn = new Connection(transport, this.#connOptions);
-    transport.connection = conn;
     const err = this.reactor.add(fd, EPOLLIN, transport);
     if (err) {
       countError(this.stats, `epoll_ctl ${errnoName(-err)}`);
-      conn.close(); // releases its timer too, and closes the fd exactly once
+      transport.close(); // closes the fd exactly once
       return;
     }
-    this.#connections.add(conn);
     this.stats.accepted++;
     this.stats.open++;
-    // TCP_DEFER_ACCEPT means the request is usually here already: read it now rather than
-    // after another epoll_wait round.
-    conn.onReadable();
+    this.#begin(transport);
   }
 
   /** A TLS connection: the handshake comes first, the Connection after it (#onHandshakeDone). */
@@ -259,10 +255,27 @@ export class Server implements Disposable {
     this.#handshakes.delete(transport);
     this.stats.tlsHandshakes++;
     if (transport.resumed) this.stats.tlsResumed++;
-    const conn = new Connection(transport, this.#connOptions);
-    transport.connection = conn;
-    this.#connections.add(conn);
-    conn.onReadable();
+    this.#begin(transport);
+  }
+
+  /**
+   * The one place that decides which protocol a new connection speaks (today HTTP/1.1; by ALPN
+   * or by the HTTP/2 client preface as those arrive), and starts it. TCP_DEFER_ACCEPT means the
+   * first request is usually here already: it is read now rather than after another epoll_wait.
+   */
+  #begin(transport: SocketTransport | TlsTransport): void {
+    const session = new Connection(transport, this.#connOptions);
+    transport.connection = session;
+    transport.onClosed = () => this.#onSessionClosed(transport.connection!);
+    this.#connections.add(session);
+    session.onReadable();
+  }
+
+  /** An HTTP/1.1 connection handed its transport to another protocol after a 101. */
+  #onUpgrade(conn: Connection, session: Session): void {
+    if (!this.#connections.delete(conn)) return; // the new session closed the socket already
+    (conn.transport as SocketTransport | TlsTransport).connection = session;
+    this.#connections.add(session);
   }
 
   #onHandshakeEnded(transport: TlsTransport, kind: string | null): void {
@@ -280,8 +293,8 @@ export class Server implements Disposable {
     }
   }
 
-  #onConnectionClosed(conn: Connection): void {
-    if (!this.#connections.delete(conn)) return;
+  #onSessionClosed(session: Session): void {
+    if (!this.#connections.delete(session)) return;
     this.stats.open--;
     if (this.#draining) {
       if (this.#connections.size === 0) this.#drained?.();
@@ -294,8 +307,8 @@ export class Server implements Disposable {
   }
 
   /** Open connections, oldest first (for the status page). */
-  connections(): Iterable<Connection> {
-    return this.#connections.values();
+  *connections(): Iterable<Connection> {
+    for (const session of this.#connections) if (session instanceof Connection) yield session;
   }
 
   /** Whether a graceful shutdown has begun. */

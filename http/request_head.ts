@@ -36,6 +36,11 @@ export class RequestHead {
   keepAlive = true;
   /** Expect: 100-continue (RFC 9110 §10.1.1). */
   expectContinue = false;
+  /**
+   * The protocols the client asks to switch to (RFC 9110 §7.8), lower-case, e.g. `websocket`;
+   * "" when it asks for none (or the protocol carrying it has no upgrade).
+   */
+  upgrade = "";
 
   /**
    * The first value of a header field.

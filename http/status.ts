@@ -7,6 +7,7 @@ import { escapeHtml } from "./format.ts";
 /** The status codes rawserve sends, by name. */
 export const STATUS = {
   CONTINUE: 100,
+  SWITCHING_PROTOCOLS: 101,
   OK: 200,
   NO_CONTENT: 204,
   PARTIAL_CONTENT: 206,

@@ -18,7 +18,26 @@ export const VALUE_CHAR = new Uint8Array(256);
 VALUE_CHAR[HTAB] = 1;
 for (let c = 0x20; c <= 0xff; c++) VALUE_CHAR[c] = c === 0x7f ? 0 : 1;
 
+/**
+ * Whether `text` can be sent as a field value as it is (RFC 9110 §5.5): field-vchar (VCHAR or
+ * obs-text), SP and HTAB, as Latin-1 bytes, so no CR, LF, NUL or other control character, and
+ * nothing beyond U+00FF, which has no byte of its own in a head. The one check for every value
+ * an operator gives (--header, --cache-control), so that what starts is what can be written.
+ */
+export function isFieldValue(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0xff || !VALUE_CHAR[c]) return false;
+  }
+  return true;
+}
+
 // RFC 9112 §3.2 / RFC 3986: the request-target is visible ASCII, no SP, CTL or raw 8-bit bytes.
+// The visible characters RFC 3986 leaves out (`"`, `<`, `>`, `\`, `^`, `` ` ``, `{`, `|`, `}`) are
+// accepted, as nginx, Apache and Node do: browsers send `{|}^` and `` ` `` raw in queries (the URL
+// Standard's query percent-encode set keeps them) and scripts send `"` raw, so refusing them would
+// refuse real clients while protecting nothing the consumers of a target cannot protect
+// themselves: the static handler decodes paths, and the access log escapes `"` and `\`.
 export const TARGET_CHAR = new Uint8Array(256);
 for (let c = 0x21; c <= 0x7e; c++) TARGET_CHAR[c] = 1;
 

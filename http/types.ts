@@ -36,6 +36,11 @@ export interface HttpResponse {
    */
   headerList?: readonly (readonly [string, string])[];
   /**
+   * With status 101, to a request that asked to upgrade (RFC 9110 §7.8, `head.upgrade`): the
+   * protocol that takes the connection over once the 101's head is written. Ignored otherwise.
+   */
+  upgrade?: Upgrade;
+  /**
    * The body's length when `body` is a stream of known length (a Blob's): sent as
    * Content-Length instead of chunked. For HEAD and 304 responses whose body is omitted, the
    * length a GET would have had. When absent, the length of `body` is used.
@@ -93,6 +98,30 @@ export interface Transport {
   /** Closes the socket; called exactly once. */
   close(): void;
 }
+
+/**
+ * A protocol session over one Transport (an HTTP/1.1 connection, an HTTP/2 connection, a
+ * WebSocket): the reactor's readiness reaches it through its transport.
+ */
+export interface Session {
+  /** The socket is readable (or has an error or hang-up pending). */
+  onReadable(): void;
+  /** The socket accepts more output. */
+  onWritable(): void;
+  /** Whether the session has closed (and its transport with it). */
+  readonly closed: boolean;
+  /** Graceful shutdown: ends at once when nothing is in progress. @returns whether it closed */
+  closeIfIdle(): boolean;
+  /** Closes the session and its transport at once. Safe to call twice. */
+  close(): void;
+}
+
+/**
+ * Takes a connection over after a 101 (Switching Protocols): the transport, and the bytes the
+ * client sent after its request that were read already (they belong to the new protocol).
+ * @returns the session that now owns the transport
+ */
+export type Upgrade = (transport: Transport, buffered: Uint8Array) => Session;
 
 /** A reusable deadline (the reactor's timers are one). One per connection, never per request. */
 export interface Deadline {

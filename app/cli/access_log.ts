@@ -10,6 +10,31 @@ export const LOG_BATCH_BYTES = 64 * 1024;
 /** ...or once its oldest line is this old. */
 export const LOG_BATCH_MS = 250;
 
+/**
+ * Bytes a log line shows as `\xHH`, as nginx does: `"` (it would end the request field and let a
+ * client forge the fields after it), `\` (so an escape is never ambiguous), control bytes (a line
+ * break would forge a whole line; escapes drive terminals) and bytes beyond ASCII. The parser
+ * refuses control and 8-bit bytes in a target already; the log does not depend on it.
+ */
+const ESCAPED = new Uint8Array(256);
+for (let c = 0; c < 256; c++) ESCAPED[c] = c < 0x20 || c >= 0x7f || c === 34 || c === 92 ? 1 : 0;
+const HEX = "0123456789ABCDEF";
+/** The longest a character becomes in a log line (`\xHH`). */
+const ESCAPE_GROWTH = 4;
+
+/** `text` as a log line shows it: each byte ESCAPED marks as `\xHH` (text is Latin-1). */
+export function escapeLogText(text: string): string {
+  let out = "";
+  let from = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i) & 0xff;
+    if (!ESCAPED[c]) continue;
+    out += text.slice(from, i) + "\\x" + HEX[c >> 4] + HEX[c & 15];
+    from = i + 1;
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
+
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 let clfSecond = -1;
 let clfDate = "";
@@ -42,8 +67,7 @@ export function formatClf(
   bytes: number,
   nowMs: number = Date.now(),
 ): string {
-  const request = head ? `${head.method} ${head.target} HTTP/1.${head.minor}` : "-";
-  // Quotes and control characters cannot reach here: the parser refused them in the target.
+  const request = head ? `${head.method} ${escapeLogText(head.target)} HTTP/1.${head.minor}` : "-";
   return `${remote} - - ${clfTimestamp(nowMs)} "${request}" ${status} ${bytes === 0 ? "-" : bytes}`;
 }
 
@@ -79,7 +103,7 @@ export class AccessLog {
    */
   record(remote: string, head: RequestHead | null, status: number, bytes: number): void {
     const target = head?.target ?? "";
-    const longest = remote.length + target.length + (head?.method.length ?? 0) + 80;
+    const longest = remote.length + target.length * ESCAPE_GROWTH + (head?.method.length ?? 0) + 80;
     if (this.#length + longest > this.#batch.length) {
       this.flush();
       if (longest > this.#batch.length) this.#batch = new Uint8Array(longest);
@@ -92,7 +116,7 @@ export class AccessLog {
       this.#batch[this.#length++] = 34; // '"'
       this.#latin1(head.method);
       this.#batch[this.#length++] = 32;
-      this.#latin1(target); // the parser allows only visible ASCII in a target: no quotes to escape
+      this.#escaped(target);
       this.#bytes(head.minor === 0 ? VERSION_10 : VERSION_11);
     } else this.#bytes(NO_REQUEST);
     this.#decimal(status);
@@ -135,6 +159,24 @@ export class AccessLog {
     const b = this.#batch;
     let o = this.#length;
     for (let i = 0; i < s.length; i++) b[o++] = s.charCodeAt(i);
+    this.#length = o;
+  }
+
+  /** Latin-1 text with the bytes ESCAPED marks written as `\xHH` (see escapeLogText). */
+  #escaped(s: string): void {
+    const b = this.#batch;
+    let o = this.#length;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i) & 0xff;
+      if (!ESCAPED[c]) {
+        b[o++] = c;
+        continue;
+      }
+      b[o++] = 92; // backslash
+      b[o++] = 120; // 'x'
+      b[o++] = HEX.charCodeAt(c >> 4);
+      b[o++] = HEX.charCodeAt(c & 15);
+    }
     this.#length = o;
   }
 

@@ -1,7 +1,7 @@
 // Fields an operator adds to every response (--header): what a name and a value may hold (RFC
 // 9110 §5.1, §5.5), and the fields rawserve writes itself, which an added one would contradict.
 
-import { TCHAR } from "../../http/tokens.ts";
+import { isFieldValue, TCHAR } from "../../http/tokens.ts";
 
 /** Fields an operator may not add, and why: rawserve writes them (framing, representation, validators). */
 const OWN_FIELDS: Readonly<Record<string, string>> = {
@@ -27,6 +27,10 @@ const OWN_FIELDS: Readonly<Record<string, string>> = {
   "cache-control": "use --cache-control and --immutable",
 };
 
+/** What a field value may not hold (RFC 9110 §5.5), as the end of a usage error. */
+export const FIELD_VALUE_RULE =
+  "the value may not contain line breaks, control characters or characters beyond Latin-1";
+
 /** Whether text holds a control character (C0 or DEL): line breaks, NUL, escapes. */
 export function hasControl(text: string): boolean {
   return [...text].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
@@ -46,9 +50,7 @@ export function parseExtraField(text: string): [string, string] | string {
   }
   const value = text.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
   // field-vchar, SP and HTAB, as Latin-1 bytes: CR and LF would split the response.
-  if (hasControl(value.replaceAll("\t", " ")) || [...value].some((c) => c.charCodeAt(0) > 0xff)) {
-    return `${name}: the value may not contain line breaks, control characters or characters beyond Latin-1`;
-  }
+  if (!isFieldValue(value)) return `${name}: ${FIELD_VALUE_RULE}`;
   const lower = name.toLowerCase();
   const why = OWN_FIELDS[lower] ?? (lower.startsWith("access-control-") ? "use --cors" : null);
   return why === null ? [name, value] : `cannot set ${name}: ${why}`;

@@ -6,7 +6,8 @@ import { DEFAULTS, FD_RESERVE } from "../defaults.ts";
 import { YIELD_INTERVAL_MS } from "../../loop/reactor.ts";
 import { IDLE_SPINS } from "../../loop/wait_policy.ts";
 import { IMMUTABLE } from "../../http/static/cache_policy.ts";
-import { hasControl, parseExtraField } from "./extra_fields.ts";
+import { FIELD_VALUE_RULE, hasControl, parseExtraField } from "./extra_fields.ts";
+import { isFieldValue } from "../../http/tokens.ts";
 import { serializeOrigin } from "../../http/cors.ts";
 
 /** rawserve's version, printed by --version and in the Server field's documentation. */
@@ -297,8 +298,7 @@ function siteConfig(v: Flags, positionals: string[]) {
   const app = v.app ?? null;
   if (app === "") throw new UsageError(`--app needs a module, e.g. --app ./app.ts`);
   if (app !== null && root !== null) throw new UsageError(`Give --app or a directory to serve, not both`);
-  const cacheControl = v["cache-control"] ?? "no-cache";
-  if (/[\r\n\0]/.test(cacheControl)) throw new UsageError(`--cache-control cannot contain line breaks`);
+  const cacheControl = fieldValue("cache-control", v["cache-control"] ?? "no-cache");
   return {
     root,
     app,
@@ -312,6 +312,19 @@ function siteConfig(v: Flags, positionals: string[]) {
       ? null
       : seconds("stats-interval", v["stats-interval"], 0),
   };
+}
+
+/**
+ * A flag whose value is sent as a field value, checked as --header's values are (RFC 9110 §5.5):
+ * a value that cannot be written would otherwise start fine and turn every answer into a 500, or
+ * put control bytes on the wire. Whitespace around it is not part of a field value (§5.5).
+ */
+function fieldValue(name: string, text: string): string {
+  const value = text.replace(/^[ \t]+|[ \t]+$/g, "");
+  if (!isFieldValue(value)) {
+    throw new UsageError(`--${name}: ${FIELD_VALUE_RULE}, not ${JSON.stringify(text)}`);
+  }
+  return value;
 }
 
 /** `--header "Name: value"` as a name and a value. */

@@ -46,6 +46,29 @@ export function isLoopbackAddress(address: string): boolean {
   return zeroUpTo(10) && b[10] === 0xff && b[11] === 0xff && b[12] === 127; // ::ffff:127.x.y.z
 }
 
+/**
+ * Whether a request's Host (or absolute-form authority, `uri-host [":" port]`, RFC 9110 §7.2)
+ * names this machine's loopback: `localhost` or a name beneath it (RFC 6761 §6.3), an address
+ * in 127.0.0.0/8, or `[::1]` (and its IPv4-mapped forms). A page that DNS rebinding lets read a
+ * loopback server is loaded from the attacker's own name, and its requests carry that name: a
+ * loopback peer is not enough to tell the operator's browser from such a page. An empty Host
+ * (HTTP/1.0 may omit it) names nothing, so it is not loopback either.
+ */
+export function isLoopbackHost(host: string): boolean {
+  let name = host;
+  if (name.startsWith("[")) {
+    const close = name.indexOf("]");
+    if (close < 0) return false;
+    name = name.slice(1, close);
+  } else {
+    const colon = name.indexOf(":");
+    if (colon >= 0) name = name.slice(0, colon);
+  }
+  name = name.toLowerCase();
+  if (name.endsWith(".")) name = name.slice(0, -1); // "localhost." is the same name, fully qualified
+  return name === "localhost" || name.endsWith(".localhost") || isLoopbackAddress(name);
+}
+
 const NO_STORE = ["Cache-Control", "no-store"];
 const ALLOW = ["Allow", "GET, HEAD"];
 /** The page is self-contained: nothing may load from elsewhere, scripts only inline and fetch() only here. */
@@ -134,12 +157,20 @@ function answerRoute(
 }
 
 function statusPage(request: HttpRequest, options: IntrospectionOptions, source: StatusSource): HttpResponse {
-  const peer = request.peer.remoteAddress();
-  if (!options.statusPublic && !isLoopbackAddress(peer)) {
-    // It lists every client's address: private unless the operator opens it.
-    return statusResponse(STATUS.FORBIDDEN, {
-      text: "The status page answers loopback clients only; start rawserve with --status-public to open it",
-    });
+  // It lists every client's address: private unless the operator opens it. Private means a
+  // loopback peer asking for a loopback name (isLoopbackHost says why the name counts too).
+  if (!options.statusPublic) {
+    if (!isLoopbackAddress(request.peer.remoteAddress())) {
+      return statusResponse(STATUS.FORBIDDEN, {
+        text: "The status page answers loopback clients only; start rawserve with --status-public to open it",
+      });
+    }
+    if (!isLoopbackHost(request.head.host)) {
+      return statusResponse(STATUS.FORBIDDEN, {
+        text: "The status page answers only requests for localhost or a loopback address (Host); " +
+          "start rawserve with --status-public to open it",
+      });
+    }
   }
   const snapshot = collectStatus(source, { rows: true, worker: options.worker ?? null });
   if (prefersJson(request.head.get("accept"))) {

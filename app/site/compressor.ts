@@ -20,7 +20,19 @@ import type { CompressReply, CompressRequest } from "./compress_worker.ts";
  */
 export const LEVELS: Readonly<Record<Coding, number>> = { br: 5, zstd: 9, gzip: 6 };
 
-/** Compresses on a worker thread; dispose of it to stop the worker. */
+/** A compression waiting for the worker, or on it. */
+interface Job {
+  request: CompressRequest;
+  wanted: (() => boolean) | undefined;
+  resolve: (data: Uint8Array | null) => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * Compresses on a worker thread, one file at a time; dispose of it to stop the worker. The worker
+ * is handed the next file only when it is done with the last, so a file nobody waits for any more
+ * is skipped before its work starts: a message posted to the worker could not be taken back.
+ */
 export class WorkerCompressor implements Compressor, Disposable {
   /**
    * Every coding: compress_worker.ts imports zstd from node:zlib with the others (Deno 2.9.6 has
@@ -28,36 +40,62 @@ export class WorkerCompressor implements Compressor, Disposable {
    */
   readonly codings: number = ALL_CODINGS;
   #worker: Worker | null = null;
-  #pending = new Map<number, { resolve: (data: Uint8Array) => void; reject: (error: Error) => void }>();
+  /** Waiting for the worker, oldest first (bounded by the static handler's COMPRESS_QUEUE_MAX_BYTES). */
+  #queue: Job[] = [];
+  /** On the worker now. */
+  #running: Job | null = null;
   #nextId = 1;
+  /** Compressions handed to the worker, and those skipped because nobody wanted them any more. */
+  readonly counts = { started: 0, skipped: 0 };
 
   /**
    * Compresses `data` (copied to the worker) at the coding's level.
-   * @returns the copy; rejects when the worker fails or the compressor is disposed
+   * @param wanted asked when the worker is free for this file: false skips it
+   * @returns the copy, or null when skipped; rejects when the worker fails or the compressor is
+   *   disposed
    */
-  compress(coding: Coding, data: Uint8Array, text: boolean): Promise<Uint8Array> {
-    const worker = this.#worker ??= this.#start();
-    const id = this.#nextId++;
+  compress(
+    coding: Coding,
+    data: Uint8Array,
+    text: boolean,
+    wanted?: () => boolean,
+  ): Promise<Uint8Array | null> {
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      const request: CompressRequest = { id, coding, level: LEVELS[coding], data, text };
-      worker.postMessage(request);
+      const request: CompressRequest = { id: this.#nextId++, coding, level: LEVELS[coding], data, text };
+      this.#queue.push({ request, wanted, resolve, reject });
+      this.#next();
     });
   }
 
-  /** Compressions waiting for the worker. */
+  /** Compressions waiting for the worker or on it. */
   get pending(): number {
-    return this.#pending.size;
+    return this.#queue.length + (this.#running ? 1 : 0);
+  }
+
+  /** Hands the worker the oldest file still wanted, when it is free. */
+  #next(): void {
+    while (this.#running === null && this.#queue.length > 0) {
+      const job = this.#queue.shift()!;
+      if (job.wanted && !job.wanted()) {
+        this.counts.skipped++;
+        job.resolve(null);
+        continue;
+      }
+      this.#running = job;
+      this.counts.started++;
+      (this.#worker ??= this.#start()).postMessage(job.request);
+    }
   }
 
   #start(): Worker {
     const worker = new Worker(new URL("./compress_worker.ts", import.meta.url).href, { type: "module" });
     worker.onmessage = ({ data: reply }: MessageEvent<CompressReply>) => {
-      const waiting = this.#pending.get(reply.id);
-      if (!waiting) return;
-      this.#pending.delete(reply.id);
-      if ("error" in reply) waiting.reject(new Error(reply.error));
-      else waiting.resolve(reply.data);
+      const job = this.#running;
+      if (!job || job.request.id !== reply.id) return;
+      this.#running = null;
+      if ("error" in reply) job.reject(new Error(reply.error));
+      else job.resolve(reply.data);
+      this.#next();
     };
     worker.onerror = (event) => {
       // A failure inside the worker would otherwise end this process; it ends the worker only,
@@ -71,8 +109,9 @@ export class WorkerCompressor implements Compressor, Disposable {
   #stop(reason: Error): void {
     this.#worker?.terminate();
     this.#worker = null;
-    const waiting = [...this.#pending.values()];
-    this.#pending.clear();
+    const waiting = this.#running ? [this.#running, ...this.#queue] : this.#queue;
+    this.#running = null;
+    this.#queue = [];
     for (const { reject } of waiting) reject(reason);
   }
 

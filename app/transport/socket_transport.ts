@@ -4,15 +4,16 @@
 import { peerAddress, readFd, sendFile, shutdownWrite, writeFd } from "../../ffi/socket.ts";
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, libc } from "../../ffi/libc.ts";
 import type { IoHandler, Reactor } from "../../loop/reactor.ts";
-import type { Transport } from "../../http/types.ts";
-import type { Connection } from "../../http/h1/connection.ts";
+import type { Session, Transport } from "../../http/types.ts";
 
 const { close } = libc.symbols;
 
 /** A TCP socket seen by a Connection as its Transport, and by the reactor as an IoHandler. */
 export class SocketTransport implements Transport, IoHandler, Disposable {
   /** The connection this socket carries (set right after both exist). */
-  connection: Connection | null = null;
+  connection: Session | null = null;
+  /** Called once the socket is closed, by whichever session owned it (the server counts it). */
+  onClosed: (() => void) | null = null;
   #fd: number;
   #reactor: Reactor;
   #interest = EPOLLIN;
@@ -81,5 +82,6 @@ export class SocketTransport implements Transport, IoHandler, Disposable {
     this.#reactor.forget(this.#fd);
     // close(2) also removes the fd from the epoll set; it releases the fd even on EINTR.
     close(this.#fd);
+    this.onClosed?.();
   }
 }

@@ -18,8 +18,7 @@ import { peekFd, peerAddress, readFd, shutdownWrite, writeFd } from "../../ffi/s
 import { preadFd } from "../../ffi/files.ts";
 import type { IoHandler, Reactor } from "../../loop/reactor.ts";
 import type { Timer } from "../../loop/timers.ts";
-import type { Transport } from "../../http/types.ts";
-import type { Connection } from "../../http/h1/connection.ts";
+import type { Session, Transport } from "../../http/types.ts";
 
 const {
   SSL_new,
@@ -103,7 +102,9 @@ export interface TlsTransportOptions {
 /** A TLS connection seen by a Connection as its Transport, and by the reactor as an IoHandler. */
 export class TlsTransport implements Transport, IoHandler, Disposable {
   /** The connection this carries, once the handshake is done. */
-  connection: Connection | null = null;
+  connection: Session | null = null;
+  /** Called once the socket is closed, by whichever session owned it (the server counts it). */
+  onClosed: (() => void) | null = null;
   #fd: number;
   #reactor: Reactor;
   #options: TlsTransportOptions;
@@ -471,5 +472,6 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
     if (fileBufOwner === this) fileBufOwner = null;
     this.#reactor.forget(this.#fd);
     close(this.#fd);
+    this.onClosed?.();
   }
 }

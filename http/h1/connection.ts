@@ -12,7 +12,7 @@ import { DRAIN } from "./output_queue.ts";
 import { ResponseQueue } from "./responses.ts";
 import { type Phase, PHASE_TIMEOUT, restartsPerRequest, type Timeouts } from "./phases.ts";
 import { type ConnectionStats, countError } from "../stats.ts";
-import type { Deadline, Handler, HttpResponse, Transport } from "../types.ts";
+import type { Deadline, Handler, HttpResponse, Session, Transport } from "../types.ts";
 import { IO } from "../types.ts";
 
 /** A lingering close waits at most this long for the peer's FIN (RFC 9112 §9.6). */
@@ -47,6 +47,11 @@ export interface ConnectionOptions {
   onResponse?: (conn: Connection, head: RequestHead | null, status: number, bytes: number) => void;
   /** Called once when the connection closes. */
   onClose?: (conn: Connection) => void;
+  /**
+   * Called once when the connection has handed its transport to another protocol after a 101
+   * (its response's `upgrade`); the connection is closed, the transport is not.
+   */
+  onUpgrade?: (conn: Connection, session: Session) => void;
   /** Called when a file a response held is closed (`stats.filesOpen` went down). */
   onFileClosed?: () => void;
   /**
@@ -86,7 +91,7 @@ function limitsOf(options: ConnectionOptions): Limits {
 }
 
 /** One client connection. The server calls onReadable/onWritable from the reactor. */
-export class Connection {
+export class Connection implements Session {
   /** When it was accepted, on the server's clock (ConnectionOptions.now). */
   readonly openedAt: number;
   #transport: Transport;
@@ -255,6 +260,7 @@ export class Connection {
           return this.close();
         }
         this.#blocked = result === DRAIN.BLOCKED;
+        if (result === DRAIN.DONE && this.#responses.upgrade !== null) return this.#handOver();
         if (this.#responses.closing && !this.#intake.ended) this.#intake.stopAfterClosingResponse();
         if (result === DRAIN.DONE && this.#intake.ended && this.#responses.length === 0) {
           return this.#finish();
@@ -338,6 +344,31 @@ export class Connection {
     this.#intake.close();
     this.#lingering = true;
     this.#settle();
+  }
+
+  /**
+   * The 101 is written: the protocol named in it takes the transport and the bytes the client
+   * sent after its request. This connection lets go of both, and is closed; the transport is
+   * the new session's to close.
+   */
+  #handOver(): void {
+    const upgrade = this.#responses.upgrade!;
+    const buffered = this.#intake.takeBuffered();
+    this.#phase = "closed";
+    this.#timer.dispose();
+    this.#intake.close();
+    this.#responses.close(CUT_SHORT);
+    let session: Session;
+    try {
+      session = upgrade(this.#transport, buffered);
+    } catch (e) {
+      countError(this.#options.stats, "upgrade");
+      console.error(`Upgrade failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+      this.#transport.close();
+      this.#options.onClose?.(this);
+      return;
+    }
+    this.#options.onUpgrade?.(this, session);
   }
 
   /** Closes at once when idle (graceful shutdown); returns whether it did. */

@@ -233,7 +233,8 @@ function applyFieldSemantics(head: RequestHead): void {
   let hosts = 0, host = "";
   let contentLength = -1;
   let te: string[] | null = null;
-  let close = false, keepAliveToken = false;
+  let close = false, keepAliveToken = false, upgradeToken = false;
+  let upgrade = "";
   head.expectContinue = false;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i]!, value = h[i + 1]!;
@@ -264,7 +265,11 @@ function applyFieldSemantics(head: RequestHead): void {
           const v = part.trim().toLowerCase();
           if (v === "close") close = true;
           else if (v === "keep-alive") keepAliveToken = true;
+          else if (v === "upgrade") upgradeToken = true;
         }
+        break;
+      case "upgrade":
+        upgrade = upgrade ? `${upgrade}, ${value}` : value;
         break;
       case "expect":
         if (value.toLowerCase() !== "100-continue") {
@@ -292,4 +297,7 @@ function applyFieldSemantics(head: RequestHead): void {
   }
   head.contentLength = contentLength;
   head.keepAlive = !close && (head.minor === 1 || keepAliveToken);
+  // RFC 9110 §7.8: Upgrade counts only when Connection lists it (a proxy would have removed it),
+  // and HTTP/1.0 has no upgrade.
+  head.upgrade = upgradeToken && head.minor === 1 ? upgrade.toLowerCase() : "";
 }

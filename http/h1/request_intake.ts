@@ -60,6 +60,11 @@ export class RequestIntake implements RequestSink, BodyOwner {
   unread = false;
   /** Input stopped with no response left to carry `Connection: close`: close once written. */
   ended = false;
+  /**
+   * A request that asked to upgrade (RFC 9110 §7.8), until its answer says whether it does: the
+   * bytes after it may belong to another protocol, so nothing more is parsed meanwhile.
+   */
+  #upgrade: Slot | null = null;
 
   /**
    * @param options the server's handler and limits
@@ -120,7 +125,8 @@ export class RequestIntake implements RequestSink, BodyOwner {
 
   /** Whether to stop consuming input for now (the reader keeps the rest). */
   paused(): boolean {
-    return this.#responses.filesHeld > 0 || this.#responses.length >= this.#options.maxPipelined ||
+    return this.#upgrade !== null || this.#responses.filesHeld > 0 ||
+      this.#responses.length >= this.#options.maxPipelined ||
       (this.#reader.state === READ.BODY && this.#bodySlot!.body!.full);
   }
 
@@ -160,6 +166,7 @@ export class RequestIntake implements RequestSink, BodyOwner {
     const slot = new Slot(head, body, close, this.#started());
     this.#responses.push(slot);
     if (body) this.#bodySlot = slot;
+    else if (head.upgrade !== "") this.#upgrade = slot;
     const request: HttpRequest = { head, body, peer: this.#peer, observer: null };
     slot.request = request;
     let result: HttpResponse | Promise<HttpResponse>;
@@ -194,6 +201,21 @@ export class RequestIntake implements RequestSink, BodyOwner {
   /** A handler's answer. A body it has not begun to read is dropped now. */
   #take(slot: Slot, response: HttpResponse): void {
     if (this.#responses.take(slot, response) && slot.body && !slot.body.claimed) this.#dropBody(slot);
+    // Not switching protocols after all: the bytes after the request are HTTP/1.1 again.
+    if (slot === this.#upgrade && !(response.status === STATUS.SWITCHING_PROTOCOLS && response.upgrade)) {
+      this.#upgrade = null;
+    }
+  }
+
+  /**
+   * The 101 is written: no more requests are read, and the bytes after the upgrading request
+   * go to the protocol that takes over.
+   * @returns those bytes (empty when none arrived)
+   */
+  takeBuffered(): Uint8Array {
+    this.#upgrade = null;
+    this.#bodySlot = null;
+    return this.#reader.takeBuffered();
   }
 
   #resolve(slot: Slot, response: HttpResponse): void {
@@ -246,8 +268,9 @@ export class RequestIntake implements RequestSink, BodyOwner {
 
   /**
    * The input cannot go on (malformed, too large, too slow). A request whose body failed is
-   * answered with `error.status` in its handler's place, unless it has its answer already; an
-   * unparsable request gets its own answer. Either way the connection closes after it.
+   * answered with `error.status` in its handler's place, unless its answer has begun to go out
+   * (see below); an unparsable request gets its own answer. Either way the connection closes
+   * after it.
    */
   refuse(error: HttpError): void {
     const slot = this.#bodySlot;
@@ -260,9 +283,17 @@ export class RequestIntake implements RequestSink, BodyOwner {
       return this.#responses.push(unparsable);
     }
     slot.body!.fail(error);
-    if (slot.response === null && !slot.overridden) {
+    if (slot.overridden) {
+      // answered in the handler's place already
+    } else if (slot.response === null) {
       slot.overridden = true;
       slot.response = answer;
+    } else if (error.status === STATUS.BAD_REQUEST && this.#responses.replace(slot, answer)) {
+      // The body is malformed: the message the handler answered does not exist. Its answer gives
+      // way when none of it has gone out yet, which is so when the error came in the same read
+      // as the head (nginx answers 400 then too; llhttp's request vectors expect it). A 413 from
+      // dropping the body, or a timeout, is the server's own limit: the handler's answer stands.
+      slot.overridden = true;
     }
     // The failed body's request is the last one read: the connection closes after its answer.
     if (this.#responses.last === slot) slot.close = true;
@@ -289,6 +320,7 @@ export class RequestIntake implements RequestSink, BodyOwner {
   /** Stops for good; a body still being read (after its response went out) fails. */
   close(): void {
     this.#bodySlot?.body?.fail(CUT_SHORT);
+    this.#upgrade = null;
     this.#stop();
   }
 }

@@ -111,6 +111,18 @@ export class RequestReader {
     if (this.#state === READ.HEAD) this.stop();
   }
 
+  /**
+   * Reads no more requests, and hands over what is kept: the bytes after the last request, for
+   * the protocol that takes the connection over (an upgrade).
+   * @returns the bytes (a copy), empty when none
+   */
+  takeBuffered(): Uint8Array {
+    const kept = this.#leftover ?? new Uint8Array(0);
+    this.#leftover = null;
+    this.stop();
+    return kept;
+  }
+
   /** Reads no more requests; drops what is kept. */
   stop(): void {
     this.#state = READ.DONE;

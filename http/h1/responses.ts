@@ -3,14 +3,14 @@
 // one write), large bodies, files and streams following through the output queue. A response
 // that holds a file counts towards the server's descriptors until the file is closed.
 
-import type { HttpError } from "../status.ts";
+import { type HttpError, STATUS } from "../status.ts";
 import { decideFraming, FRAMING, type ResponseFraming } from "./framing.ts";
 import { DRAIN, type DrainResult, OutputQueue } from "./output_queue.ts";
 import { encodeBody, encodeHead, OutputBuffer } from "./writer.ts";
 import { isFileBody, releaseUntaken, type Slot } from "./slot.ts";
 import { type ConnectionStats, countError } from "../stats.ts";
 import type { RequestHead } from "../request_head.ts";
-import type { FileBody, HttpResponse, ResponseObserver, Transport } from "../types.ts";
+import type { FileBody, HttpResponse, ResponseObserver, Transport, Upgrade } from "../types.ts";
 import { IO } from "../types.ts";
 
 /** Encoded responses are written once the shared output buffer passes this, bounding its growth. */
@@ -108,6 +108,11 @@ export class ResponseQueue {
   #inFlightLength = 0;
   /** A closing response has been encoded: nothing follows it. */
   closing = false;
+  /**
+   * A 101 has been encoded: nothing follows it, and once it is written this protocol takes the
+   * connection over (the connection hands it the transport).
+   */
+  upgrade: Upgrade | null = null;
 
   /**
    * @param transport where responses are written
@@ -192,6 +197,18 @@ export class ResponseQueue {
   }
 
   /**
+   * Replaces the answer of `slot` when none of its bytes have been encoded yet (it is still
+   * owed), releasing what the handler's answer held.
+   * @returns whether it was replaced (false once its head has gone out, or begun to)
+   */
+  replace(slot: Slot, response: HttpResponse): boolean {
+    if (!this.#slots.includes(slot)) return false; // at most maxPipelined slots: only on errors
+    if (slot.response) this.#release(slot.response);
+    slot.response = response;
+    return true;
+  }
+
+  /**
    * Writes what is queued, then every ready response in order, until done, the socket is
    * full, a stream has nothing ready yet, or something fails (see `failure`).
    */
@@ -205,7 +222,7 @@ export class ResponseQueue {
       out.length = 0;
       let tail: Tail | null = null;
       const waiting = WAITING;
-      while (out.length < OUTPUT_FLUSH_BYTES) {
+      while (out.length < OUTPUT_FLUSH_BYTES && this.upgrade === null) {
         const slot = this.#slots[0];
         if (!slot?.response) break;
         this.#slots.shift();
@@ -334,6 +351,17 @@ export class ResponseQueue {
    */
   #encode(slot: Slot, out: OutputBuffer): Tail | null {
     const response = slot.response!;
+    if (response.status === STATUS.SWITCHING_PROTOCOLS) {
+      if (!response.upgrade || !slot.head?.upgrade) {
+        // RFC 9110 §15.2.2: 101 only switches to a protocol the client asked for, and a switch
+        // needs a protocol to take over; anything else would leave the client stranded.
+        this.#release(response);
+        slot.response = this.#owner.handlerFailed(new TypeError("A 101 answers only a request to upgrade"));
+        return this.#encode(slot, out);
+      }
+      this.upgrade = response.upgrade;
+      slot.close = false; // the connection outlives the 101: it carries the new protocol
+    }
     const given = response.body ?? null;
     // A short ASCII string is copied into the head's buffer below, character by character:
     // TextEncoder.encode is an op call in Deno (~0.3 µs for "Hello, World!").
@@ -348,7 +376,7 @@ export class ResponseQueue {
       } else body = encodeBody(given);
     } else body = given;
     const length = response.contentLength ?? (ascii !== null ? ascii.length : bodyLength(body));
-    slot.close ||= this.#options.draining();
+    if (this.upgrade === null) slot.close ||= this.#options.draining();
     decideFraming(FRAME, response.status, length, slot);
     slot.close = FRAME.close;
     const before = out.length;

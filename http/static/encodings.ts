@@ -171,7 +171,12 @@ export function sidecarsChanged(context: DescribeContext, entry: CachedFile): bo
 
 /** What making a copy needs: the compressor, and where the copy's bytes are charged. */
 export interface CopyContext {
-  compress(coding: Coding, data: Uint8Array, text: boolean): Promise<Uint8Array>;
+  compress(
+    coding: Coding,
+    data: Uint8Array,
+    text: boolean,
+    wanted: () => boolean,
+  ): Promise<Uint8Array | null>;
   /** The entry holds `bytes` more. */
   charge(entry: CachedFile, bytes: number): void;
   /** A compression failed (logged once per entry and coding). */
@@ -180,8 +185,10 @@ export interface CopyContext {
 
 /**
  * Starts the copy of `entry` in the coding at `index`; its state is the promise until it is made.
- * A copy that does not save MIN_SAVING_BYTES, or fails, becomes NO_COPY (identity is sent).
+ * A copy that does not save MIN_SAVING_BYTES, or fails, becomes NO_COPY (identity is sent); one
+ * skipped because nobody wanted it any more is not made (null: the next request makes it).
  * @param data the file's bytes
+ * @param wanted whether anyone still waits for the copy (asked before the work starts)
  * @returns a promise that resolves (never rejects) when the state is settled
  */
 export function makeCopy(
@@ -189,16 +196,21 @@ export function makeCopy(
   entry: CachedFile,
   index: number,
   data: Uint8Array,
+  wanted: () => boolean,
 ): Promise<void> {
   const coding = CODINGS[index]!;
-  let compressed: Promise<Uint8Array>;
+  let compressed: Promise<Uint8Array | null>;
   try {
-    compressed = context.compress(coding, data, isText(entry.type));
+    compressed = context.compress(coding, data, isText(entry.type), wanted);
   } catch (e) {
     compressed = Promise.reject(e); // a compressor that throws instead of rejecting fails the same way
   }
   const done = compressed.then(
     (copy) => {
+      if (copy === null) {
+        entry.copies[index] = null;
+        return;
+      }
       if (copy.length + MIN_SAVING_BYTES > entry.identity.size) {
         entry.copies[index] = NO_COPY;
         return;

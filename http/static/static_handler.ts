@@ -5,7 +5,7 @@
 // 404.html or, with --spa, its index.html. Large files go out with sendfile(2), never read into
 // memory; no answer waits on the disk or a compression on the reactor's thread.
 
-import type { FileBody, Handler, HttpRequest, HttpResponse } from "../types.ts";
+import type { FileBody, Handler, HttpRequest, HttpResponse, ResponseObserver } from "../types.ts";
 import { STATUS, statusResponse } from "../status.ts";
 import {
   acceptedCodings,
@@ -50,6 +50,54 @@ const INDEX = "index.html", NOT_FOUND_PAGE = "404.html";
 
 type Answer = HttpResponse | Promise<HttpResponse>;
 
+/** How many requests wait for one copy being made: it is started only while one still does. */
+interface CopyWaiters {
+  count: number;
+}
+
+/**
+ * One request waiting for a copy: it counts among the copy's waiters until the copy is settled
+ * or its client leaves (its connection closes: the response observer hears `false`). It
+ * observes the request in place of, and passing on to, any observer set before.
+ */
+class CopyWaiter implements ResponseObserver {
+  #waiters: CopyWaiters;
+  #previous: ResponseObserver | null;
+  #waiting = true;
+  /** The client left before the copy was settled. */
+  left = false;
+
+  constructor(request: HttpRequest, waiters: CopyWaiters) {
+    this.#waiters = waiters;
+    waiters.count++;
+    this.#previous = request.observer;
+    request.observer = this;
+  }
+
+  responseDone(ok: boolean): void {
+    this.#previous?.responseDone(ok);
+    if (ok || !this.#waiting) return;
+    this.left = true;
+    this.#stop();
+  }
+
+  /** The copy is settled (made, skipped or failed): no longer a waiter. */
+  settled(): void {
+    if (this.#waiting) this.#stop();
+  }
+
+  #stop(): void {
+    this.#waiting = false;
+    this.#waiters.count--;
+  }
+}
+
+/**
+ * What a request whose client left while it waited for a copy gets: nothing reads it (the
+ * connection has dropped its place and releases whatever comes), so no answer is made for it.
+ */
+const CLIENT_LEFT: HttpResponse = { status: STATUS.SERVICE_UNAVAILABLE };
+
 /**
  * Creates the handler that serves files beneath the root given by `options.fs`.
  * @example
@@ -78,6 +126,8 @@ class StaticServer {
   #compressing = 0;
   /** When a page (404.html, and index.html for --spa) was last found missing, by name. */
   #missingAt = new Map<string, number>();
+  /** Who waits for each copy being made (the promise in CachedFile.copies). */
+  #waiters = new WeakMap<Promise<void>, CopyWaiters>();
 
   constructor(options: StaticOptions) {
     this.#options = options;
@@ -91,7 +141,7 @@ class StaticServer {
       sidecars: compress,
     };
     this.#copies = {
-      compress: (coding, data, text) => compressor!.compress(coding, data, text),
+      compress: (coding, data, text, wanted) => compressor!.compress(coding, data, text, wanted),
       charge: (entry, bytes) => this.#cache.charge(entry, bytes),
       failed: (message) => options.logError?.(message),
     };
@@ -302,8 +352,11 @@ class StaticServer {
 
   /**
    * The form of a file with codings that the request's Accept-Encoding picks: identity, a
-   * sidecar, a compressed copy (made now if it is the first time it is asked for: the answer
-   * then waits for it), or 406 when the client refuses every one (RFC 9110 §12.5.3).
+   * sidecar, a compressed copy (made now if it is the first time a GET asks for it: the answer
+   * then waits for it), or 406 when the client refuses every one (RFC 9110 §12.5.3). A HEAD
+   * gets a copy only once it is made: it never starts one nor waits for one, because nobody
+   * reads its bytes (300 HEADs on a large site cost 3.7 s of compression before), so it may
+   * answer identity where a GET would get the copy; both vary on Accept-Encoding.
    * @param strict answer 406 when nothing is acceptable; else identity (the 404 page stays a 404)
    * @returns the form, an answer, or null when making the copy needs the file and `fd` is -1
    */
@@ -333,17 +386,37 @@ class StaticServer {
     }
     const copy = entry.copies[choice]!;
     if (copy === NO_COPY) return entry.identity;
-    if (copy instanceof Promise) return copy.then(() => this.serve(request));
-    if (copy !== null) return copy;
+    if (copy !== null && !(copy instanceof Promise)) return copy;
+    if (head.method === "HEAD") return entry.identity;
+    if (copy instanceof Promise) return this.#afterCopy(request, copy, this.#waiters.get(copy)!);
     const size = entry.identity.size;
     if (this.#compressing + size > COMPRESS_QUEUE_MAX_BYTES) return entry.identity; // a later request makes it
     const data = entry.identity.body ?? (fd >= 0 ? this.#options.fs.readWhole(fd, size) : null);
     if (data === null) return null;
     if (typeof data === "number" || data.length !== size) return entry.identity;
     this.#compressing += size;
-    return makeCopy(this.#copies, entry, choice, data).then(() => {
-      this.#compressing -= size;
-      return this.serve(request);
+    const waiters: CopyWaiters = { count: 0 };
+    // The request counts before the compressor can ask (it asks at once when it is idle).
+    const waiter = new CopyWaiter(request, waiters);
+    const made = makeCopy(this.#copies, entry, choice, data, () => waiters.count > 0);
+    this.#waiters.set(made, waiters);
+    made.then(() => this.#compressing -= size);
+    return this.#afterCopy(request, made, waiters, waiter);
+  }
+
+  /**
+   * Answers `request` once the copy being made is settled, as a waiter for it until then; a
+   * request whose client left meanwhile gets CLIENT_LEFT instead of a copy made again for nobody.
+   */
+  #afterCopy(
+    request: HttpRequest,
+    made: Promise<void>,
+    waiters: CopyWaiters,
+    waiter = new CopyWaiter(request, waiters),
+  ): Promise<HttpResponse> {
+    return made.then(() => {
+      waiter.settled();
+      return waiter.left ? CLIENT_LEFT : this.serve(request);
     });
   }
 

@@ -43,9 +43,16 @@ export interface Compressor {
   /**
    * Compresses a file's bytes.
    * @param text whether the bytes are text (brotli has a mode for it)
-   * @returns the copy; rejects when it cannot be made
+   * @param wanted asked just before the work starts (it may wait behind other files): false
+   *   skips it, because nobody waits for the copy any more
+   * @returns the copy, or null when skipped; rejects when it cannot be made
    */
-  compress(coding: Coding, data: Uint8Array, text: boolean): Promise<Uint8Array>;
+  compress(
+    coding: Coding,
+    data: Uint8Array,
+    text: boolean,
+    wanted?: () => boolean,
+  ): Promise<Uint8Array | null>;
 }
 
 /** Options for the static handler. */

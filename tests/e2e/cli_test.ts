@@ -39,6 +39,35 @@ Deno.test("usage errors print one line and exit 2", async () => {
   }
 });
 
+Deno.test("--cache-control refuses at start what --header refuses in a field value", async () => {
+  // RFC 9110 §5.5: a value of Latin-1 field-vchar, SP and HTAB. Before, U+2713 started and then
+  // made every file a 500, and \x01 was written into every answer.
+  const root = Deno.makeTempDirSync({ prefix: "rawserve-cc-" });
+  try {
+    for (const value of ["max-age=60 \u2713", "max-age=60\x01", "no-cache\x7f", "a\nb"]) {
+      for (const flag of [["--cache-control", value], ["--header", `X-Test: ${value}`]]) {
+        const { code, stderr } = await runCli([...flag, root]);
+        assert.equal(code, 2, `${flag.join(" ")}: ${stderr}`);
+        const lines = stderr.trim().split("\n");
+        assert.equal(lines.length, 1, `one line for ${JSON.stringify(flag)}: ${stderr}`);
+        assert.match(lines[0]!, /^rawserve: .*beyond Latin-1/);
+      }
+    }
+    Deno.writeTextFileSync(`${root}/a.txt`, "a\n");
+    // Tabs and Latin-1 letters are field-vchar; the spaces around the value are not part of it.
+    const server = await startServer(["--quiet", "--cache-control", " max-age=60,\tx=\u00e9 ", root]);
+    try {
+      const { responses } = await exchange(server.port, get("/a.txt"), { responses: 1 });
+      assert.equal(responses[0]!.status, 200);
+      assert.equal(responses[0]!.headers.get("cache-control"), "max-age=60,\tx=\u00e9");
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
 Deno.test("start-up failures print one line and exit 1", async () => {
   const server = await startServer(["--quiet"]);
   try {

@@ -67,7 +67,8 @@ Deno.test("framing the RFCs say to reject gets 400 and a closed connection", asy
     for (const [name, body] of bodies) {
       const request = `POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${body}${get("/")}`;
       const { responses, closed } = await exchange(server.port, request, { timeoutMs: 3000 });
-      assert.deepEqual(responses.map((r) => r.status), [405], `${name}: the next request is not answered`);
+      // Sent in one write, the error is known before the 405 goes out: 400 in its place.
+      assert.deepEqual(responses.map((r) => r.status), [400], `${name}: the next request is not answered`);
       assert.ok(closed, `${name}: connection closed`);
     }
   } finally {
@@ -229,5 +230,46 @@ Deno.test("an access-log pipe nobody reads does not stop the server", async () =
     await child.status;
     reader.releaseLock();
     await child.stdout.cancel();
+  }
+});
+
+Deno.test("a malformed chunked body sent with its head gets 400 and a close, not the file or a 405", async () => {
+  const { root, remove } = tempRoot();
+  Deno.writeTextFileSync(`${root}/a.txt`, "a\n");
+  // Each body is malformed before it ends; a request follows that must never be answered.
+  const bodies: [string, string][] = [
+    ["a chunk size line ended by LF alone", "3\nabc\r\n0\r\n\r\n"],
+    ["a chunk size line ended by CR and a letter", "3\rXabc\r\n0\r\n\r\n"],
+    ["chunk data longer than its size", "3\r\nabcd\r\n0\r\n\r\n"],
+    ["chunk data ended by LF alone", "3\r\nabc\n0\r\n\r\n"],
+    ["a chunk size followed by a space and a digit", "3 3\r\nabc\r\n0\r\n\r\n"],
+    ["a trailer line without a colon", "3\r\nabc\r\n0\r\nno colon\r\n\r\n"],
+  ];
+  const server = await startServer(["--quiet", "--root", root]);
+  try {
+    for (const method of ["GET", "POST"]) {
+      for (const [name, body] of bodies) {
+        const head = `${method} /a.txt HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n`;
+        // One write, so the server reads the head and the error together.
+        const { responses, closed } = await exchange(server.port, head + body + get("/a.txt"), {
+          timeoutMs: 3000,
+        });
+        assert.deepEqual(responses.map((r) => r.status), [400], `${method}, ${name}`);
+        assert.ok(closed, `${method}, ${name}: connection closed`);
+      }
+      // A well-formed chunked body is dropped and the requests after it are answered.
+      const good = `${method} /a.txt HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n` +
+        "3;x=1\r\nabc\r\n0\r\nX-T: 1\r\n\r\n";
+      const { responses, closed } = await exchange(server.port, good + get("/a.txt") + good + get("/a.txt"), {
+        responses: 4,
+      });
+      const ok = method === "GET" ? 200 : 405;
+      assert.deepEqual(responses.map((r) => r.status), [ok, 200, ok, 200], `${method}: pipelined after`);
+      assert.equal(new TextDecoder().decode(responses[1]!.body), "a\n");
+      assert.ok(!closed, `${method}: kept alive`);
+    }
+  } finally {
+    await stopOk(server);
+    remove();
   }
 });

@@ -21,6 +21,10 @@ import { parsePrometheusText, type PromFamily } from "../app/operator/_prometheu
 
 const PATHS = ["--status", "/status", "--metrics", "/metrics", "--health", "/health"];
 const JSON_ACCEPT = "Accept: application/json\r\n";
+/** The status page answers requests for loopback names only (app/introspection.ts, isLoopbackHost). */
+function getStatus(extra = "", host = "localhost"): string {
+  return `GET /status HTTP/1.1\r\nHost: ${host}\r\n${extra}\r\n`;
+}
 /** Larger than loopback's send and receive buffers together (autotuned up to ~10 MiB). */
 const BIG_BYTES = 32 * 1024 * 1024;
 
@@ -54,7 +58,7 @@ class Client {
   }
 
   async status(): Promise<StatusSnapshot> {
-    const { responses } = await this.ask(get("/status", JSON_ACCEPT));
+    const { responses } = await this.ask(getStatus(JSON_ACCEPT));
     assert.equal(responses[0]?.status, 200);
     assert.equal(responses[0]!.headers.get("content-type"), "application/json");
     return JSON.parse(new TextDecoder().decode(responses[0]!.body));
@@ -91,7 +95,7 @@ Deno.test("after N requests the counters have moved by exactly N, and the bytes 
       const paths = Array.from({ length: 25 }, (_, i) => (i % 5 === 0 ? "/missing" : "/"));
       for (const path of paths) await client.ask(get(path));
       const bytesBetween = { sent: client.sent - sentBefore, received: client.received - receivedBefore };
-      const statusRequest = get("/status", JSON_ACCEPT).length;
+      const statusRequest = getStatus(JSON_ACCEPT).length;
       const after = await client.status();
       // A snapshot counts its own request's head (read before it runs) but not its own
       // response (not complete until after it is composed): so the second snapshot's head and
@@ -342,7 +346,7 @@ Deno.test("the status page is HTML for a browser, also over IPv6 loopback", asyn
     const client = await Client.open(server.port, "::1");
     try {
       const accept = "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n";
-      const page = (await client.ask(get("/status", accept))).responses[0]!;
+      const page = (await client.ask(getStatus(accept, `[::1]:${server.port}`))).responses[0]!;
       assert.equal(page.status, 200);
       assert.equal(page.headers.get("content-type"), "text/html; charset=utf-8");
       assert.match(page.headers.get("content-security-policy")!, /default-src 'none'/);
@@ -350,7 +354,7 @@ Deno.test("the status page is HTML for a browser, also over IPv6 loopback", asyn
       const html = new TextDecoder().decode(page.body);
       assert.match(html, /<h2>Connections<\/h2>/);
       assert.ok(html.includes(`[::1]:${client.localPort}`), "its own connection is a row, peer ::1 admitted");
-      const head = (await client.ask("HEAD /status HTTP/1.1\r\nHost: t\r\n\r\n", ["HEAD"])).responses[0]!;
+      const head = (await client.ask("HEAD /status HTTP/1.1\r\nHost: [::1]\r\n\r\n", ["HEAD"])).responses[0]!;
       assert.equal(head.status, 200);
       assert.equal(head.body.length, 0);
     } finally {
@@ -358,6 +362,38 @@ Deno.test("the status page is HTML for a browser, also over IPv6 loopback", asyn
     }
   } finally {
     await stopOk(server);
+  }
+});
+
+Deno.test("the status page answers a loopback peer only for a loopback Host (DNS rebinding)", async () => {
+  // A page of rebind.example whose name now resolves to 127.0.0.1 reaches the server from a
+  // loopback peer, but its requests carry its own name.
+  for (const [flags, publicPage] of [[[], false], [["--status-public"], true]] as const) {
+    await withServer([...PATHS, ...flags], async ({ port }) => {
+      const client = await Client.open(port);
+      try {
+        for (const host of ["rebind.example", `rebind.example:${port}`, "127.0.0.1.nip.io", "10.0.0.1"]) {
+          const { responses } = await client.ask(getStatus(JSON_ACCEPT, host));
+          assert.equal(responses[0]!.status, publicPage ? 200 : 403, `Host: ${host}`);
+        }
+        for (
+          const host of ["localhost", `LOCALHOST:${port}`, "app.localhost", `127.0.0.1:${port}`, "[::1]"]
+        ) {
+          const { responses } = await client.ask(getStatus(JSON_ACCEPT, host));
+          assert.equal(responses[0]!.status, 200, `Host: ${host}`);
+        }
+        const absolute = `GET http://rebind.example/status HTTP/1.1\r\nHost: localhost\r\n\r\n`;
+        assert.equal(
+          (await client.ask(absolute)).responses[0]!.status,
+          publicPage ? 200 : 403,
+          "absolute-form",
+        );
+        const metrics = await client.ask(get("/metrics"));
+        assert.equal(metrics.responses[0]!.status, 200, "--metrics answers any client and any Host");
+      } finally {
+        client.close();
+      }
+    });
   }
 });
 

@@ -12,7 +12,18 @@ import {
   gzipSync,
   zstdDecompressSync,
 } from "node:zlib";
-import { exchange, get, type ParsedResponse, type RunningServer, withServer } from "./_server.ts";
+import {
+  exchange,
+  get,
+  type ParsedResponse,
+  readResponses,
+  type RunningServer,
+  sleep,
+  startServer,
+  stopOk,
+  withServer,
+  writeAll,
+} from "./_server.ts";
 import { IMMUTABLE } from "../../http/static/cache_policy.ts";
 
 const encoder = new TextEncoder();
@@ -389,4 +400,96 @@ Deno.test("clients that leave while their copy is being made cost nothing; the c
     assert.equal(res.headers.get("content-encoding"), "zstd");
     assert.deepEqual(DECODE.zstd!(res.body), SITE.files["assets/bundle.1f3a.js"]);
   });
+});
+
+/** Text files of `bytes` each, named t0.html, t1.html, …, in a fresh root. */
+function textRoot(count: number, bytes: number): { root: string; files: Uint8Array[]; remove: () => void } {
+  const root = Deno.makeTempDirSync({ prefix: "rawserve-compress-" });
+  const files = Array.from({ length: count }, (_, i) => bundle(bytes, 100 + i));
+  files.forEach((data, i) => Deno.writeFileSync(`${root}/t${i}.html`, data));
+  return { root, files, remove: () => Deno.removeSync(root, { recursive: true }) };
+}
+
+/** The compression worker's thread (Deno names a Worker's thread `worker-N`), if it was started. */
+function compressionThreads(pid: number): number {
+  return [...Deno.readDirSync(`/proc/${pid}/task`)]
+    .filter((task) => /^worker-/.test(Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/comm`)))
+    .length;
+}
+
+const ACCEPT_ALL = "Accept-Encoding: gzip, deflate, br, zstd\r\n";
+
+Deno.test("HEAD never starts a compression: identity until a GET has made the copy, then the copy", async () => {
+  const { root, files, remove } = textRoot(8, 1024 * 1024);
+  // Not withServer(): its warm-up and descriptor baseline would start the compression worker.
+  const server = await startServer(["--quiet", "--root", root]);
+  const { port, pid } = server;
+  try {
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < files.length; i++) {
+        const head = await one(port, `HEAD /t${i}.html HTTP/1.1\r\nHost: a\r\n${ACCEPT_ALL}\r\n`, "HEAD");
+        assert.equal(head.status, 200);
+        assert.equal(head.headers.get("content-encoding"), undefined, `round ${round}, t${i}: identity`);
+        assert.equal(head.headers.get("content-length"), String(files[i]!.length));
+        assert.equal(head.headers.get("vary"), "Accept-Encoding");
+      }
+    }
+    assert.equal(compressionThreads(pid), 0, "the compression worker was never started");
+    const got = await one(port, get("/t0.html", ACCEPT_ALL));
+    assert.equal(got.headers.get("content-encoding"), "br", "a GET still gets the copy");
+    assert.deepEqual(DECODE.br!(got.body), files[0]);
+    assert.equal(compressionThreads(pid), 1);
+    const head = await one(port, `HEAD /t0.html HTTP/1.1\r\nHost: a\r\n${ACCEPT_ALL}\r\n`, "HEAD");
+    assert.equal(head.headers.get("content-encoding"), "br", "once made, HEAD gets the copy's fields");
+    assert.equal(head.headers.get("etag"), got.headers.get("etag"));
+    assert.equal(head.headers.get("content-length"), String(got.body.length));
+  } finally {
+    await stopOk(server);
+    remove();
+  }
+});
+
+Deno.test("a copy whose clients all left before it started is not made", async () => {
+  // t0 (8 MiB, ~130 ms of br) keeps the compressor busy while clients ask for t1-t3 and leave
+  // at once; when t0 is done, nobody waits for the others, so they are skipped, not made.
+  const { root, files, remove } = textRoot(4, 2 * 1024 * 1024);
+  Deno.writeFileSync(`${root}/t0.html`, bundle(8 * 1024 * 1024, 7));
+  Deno.writeFileSync(`${root}/warm.html`, bundle(4096, 8));
+  const warmUp = "GET /warm.html HTTP/1.1\r\nHost: a\r\nAccept-Encoding: br\r\nConnection: close\r\n\r\n";
+  try {
+    await withServer(["--root", root], async ({ port }) => {
+      const busy = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        await writeAll(busy, encoder.encode(get("/t0.html", "Accept-Encoding: br\r\n")));
+        await sleep(30); // t0 reaches the compressor first
+        for (let i = 1; i < files.length; i++) {
+          const leaving = await Deno.connect({ hostname: "127.0.0.1", port });
+          await writeAll(leaving, encoder.encode(get(`/t${i}.html`, "Accept-Encoding: br\r\n")));
+          leaving.close();
+        }
+        const { responses } = await readResponses(busy, { responses: 1, timeoutMs: 10_000 });
+        assert.equal(
+          responses[0]!.headers.get("content-encoding"),
+          "br",
+          "the client that stayed gets t0's copy",
+        );
+      } finally {
+        busy.close();
+      }
+      await sleep(50); // the skipped copies settle as soon as t0's is done
+      for (let i = 1; i < files.length; i++) {
+        const head = await one(
+          port,
+          `HEAD /t${i}.html HTTP/1.1\r\nHost: a\r\nAccept-Encoding: br\r\n\r\n`,
+          "HEAD",
+        );
+        assert.equal(head.headers.get("content-encoding"), undefined, `t${i}: no copy was made for nobody`);
+      }
+      const got = await one(port, get("/t1.html", "Accept-Encoding: br\r\n"));
+      assert.equal(got.headers.get("content-encoding"), "br", "the next GET makes it");
+      assert.deepEqual(DECODE.br!(got.body), files[1]);
+    }, warmUp);
+  } finally {
+    remove();
+  }
 });

@@ -3,7 +3,7 @@
 // (its content negotiation is tested in tests/http/negotiation_test.ts).
 
 import assert from "node:assert/strict";
-import { isLoopbackAddress, withIntrospection } from "../../../app/operator/introspection.ts";
+import { isLoopbackAddress, isLoopbackHost, withIntrospection } from "../../../app/operator/introspection.ts";
 import type { StatusSource } from "../../../app/operator/server_status.ts";
 import { ResponseMetrics } from "../../../app/operator/response_metrics.ts";
 import { RequestHead } from "../../../http/request_head.ts";
@@ -44,13 +44,48 @@ Deno.test("isLoopbackAddress() takes 127.0.0.0/8, ::1 and IPv4-mapped loopback, 
   for (const a of others) assert.equal(isLoopbackAddress(a), false, a);
 });
 
+Deno.test("isLoopbackHost() takes localhost, names beneath it and loopback addresses, with or without a port", () => {
+  const loopback = [
+    "localhost",
+    "LocalHost:8080",
+    "localhost.",
+    "app.localhost",
+    "a.b.localhost:1",
+    "127.0.0.1",
+    "127.0.0.1:8080",
+    "127.255.0.9",
+    "[::1]",
+    "[::1]:8080",
+    "[0:0:0:0:0:0:0:1]",
+    "[::ffff:127.0.0.1]:80",
+  ];
+  const others = [
+    "",
+    "evil.example",
+    "evil.example:8080",
+    "localhost.evil.example",
+    "notlocalhost",
+    "127.0.0.1.nip.io",
+    "128.0.0.1",
+    "10.0.0.1:8080",
+    "[::2]",
+    "[::1",
+    "0.0.0.0",
+    "[::]",
+    "local%68ost",
+  ];
+  for (const h of loopback) assert.equal(isLoopbackHost(h), true, h);
+  for (const h of others) assert.equal(isLoopbackHost(h), false, h);
+});
+
 function request(
   path: string,
-  options: { method?: string; peer?: string; accept?: string } = {},
+  options: { method?: string; peer?: string; accept?: string; host?: string } = {},
 ): HttpRequest {
   const head = new RequestHead();
   head.method = options.method ?? "GET";
   head.path = head.target = path;
+  head.host = options.host ?? "localhost:8080";
   if (options.accept) head.headers = ["accept", options.accept];
   const peer = { remoteAddress: () => options.peer ?? "127.0.0.1", remotePort: () => 40000 };
   return { head, body: null, peer, observer: null };
@@ -122,6 +157,12 @@ Deno.test("the status page refuses peers that are not loopback unless --status-p
   assert.equal(status(handler(request("/status", { peer: "::ffff:7f00:1" }))), 200);
   const open = withIntrospection(SITE, { ...PATHS, statusPublic: true }, source());
   assert.equal(status(open(request("/status", { peer: "192.0.2.1" }))), 200);
+  // DNS rebinding: a loopback peer, but a page of another name.
+  const rebound = handler(request("/status", { host: "rebind.example:8080" }));
+  assert.equal(status(rebound), 403);
+  assert.match(text(rebound), /localhost.*--status-public/);
+  assert.equal(status(open(request("/status", { host: "rebind.example:8080" }))), 200);
+  assert.equal(status(handler(request("/metrics", { host: "rebind.example" }))), 200, "metrics are public");
   assert.equal(status(handler(request("/metrics", { peer: "192.0.2.1" }))), 200, "metrics are for scrapers");
   assert.equal(status(handler(request("/health", { peer: "192.0.2.1" }))), 200, "health is for balancers");
 });

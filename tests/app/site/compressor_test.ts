@@ -19,10 +19,10 @@ Deno.test("WorkerCompressor makes br, zstd and gzip copies that decompress to th
     compressor.compress("zstd", INPUT, true),
     compressor.compress("gzip", INPUT, false),
   ]);
-  assert.deepEqual(new Uint8Array(brotliDecompressSync(br)), INPUT);
-  assert.deepEqual(new Uint8Array(zstdDecompressSync(zstd)), INPUT);
-  assert.deepEqual(new Uint8Array(gunzipSync(gzip)), INPUT);
-  for (const copy of [br, zstd, gzip]) assert.ok(copy.length < INPUT.length / 4, `${copy.length} bytes`);
+  assert.deepEqual(new Uint8Array(brotliDecompressSync(br!)), INPUT);
+  assert.deepEqual(new Uint8Array(zstdDecompressSync(zstd!)), INPUT);
+  assert.deepEqual(new Uint8Array(gunzipSync(gzip!)), INPUT);
+  for (const copy of [br!, zstd!, gzip!]) assert.ok(copy.length < INPUT.length / 4, `${copy.length} bytes`);
   assert.equal(compressor.pending, 0);
 });
 
@@ -30,7 +30,25 @@ Deno.test("WorkerCompressor rejects a request it cannot do, and works on afterwa
   using compressor = new WorkerCompressor();
   await assert.rejects(compressor.compress("deflate" as "gzip", INPUT, false));
   const gzip = await compressor.compress("gzip", INPUT, false);
-  assert.deepEqual(new Uint8Array(gunzipSync(gzip)), INPUT);
+  assert.deepEqual(new Uint8Array(gunzipSync(gzip!)), INPUT);
+});
+
+Deno.test("WorkerCompressor skips a queued file nobody wants any more, asking just before it starts", async () => {
+  using compressor = new WorkerCompressor();
+  const asked: string[] = [];
+  let leftA = false;
+  const first = compressor.compress("gzip", INPUT, false, () => (asked.push("first"), true));
+  assert.deepEqual(asked, ["first"], "the worker is free: asked at once");
+  const a = compressor.compress("br", INPUT, true, () => (asked.push("a"), !leftA));
+  const b = compressor.compress("zstd", INPUT, true, () => (asked.push("b"), true));
+  assert.equal(compressor.pending, 3);
+  leftA = true; // a's client leaves while a waits behind the first
+  assert.ok(await first instanceof Uint8Array);
+  assert.equal(await a, null, "skipped");
+  assert.deepEqual(new Uint8Array(zstdDecompressSync((await b)!)), INPUT);
+  assert.deepEqual(asked, ["first", "a", "b"]);
+  assert.deepEqual(compressor.counts, { started: 2, skipped: 1 });
+  assert.equal(compressor.pending, 0);
 });
 
 Deno.test("disposing a WorkerCompressor rejects what is pending and stops its worker", async () => {

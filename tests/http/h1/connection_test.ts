@@ -253,19 +253,29 @@ Deno.test("a handler that does not read bodies answers at once; the body is drop
 
 Deno.test("an unread body too long to drop, or malformed, ends the connection after the one answer", () => {
   for (
-    const tail of [
-      `Content-Length: ${DISCARD_MAX_BYTES + 1}\r\n\r\nxyz`,
-      "Transfer-Encoding: chunked\r\n\r\n3 3\r\nabc\r\n0\r\n\r\n",
-      "Content-Length: 5\r\nExpect: 100-continue\r\n\r\n",
-    ]
+    const [tail, status] of [
+      [`Content-Length: ${DISCARD_MAX_BYTES + 1}\r\n\r\nxyz`, 200],
+      // Malformed, and known before the answer went out: 400 in the handler's place.
+      ["Transfer-Encoding: chunked\r\n\r\n3 3\r\nabc\r\n0\r\n\r\n", 400],
+      ["Content-Length: 5\r\nExpect: 100-continue\r\n\r\n", 200],
+    ] as const
   ) {
     const { t, conn, send } = connect(() => ok("x"));
     send(`POST / HTTP/1.1\r\nHost: a\r\n${tail}` + get("/next"));
-    assert.deepEqual(t.statuses(), [200], tail);
+    assert.deepEqual(t.statuses(), [status], tail);
     assert.match(t.text(), /Connection: close/, tail);
     assert.ok(!t.text().includes("100 Continue"), tail);
     assert.ok(t.shutdowns === 1 || conn.closed, `${tail}: closing`);
   }
+});
+
+Deno.test("a malformed body found after its answer went out leaves the answer; the connection closes", () => {
+  const { t, conn, send } = connect(() => ok("x"));
+  send("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab");
+  assert.deepEqual(t.statuses(), [200], "answered from the head, before the error");
+  send("cX\r\n0\r\n\r\n" + get("/next"));
+  assert.deepEqual(t.statuses(), [200], "nothing more: the answer was written, the next request never read");
+  assert.ok(t.shutdowns === 1 || conn.closed, "closing");
 });
 
 Deno.test("bodies held across connections are bounded by one budget: 503 beyond it, given back after", async () => {

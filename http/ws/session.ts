@@ -10,7 +10,7 @@ import { CLOSE_CODE, encodeFrame, FIN, MAX_HEAD, OPCODE, RSV1, writeFrameHead } 
 import { encodeCloseBody } from "./close.ts";
 import { DEFAULT_MAX_MESSAGE, Receiver, type ReceiverSink } from "./receiver.ts";
 import type { PerMessageDeflate } from "./permessage_deflate.ts";
-import type { Deadline, Transport } from "../types.ts";
+import type { Deadline, Session, Transport } from "../types.ts";
 import { IO } from "../types.ts";
 
 /** The WebSocket's states (WHATWG readyState numbering; CONNECTING ends before a session exists). */
@@ -93,8 +93,11 @@ interface PendingMessage {
   carry: number;
 }
 
-/** A WebSocket over a Transport. The integrator calls onReadable/onWritable from the reactor. */
-export class WebSocketSession {
+/**
+ * A WebSocket over a Transport, a Session of the server's (http/types.ts): the reactor calls
+ * onReadable/onWritable; graceful shutdown (closeIfIdle) begins the close handshake with 1001.
+ */
+export class WebSocketSession implements Session {
   #transport: Transport;
   #events: SessionEvents;
   #timer: Deadline;
@@ -252,10 +255,10 @@ export class WebSocketSession {
 
   /**
    * Begins the close handshake (RFC 6455 §7.1.2): our close frame after what is queued, then the
-   * peer's within closeTimeoutMs. Safe to call in any state.
+   * peer's within closeTimeoutMs. Does nothing unless OPEN.
    * @param code 1000, 1001 or 3000-4999 (the caller validates an application's), 1005 for none
    */
-  close(code: number = CLOSE_CODE.NO_STATUS, reason = ""): void {
+  beginClose(code: number = CLOSE_CODE.NO_STATUS, reason = ""): void {
     if (this.#state !== WS_STATE.OPEN) return;
     this.#state = WS_STATE.CLOSING;
     // What send() queued goes first: the close frame follows the last pending message.
@@ -264,13 +267,23 @@ export class WebSocketSession {
     this.#flush();
   }
 
-  /** Graceful shutdown: close with 1001 (RFC 6455 §7.4.1, going away). */
-  shutdown(): void {
-    this.close(CLOSE_CODE.GOING_AWAY, "Server shutting down");
+  /** Whether the session has ended (its transport is closed). */
+  get closed(): boolean {
+    return this.#state === WS_STATE.CLOSED;
   }
 
-  /** Ends at once: the TCP connection closes without a handshake (the server stops, or a fatal fault). */
-  abort(): void {
+  /**
+   * Graceful shutdown: begins the close handshake with 1001 (RFC 6455 §7.4.1, going away); the
+   * session ends when the peer answers, or at the close timeout.
+   * @returns whether it has ended already
+   */
+  closeIfIdle(): boolean {
+    this.beginClose(CLOSE_CODE.GOING_AWAY, "Server shutting down");
+    return this.closed;
+  }
+
+  /** Ends at once, without a handshake (the server stops): the application hears 1006. */
+  close(): void {
     this.#end(CLOSE_CODE.ABNORMAL, "", false);
   }
 

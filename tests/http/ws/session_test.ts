@@ -143,7 +143,7 @@ Deno.test("§7.1.7 a failed peer that never sends FIN is closed after the close 
 
 Deno.test("§7.1.2 the application's close waits for the peer's; messages after it are not delivered", () => {
   const h = open();
-  h.session.close(4000, "done");
+  h.session.beginClose(4000, "done");
   assert.equal(h.session.state, WS_STATE.CLOSING);
   assert.deepEqual(
     h.frames().map((
@@ -165,7 +165,7 @@ Deno.test("§7.1.2 the application's close waits for the peer's; messages after 
 
 Deno.test("the close handshake times out as 1006 when the peer never answers", () => {
   const h = open({ closeTimeoutMs: 500 });
-  h.session.shutdown();
+  assert.equal(h.session.closeIfIdle(), false, "the handshake takes a while");
   assert.deepEqual(
     h.frames().map((f) => (f.payload[0]! << 8) | f.payload[1]!),
     [1001],
@@ -175,6 +175,9 @@ Deno.test("the close handshake times out as 1006 when the peer never answers", (
   h.timer().fire();
   assert.deepEqual(h.closed, [[1006, "", false]], "§7.1.5: no close frame received");
   assert.equal(h.transport.closes, 1);
+  assert.ok(h.session.closed);
+  h.session.close();
+  assert.equal(h.transport.closes, 1, "closing twice closes the transport once");
 });
 
 Deno.test("the peer's FIN without a close frame is 1006; a write error too", () => {
@@ -285,7 +288,7 @@ Deno.test("RFC 7692 a large message is compressed one slice per turn, as fragmen
   const bytes = ENC.encode(text);
   h.session.send(true, bytes);
   h.session.send(true, ENC.encode("small, after"));
-  h.session.close(1000, "");
+  h.session.beginClose(1000, "");
   assert.equal(h.session.bufferedAmount > 0, true);
   let turns = 1;
   while (h.transport.interest.writable) {
@@ -311,7 +314,7 @@ Deno.test("RFC 7692 a large message is compressed one slice per turn, as fragmen
   );
   assert.equal(frames.at(-1)!.opcode, CLOSE, "the close frame after what was sent");
   assert.equal(h.session.bufferedAmount, 0);
-  h.session.abort();
+  h.session.close();
   pool.close();
 });
 
@@ -337,7 +340,7 @@ Deno.test("RFC 7692 a compressed bomb inflates a step per turn; input behind it 
   assert.ok(turns >= 3, `${turns} turns`);
   assert.deepEqual(h.messages.map((m) => m.data.length), [6 << 20, 5]);
   assert.deepEqual(h.transport.interest, { readable: true, writable: false });
-  h.session.abort();
+  h.session.close();
   pool.close();
 });
 

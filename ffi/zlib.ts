@@ -1,7 +1,7 @@
 // The one Deno.dlopen of zlib (libz.so.1), for WebSocket permessage-deflate (RFC 7692): raw
 // DEFLATE streams that keep their context between messages and flush with Z_SYNC_FLUSH, called
 // synchronously (node:zlib has no synchronous stream that keeps its context across calls).
-// Loaded only when a WebSocket negotiates compression. Each stream has one owner, who calls
+// Opened at the first stream, i.e. when a WebSocket first negotiates compression. Each stream has one owner, who calls
 // end() exactly once; the z_stream it wraps lives in an off-heap buffer that never moves.
 
 import { StartupError } from "./errno.ts";
@@ -39,9 +39,17 @@ function open(): Deno.DynamicLibrary<typeof LIBZ> {
   }
 }
 
-const libz = open();
-const { deflate, deflateReset, deflateEnd, inflate, inflateReset, inflateEnd } = libz.symbols;
-const VERSION = libz.symbols.zlibVersion();
+/** zlib, opened at the first stream (importing this module loads nothing). */
+let libz: Deno.DynamicLibrary<typeof LIBZ>["symbols"] | null = null;
+let VERSION: Deno.PointerValue = null;
+
+function zlib(): Deno.DynamicLibrary<typeof LIBZ>["symbols"] {
+  if (libz === null) {
+    libz = open().symbols;
+    VERSION = libz.zlibVersion();
+  }
+  return libz;
+}
 
 /**
  * struct z_stream_s on x86-64 (zlib.h, LP64): next_in 0, avail_in 8 (uInt), total_in 16,
@@ -104,8 +112,9 @@ export class ZStream {
    * @throws Error when zlib refuses the parameters or memory
    */
   static deflater(windowBits: number, level: number, memLevel: number): ZStream {
+    const z = zlib();
     const stream = new ZStream("deflate");
-    const rc = libz.symbols.deflateInit2_(
+    const rc = z.deflateInit2_(
       stream.#strm,
       level,
       Z.DEFLATED,
@@ -125,8 +134,9 @@ export class ZStream {
    * @throws Error when zlib refuses the parameters or memory
    */
   static inflater(windowBits: number): ZStream {
+    const z = zlib();
     const stream = new ZStream("inflate");
-    const rc = libz.symbols.inflateInit2_(stream.#strm, -windowBits, VERSION, Z_STREAM.SIZE);
+    const rc = z.inflateInit2_(stream.#strm, -windowBits, VERSION, Z_STREAM.SIZE);
     if (rc !== Z.OK) throw new Error(`inflateInit2 failed (${rc})`);
     return stream;
   }
@@ -139,7 +149,8 @@ export class ZStream {
    */
   run(input: Uint8Array, flush: number, out: Uint8Array[], maxOut = Infinity): number {
     if (this.#ended) throw new Error("ZStream used after end()");
-    const call = this.kind === "deflate" ? deflate : inflate;
+    const z = libz!; // a stream exists, so zlib is open
+    const call = this.kind === "deflate" ? z.deflate : z.inflate;
     const view = this.#view;
     let total = 0;
     let offset = 0;
@@ -174,13 +185,15 @@ export class ZStream {
   /** Forgets the context (the next message starts a fresh stream), keeping the memory. */
   reset(): void {
     this.#finished = false;
-    (this.kind === "deflate" ? deflateReset : inflateReset)(this.#strm);
+    if (this.kind === "deflate") libz!.deflateReset(this.#strm);
+    else libz!.inflateReset(this.#strm);
   }
 
   /** Frees zlib's memory. Safe to call twice. */
   end(): void {
     if (this.#ended) return;
     this.#ended = true;
-    (this.kind === "deflate" ? deflateEnd : inflateEnd)(this.#strm);
+    if (this.kind === "deflate") libz!.deflateEnd(this.#strm);
+    else libz!.inflateEnd(this.#strm);
   }
 }

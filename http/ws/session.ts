@@ -12,6 +12,7 @@ import { DEFAULT_MAX_MESSAGE, Receiver, type ReceiverSink } from "./receiver.ts"
 import type { PerMessageDeflate } from "./permessage_deflate.ts";
 import type { Deadline, Session, Transport } from "../types.ts";
 import { IO } from "../types.ts";
+import { monoClock } from "../clock.ts";
 
 /** The WebSocket's states (WHATWG readyState numbering; CONNECTING ends before a session exists). */
 export const WS_STATE = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
@@ -34,6 +35,10 @@ const COPY_LIMIT = 4096;
 
 /** One read buffer for every session: the reactor runs one callback at a time. */
 const READ_BUFFER = new Uint8Array(READ_SIZE);
+/** One buffer to gather small frames into a single write(2), for every session. */
+const WRITE_BUFFER = new Uint8Array(64 * 1024);
+/** Chunks up to this size are gathered; larger ones are written from where they are. */
+const GATHER_CHUNK = 16 * 1024;
 
 /** What the application hears from a session, in order. */
 export interface SessionEvents {
@@ -67,6 +72,8 @@ export interface SessionOptions {
   readPauseBytes?: number;
   /** The negotiated permessage-deflate, or null. */
   deflate?: PerMessageDeflate | null;
+  /** The clock (ms) the idle timeout reads; default the batch clock (http/clock.ts). */
+  now?: () => number;
 }
 
 /** What the session's deadline is for now. */
@@ -124,14 +131,17 @@ export class WebSocketSession implements Session {
   #closeAfterPending: { code: number; reason: string } | null = null;
   /** Our FIN is sent (after failing the peer, waiting for its FIN). */
   #shutdown = false;
-  /** Input arrived since the idle deadline was armed. */
-  #heard = false;
+  /** When input last arrived: the idle deadline is not moved per read, but checked when it fires. */
+  #lastHeard = 0;
+  #now: () => number;
   #closeReceived = false;
   /** After failing the peer: our close is queued, the TCP connection ends once it is written. */
   #finishing = false;
   #awaitingPong = false;
   #wait: Wait = "none";
   #flushing = false;
+  /** Inside the receiver's push: sends queue, and the read's flush writes them together. */
+  #reading = false;
   #started = false;
   #closedCode = 0;
   #closedReason = "";
@@ -165,6 +175,8 @@ export class WebSocketSession implements Session {
     this.#closeTimeoutMs = options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     this.#maxQueued = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED;
     this.#readPause = options.readPauseBytes ?? READ_PAUSE_BYTES;
+    this.#now = options.now ?? monoClock;
+    this.#lastHeard = this.#now();
     this.#timer = options.deadline(() => this.#onTimeout());
   }
 
@@ -203,9 +215,16 @@ export class WebSocketSession implements Session {
     if (n === IO.EAGAIN) return;
     if (n <= 0) return this.#peerGone();
     this.counts.bytesIn += n;
-    this.#heard = true;
+    this.#lastHeard = this.#now();
+    this.#awaitingPong = false; // any input shows the peer is there
     if (this.#finishing || this.#receiver.finished) return this.#settle(); // draining to the FIN
-    const used = this.#receiver.push(READ_BUFFER, 0, n);
+    this.#reading = true;
+    let used: number;
+    try {
+      used = this.#receiver.push(READ_BUFFER, 0, n);
+    } finally {
+      this.#reading = false;
+    }
     if (used < n) this.#leftover = READ_BUFFER.slice(used, n); // the receiver is inflating
     this.#flush();
   }
@@ -243,7 +262,8 @@ export class WebSocketSession implements Session {
       this.#pending.push({ text, data, offset: 0, started: false, carry: 0 });
     } else this.#queueFrame(FIN | (text ? OPCODE.TEXT : OPCODE.BINARY), data, data.length);
     if (this.queuedBytes > this.#maxQueued) return this.#overflow();
-    this.#flush();
+    // Sent from a message handler: the read that delivered it writes once, after its last frame.
+    if (!this.#reading) this.#flush();
   }
 
   /** Sends a ping (the application's or the idle check's). */
@@ -425,31 +445,60 @@ export class WebSocketSession implements Session {
     const queue = this.#queue;
     let progress = false;
     while (queue.length > 0) {
+      // Small frames (an echo's, a burst of sends) leave together in one write.
+      const gathered = queue.length > 1 ? this.#gather() : 0;
       const chunk = queue[0]!;
-      const rest = chunk.offset === 0 ? chunk.bytes : chunk.bytes.subarray(chunk.offset);
-      const n = this.#transport.write(rest, rest.length);
+      const out = gathered > 0 ? WRITE_BUFFER : chunk.bytes.subarray(chunk.offset);
+      const length = gathered > 0 ? gathered : out.length;
+      const n = this.#transport.write(out, length);
       if (n === IO.EAGAIN) {
         this.#blocked = true;
         break;
       }
       if (n < 0) return n;
       progress = true;
-      chunk.offset += n;
       this.#queuedBytes -= n;
       this.counts.bytesOut += n;
+      this.#advance(n);
+      if (n < length) {
+        this.#blocked = true;
+        break;
+      }
+    }
+    if (progress && this.#wait === "write") this.#timer.arm(this.#writeTimeoutMs);
+    return 0;
+  }
+
+  /**
+   * Copies the leading frames that fit into the shared write buffer, while they are small.
+   * @returns the bytes gathered, or 0 when the first chunk is better written alone
+   */
+  #gather(): number {
+    let length = 0;
+    for (const chunk of this.#queue) {
+      const rest = chunk.bytes.length - chunk.offset;
+      if (rest > GATHER_CHUNK || length + rest > WRITE_BUFFER.length) break;
+      WRITE_BUFFER.set(chunk.offset === 0 ? chunk.bytes : chunk.bytes.subarray(chunk.offset), length);
+      length += rest;
+    }
+    return length;
+  }
+
+  /** `n` bytes of the queue were written: chunks advance, bufferedAmount falls, done ones leave. */
+  #advance(n: number): void {
+    const queue = this.#queue;
+    while (n > 0) {
+      const chunk = queue[0]!;
+      const take = Math.min(n, chunk.bytes.length - chunk.offset);
+      chunk.offset += take;
+      n -= take;
       const credit = chunk.offset === chunk.bytes.length
         ? chunk.app
         : Math.floor(chunk.app * chunk.offset / chunk.bytes.length);
       this.#buffered -= credit - chunk.credited;
       chunk.credited = credit;
-      if (chunk.offset < chunk.bytes.length) {
-        this.#blocked = true;
-        break;
-      }
-      queue.shift();
+      if (chunk.offset === chunk.bytes.length) queue.shift();
     }
-    if (progress && this.#wait === "write") this.#timer.arm(this.#writeTimeoutMs);
-    return 0;
   }
 
   /** The deadline the state calls for, and the interest. */
@@ -458,13 +507,9 @@ export class WebSocketSession implements Session {
     let wait: Wait;
     if (this.#blocked) wait = "write";
     else if (this.#state === WS_STATE.CLOSING) wait = "close";
-    else if (this.#idleTimeoutMs > 0) {
-      if (this.#heard) this.#awaitingPong = false; // any input shows the peer is there
-      wait = this.#awaitingPong ? "pong" : "idle";
-    } else wait = "none";
-    const rearm = this.#heard && wait === "idle";
-    this.#heard = false;
-    if (wait !== this.#wait || rearm) {
+    else if (this.#idleTimeoutMs > 0) wait = this.#awaitingPong ? "pong" : "idle";
+    else wait = "none";
+    if (wait !== this.#wait) {
       this.#wait = wait;
       if (wait === "none") this.#timer.disarm();
       else {
@@ -484,12 +529,16 @@ export class WebSocketSession implements Session {
 
   #onTimeout(): void {
     switch (this.#wait) {
-      case "idle":
+      case "idle": {
+        // Input since the deadline was armed moves it (one timer update per idle period, not per read).
+        const quiet = this.#now() - this.#lastHeard;
+        if (quiet < this.#idleTimeoutMs) return this.#timer.arm(this.#idleTimeoutMs - quiet);
         // Silence: ask the peer whether it is there (RFC 6455 §5.5.2).
         this.#awaitingPong = true;
         this.#queueFrame(FIN | OPCODE.PING, new Uint8Array(0), 0);
         this.#wait = "none";
         return this.#flush();
+      }
       case "pong": {
         // No answer within another idle period: the peer is gone; do not wait for its close. As
         // Deno does, the application hears 1001 "No response from ping frame.", not clean.

@@ -193,15 +193,25 @@ Deno.test("the peer's FIN without a close frame is 1006; a write error too", () 
 });
 
 Deno.test("idle timeout: silence brings a ping; an answer keeps the socket, more silence closes it (1001)", () => {
-  const h = open({ idleTimeoutMs: 1000 });
+  let now = 0;
+  const h = open({ idleTimeoutMs: 1000, now: () => now });
   assert.equal(h.timer().armedMs, 1000);
+  now = 400;
+  feed(h, clientFrame(TEXT, "input moves the deadline"));
+  now = 1000;
+  h.timer().fire();
+  assert.deepEqual(h.frames(), [], "not silent for 1000 ms yet");
+  assert.equal(h.timer().armedMs, 400, "the rest of the period since the last input");
+  now = 1400;
   h.timer().fire();
   assert.deepEqual(h.frames().map((f) => f.opcode), [PING]);
   assert.equal(h.timer().armedMs, 1000, "waits as long again for an answer");
   feed(h, clientFrame(PONG));
+  now = 2400;
   h.timer().fire(); // idle again: another ping, not a close
   assert.deepEqual(h.frames().map((f) => f.opcode), [PING]);
   assert.equal(h.closed.length, 0);
+  now = 3400;
   h.timer().fire(); // no answer
   assert.deepEqual(h.frames().map((f) => [f.opcode, (f.payload[0]! << 8) | f.payload[1]!]), [[CLOSE, 1001]]);
   assert.deepEqual(h.closed, [[1001, "No response from ping frame.", false]]);

@@ -85,6 +85,8 @@ interface Chunk {
   offset: number;
   /** Application bytes this chunk stands for (bufferedAmount), credited as it is written. */
   app: number;
+  /** Bytes of frame head at its start, which stand for no application bytes. */
+  head: number;
   /** Application bytes credited so far. */
   credited: number;
 }
@@ -358,16 +360,17 @@ export class WebSocketSession implements Session {
 
   #queueFrame(first: number, payload: Uint8Array, app: number): void {
     if (payload.length <= COPY_LIMIT) {
-      this.#push(encodeFrame(first, payload), app);
+      const frame = encodeFrame(first, payload);
+      this.#push(frame, app, frame.length - payload.length);
       return;
     }
     const head = new Uint8Array(MAX_HEAD);
-    this.#push(head.subarray(0, writeFrameHead(head, 0, first, payload.length)), 0);
-    this.#push(payload, app);
+    this.#push(head.subarray(0, writeFrameHead(head, 0, first, payload.length)), 0, 0);
+    this.#push(payload, app, 0);
   }
 
-  #push(bytes: Uint8Array, app: number): void {
-    this.#queue.push({ bytes, offset: 0, app, credited: 0 });
+  #push(bytes: Uint8Array, app: number, head: number): void {
+    this.#queue.push({ bytes, offset: 0, app, head, credited: 0 });
     this.#queuedBytes += bytes.length;
   }
 
@@ -492,9 +495,11 @@ export class WebSocketSession implements Session {
       const take = Math.min(n, chunk.bytes.length - chunk.offset);
       chunk.offset += take;
       n -= take;
+      // Uncompressed, each payload byte is an application byte; compressed, they count pro rata.
+      const payload = Math.max(0, chunk.offset - chunk.head);
       const credit = chunk.offset === chunk.bytes.length
         ? chunk.app
-        : Math.floor(chunk.app * chunk.offset / chunk.bytes.length);
+        : Math.floor(chunk.app * payload / (chunk.bytes.length - chunk.head));
       this.#buffered -= credit - chunk.credited;
       chunk.credited = credit;
       if (chunk.offset === chunk.bytes.length) queue.shift();

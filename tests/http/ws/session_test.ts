@@ -360,3 +360,18 @@ Deno.test("EAGAIN on read changes nothing", () => {
   assert.equal(h.closed.length, 0);
   assert.equal(EAGAIN, -11);
 });
+
+Deno.test("frames sent from message handlers leave in one write after the read that delivered them", () => {
+  const h = open({}, new Uint8Array(0), true);
+  feed(h, clientFrame(TEXT, "a"), clientFrame(TEXT, "b"), clientFrame(BINARY, new Uint8Array(100)));
+  assert.equal(h.transport.writes, 1);
+  assert.deepEqual(h.frames().map((f) => f.payload.length), [1, 1, 100]);
+  h.transport.window = 3; // the kernel takes part of the gathered bytes
+  h.session.send(true, ENC.encode("xyz"));
+  h.session.send(true, ENC.encode("uvw"));
+  assert.equal(h.session.bufferedAmount, 5, "the 3 bytes taken were a 2-byte head and one payload byte");
+  h.transport.window = Infinity;
+  h.session.onWritable();
+  assert.deepEqual(h.frames().map((f) => DEC.decode(f.payload)), ["xyz", "uvw"]);
+  assert.equal(h.session.bufferedAmount, 0);
+});

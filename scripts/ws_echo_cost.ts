@@ -42,7 +42,7 @@ async function measure(kind: string) {
   const payload = new Uint8Array(64);
   const perSocket = 2000;
   const before = stat(child.pid);
-  await Promise.all(sockets.map((ws) =>
+  await Promise.all(sockets.map((ws: WebSocket) =>
     new Promise<void>((resolve) => {
       let received = 0;
       ws.on("message", () => {

@@ -72,9 +72,9 @@ const EMBEDDED: LoadScenario = {
   type: PAGE_TYPE,
   nginx: "memory",
 };
-/** The 13-byte file over HTTPS on keep-alive connections: TLS records, no handshakes. */
-const HTTPS13: LoadScenario = {
-  name: "https13",
+/** The 13-byte file from the site over 50 keep-alive connections: the base of the HTTPS ones. */
+const STATIC13: LoadScenario = {
+  name: "static13",
   path: "/small.txt",
   root: true,
   connections: 50,
@@ -83,33 +83,14 @@ const HTTPS13: LoadScenario = {
   file: "small.txt",
   type: "text/plain; charset=utf-8",
   nginx: "small-file",
-  tls: true,
 };
+/** The 13-byte file over HTTPS on keep-alive connections: TLS records, no handshakes. */
+const HTTPS13: LoadScenario = { ...STATIC13, name: "https13", tls: true };
 /** The wrk scenarios, in the order they run and are reported. */
 export const LOAD_SCENARIOS: readonly LoadScenario[] = [
   EMBEDDED,
-  {
-    name: "pipelined16",
-    path: "/",
-    root: false,
-    connections: 50,
-    pipeline: true,
-    headers: [],
-    file: "index.html",
-    type: PAGE_TYPE,
-    nginx: "memory",
-  },
-  {
-    name: "static13",
-    path: "/small.txt",
-    root: true,
-    connections: 50,
-    pipeline: false,
-    headers: [],
-    file: "small.txt",
-    type: "text/plain; charset=utf-8",
-    nginx: "small-file",
-  },
+  { ...EMBEDDED, name: "pipelined16", pipeline: true },
+  STATIC13,
   {
     name: "static1m",
     path: "/big.bin",
@@ -129,17 +110,7 @@ export const LOAD_SCENARIOS: readonly LoadScenario[] = [
     headers: ["Accept: application/json"],
     app: "scripts/apps/json.ts",
   },
-  {
-    name: "close",
-    path: "/",
-    root: false,
-    connections: 50,
-    pipeline: false,
-    headers: ["Connection: close"],
-    file: "index.html",
-    type: PAGE_TYPE,
-    nginx: "memory",
-  },
+  { ...EMBEDDED, name: "close", headers: ["Connection: close"] },
   // A compressed answer: a 200 KiB script (the repository's own sources) and its `gzip -9`
   // sidecar, asked for with Accept-Encoding: gzip. rawserve and nginx (gzip_static) both send the
   // sidecar's bytes as they are.

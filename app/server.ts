@@ -4,7 +4,8 @@
 
 import { acceptConnection, type Listener, type ListenOptions, listenTcp } from "../ffi/socket.ts";
 import { EPOLLIN, ignoreSigpipe } from "../ffi/libc.ts";
-import { EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM, errnoName } from "../ffi/errno.ts";
+import { errnoName } from "../ffi/errno.ts";
+import { EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM } from "../ffi/errno_numbers.ts";
 import { type IoHandler, Reactor, type ReactorOptions } from "../loop/reactor.ts";
 import type { Timer } from "../loop/timers.ts";
 import { Connection, type ConnectionOptions } from "../http/h1/connection.ts";

@@ -41,16 +41,30 @@ export function clockTicksPerSecond(): number {
 
 /** The PID and its descendants (rawserve --workers children), from /proc/PID/task/TID/children. */
 export function processTree(pid: number): number[] {
-  const pids = [pid];
+  return [pid, ...childPids(pid).flatMap(processTree)];
+}
+
+/**
+ * A process's children (a supervisor's workers), in ascending order, from
+ * /proc/PID/task/TID/children of each thread; none once it has exited.
+ */
+export function childPids(pid: number): number[] {
+  const pids: number[] = [];
   try {
     for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
       const children = readOr(`/proc/${pid}/task/${task.name}/children`).trim();
-      for (const child of children ? children.split(/\s+/) : []) pids.push(...processTree(Number(child)));
+      if (children) pids.push(...children.split(/\s+/).map(Number));
     }
   } catch {
     // exited meanwhile
   }
-  return pids;
+  return pids.sort((a, b) => a - b);
+}
+
+/** Whether a process is running (present and not a zombie). */
+export function processAlive(pid: number): boolean {
+  const stat = readOr(`/proc/${pid}/stat`);
+  return stat !== "" && !/^\d+ \(.*\) Z /.test(stat);
 }
 
 /** A live process's /proc file; a descendant that has exited meanwhile reads as "". */

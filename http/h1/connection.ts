@@ -2,7 +2,18 @@
 // the response queue writes their answers in request order. The phase the connection is in
 // follows from those facts, and one function (#settle) turns it into the deadline (phases.ts)
 // and the epoll interest. Idle connections hold no buffers: input and output use shared ones.
-
+//
+// When does it close? Every way out is in this file: #finish (after the last response, at once
+// or after a linger), #onPeerFin (FIN with nothing owed, or an answer the application is still
+// making), #onTimeout, a failed write in #flush, and #handOver (a 101: the transport is another
+// protocol's, not closed). The phases, each with its one deadline:
+//
+//   head --(head parsed)--> busy --(answer ready)--> writing? --(written)--> idle | head
+//     |                      |  \--(body expected)--> body --(body read)--> busy
+//     |                      \--(101 written)--> handed over
+//   idle --(bytes)--> head          any --(Connection: close answered)--> linger | closed
+//   writing --(no progress for writeTimeoutMs)--> closed
+//   head | body --(deadline)--> 408 then linger;  idle | linger --(deadline)--> closed
 import { HttpError, STATUS, statusResponse } from "../status.ts";
 import { READ } from "./request_reader.ts";
 import type { RequestHead } from "../request_head.ts";
@@ -11,7 +22,7 @@ import { CUT_SHORT, RequestIntake } from "./request_intake.ts";
 import { DRAIN } from "./output_queue.ts";
 import { ResponseQueue } from "./responses.ts";
 import { type Phase, PHASE_TIMEOUT, restartsPerRequest, type Timeouts } from "./phases.ts";
-import { type ConnectionStats, countError } from "../stats.ts";
+import { type ConnectionStats, countError, logHandlerFailure } from "../stats.ts";
 import type { Deadline, Handler, HttpResponse, Session, Transport } from "../types.ts";
 import { IO } from "../types.ts";
 
@@ -212,7 +223,7 @@ export class Connection implements Session {
   /** For the connection's parts: a handler threw, or its response cannot be sent. Logs, answers 500. */
   handlerFailed(e: unknown): HttpResponse {
     countError(this.#options.stats, "handler");
-    console.error(`Handler failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    logHandlerFailure(e);
     return statusResponse(STATUS.INTERNAL_SERVER_ERROR);
   }
 

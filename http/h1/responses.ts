@@ -101,7 +101,7 @@ export class ResponseQueue {
   /**
    * Responses encoded whose bytes the kernel has not all taken, as (status, started) pairs in
    * the first `#inFlightLength` slots; they are complete once the output queue is empty. Only
-   * kept when `hooks.completed` is set. The array is reused, never truncated: `length = 0` and
+   * kept when `options.onComplete` is set. The array is reused, never truncated: `length = 0` and
    * push again cost ~30 ns a response (the backing store is freed and regrown), indexed stores ~1.
    */
   #inFlight: number[] | null = null;
@@ -351,16 +351,8 @@ export class ResponseQueue {
    */
   #encode(slot: Slot, out: OutputBuffer): Tail | null {
     const response = slot.response!;
-    if (response.status === STATUS.SWITCHING_PROTOCOLS) {
-      if (!response.upgrade || !slot.head?.upgrade) {
-        // RFC 9110 §15.2.2: 101 only switches to a protocol the client asked for, and a switch
-        // needs a protocol to take over; anything else would leave the client stranded.
-        this.#release(response);
-        slot.response = this.#owner.handlerFailed(new TypeError("A 101 answers only a request to upgrade"));
-        return this.#encode(slot, out);
-      }
-      this.upgrade = response.upgrade;
-      slot.close = false; // the connection outlives the 101: it carries the new protocol
+    if (response.status === STATUS.SWITCHING_PROTOCOLS && !this.#switching(slot, response)) {
+      return this.#encode(slot, out);
     }
     const given = response.body ?? null;
     // A short ASCII string is copied into the head's buffer below, character by character:
@@ -414,6 +406,24 @@ export class ResponseQueue {
       return new StreamTail(body.getReader(), FRAME.framing === FRAMING.CHUNKED);
     }
     return body;
+  }
+
+  /**
+   * A 101: the protocol it names takes the connection once its head is written, and nothing
+   * follows it. RFC 9110 §15.2.2: 101 only switches to a protocol the client asked for, and a
+   * switch needs a protocol to take over; anything else would strand the client, so it is
+   * replaced by a 500.
+   * @returns false when it was replaced
+   */
+  #switching(slot: Slot, response: HttpResponse): boolean {
+    if (!response.upgrade || !slot.head?.upgrade) {
+      this.#release(response);
+      slot.response = this.#owner.handlerFailed(new TypeError("A 101 answers only a request to upgrade"));
+      return false;
+    }
+    this.upgrade = response.upgrade;
+    slot.close = false; // the connection outlives the 101: it carries the new protocol
+    return true;
   }
 
   /** Closes a file a counted response held, once, and gives its descriptor back. */

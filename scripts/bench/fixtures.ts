@@ -35,12 +35,22 @@ function floorResponse(body: Uint8Array, type: string, close: boolean): Uint8Arr
 /** Real code for the gzip scenario: this repository's sources, concatenated to SCRIPT_BYTES. */
 function scriptText(repo: string): Uint8Array {
   let text = "";
-  for (const dir of ["http", "app", "loop", "ffi"]) {
-    const names = [...Deno.readDirSync(`${repo}/${dir}`)].filter((e) => e.isFile && e.name.endsWith(".ts"))
-      .map((e) => e.name).sort();
-    for (const name of names) text += Deno.readTextFileSync(`${repo}/${dir}/${name}`);
-  }
+  for (const dir of ["http", "app", "loop", "ffi"]) text += sourcesBelow(`${repo}/${dir}`);
   return encoder.encode(text).slice(0, SCRIPT_BYTES);
+}
+
+/**
+ * The .ts files below `dir` by name, its own before its folders' (since http/ and app/ have
+ * folders, their top-level files alone fall short of SCRIPT_BYTES).
+ */
+function sourcesBelow(dir: string): string {
+  const entries = [...Deno.readDirSync(dir)].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  let text = "";
+  for (const e of entries) {
+    if (e.isFile && e.name.endsWith(".ts")) text += Deno.readTextFileSync(`${dir}/${e.name}`);
+  }
+  for (const e of entries) if (e.isDirectory) text += sourcesBelow(`${dir}/${e.name}`);
+  return text;
 }
 
 /**

@@ -5,7 +5,7 @@ import { gzipSync } from "node:zlib";
 import { LOAD_SCENARIOS } from "./scenarios.ts";
 import { decoder, encoder, progress } from "./util.ts";
 
-export const PIPELINE_DEPTH = 16;
+export const PIPELINE_DEPTH = 16; // requests per write in pipelined16, as HTTP pipelining benchmarks use
 
 const BIG_FILE_BYTES = 1024 * 1024;
 const SCRIPT_BYTES = 200 * 1024; // the gzip scenario's script: about a front-end bundle's size

@@ -3,6 +3,7 @@
 import { parseArgs } from "node:util";
 import { SCENARIO_NAMES, SERVER_KINDS, type ServerKind } from "./scenarios.ts";
 
+/** The --help text. */
 export const USAGE = `Usage: deno run -A scripts/bench/main.ts [options]
 
   --only LIST            scenarios, comma-separated (default: all):
@@ -22,6 +23,7 @@ export const USAGE = `Usage: deno run -A scripts/bench/main.ts [options]
                          e.g. --rawserve-flags="--metrics /metrics": a feature's cost against
                          DIR (the = is needed: the value begins with a dash)`;
 
+/** The parsed command line. */
 export interface Options {
   only: string[];
   duration: number;
@@ -47,6 +49,10 @@ function positiveInt(name: string, text: string | undefined, fallback: number): 
   return n;
 }
 
+/**
+ * The command line checked; --help prints USAGE and exits.
+ * @throws {Error} on an unknown scenario or server, or a count that is not a positive integer
+ */
 export function parseOptions(args: string[]): Options {
   const { values } = parseArgs({
     args,

@@ -187,6 +187,7 @@ async function waitReady(server: Server & { ready: Promise<number> }): Promise<S
   throw await fail(`did not accept connections on port ${port} within ${READY_TIMEOUT_MS / 1000} s`);
 }
 
+/** Starts a server for `scenario` and waits until it accepts connections (throws if it does not). */
 export async function startServer(
   bench: Bench,
   kind: ServerKind,

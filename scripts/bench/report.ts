@@ -8,6 +8,7 @@ import { readOr } from "../measure.ts";
 
 const NOISY_PERCENT = 10; // a noise gauge above this in any run: the machine was not quiet
 
+/** One server in one load scenario: medians of its runs, and its CPU against each peer's. */
 export interface LoadRow {
   scenario: string;
   server: string;
@@ -27,6 +28,7 @@ export interface LoadRow {
   topSyscalls: string | null;
 }
 
+/** One server's start-up times. */
 export interface StartupRow {
   server: string;
   medianMs: number;
@@ -35,6 +37,7 @@ export interface StartupRow {
   samples: number;
 }
 
+/** One server holding idle keep-alive connections. */
 export interface IdleRow {
   server: string;
   connections: number;
@@ -46,6 +49,7 @@ export interface IdleRow {
   note: string;
 }
 
+/** Every row of a run. */
 export interface Report {
   load: LoadRow[];
   startup: StartupRow[];
@@ -55,6 +59,7 @@ export interface Report {
 const numberFormats = new Map<string, Intl.NumberFormat>();
 const RATIO_FORMAT = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 
+/** `x` with at most `digits` fraction (or significant) digits, "–" for null or NaN. */
 export function formatNumber(x: number | null, digits: number, significant = false): string {
   if (x === null || Number.isNaN(x)) return "–";
   const key = `${digits}${significant}`;
@@ -169,6 +174,7 @@ function idleTable(rows: IdleRow[]): string {
   );
 }
 
+/** The report as markdown on stdout, with the run's notes and a warning when it was noisy. */
 export function printMarkdown(bench: Bench, report: Report): void {
   const parts = [describeMachine(bench)];
   if (report.load.length) parts.push(loadTable(report.load));
@@ -192,6 +198,7 @@ export function printMarkdown(bench: Bench, report: Report): void {
   console.log(parts.join("\n\n"));
 }
 
+/** The report as JSON on stdout, with the run's settings. */
 export function printJson(bench: Bench, report: Report): void {
   const o = bench.opts;
   const meta = {

@@ -37,6 +37,7 @@ async function timeStartup(bench: Bench, kind: ServerKind): Promise<number> {
   }
 }
 
+/** The startup scenario: an untimed start to warm caches, then STARTUP_SAMPLES timed ones per server. */
 export async function runStartup(bench: Bench): Promise<StartupRow[]> {
   const rows: StartupRow[] = [];
   for (const kind of bench.opts.servers.filter((k) => PROCESS_KINDS.includes(k))) {

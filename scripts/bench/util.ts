@@ -3,6 +3,7 @@
 export const decoder = new TextDecoder();
 export const encoder = new TextEncoder();
 
+/** Resolves after `ms`. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -17,14 +18,17 @@ export async function within<T, F>(promise: Promise<T>, ms: number, fallback: F)
   }
 }
 
+/** An error's message, or the thrown value as text. */
 export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** A progress line on stderr. */
 export function progress(line: string): void {
   console.error(`bench: ${line}`); // stderr, so that --json output stays clean
 }
 
+/** Whether `program` is on PATH. */
 export function onPath(program: string): boolean {
   const probe = new Deno.Command("sh", {
     args: ["-c", 'command -v "$1"', "sh", program],
@@ -34,6 +38,7 @@ export function onPath(program: string): boolean {
   return probe.outputSync().success;
 }
 
+/** What `program args` prints (stdout, then stderr), trimmed; "" when it cannot run. */
 export function commandOutput(program: string, args: string[]): string {
   try {
     const out = new Deno.Command(program, { args, stdout: "piped", stderr: "piped" }).outputSync();

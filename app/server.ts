@@ -130,6 +130,8 @@ export class Server implements Disposable {
     this.#connOptions = {
       handler: options.handler,
       deadline: (callback) => this.reactor.timer(callback),
+      // Bounded work per turn: a stream past its allowance goes on after the next poll.
+      nextTurn: (task) => this.reactor.feed({ onEvents: task }, 0),
       bodyBudget: { used: 0, limit: options.maxBodyMemoryBytes ?? DEFAULTS.maxBodyMemoryBytes },
       maxBodyBytes: options.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
       headerTimeoutMs: options.headerTimeoutMs ?? DEFAULTS.headerTimeoutMs,

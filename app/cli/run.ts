@@ -243,6 +243,7 @@ function serverOptions(
     bodyTimeoutMs: config.bodyTimeoutMs,
     writeTimeoutMs: config.writeTimeoutMs,
     maxBodyBytes: config.maxBodyBytes,
+    maxBodyMemoryBytes: config.maxBodyMemoryBytes,
     reactor: { yieldIntervalMs: config.yieldIntervalMs, idleSpins: config.idleSpins },
     ...(log
       ? {

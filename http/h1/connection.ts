@@ -34,6 +34,11 @@ export interface ConnectionOptions {
   handler: Handler;
   /** Makes the connection's one deadline (once per connection). */
   deadline: (callback: () => void) => Deadline;
+  /**
+   * Runs `task` on the event loop's next turn, after the I/O ready by then (the reactor's feed):
+   * a stream that spent its allowance for this turn goes on there. Default: a 0 ms timer.
+   */
+  nextTurn?: (task: () => void) => void;
   /** Largest request body a handler may read (413 beyond). */
   maxBodyBytes: number;
   /** Request-body bytes held by all connections, and their bound (503 beyond). */
@@ -121,6 +126,8 @@ export class Connection implements Session {
   #flushing = false;
   #consuming = false;
   #again = false;
+  /** Made when a stream first waits for the next turn (most connections never do). */
+  #onNextTurn: (() => void) | null = null;
 
   /**
    * @param transport the socket, seen through read/write/sendfile
@@ -235,6 +242,17 @@ export class Connection implements Session {
   /** For the response queue: a file a response held was closed. */
   fileClosed(): void {
     this.#options.onFileClosed?.();
+  }
+
+  /** For the response queue: a stream spent this turn's allowance; go on at the next turn. */
+  deferOutput(): void {
+    const task = this.#onNextTurn ??= () => {
+      if (this.#phase === "closed") return;
+      this.#responses.resumeTurn();
+      this.kick();
+    };
+    if (this.#options.nextTurn) this.#options.nextTurn(task);
+    else setTimeout(task, 0);
   }
 
   /** Whether the connection would read now, were the socket readable. */

@@ -3,7 +3,8 @@
 // its own wait, so a regression fails in seconds instead of hanging the suite.
 
 import assert from "node:assert/strict";
-import { bytes, cliCommand, exchange, get, rssKiB, sleep, startServer, stopOk, writeAll } from "./_server.ts";
+import { bytes, cliCommand, exchange, get, sleep, startServer, stopOk, writeAll } from "./_server.ts";
+import { rssKiB } from "../../scripts/measure.ts";
 
 function tempRoot(): { root: string; remove: () => void } {
   const root = Deno.makeTempDirSync({ prefix: "rawserve-hostile-" });

@@ -219,6 +219,7 @@ class StaticServer {
     if (!this.#options.listing) return this.#notFound(request);
     return listDirectory(fs, rel, {
       urlPath: "/" + segments.join("/") + (rel ? "/" : ""),
+      query: dir.query,
       dotfiles: this.#options.dotfiles,
       json: prefersJson(request.head.get("accept")),
       headers: this.#policy.document,

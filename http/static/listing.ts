@@ -264,11 +264,11 @@ h1 .lead{color:var(--mute);font-weight:400}h1 .crumbs a{padding:0 .05rem}h1 .her
 .bar{display:flex;gap:.75rem;align-items:center;margin:0 0 .6rem}
 #filter{flex:1;max-width:22rem;font:inherit;padding:.35rem .6rem;border:1px solid var(--line);border-radius:.4rem;background:var(--card);color:var(--ink)}
 .count{color:var(--mute);font-size:.85rem}
-table{width:100%;border-collapse:collapse;background:var(--card);border:1px solid var(--line);border-radius:.6rem}
+table{width:100%;border-collapse:separate;border-spacing:0;background:var(--card);border:1px solid var(--line);border-radius:.6rem}
 th,td{padding:.4rem .75rem;text-align:left;vertical-align:baseline}
 thead th{font-size:.8rem;text-transform:uppercase;letter-spacing:.04em;border-bottom:1px solid var(--line);white-space:nowrap}
 thead a{color:var(--mute)}thead a.on{color:var(--ink)}
-tbody tr{border-top:1px solid var(--line)}tbody tr:first-child{border-top:0}tbody tr:hover{background:var(--hover)}
+tbody td{border-top:1px solid var(--line)}tbody tr:first-child td{border-top:0}tbody tr:hover{background:var(--hover)}
 td.name{overflow-wrap:anywhere;width:100%}td.name a{display:block}
 .size,.date{white-space:nowrap;font-variant-numeric:tabular-nums;color:var(--mute)}.size{text-align:right}
 .dir a{font-weight:600}.up a{color:var(--mute)}
@@ -276,9 +276,9 @@ footer{color:var(--mute);font-size:.85rem;margin:.6rem .2rem}
 @media (max-width:40rem){
 main{padding:.75rem .5rem}h1{font-size:1.1rem}
 table,thead,tbody{display:block}
-thead tr{display:flex;gap:1rem;padding:0 .75rem}thead th{padding:.45rem 0}thead th.name{flex:1}
-tbody tr{display:grid;grid-template-columns:1fr auto;column-gap:1rem;padding:.35rem .75rem}
-tbody td{padding:0}td.name{grid-column:1/-1;width:auto}
+thead tr{display:flex;gap:1rem;padding:0 .75rem;border-bottom:1px solid var(--line)}thead th{padding:.45rem 0;border:0}thead th.name{flex:1}
+tbody tr{display:grid;grid-template-columns:1fr auto;column-gap:1rem;padding:.35rem .75rem;border-top:1px solid var(--line)}
+tbody tr:first-child{border-top:0}tbody td{padding:0;border:0}td.name{grid-column:1/-1;width:auto}
 tbody .size{text-align:left;font-size:.85rem}tbody .date{text-align:right;font-size:.85rem}
 }
 `;

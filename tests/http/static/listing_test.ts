@@ -3,6 +3,7 @@
 // CSP matching its inline style and script, and the JSON listing sorted the same way.
 
 import assert from "node:assert/strict";
+import { setImmediate } from "node:timers";
 import {
   breadcrumbs,
   compareNames,
@@ -86,7 +87,7 @@ Deno.test("compareNames() orders digits as numbers and letters without case", ()
   assert.equal(compareNames("same", "same"), 0);
 });
 
-Deno.test("directories come first in every order; sizes and dates sort with ties by name", () => {
+Deno.test("directories come first in every order; sizes and dates sort with ties by name", async () => {
   const entries = [
     entry("b.txt", 300, T0 + 2 * DAY),
     entry("item-10", 0, T0, true),
@@ -94,13 +95,43 @@ Deno.test("directories come first in every order; sizes and dates sort with ties
     entry("item-2", 0, T0 + DAY, true),
     entry("c.txt", 5, T0 + DAY),
   ];
-  const sorted = (order: ListingOrder) => sortAndCut([...entries], order).map((e) => e.name);
-  assert.deepEqual(sorted(DEFAULT_ORDER), ["item-2", "item-10", "a.txt", "b.txt", "c.txt"]);
-  assert.deepEqual(sorted({ sort: "name", order: "desc" }), ["item-10", "item-2", "c.txt", "b.txt", "a.txt"]);
-  assert.deepEqual(sorted({ sort: "size", order: "desc" }), ["item-2", "item-10", "a.txt", "b.txt", "c.txt"]);
-  assert.deepEqual(sorted({ sort: "size", order: "asc" }), ["item-2", "item-10", "c.txt", "a.txt", "b.txt"]);
-  assert.deepEqual(sorted({ sort: "date", order: "desc" }), ["item-2", "item-10", "b.txt", "c.txt", "a.txt"]);
-  assert.deepEqual(sorted({ sort: "date", order: "asc" }), ["item-10", "item-2", "a.txt", "c.txt", "b.txt"]);
+  const sorted = async (order: ListingOrder) => (await sortAndCut(entries, order)).map((e) => e.name);
+  assert.deepEqual(await sorted(DEFAULT_ORDER), ["item-2", "item-10", "a.txt", "b.txt", "c.txt"]);
+  assert.deepEqual(await sorted({ sort: "name", order: "desc" }), [
+    "item-10",
+    "item-2",
+    "c.txt",
+    "b.txt",
+    "a.txt",
+  ]);
+  assert.deepEqual(await sorted({ sort: "size", order: "desc" }), [
+    "item-2",
+    "item-10",
+    "a.txt",
+    "b.txt",
+    "c.txt",
+  ]);
+  assert.deepEqual(await sorted({ sort: "size", order: "asc" }), [
+    "item-2",
+    "item-10",
+    "c.txt",
+    "a.txt",
+    "b.txt",
+  ]);
+  assert.deepEqual(await sorted({ sort: "date", order: "desc" }), [
+    "item-2",
+    "item-10",
+    "b.txt",
+    "c.txt",
+    "a.txt",
+  ]);
+  assert.deepEqual(await sorted({ sort: "date", order: "asc" }), [
+    "item-10",
+    "item-2",
+    "a.txt",
+    "c.txt",
+    "b.txt",
+  ]);
 });
 
 Deno.test("parseListingOrder() takes only the exact values, each once, and ignores other parameters", () => {
@@ -215,6 +246,10 @@ Deno.test("with more entries than a listing shows, the cut is made after sorting
   assert.equal(sizes.length, MAX_LISTING_ENTRIES);
   assert.equal(sizes[0], 1000 + n - 1, "the biggest file is shown first");
   assert.equal(sizes.at(-1), 1000 + 50, "the 50 smallest are the ones cut");
+  assert.ok(
+    sizes.every((size, i) => i === 0 || size < sizes[i - 1]!),
+    "in order across the runs sorted apart",
+  );
 
   const byName = jsonNames(await list(entries, "", true));
   assert.deepEqual(byName.slice(0, 3), ["item-0", "item-1", "item-2"]);
@@ -230,6 +265,20 @@ Deno.test("with more entries than a listing shows, the cut is made after sorting
   assert.equal(names.length, MAX_LISTING_ENTRIES);
   assert.equal(names[0], `item-${n - 1}`);
   assert.match(String(page.body), /showing the first 10,000 of 10,050 entries in this order/);
+});
+
+Deno.test("sorting a long directory gives the event loop turns while it works", async () => {
+  const entries = Array.from({ length: 50_000 }, (_, i) => entry(`f-${(i * 7919) % 50_000}`, i));
+  let turns = 0, done = false;
+  const tick = () => {
+    turns++;
+    if (!done) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const shown = await sortAndCut(entries, DEFAULT_ORDER);
+  done = true;
+  assert.deepEqual(shown.slice(0, 3).map((e) => e.name), ["f-0", "f-1", "f-2"]);
+  assert.ok(turns >= 5, `${turns} turns while 50,000 entries sorted`);
 });
 
 Deno.test("a directory read only in part says so; one that fits says nothing", async () => {

@@ -16,6 +16,43 @@ import type { DirEntry, StaticFs } from "./types.ts";
  */
 export const MAX_LISTING_ENTRIES = 10_000;
 
+/**
+ * Listings read and sorted at once, per handler; others wait their turn. Each may hold
+ * MAX_LISTING_SCAN entries (app/site/static_fs.ts, ~10 MB) and keep the file system's threads busy
+ * for a second or two, so many clients listing a huge directory together wait rather than
+ * multiply both.
+ */
+export const MAX_CONCURRENT_LISTINGS = 4;
+
+/** Lets at most a fixed number of listings work at once; the others wait in arrival order. */
+export class ListingGate {
+  #free: number;
+  #waiting: (() => void)[] = [];
+
+  /** @param max listings at once */
+  constructor(max = MAX_CONCURRENT_LISTINGS) {
+    this.#free = max;
+  }
+
+  /** Listings waiting for a turn. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /** Runs `work` when a place is free, and frees it when `work` settles. */
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next(); // the place passes straight to the next in line
+      else this.#free++;
+    }
+  }
+}
+
 /** One entry of a JSON listing. */
 export interface ListingEntry {
   name: string;
@@ -239,10 +276,23 @@ export async function listDirectory(
     json: boolean;
     headers: readonly string[];
     error: (status: number) => HttpResponse | Promise<HttpResponse>;
+    gate?: ListingGate;
   },
 ): Promise<HttpResponse> {
   const order = parseListingOrder(options.query);
   if (order === null) return options.error(STATUS.BAD_REQUEST);
+  return options.gate
+    ? options.gate.run(() => listOrdered(fs, rel, order, options))
+    : listOrdered(fs, rel, order, options);
+}
+
+/** listDirectory() once the order is known (and the gate, if any, let it in). */
+async function listOrdered(
+  fs: StaticFs,
+  rel: string,
+  order: ListingOrder,
+  options: Parameters<typeof listDirectory>[2],
+): Promise<HttpResponse> {
   let read;
   try {
     read = await fs.readDir(rel);

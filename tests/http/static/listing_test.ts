@@ -9,7 +9,9 @@ import {
   compareNames,
   DEFAULT_ORDER,
   listDirectory,
+  ListingGate,
   type ListingOrder,
+  MAX_CONCURRENT_LISTINGS,
   MAX_LISTING_ENTRIES,
   parseListingOrder,
   sortAndCut,
@@ -279,6 +281,51 @@ Deno.test("sorting a long directory gives the event loop turns while it works", 
   done = true;
   assert.deepEqual(shown.slice(0, 3).map((e) => e.name), ["f-0", "f-1", "f-2"]);
   assert.ok(turns >= 5, `${turns} turns while 50,000 entries sorted`);
+});
+
+Deno.test("at most MAX_CONCURRENT_LISTINGS listings read at once; the rest wait their turn in order", async () => {
+  const releases: (() => void)[] = [];
+  let reading = 0, most = 0;
+  const fs = dirFs([]);
+  fs.readDir = () => {
+    reading++;
+    most = Math.max(most, reading);
+    return new Promise((resolve) =>
+      releases.push(() => {
+        reading--;
+        resolve({ entries: [entry("a", 1)], truncated: false });
+      })
+    );
+  };
+  const gate = new ListingGate();
+  const options = {
+    urlPath: "/",
+    query: "",
+    dotfiles: false,
+    json: true,
+    headers: [],
+    error: (status: number) => ({ status }),
+    gate,
+  };
+  const answers = Array.from({ length: MAX_CONCURRENT_LISTINGS + 3 }, () => listDirectory(fs, "", options));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(releases.length, MAX_CONCURRENT_LISTINGS, "the others wait before reading");
+  assert.equal(gate.waiting, 3);
+  for (let released = 0; released < MAX_CONCURRENT_LISTINGS + 3; released++) {
+    releases[released]!();
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  assert.equal(most, MAX_CONCURRENT_LISTINGS);
+  for (const answer of await Promise.all(answers)) assert.equal(answer.status, 200);
+  assert.equal(gate.waiting, 0);
+  // A failed read frees its place too.
+  fs.readDir = () => Promise.reject(new Deno.errors.PermissionDenied());
+  const denied = await Promise.all(
+    Array.from({ length: MAX_CONCURRENT_LISTINGS + 1 }, () => listDirectory(fs, "", options)),
+  );
+  assert.deepEqual(denied.map((a) => a.status), Array(MAX_CONCURRENT_LISTINGS + 1).fill(403));
+  fs.readDir = () => Promise.resolve({ entries: [], truncated: false });
+  assert.equal((await listDirectory(fs, "", options)).status, 200, "every place came back");
 });
 
 Deno.test("a directory read only in part says so; one that fits says nothing", async () => {

@@ -266,7 +266,7 @@ export function breadcrumbs(urlPath: string): Crumb[] {
  *   answer for a status (400, 403, 404)
  * @returns 200 with the listing (it varies with Accept), or the error when it cannot be read
  */
-export async function listDirectory(
+export function listDirectory(
   fs: StaticFs,
   rel: string,
   options: {
@@ -280,7 +280,7 @@ export async function listDirectory(
   },
 ): Promise<HttpResponse> {
   const order = parseListingOrder(options.query);
-  if (order === null) return options.error(STATUS.BAD_REQUEST);
+  if (order === null) return Promise.resolve(options.error(STATUS.BAD_REQUEST));
   return options.gate
     ? options.gate.run(() => listOrdered(fs, rel, order, options))
     : listOrdered(fs, rel, order, options);

@@ -5,7 +5,7 @@
 import { StartupError, SyscallError } from "./ffi/errno.ts";
 import { withFlagHint } from "./app/cli/messages.ts";
 import { type CliConfig, parseCli, USAGE, UsageError, VERSION } from "./app/cli/flags.ts";
-import { describeSite, formatUrl, paint, runServer } from "./app/cli/run.ts";
+import { describeSite, formatUrl, paint, printTlsWarnings, runServer } from "./app/cli/run.ts";
 import { createStaticFs } from "./app/site/static_fs.ts";
 import { superviseWorkers, WORKER_ENV } from "./app/cli/supervisor.ts";
 
@@ -33,37 +33,56 @@ async function main(args: string[]): Promise<number> {
   }
 }
 
+/** How often the supervisor's ticket-key ring checks whether a period has ended (an hour: the
+ * keys rotate every 12, and a check is one division). */
+const RATCHET_CHECK_MS = 60 * 60 * 1000;
+
 /**
  * `--workers N`: checks the root and the TLS pair once (instead of N workers failing on them),
  * then supervises. With TLS, the workers share session-ticket keys (so a ticket from one resumes
- * on another) and SIGHUP is passed on to them.
+ * on another), which each reads from its stdin and which rotate in step; SIGHUP is passed on to
+ * them in every case.
  */
 async function supervise(config: CliConfig, args: string[]): Promise<number> {
   if (config.root !== null) {
     createStaticFs(config.root, config.followSymlinks, config.listing)[Symbol.dispose]();
   }
   const env: Record<string, string> = {};
+  let input: (() => Uint8Array) | undefined;
+  let ratchet: ReturnType<typeof setInterval> | undefined;
   if (config.tls) {
-    const { TlsServer, TICKET_KEYS_ENV, newTicketKeys, ticketKeysHex } = await import(
+    const { TlsServer, TICKET_KEYS_ENV, TICKET_KEYS_ON_STDIN, TicketKeyRing } = await import(
       "./app/transport/tls.ts"
     );
-    const keys = newTicketKeys();
+    const keys = TicketKeyRing.fresh();
     using tls = new TlsServer(config.tls, keys);
-    for (const warning of tls.context.warnings()) console.error(`rawserve: warning: ${warning}`);
-    env[TICKET_KEYS_ENV] = ticketKeysHex(keys);
+    printTlsWarnings(tls.context.warnings());
+    // Each worker reads the ring's state of the moment on its stdin, never from its environment.
+    env[TICKET_KEYS_ENV] = TICKET_KEYS_ON_STDIN;
+    input = () => keys.toBytes();
+    // The supervisor's ring moves on too, so its memory holds no secret older than the workers'.
+    const timer = setInterval(() => keys.advance(), RATCHET_CHECK_MS);
+    Deno.unrefTimer(timer);
+    ratchet = timer;
   }
-  return await superviseWorkers({
-    workers: config.workers,
-    host: config.host,
-    port: config.port,
-    args,
-    env,
-    forward: config.tls ? ["SIGHUP"] : [],
-    announce: (host, port) => {
-      const url = paint("bold", formatUrl(host, port, config.tls !== null));
-      console.log(`rawserve listening on ${url} (${describeSite(config)}, ${config.workers} workers)`);
-    },
-  });
+  try {
+    return await superviseWorkers({
+      workers: config.workers,
+      host: config.host,
+      port: config.port,
+      args,
+      env,
+      ...(input ? { input } : {}),
+      // Every worker answers SIGHUP (reloads, or says there is nothing to reload); none dies of it.
+      forward: ["SIGHUP"],
+      announce: (host, port) => {
+        const url = paint("bold", formatUrl(host, port, config.tls !== null));
+        console.log(`rawserve listening on ${url} (${describeSite(config)}, ${config.workers} workers)`);
+      },
+    });
+  } finally {
+    clearInterval(ratchet);
+  }
 }
 
 if (import.meta.main) {

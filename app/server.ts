@@ -4,7 +4,8 @@
 
 import { acceptConnection, type Listener, type ListenOptions, listenTcp } from "../ffi/socket.ts";
 import { EPOLLIN, ignoreSigpipe } from "../ffi/libc.ts";
-import { EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM, errnoName } from "../ffi/errno.ts";
+import { errnoName } from "../ffi/errno.ts";
+import { EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM } from "../ffi/errno_numbers.ts";
 import { type IoHandler, Reactor, type ReactorOptions } from "../loop/reactor.ts";
 import type { Timer } from "../loop/timers.ts";
 import { Connection, type ConnectionOptions } from "../http/h1/connection.ts";
@@ -129,6 +130,8 @@ export class Server implements Disposable {
     this.#connOptions = {
       handler: options.handler,
       deadline: (callback) => this.reactor.timer(callback),
+      // Bounded work per turn: a stream past its allowance goes on after the next poll.
+      nextTurn: (task) => this.reactor.feed({ onEvents: task }, 0),
       bodyBudget: { used: 0, limit: options.maxBodyMemoryBytes ?? DEFAULTS.maxBodyMemoryBytes },
       maxBodyBytes: options.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
       headerTimeoutMs: options.headerTimeoutMs ?? DEFAULTS.headerTimeoutMs,

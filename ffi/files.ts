@@ -22,7 +22,8 @@ import {
   SYS_OPENAT2,
   X_OK,
 } from "./libc.ts";
-import { EINTR, ENAMETOOLONG, ENOSYS, SyscallError } from "./errno.ts";
+import { SyscallError } from "./errno.ts";
+import { EINTR, ENAMETOOLONG, ENOSYS } from "./errno_numbers.ts";
 import { OwnedFd } from "./socket.ts";
 
 /** What rawserve reads from fstat(2). */

@@ -1,6 +1,6 @@
 // The one Deno.dlopen of libc: every system call rawserve makes goes through this table.
 // Hot-path symbols take only i32/u32/buffer parameters so V8 can use its fast-call path;
-// 64-bit integer types would force BigInt conversions on every call (see DESIGN.md).
+// 64-bit integer types would force BigInt conversions on every call (measured: README, Performance).
 
 /**
  * Why `u32` lengths are safe even though libc reads a 64-bit `size_t` register.

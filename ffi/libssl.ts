@@ -21,7 +21,9 @@ import { StartupError } from "./errno.ts";
 export const LIBSSL = {
   TLS_server_method: { parameters: [], result: "pointer" }, // const SSL_METHOD *(void)
   SSL_CTX_new: { parameters: ["pointer"], result: "pointer" }, // SSL_CTX *(const SSL_METHOD *)
-  SSL_CTX_free: { parameters: ["pointer"], result: "void" }, // void (SSL_CTX *)
+  SSL_CTX_free: { parameters: ["pointer"], result: "void" }, // void (SSL_CTX *): drops one reference
+  // int (SSL_CTX *): one more reference, so the context outlives its owner's SSL_CTX_free
+  SSL_CTX_up_ref: { parameters: ["pointer"], result: "i32" },
   // long SSL_CTX_ctrl(SSL_CTX *ctx, int cmd, long larg, void *parg): the macros
   // SSL_CTX_set_mode, _set_min_proto_version, _set_read_ahead, _set_session_cache_mode and
   // _set_tlsext_ticket_keys all expand to it. Set-up only (larg is 64-bit).
@@ -45,6 +47,9 @@ export const LIBSSL = {
     result: "i32",
   },
   SSL_CTX_set_num_tickets: { parameters: ["pointer", "usize"], result: "i32" }, // int (SSL_CTX *, size_t)
+  // long (SSL_CTX *, int cmd, void (*fp)(void)): SSL_CTX_set_tlsext_ticket_key_cb expands to it
+  SSL_CTX_callback_ctrl: { parameters: ["pointer", "i32", "function"], result: "i64" },
+  SSL_get_SSL_CTX: { parameters: ["pointer"], result: "pointer" }, // SSL_CTX *(const SSL *)
   SSL_new: { parameters: ["pointer"], result: "pointer" }, // SSL *(SSL_CTX *)
   SSL_free: { parameters: ["pointer"], result: "void" }, // void (SSL *)
   SSL_set_fd: { parameters: ["pointer", "i32"], result: "i32" }, // int (SSL *, int fd)
@@ -70,6 +75,17 @@ export const LIBCRYPTO = {
   ERR_clear_error: { parameters: [], result: "void" }, // void (void)
   ERR_reason_error_string: { parameters: ["u64"], result: "pointer" }, // const char *(unsigned long e)
   BIO_ctrl: { parameters: ["pointer", "i32", "i64", "pointer"], result: "i64" }, // long (BIO *, int cmd, long, void *)
+  // For the session-ticket callback (SSL_CTX_set_tlsext_ticket_key_cb(3)): an IV, AES-256-CBC
+  // and HMAC-SHA256 keyed with our keys. HMAC_Init_ex is deprecated in 3.0 but exported, and is
+  // what the callback's HMAC_CTX takes (the EVP_MAC variant would need OSSL_PARAM arrays).
+  RAND_bytes: { parameters: ["pointer", "i32"], result: "i32" }, // int (unsigned char *buf, int num)
+  EVP_aes_256_cbc: { parameters: [], result: "pointer" }, // const EVP_CIPHER *(void)
+  EVP_sha256: { parameters: [], result: "pointer" }, // const EVP_MD *(void)
+  // int (EVP_CIPHER_CTX *, const EVP_CIPHER *, ENGINE *, const unsigned char *key, const unsigned char *iv)
+  EVP_EncryptInit_ex: { parameters: ["pointer", "pointer", "pointer", "buffer", "pointer"], result: "i32" },
+  EVP_DecryptInit_ex: { parameters: ["pointer", "pointer", "pointer", "buffer", "pointer"], result: "i32" },
+  // int (HMAC_CTX *, const void *key, int len, const EVP_MD *, ENGINE *)
+  HMAC_Init_ex: { parameters: ["pointer", "buffer", "i32", "pointer", "pointer"], result: "i32" },
   X509_get0_notAfter: { parameters: ["pointer"], result: "pointer" }, // const ASN1_TIME *(const X509 *)
   X509_get0_notBefore: { parameters: ["pointer"], result: "pointer" }, // const ASN1_TIME *(const X509 *)
   X509_cmp_current_time: { parameters: ["pointer"], result: "i32" }, // int (const ASN1_TIME *)
@@ -125,15 +141,16 @@ export const SSL_CTRL = {
   MODE: 33,
   SET_READ_AHEAD: 41,
   SET_SESS_CACHE_MODE: 44,
-  SET_TLSEXT_TICKET_KEYS: 59,
+  SET_TLSEXT_TICKET_KEY_CB: 72,
   SET_MIN_PROTO_VERSION: 123,
 } as const;
 
 export const TLS1_2_VERSION = 0x0303;
 export const SSL_FILETYPE_PEM = 1;
 export const SSL_SESS_CACHE_OFF = 0;
-/** The 80 bytes SSL_CTX_set_tlsext_ticket_keys takes: key name (16), HMAC secret (32), AES key (32). */
-export const TICKET_KEYS_LENGTH = 80;
+/** The ticket callback's key name and IV sizes (openssl/tls1.h's key_name[16], EVP_MAX_IV_LENGTH). */
+export const TICKET_KEY_NAME_LENGTH = 16;
+export const EVP_MAX_IV_LENGTH = 16;
 export const OPENSSL_NPN_NEGOTIATED = 1;
 export const SSL_TLSEXT_ERR_OK = 0;
 export const SSL_TLSEXT_ERR_ALERT_FATAL = 2;

@@ -24,7 +24,8 @@ import {
   SOL_SOCKET,
   TCP_NODELAY,
 } from "./libc.ts";
-import { EADDRINUSE, EINTR, EINVAL, SyscallError } from "./errno.ts";
+import { SyscallError } from "./errno.ts";
+import { EADDRINUSE, EINTR, EINVAL } from "./errno_numbers.ts";
 import { decodeSockaddr, encodeSockaddr, formatAuthority, parseHost, SOCKADDR_MAX } from "./sockaddr.ts";
 
 const {

@@ -13,6 +13,14 @@ export interface ConnectionStats {
 }
 
 /** Adds one to the error counter `kind`. */
+/**
+ * Logs an application handler's failure (the stack when there is one): the one wording for every
+ * protocol and for serve()'s default error answer.
+ */
+export function logHandlerFailure(error: unknown): void {
+  console.error(`Handler failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+}
+
 export function countError(stats: ConnectionStats, kind: string): void {
   stats.errors[kind] = (stats.errors[kind] ?? 0) + 1;
 }

@@ -2,6 +2,7 @@
 // transport a connection drives and the deadline it arms. http/ sees sockets only through
 // Transport and timers only through Deadline, so it runs in tests without either.
 
+import { EAGAIN, ECONNRESET, EPIPE } from "../ffi/errno_numbers.ts";
 import type { RequestHead } from "./request_head.ts";
 import type { RequestBody } from "./request_body.ts";
 
@@ -133,9 +134,9 @@ export interface Deadline {
   dispose(): void;
 }
 
-/** -errno values the HTTP layer interprets (Linux numbering). */
+/** -errno values the HTTP layer interprets, as a Transport returns them. */
 export const IO = {
-  EAGAIN: -11,
-  EPIPE: -32,
-  ECONNRESET: -104,
+  EAGAIN: -EAGAIN,
+  EPIPE: -EPIPE,
+  ECONNRESET: -ECONNRESET,
 } as const;

@@ -13,17 +13,9 @@ import { setImmediate } from "node:timers";
  * How long the reactor may run I/O batches back to back before it gives Deno's event loop a
  * macrotask turn (timers, signal listeners, async ops); 0 means after every batch. Between
  * batches it always drains microtasks (`await null`, ~0.04 µs), so promise continuations of
- * handlers run at once either way.
- *
- * Measured 2026-11-24 (wrk -t1 -c50, embedded page, server pinned to CPU 0, wrk to CPU 1,
- * server CPU from /proc/PID/stat, medians of alternating runs; scripts/wait_bench.ts):
- *   turn after every batch:         4.72 and 4.85 µs/request in two sessions, p99 ~0.5 ms
- *   turn at most once per 1 ms:     4.88 and 4.77 µs/request, p99 up to 3 ms
- * The difference is within the noise: the turn (~2.2 µs) is shared by a whole batch of
- * events, and while Deno's loop runs more events gather, so batches grow. Yielding every batch
- * is as cheap and keeps timers and signals prompt. MessageChannel (~4.4 µs a round trip) is
- * dearer than setImmediate, and the awaited nonblocking epoll_wait (~50 µs) is kept for the
- * idle path only.
+ * handlers run at once either way. Yielding after every batch costs no more than yielding once
+ * a millisecond (the turn is shared by the batch) and keeps timers and signals prompt; the
+ * measurements are in the README's "Wait strategy" (scripts/wait_bench.ts).
  */
 export const YIELD_INTERVAL_MS = 0;
 
@@ -35,12 +27,8 @@ export const YIELD_INTERVAL_MS = 0;
  * (two context switches and a futex per wake-up); blocking this thread in epoll_wait costs
  * neither. Deno's loop then runs after each wait, so its timers and signal listeners are late by
  * at most this much (a signal delivered to this thread interrupts the wait at once, EINTR).
- * Measured 2026-11-25, 10 clients downloading 1 MiB (servers on CPU 0, wrk on CPU 1, rounds
- * alternating with nginx, medians, µs of server CPU per request), two sessions:
- *   thread pool 107.2 (user 18.6), this 86.4 (user 7.8), nginx 79.0 (user 2.2)   (5 rounds)
- *   thread pool  93.5 (user 14.9), this 71.5 (user 6.6), nginx 59.7 (user 2.0)   (4 rounds)
- * The embedded page under 50 clients never idles and is unchanged (7.3 µs both); one client
- * ping-ponging is unchanged (p50 21 µs); an idle server still costs ~0 (1 tick in 10 s).
+ * It cut the server's CPU for 1 MiB downloads by a fifth and changed nothing else measured
+ * (README, "Wait strategy").
  */
 export const SYNC_WAIT_MS = 10;
 

@@ -7,7 +7,8 @@
 import { parseArgs } from "node:util";
 import { libssl } from "../ffi/libssl.ts";
 import { makeSocketPair } from "../ffi/socket.ts";
-import { newTicketKeys, TlsContext } from "../app/transport/tls_context.ts";
+import { TlsContext } from "../app/transport/tls_context.ts";
+import { TicketKeyRing } from "../app/transport/ticket_keys.ts";
 
 const { SSL_new, SSL_free, SSL_set_fd, SSL_set_accept_state, SSL_do_handshake, SSL_read, SSL_write } =
   libssl.symbols;
@@ -57,7 +58,7 @@ new Deno.Command("openssl", {
   stderr: "null",
 }).outputSync();
 using server = TlsContext.load({ cert: `${dir}/cert.pem`, key: `${dir}/key.pem` }, {
-  ticketKeys: newTicketKeys(),
+  ticketKeys: TicketKeyRing.fresh(),
   ktls: false,
 });
 Deno.removeSync(dir, { recursive: true });

@@ -202,6 +202,14 @@ const LOG_CLOSE_WAIT_MS = 1000;
 /** Where access-log batches go. */
 export interface LogSink {
   write(bytes: Uint8Array): void;
+  /**
+   * Opens the log file's path again and writes there from now on (SIGHUP after log rotation
+   * renamed the file); the write in flight finishes in the old file, which is closed after it.
+   * A failed write stopped logging; a reopen starts it again.
+   * @returns false when the sink is stdout (nothing to reopen)
+   * @throws {Deno.errors.NotFound} and the like when the path cannot be opened; the old file stays
+   */
+  reopen(): boolean;
   /** Waits (at most LOG_CLOSE_WAIT_MS) for queued writes, then closes a log file. */
   close(): Promise<void>;
 }
@@ -214,16 +222,21 @@ export interface LogSink {
  * and the drop is reported once.
  */
 export function openLogSink(path: string | null): LogSink {
-  const file = path === null || path === "-" ? null : Deno.openSync(path, { append: true, create: true });
-  const target = file ?? Deno.stdout;
+  const toFile = path !== null && path !== "-";
+  const open = () => Deno.openSync(path!, { append: true, create: true });
+  let file = toFile ? open() : null;
+  let target = file ?? Deno.stdout;
+  /** Files replaced by a reopen while a write to them may be in flight: closed after it. */
+  const retired: Deno.FsFile[] = [];
   const queue: Uint8Array[] = [];
   let queued = 0, dropped = 0, failed = false;
   let writing: Promise<void> | null = null;
   async function drain(): Promise<void> {
     while (queue.length > 0 && !failed) {
       const chunk = queue.shift()!;
+      const out = target;
       try {
-        for (let off = 0; off < chunk.length;) off += await target.write(chunk.subarray(off));
+        for (let off = 0; off < chunk.length;) off += await out.write(chunk.subarray(off));
       } catch (e) {
         // A full disk or a closed stdout must not take the server down with it.
         failed = true;
@@ -232,6 +245,7 @@ export function openLogSink(path: string | null): LogSink {
         );
       }
       queued -= chunk.length;
+      for (const old of retired.splice(0)) old.close();
     }
     writing = null;
   }
@@ -248,9 +262,23 @@ export function openLogSink(path: string | null): LogSink {
       queued += bytes.length;
       writing ??= drain();
     },
+    reopen() {
+      if (!file) return false;
+      const next = open();
+      if (writing) retired.push(file);
+      else file.close();
+      file = next;
+      target = next;
+      if (failed) {
+        failed = false;
+        if (queue.length > 0) writing ??= drain();
+      }
+      return true;
+    },
     async close() {
       if (writing) await Promise.race([writing, new Promise((r) => setTimeout(r, LOG_CLOSE_WAIT_MS))]);
       if (dropped > 0) console.error(`rawserve: ${dropped} access-log batch(es) were dropped`);
+      for (const old of retired.splice(0)) old.close();
       file?.close();
     },
   };

@@ -57,6 +57,8 @@ Options:
 })
   --shutdown-timeout SECONDS  graceful shutdown bound (default ${DEFAULTS.shutdownTimeoutMs / 1000})
   --max-body BYTES          largest request body, 413 beyond (default ${DEFAULTS.maxBodyBytes})
+  --max-body-memory BYTES   request-body bytes all connections may hold, 503 beyond
+                            (default ${DEFAULTS.maxBodyMemoryBytes})
   --cert FILE               serve HTTPS with this PEM certificate (the chain may follow it)
   --key FILE                the certificate's PEM private key (unencrypted); SIGHUP reloads both
   --tls-tickets on|off      TLS session tickets, for resumed handshakes (default on)
@@ -94,6 +96,8 @@ export interface CliConfig {
   writeTimeoutMs: number;
   shutdownTimeoutMs: number;
   maxBodyBytes: number;
+  /** Request-body bytes all connections together may hold (503 beyond). */
+  maxBodyMemoryBytes: number;
   quiet: boolean;
   root: string | null;
   /** A module whose default export has fetch(request, info), or null. */
@@ -168,6 +172,7 @@ const FLAGS = {
   "write-timeout": { type: "string" },
   "shutdown-timeout": { type: "string" },
   "max-body": { type: "string" },
+  "max-body-memory": { type: "string" },
   quiet: { type: "boolean" },
   "yield-interval": { type: "string" },
   "idle-spins": { type: "string" },
@@ -285,6 +290,8 @@ function limitConfig(v: Flags) {
     writeTimeoutMs: seconds("write-timeout", v["write-timeout"], DEFAULTS.writeTimeoutMs),
     shutdownTimeoutMs: seconds("shutdown-timeout", v["shutdown-timeout"], DEFAULTS.shutdownTimeoutMs),
     maxBodyBytes: integer("max-body", v["max-body"], 0, 2 ** 31 - 1) ?? DEFAULTS.maxBodyBytes,
+    maxBodyMemoryBytes: integer("max-body-memory", v["max-body-memory"], 0, 2 ** 40) ??
+      DEFAULTS.maxBodyMemoryBytes,
   };
 }
 

@@ -1,15 +1,8 @@
 // The CLI's words for failures the layers below report as facts: a SyscallError says which call
 // failed on which address or path; here it gains the flag that would fix it.
 
-import {
-  EACCES,
-  EADDRINUSE,
-  EADDRNOTAVAIL,
-  EINVAL,
-  ENOENT,
-  ENOTDIR,
-  type SyscallError,
-} from "../../ffi/errno.ts";
+import type { SyscallError } from "../../ffi/errno.ts";
+import { EACCES, EADDRINUSE, EADDRNOTAVAIL, EINVAL, ENOENT, ENOTDIR } from "../../ffi/errno_numbers.ts";
 
 /**
  * The hint for a command-line user, naming the flag to change.

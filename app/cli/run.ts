@@ -17,7 +17,7 @@ import { createStaticFs } from "../site/static_fs.ts";
 import { WorkerCompressor } from "../site/compressor.ts";
 import { withCors } from "../../http/cors.ts";
 import { embeddedHandler } from "../site/embedded_page.ts";
-import { AccessLog, openLogSink } from "./access_log.ts";
+import { AccessLog, type LogSink, openLogSink } from "./access_log.ts";
 import { formatStats } from "./stats_report.ts";
 import { formatBytes } from "../../http/format.ts";
 import type { FetchHandler } from "../web/handler.ts";
@@ -67,7 +67,9 @@ export async function loadApp(path: string): Promise<FetchHandler> {
 }
 
 /**
- * Serves until SIGINT or SIGTERM.
+ * Serves until SIGINT or SIGTERM: opens what the flags name (the root or the app, the access
+ * log, the certificate), composes the handler (site, operator pages), listens, prints the URL,
+ * and runs the reactor; SIGHUP reloads what can be reloaded.
  * @param config the command line
  * @param worker whether this process is one of a supervisor's workers
  * @returns the exit code (0, or 130 after a forced stop)
@@ -92,7 +94,8 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   } else if (config.root !== null) {
     handler = siteHandler(config, config.root, stack);
   }
-  const log = config.quiet ? null : openAccessLog(config.accessLog, stack);
+  const reloads: Reload[] = [];
+  const log = config.quiet ? null : openAccessLog(config.accessLog, stack, reloads);
   const tls = config.tls ? stack.use(await startTls(config.tls, worker)) : null;
   const pages = withOperatorPages(handler, {
     statusPath: config.statusPath,
@@ -120,7 +123,8 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   // Listeners first: whoever reads the URL line may signal at once (a signal without a listener
   // would kill the process with the default action, exit code 143).
   const signals = stack.use(stopOnSignals(server, config.shutdownTimeoutMs));
-  if (tls) stack.use(reloadOnHangup(tls));
+  if (tls) reloads.unshift(() => tls.reload());
+  stack.use(reloadOnHangup(reloads));
   // A worker prints it too: its supervisor reads it as "listening" and does not pass it on.
   console.log(
     `rawserve listening on ${paint("bold", formatUrl(bound.host, bound.port, tls !== null))} (${
@@ -160,30 +164,57 @@ function siteHandler(config: CliConfig, root: string, stack: AsyncDisposableStac
 async function startTls(config: NonNullable<CliConfig["tls"]>, worker: boolean) {
   const { TlsServer, inheritedTicketKeys } = await import("../transport/tls.ts");
   const tls = new TlsServer(config, inheritedTicketKeys() ?? undefined);
-  if (!worker) {
-    for (const warning of tls.context.warnings()) {
-      console.error(`rawserve: warning: ${warning}`);
-    }
-  }
+  if (!worker) printTlsWarnings(tls.context.warnings());
   return tls;
 }
 
-/** SIGHUP: reload the certificate and key for new connections; one line either way. */
-function reloadOnHangup(tls: { reload(): string }): Disposable {
-  const onHangup = () => console.error(`rawserve: ${tls.reload()}`);
+/** The certificate's warnings (expiry, a weak key), one line each, printed once per group. */
+export function printTlsWarnings(warnings: readonly string[]): void {
+  for (const warning of warnings) console.error(`rawserve: warning: ${warning}`);
+}
+
+/** Something SIGHUP reloads; returns the line that says how it went. */
+type Reload = () => string;
+
+/**
+ * SIGHUP: reload what can be reloaded (the certificate and key for new connections, the
+ * access-log file), one line each; with nothing to reload, one line that says so. SIGHUP never
+ * stops the server: its default action would end the process without draining, and a process
+ * manager or a terminal may send it at any time.
+ */
+function reloadOnHangup(reloads: Reload[]): Disposable {
+  const onHangup = () => {
+    if (reloads.length === 0) console.error("rawserve: SIGHUP: nothing to reload");
+    for (const reload of reloads) console.error(`rawserve: ${reload()}`);
+  };
   Deno.addSignalListener("SIGHUP", onHangup);
   return { [Symbol.dispose]: () => Deno.removeSignalListener("SIGHUP", onHangup) };
 }
 
-/** Opens the access log; its sink is closed (after its last writes) when `stack` is disposed. */
-function openAccessLog(path: string | null, stack: AsyncDisposableStack): AccessLog {
-  let sink;
+/**
+ * Opens the access log; its sink is closed (after its last writes) when `stack` is disposed. A
+ * log file is reopened at SIGHUP (log rotation renames it, then asks for a new one).
+ */
+function openAccessLog(path: string | null, stack: AsyncDisposableStack, reloads: Reload[]): AccessLog {
+  let sink: LogSink;
   try {
     sink = openLogSink(path);
   } catch (e) {
     throw new StartupError(`Cannot open --access-log ${path}: ${e instanceof Error ? e.message : e}`);
   }
   stack.defer(() => sink.close());
+  if (path !== null && path !== "-") {
+    reloads.push(() => {
+      try {
+        sink.reopen();
+        return `SIGHUP: reopened --access-log ${path}`;
+      } catch (e) {
+        return `SIGHUP: kept the previous --access-log: Cannot open ${path}: ${
+          e instanceof Error ? e.message : e
+        }`;
+      }
+    });
+  }
   return new AccessLog(sink.write);
 }
 
@@ -212,6 +243,7 @@ function serverOptions(
     bodyTimeoutMs: config.bodyTimeoutMs,
     writeTimeoutMs: config.writeTimeoutMs,
     maxBodyBytes: config.maxBodyBytes,
+    maxBodyMemoryBytes: config.maxBodyMemoryBytes,
     reactor: { yieldIntervalMs: config.yieldIntervalMs, idleSpins: config.idleSpins },
     ...(log
       ? {

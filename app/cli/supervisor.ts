@@ -4,7 +4,8 @@
 
 import { listenTcp, lockAbstractName } from "../../ffi/socket.ts";
 import { formatAuthority } from "../../ffi/sockaddr.ts";
-import { EADDRINUSE, SyscallError } from "../../ffi/errno.ts";
+import { SyscallError } from "../../ffi/errno.ts";
+import { EADDRINUSE } from "../../ffi/errno_numbers.ts";
 
 /** Environment variable that marks a worker process (its value is the worker's index). */
 export const WORKER_ENV = "RAWSERVE_WORKER";
@@ -20,9 +21,14 @@ export interface SupervisorOptions {
   port: number;
   /** The command-line arguments, passed on to every worker. */
   args: string[];
-  /** Variables added to every worker's environment (TLS session-ticket keys). */
+  /** Variables added to every worker's environment (never a secret: /proc/PID/environ shows them). */
   env?: Record<string, string>;
-  /** Signals passed on to every worker as they come (SIGHUP, to reload certificates). */
+  /**
+   * Bytes written to each worker's stdin as it starts, then closed (TLS session-ticket keys);
+   * asked for at each start, so a restarted worker gets the state of the moment.
+   */
+  input?: () => Uint8Array;
+  /** Signals passed on to every worker as they come (SIGHUP: each reloads what it can). */
   forward?: Deno.Signal[];
   /** Prints the start-up line once the port is known. */
   announce: (host: string, port: number) => void;
@@ -120,17 +126,20 @@ class WorkerGroup {
   #command: string;
   #args: string[];
   #env: Record<string, string>;
+  #input: (() => Uint8Array) | null;
   #children = new Map<number, Deno.ChildProcess>();
   #stopping = false;
 
   /**
    * @param argv the command that runs one worker (the same for every worker)
    * @param env variables for every worker's environment
+   * @param input what each worker reads on its stdin, if anything
    */
-  constructor(argv: string[], env: Record<string, string> = {}) {
+  constructor(argv: string[], env: Record<string, string> = {}, input: (() => Uint8Array) | null = null) {
     this.#command = argv[0]!;
     this.#args = argv.slice(1);
     this.#env = env;
+    this.#input = input;
   }
 
   /** Starts worker `index`; resolves true once it prints its start-up line (it listens). */
@@ -139,11 +148,16 @@ class WorkerGroup {
     const child = new Deno.Command(this.#command, {
       args: this.#args,
       env: { ...this.#env, [WORKER_ENV]: String(index) },
-      stdin: "null",
+      stdin: this.#input ? "piped" : "null",
       stdout: "piped",
       stderr: "inherit",
     }).spawn();
     this.#children.set(index, child);
+    if (this.#input) {
+      const writer = child.stdin.getWriter();
+      // A worker that dies before reading is restarted below and reads again.
+      writer.write(this.#input()).then(() => writer.close()).catch(() => {});
+    }
     child.status.then((status) => {
       this.#children.delete(index);
       if (this.#stopping) return;
@@ -236,6 +250,7 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   const group = new WorkerGroup(
     [...selfCommand(), ...workerArgs(options.args, reservation.port)],
     options.env,
+    options.input ?? null,
   );
   const started = await Promise.all(Array.from({ length: options.workers }, (_, i) => group.start(i)));
   if (started.includes(false)) {

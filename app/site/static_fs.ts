@@ -11,7 +11,8 @@ import {
   readWhole,
   statFd,
 } from "../../ffi/files.ts";
-import { ENOTDIR, EXDEV, SyscallError } from "../../ffi/errno.ts";
+import { SyscallError } from "../../ffi/errno.ts";
+import { ENOTDIR, EXDEV } from "../../ffi/errno_numbers.ts";
 import type { DirEntry, StaticFs } from "../../http/static/types.ts";
 
 /**

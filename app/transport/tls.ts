@@ -4,15 +4,20 @@
 
 import type { Reactor } from "../../loop/reactor.ts";
 import { StartupError } from "../../ffi/errno.ts";
-import { TICKET_KEYS_LENGTH } from "../../ffi/libssl.ts";
-import { kernelTlsAvailable, newTicketKeys, TlsContext, type TlsFiles } from "./tls_context.ts";
+import { kernelTlsAvailable, TlsContext, type TlsFiles } from "./tls_context.ts";
+import { TICKET_STATE_LENGTH, TicketKeyRing } from "./ticket_keys.ts";
 import { type TlsHooks, TlsTransport } from "./tls_transport.ts";
 import type { TlsAcceptor } from "../server.ts";
 
-export { kernelTlsAvailable, newTicketKeys, TlsContext };
+export { kernelTlsAvailable, TicketKeyRing, TlsContext };
 
-/** The environment variable a supervisor passes its ticket keys to its workers in (hex). */
+/**
+ * The environment variable that tells a worker its supervisor's ticket-key state waits on its
+ * stdin (value `stdin`). The state itself never goes into the environment: a process's initial
+ * environment stays readable in /proc/PID/environ whatever the process does later.
+ */
 export const TICKET_KEYS_ENV = "RAWSERVE_TLS_TICKET_KEYS";
+export const TICKET_KEYS_ON_STDIN = "stdin";
 
 /** What HTTPS needs from the command line (files) or from serve()'s options (PEM text). */
 export interface TlsConfig extends TlsFiles {
@@ -26,7 +31,7 @@ export interface TlsConfig extends TlsFiles {
 /** The TLS side of one server: the current context, and how to wrap sockets with it. */
 export class TlsServer implements TlsAcceptor, Disposable {
   #config: TlsConfig;
-  #ticketKeys: Uint8Array;
+  #ticketKeys: TicketKeyRing;
   #ktls: boolean;
   #context: TlsContext;
 
@@ -35,7 +40,7 @@ export class TlsServer implements TlsAcceptor, Disposable {
    * @param ticketKeys session-ticket keys shared with the other workers (default: fresh ones)
    * @throws {StartupError} when the files cannot be used (one line that says why)
    */
-  constructor(config: TlsConfig, ticketKeys: Uint8Array = newTicketKeys()) {
+  constructor(config: TlsConfig, ticketKeys: TicketKeyRing = TicketKeyRing.fresh()) {
     this.#config = config;
     this.#ticketKeys = ticketKeys;
     this.#ktls = kernelTlsAvailable();
@@ -60,7 +65,7 @@ export class TlsServer implements TlsAcceptor, Disposable {
 
   wrap(fd: number, reactor: Reactor, hooks: TlsHooks): TlsTransport {
     return new TlsTransport(fd, reactor, {
-      context: this.#context.pointer,
+      context: this.#context,
       ktls: this.#ktls,
       handshakeTimeoutMs: this.#config.handshakeTimeoutMs,
       hooks,
@@ -68,8 +73,9 @@ export class TlsServer implements TlsAcceptor, Disposable {
   }
 
   /**
-   * Loads the certificate and key again (SIGHUP). Connections already made keep the context they
-   * began with (each SSL object holds a reference to it); new ones get the new pair. A pair that
+   * Loads the certificate and key again (SIGHUP). Connections already accepted keep the context
+   * they began with (each holds a reference to it from accept on, and its SSL object another);
+   * new ones get the new pair. A pair that
    * cannot be used leaves the old one in place.
    * @returns one line for the log
    */
@@ -97,20 +103,26 @@ export class TlsServer implements TlsAcceptor, Disposable {
 }
 
 /**
- * The ticket keys a supervisor gave this worker, or null.
- * @throws {StartupError} when the variable is malformed
+ * The ticket keys a supervisor gave this worker (its ring's state, on stdin), or null. Reads
+ * stdin to its end and closes it.
+ * @throws {StartupError} when the state is malformed
  */
-export function inheritedTicketKeys(): Uint8Array | null {
-  const hex = Deno.env.get(TICKET_KEYS_ENV);
-  if (hex === undefined) return null;
-  Deno.env.delete(TICKET_KEYS_ENV); // a secret: nothing this process starts needs it
-  if (!/^[0-9a-f]+$/.test(hex) || hex.length !== TICKET_KEYS_LENGTH * 2) {
-    throw new StartupError(`${TICKET_KEYS_ENV} must hold ${TICKET_KEYS_LENGTH} bytes in hex`);
+export function inheritedTicketKeys(): TicketKeyRing | null {
+  const where = Deno.env.get(TICKET_KEYS_ENV);
+  if (where === undefined) return null;
+  Deno.env.delete(TICKET_KEYS_ENV); // nothing this process starts has the state on its stdin
+  if (where !== TICKET_KEYS_ON_STDIN) throw new StartupError(`${TICKET_KEYS_ENV} must be "stdin"`);
+  const state = new Uint8Array(TICKET_STATE_LENGTH);
+  let got = 0;
+  for (;;) {
+    const n = Deno.stdin.readSync(got < state.length ? state.subarray(got) : new Uint8Array(1));
+    if (n === null) break;
+    got += n;
+    if (got > state.length) break;
   }
-  return Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16));
-}
-
-/** Ticket keys as the hex a worker's environment carries. */
-export function ticketKeysHex(keys: Uint8Array): string {
-  return Array.from(keys, (b) => b.toString(16).padStart(2, "0")).join("");
+  Deno.stdin.close();
+  if (got !== state.length) {
+    throw new StartupError(`${TICKET_KEYS_ENV}: expected ${TICKET_STATE_LENGTH} bytes of state on stdin`);
+  }
+  return TicketKeyRing.fromBytes(state);
 }

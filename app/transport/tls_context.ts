@@ -1,10 +1,12 @@
 // The TLS configuration every connection of a server shares: one SSL_CTX built from --cert and
 // --key, with TLS 1.2 as the floor, OpenSSL's default ciphers and groups, ALPN http/1.1 and
-// stateless session tickets. Building it checks what a person could get wrong and says so in
-// one line (StartupError); the context is owned by a TlsContext and freed once.
+// stateless session tickets under rotating keys (app/ticket_keys.ts). Building it checks what a person could get wrong and says so in
+// one line (StartupError); the context is owned by a TlsContext, which counts the references
+// connections take (SSL_CTX_up_ref) and frees each once.
 
 import {
   cString,
+  EVP_MAX_IV_LENGTH,
   libcrypto,
   libssl,
   OPENSSL_NPN_NEGOTIATED,
@@ -17,17 +19,19 @@ import {
   SSL_TLSEXT_ERR_OK,
   sslErrorReason,
   takeSslError,
-  TICKET_KEYS_LENGTH,
+  TICKET_KEY_NAME_LENGTH,
   TLS1_2_VERSION,
 } from "../../ffi/libssl.ts";
 import { StartupError } from "../../ffi/errno.ts";
 import { memoryFile } from "../../ffi/files.ts";
 import type { OwnedFd } from "../../ffi/socket.ts";
+import type { TicketKeyRing } from "./ticket_keys.ts";
 
 const {
   TLS_server_method,
   SSL_CTX_new,
   SSL_CTX_free,
+  SSL_CTX_up_ref,
   SSL_CTX_ctrl,
   SSL_CTX_set_options,
   SSL_CTX_use_certificate_chain_file,
@@ -37,10 +41,23 @@ const {
   SSL_CTX_set_default_passwd_cb,
   SSL_CTX_set_alpn_select_cb,
   SSL_CTX_set_num_tickets,
+  SSL_CTX_callback_ctrl,
+  SSL_get_SSL_CTX,
   SSL_select_next_proto,
 } = libssl.symbols;
-const { X509_get0_notAfter, X509_get0_notBefore, ASN1_TIME_to_tm, X509_get_subject_name, X509_NAME_oneline } =
-  libcrypto.symbols;
+const {
+  X509_get0_notAfter,
+  X509_get0_notBefore,
+  ASN1_TIME_to_tm,
+  X509_get_subject_name,
+  X509_NAME_oneline,
+  RAND_bytes,
+  EVP_aes_256_cbc,
+  EVP_sha256,
+  EVP_EncryptInit_ex,
+  EVP_DecryptInit_ex,
+  HMAC_Init_ex,
+} = libcrypto.symbols;
 
 /** ALPN protocols we speak, in the wire format (RFC 7301 §3.1): length-prefixed names. */
 const ALPN_HTTP11 = new Uint8Array([8, ...new TextEncoder().encode("http/1.1")]);
@@ -68,6 +85,62 @@ const NO_PASSPHRASE = new Deno.UnsafeCallback(
   () => 0,
 );
 
+/**
+ * Each live SSL_CTX's ticket keys, by the context's address: OpenSSL's ticket callback gets the
+ * SSL, not an argument of ours. An entry lives as long as the SSL_CTX has a reference we hold
+ * (TlsContext removes it with its last one), so a connection accepted before a reload still
+ * finds its keys.
+ */
+const TICKET_RINGS = new Map<bigint, TicketKeyRing>();
+
+function address(pointer: Deno.PointerObject): bigint {
+  return BigInt(Deno.UnsafePointer.value(pointer));
+}
+
+/**
+ * SSL_CTX_set_tlsext_ticket_key_cb(3), called inside SSL_do_handshake. Encrypting (enc 1): the
+ * current key's name, a random IV, AES-256-CBC and HMAC-SHA256 keyed with it; returns 1, or 0
+ * (no ticket) when no key or IV can be had. Decrypting (enc 0): the key named in the ticket;
+ * returns 1, 2 for the previous period's key (OpenSSL then issues a fresh ticket), or 0 for an
+ * unknown or retired name (a full handshake). OpenSSL copies the keys into its contexts; the
+ * name and IV buffers are OpenSSL's, valid during the call only.
+ */
+const TICKET_KEY_CB = new Deno.UnsafeCallback(
+  { parameters: ["pointer", "pointer", "pointer", "pointer", "pointer", "i32"], result: "i32" } as const,
+  (ssl, keyName, iv, cipher, mac, enc) => {
+    const ctx = ssl ? SSL_get_SSL_CTX(ssl) : null;
+    const ring = ctx ? TICKET_RINGS.get(address(ctx)) : undefined;
+    if (!ring || !keyName || !iv || !cipher || !mac) return 0;
+    if (enc === 1) {
+      const key = ring.encryptionKey();
+      new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(keyName, TICKET_KEY_NAME_LENGTH)).set(key.name);
+      if (
+        RAND_bytes(iv, EVP_MAX_IV_LENGTH) !== 1 ||
+        EVP_EncryptInit_ex(cipher, AES_256_CBC, null, key.aes, iv) !== 1 ||
+        HMAC_Init_ex(mac, key.hmac, key.hmac.length, SHA256, null) !== 1
+      ) {
+        takeSslError();
+        return 0;
+      }
+      return 1;
+    }
+    const name = new Uint8Array(TICKET_KEY_NAME_LENGTH);
+    Deno.UnsafePointerView.copyInto(keyName, name);
+    const found = ring.decryptionKey(name);
+    if (!found) return 0;
+    if (
+      HMAC_Init_ex(mac, found.key.hmac, found.key.hmac.length, SHA256, null) !== 1 ||
+      EVP_DecryptInit_ex(cipher, AES_256_CBC, null, found.key.aes, iv) !== 1
+    ) {
+      takeSslError();
+      return -1;
+    }
+    return found.renew ? 2 : 1;
+  },
+);
+const AES_256_CBC = EVP_aes_256_cbc();
+const SHA256 = EVP_sha256();
+
 /** The files a context is built from. */
 export interface TlsFiles {
   cert: string;
@@ -77,19 +150,27 @@ export interface TlsFiles {
 /** What building a context needs besides the files. */
 export interface TlsContextOptions {
   /**
-   * The session-ticket keys (TICKET_KEYS_LENGTH bytes). Workers and reloads share them, so a
-   * ticket issued by one worker, or before a SIGHUP, resumes a session with any of them.
+   * The session-ticket keys, rotating. Workers and reloads share them, so a ticket issued by
+   * one worker, or before a SIGHUP, resumes a session with any of them.
    */
-  ticketKeys: Uint8Array;
+  ticketKeys: TicketKeyRing;
   /** Ask OpenSSL for kernel TLS (SSL_OP_ENABLE_KTLS); only when the kernel has the tls ULP. */
   ktls: boolean;
   /** Issue session tickets (default true); off, every connection does a full handshake. */
   tickets?: boolean;
 }
 
-/** An SSL_CTX and what rawserve reports about its certificate. Freed once, by its dispose. */
+/**
+ * An SSL_CTX and what rawserve reports about its certificate. Its owner's reference is dropped
+ * by dispose; each connection takes one of its own (retain) and drops it (release) once it is
+ * gone, so a reload can dispose the old context while connections accepted before it still
+ * wait for their first byte. The SSL_CTX is freed with the last reference.
+ */
 export class TlsContext implements Disposable {
   #ctx: Deno.PointerObject | null;
+  /** References held: the owner's (until dispose) and one per retain not yet released. */
+  #refs = 1;
+  #disposed = false;
   /** The certificate's subject, e.g. `/CN=localhost`. */
   readonly subject: string;
   /** The certificate's validity period. */
@@ -98,19 +179,53 @@ export class TlsContext implements Disposable {
   /** Whether kernel TLS was asked for. */
   readonly ktls: boolean;
 
-  private constructor(ctx: Deno.PointerObject, ktls: boolean) {
+  private constructor(ctx: Deno.PointerObject, ktls: boolean, ticketKeys: TicketKeyRing) {
     this.#ctx = ctx;
     this.ktls = ktls;
+    TICKET_RINGS.set(address(ctx), ticketKeys);
     const cert = SSL_CTX_get0_certificate(ctx);
     this.subject = cert ? certificateSubject(cert) : "";
     this.notBefore = cert ? asn1Date(X509_get0_notBefore(cert)) : null;
     this.notAfter = cert ? asn1Date(X509_get0_notAfter(cert)) : null;
   }
 
-  /** The SSL_CTX, for SSL_new. SSL_new takes a reference of its own, so a connection outlives a reload. */
+  /**
+   * The SSL_CTX, for a caller that uses it only while the owner's reference is held (a
+   * connection that may outlive the owner takes its own with retain).
+   * @throws {Error} after dispose
+   */
   get pointer(): Deno.PointerObject {
-    if (!this.#ctx) throw new Error("TlsContext used after dispose");
+    if (!this.#ctx || this.#disposed) throw new Error("TlsContext used after dispose");
     return this.#ctx;
+  }
+
+  /** How many references are held (the owner's and the connections'), for tests. */
+  get references(): number {
+    return this.#refs;
+  }
+
+  /**
+   * A reference for one connection (SSL_CTX_up_ref): the SSL_CTX stays valid until release(),
+   * whatever happens to the owner's reference meanwhile.
+   * @returns the SSL_CTX, for SSL_new
+   * @throws {Error} after dispose: a new connection takes the current context, never an old one
+   */
+  retain(): Deno.PointerObject {
+    const ctx = this.pointer;
+    if (SSL_CTX_up_ref(ctx) !== 1) throw new Error("SSL_CTX_up_ref failed");
+    this.#refs++;
+    return ctx;
+  }
+
+  /** Drops a reference taken by retain(); the last one frees the SSL_CTX. Call once per retain. */
+  release(): void {
+    const ctx = this.#ctx;
+    if (!ctx) throw new Error("TlsContext released more often than retained");
+    if (--this.#refs === 0) {
+      this.#ctx = null;
+      TICKET_RINGS.delete(address(ctx)); // before the free: the address may be reused at once
+    }
+    SSL_CTX_free(ctx);
   }
 
   /**
@@ -163,7 +278,7 @@ export class TlsContext implements Disposable {
         );
       }
       if (SSL_CTX_check_private_key(ctx) !== 1) throw mismatch(labels, sslErrorReason(takeSslError()));
-      const context = new TlsContext(ctx, options.ktls);
+      const context = new TlsContext(ctx, options.ktls, options.ticketKeys);
       takeSslError(); // leave nothing queued for the first connection's SSL_get_error
       return context;
     } catch (e) {
@@ -190,11 +305,11 @@ export class TlsContext implements Disposable {
     return out;
   }
 
-  /** Frees this reference to the SSL_CTX; connections made from it keep their own. */
+  /** Drops the owner's reference, once; connections made from it keep their own. */
   [Symbol.dispose](): void {
-    if (!this.#ctx) return;
-    SSL_CTX_free(this.#ctx);
-    this.#ctx = null;
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.release();
   }
 }
 
@@ -212,7 +327,8 @@ export class TlsContext implements Disposable {
  *   record (two system calls each); the records then wait in OpenSSL (SSL_has_pending).
  * - Release buffers: an idle connection gives back OpenSSL's ~34 KiB of read and write buffers.
  * - Session tickets with our keys, and no server-side session cache: resumption costs no memory
- *   per session, and works across workers and reloads (the keys are shared).
+ *   per session, and works across workers and reloads (the keys are shared). The keys rotate
+ *   every TICKET_ROTATION_MS; the previous ones still decrypt (TICKET_KEY_CB).
  */
 function configure(ctx: Deno.PointerObject, options: TlsContextOptions): void {
   let ops = SSL_OP.NO_RENEGOTIATION | SSL_OP.IGNORE_UNEXPECTED_EOF | SSL_OP.NO_COMPRESSION;
@@ -231,26 +347,18 @@ function configure(ctx: Deno.PointerObject, options: TlsContextOptions): void {
   );
   SSL_CTX_ctrl(ctx, SSL_CTRL.SET_READ_AHEAD, 1n, null);
   SSL_CTX_ctrl(ctx, SSL_CTRL.SET_SESS_CACHE_MODE, BigInt(SSL_SESS_CACHE_OFF), null);
-  if (options.ticketKeys.length !== TICKET_KEYS_LENGTH) throw new Error("ticket keys must be 80 bytes");
-  ctrl(
-    ctx,
-    SSL_CTRL.SET_TLSEXT_TICKET_KEYS,
-    TICKET_KEYS_LENGTH,
-    "set the session ticket keys",
-    options.ticketKeys,
-  );
+  if (options.tickets !== false) {
+    const set = SSL_CTX_callback_ctrl(ctx, SSL_CTRL.SET_TLSEXT_TICKET_KEY_CB, TICKET_KEY_CB.pointer);
+    if (Number(set) <= 0) {
+      throw new StartupError(`Cannot set the session ticket keys: ${sslErrorReason(takeSslError())}`);
+    }
+  }
   SSL_CTX_set_alpn_select_cb(ctx, ALPN_SELECT.pointer, null);
   SSL_CTX_set_default_passwd_cb(ctx, NO_PASSPHRASE.pointer);
 }
 
-function ctrl(
-  ctx: Deno.PointerObject,
-  cmd: number,
-  value: number,
-  what: string,
-  parg: Uint8Array | null = null,
-) {
-  if (Number(SSL_CTX_ctrl(ctx, cmd, BigInt(value), parg)) <= 0) {
+function ctrl(ctx: Deno.PointerObject, cmd: number, value: number, what: string) {
+  if (Number(SSL_CTX_ctrl(ctx, cmd, BigInt(value), null)) <= 0) {
     throw new StartupError(`Cannot ${what} of the TLS context: ${sslErrorReason(takeSslError())}`);
   }
 }
@@ -350,9 +458,4 @@ export function kernelTlsAvailable(ulps?: string): boolean {
     }
   }
   return text.split(/\s+/).includes("tls");
-}
-
-/** Fresh random session-ticket keys (name, HMAC secret, AES key). */
-export function newTicketKeys(): Uint8Array {
-  return crypto.getRandomValues(new Uint8Array(TICKET_KEYS_LENGTH));
 }

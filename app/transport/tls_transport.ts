@@ -1,5 +1,6 @@
 // A TLS connection over an accepted socket, as a connection's Transport and the reactor's
-// handler for its fd. It owns the descriptor and the SSL object and frees each once. Until the
+// handler for its fd. It owns the descriptor, the SSL object and a reference to the TLS context
+// (taken at accept, dropped after the SSL object is freed), and releases each once. Until the
 // handshake is done it alone decides the epoll interest (from SSL_ERROR_WANT_READ/WANT_WRITE)
 // and there is no Connection yet; after it, it maps the connection's wishes onto what OpenSSL
 // needs, as nginx's ngx_event_openssl.c does.
@@ -13,12 +14,14 @@ import {
   takeSslError,
 } from "../../ffi/libssl.ts";
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, lastErrno, libc } from "../../ffi/libc.ts";
-import { EAGAIN, EPIPE, EPROTO, errnoName } from "../../ffi/errno.ts";
+import { errnoName } from "../../ffi/errno.ts";
+import { EAGAIN, EPIPE, EPROTO } from "../../ffi/errno_numbers.ts";
 import { peekFd, peerAddress, readFd, shutdownWrite, writeFd } from "../../ffi/socket.ts";
 import { preadFd } from "../../ffi/files.ts";
 import type { IoHandler, Reactor } from "../../loop/reactor.ts";
 import type { Timer } from "../../loop/timers.ts";
 import type { Session, Transport } from "../../http/types.ts";
+import type { TlsContext } from "./tls_context.ts";
 
 const {
   SSL_new,
@@ -90,8 +93,12 @@ export interface TlsHooks {
 
 /** What a TLS connection needs from its server. */
 export interface TlsTransportOptions {
-  /** The SSL_CTX of the moment (a reload changes it for new connections only). */
-  context: Deno.PointerObject;
+  /**
+   * The context of the moment (a reload changes it for new connections only). The transport
+   * retains it at once and releases it when closed: SSL_new runs only at the first byte, which
+   * may come after a reload has dropped the server's reference.
+   */
+  context: TlsContext;
   /** The whole handshake must be done within this. */
   handshakeTimeoutMs: number;
   /** Whether to look for kernel TLS after the handshake (the context asked for it). */
@@ -108,6 +115,8 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
   #fd: number;
   #reactor: Reactor;
   #options: TlsTransportOptions;
+  /** The SSL_CTX this connection holds a reference to (retained), until closed. */
+  #ctx: Deno.PointerObject | null;
   #ssl: Deno.PointerObject | null = null;
   #state: State = STATE.PEEK;
   #timer: Timer | null;
@@ -139,6 +148,7 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
     this.#fd = fd;
     this.#reactor = reactor;
     this.#options = options;
+    this.#ctx = options.context.retain();
     this.#timer = reactor.timer(() => this.#abort("tls handshake timeout"));
     this.#timer.arm(options.handshakeTimeoutMs);
   }
@@ -224,7 +234,7 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
       this.#abort("tls: not TLS");
       return false;
     }
-    const ssl = SSL_new(this.#options.context);
+    const ssl = SSL_new(this.#ctx!);
     if (!ssl || SSL_set_fd(ssl, this.#fd) !== 1) {
       if (ssl) SSL_free(ssl);
       this.#abort(`tls: SSL_new failed (${sslErrorReason(takeSslError())})`);
@@ -468,6 +478,10 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
       this.#ssl = null;
       if (open && !this.#fatal && !this.#shutdownSent && SSL_shutdown(ssl) < 0) takeSslError();
       SSL_free(ssl);
+    }
+    if (this.#ctx) {
+      this.#ctx = null;
+      this.#options.context.release(); // after SSL_free, which drops the SSL object's own reference
     }
     if (fileBufOwner === this) fileBufOwner = null;
     this.#reactor.forget(this.#fd);

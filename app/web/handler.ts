@@ -2,6 +2,7 @@
 // a web Request (request.ts), the handler's Response becomes the engine's (response.ts), and a
 // handler that throws, or returns something that cannot be sent, gets onError's answer.
 
+import { logHandlerFailure } from "../../http/stats.ts";
 import { HttpError, STATUS, statusResponse } from "../../http/status.ts";
 import type { Handler, HttpRequest, HttpResponse } from "../../http/types.ts";
 import { HandlerInfo, type ServeHandlerInfo } from "./info.ts";
@@ -40,7 +41,7 @@ export interface FetchHandlerOptions {
 
 /** Deno.serve's default: log the error, answer 500. */
 function defaultOnError(error: unknown): Response {
-  console.error(`Handler failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+  logHandlerFailure(error);
   return new Response("Internal Server Error", { status: STATUS.INTERNAL_SERVER_ERROR });
 }
 

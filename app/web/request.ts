@@ -2,7 +2,9 @@
 // checks, clone(), the body mixins). Without a body it is made lazily as Deno.serve makes its
 // own: a branded Request over an inner request whose URL and Headers exist only once read
 // (58 ns against 2.2 µs for `new Request(url, { method, headers })`, measured 2026-11-25). With
-// a body, the public constructor over a stream that reads the connection with back-pressure.
+// a body, the public constructor over a stream that reads the connection with back-pressure; a
+// body read whole (arrayBuffer(), text(), json() ...) gathers on the connection's side, within
+// the server's budget for body bytes, and reaches Deno's reader as one chunk.
 
 import { SYMBOLS } from "./internals.ts";
 import type { HandlerInfo } from "./info.ts";
@@ -166,13 +168,15 @@ function immutable(headers: Headers): Headers {
 /** A request made with the public constructor: one with a body, or any when the fast path is off. */
 class PublicRequest extends Request {
   #info: HandlerInfo;
-  #claim: (() => void) | null;
+  #source: BodySource | null;
+  #stream: ReadableStream<Uint8Array> | null;
   #headers: Headers | null = null;
 
-  constructor(url: string, init: RequestInit, info: HandlerInfo, claim: (() => void) | null) {
+  constructor(url: string, init: RequestInit, info: HandlerInfo, source: BodySource | null) {
     super(url, init);
     this.#info = info;
-    this.#claim = claim;
+    this.#source = source;
+    this.#stream = (init.body as ReadableStream<Uint8Array> | undefined) ?? null;
   }
 
   override get signal(): AbortSignal {
@@ -188,27 +192,84 @@ class PublicRequest extends Request {
    * read it after the handler returns, so the connection must not drop it then.
    */
   override get body(): ReadableStream<Uint8Array<ArrayBuffer>> | null {
-    this.#claim?.();
+    this.#source?.body.claim();
     return super.body;
+  }
+
+  /**
+   * Before Deno reads the body whole: when the stream is still ours and untouched (not read,
+   * locked or cloned), its first pull gathers the whole body on the connection's side, where
+   * the server's budget bounds it (503 beyond), instead of Deno holding chunk after chunk.
+   */
+  #readingWhole(): void {
+    const source = this.#source;
+    if (source === null || source.whole || this.bodyUsed) return;
+    const stream = super.body;
+    if (stream === null || stream !== this.#stream || stream.locked) return;
+    source.whole = true;
+  }
+
+  override arrayBuffer(): Promise<ArrayBuffer> {
+    this.#readingWhole();
+    return super.arrayBuffer();
+  }
+
+  override bytes(): Promise<Uint8Array<ArrayBuffer>> {
+    this.#readingWhole();
+    return super.bytes();
+  }
+
+  override text(): Promise<string> {
+    this.#readingWhole();
+    return super.text();
+  }
+
+  override json(): Promise<unknown> {
+    this.#readingWhole();
+    return super.json();
+  }
+
+  override blob(): Promise<Blob> {
+    this.#readingWhole();
+    return super.blob();
+  }
+
+  override formData(): Promise<FormData> {
+    this.#readingWhole();
+    return super.formData();
   }
 }
 
 /**
- * The request body as a web stream: it pulls from the connection only when read, so the
- * connection stops reading the socket while the consumer does not keep up (back-pressure).
+ * The request body as a web stream's source: it pulls from the connection only when read, so
+ * the connection stops reading the socket while the consumer does not keep up (back-pressure).
+ * With `whole` set before the first read, the first pull is the whole body as one chunk,
+ * gathered within the server's budget (RequestBody.bytes).
  */
-function bodyStream(body: RequestBody): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      return body.read().then(
-        (chunk) => chunk === null ? controller.close() : controller.enqueue(chunk),
+class BodySource implements UnderlyingDefaultSource<Uint8Array> {
+  whole = false;
+
+  constructor(readonly body: RequestBody) {}
+
+  pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    if (this.whole) {
+      return this.body.bytes().then(
+        (bytes) => {
+          if (bytes.length > 0) controller.enqueue(bytes);
+          controller.close();
+        },
         (error) => controller.error(error),
       );
-    },
-    cancel() {
-      body.cancel();
-    },
-  }, { highWaterMark: 0 });
+    }
+    return this.body.read().then(
+      (chunk) => chunk === null ? controller.close() : controller.enqueue(chunk),
+      (error) => controller.error(error),
+    );
+  }
+
+  cancel(): void {
+    this.body.cancel();
+  }
 }
 
 /** Whether lazy requests work on this Deno: checked once against the public constructor. */
@@ -252,14 +313,10 @@ export function webRequest(
   const init: RequestInit & { duplex?: "half" } = { method: head.method, headers: headerPairs(head) };
   // GET and HEAD may not carry a body in a web Request; one sent anyway is dropped unread.
   const withBody = body !== null && head.method !== "GET" && head.method !== "HEAD";
-  if (withBody) {
-    init.body = bodyStream(body);
+  const source = withBody ? new BodySource(body) : null;
+  if (source !== null) {
+    init.body = new ReadableStream<Uint8Array>(source, { highWaterMark: 0 });
     init.duplex = "half";
   }
-  return new PublicRequest(
-    requestUrl(head, options.origin),
-    init,
-    options.info,
-    withBody ? () => body.claim() : null,
-  );
+  return new PublicRequest(requestUrl(head, options.origin), init, options.info, source);
 }

@@ -3,7 +3,8 @@
 // are the CLI's, under the names app/server.ts gives them.
 
 import { raiseFileLimit } from "../../ffi/libc.ts";
-import { EACCES, EADDRINUSE, EADDRNOTAVAIL, EINVAL, SyscallError } from "../../ffi/errno.ts";
+import { SyscallError } from "../../ffi/errno.ts";
+import { EACCES, EADDRINUSE, EADDRNOTAVAIL, EINVAL } from "../../ffi/errno_numbers.ts";
 import { formatAuthority } from "../../ffi/sockaddr.ts";
 import { Server, type ServerOptions, type TlsAcceptor } from "../server.ts";
 import { DEFAULTS, descriptorBudget } from "../defaults.ts";

@@ -1,10 +1,14 @@
 // Request body framing (RFC 9112 §6.3): a body delimited by Content-Length and a chunked one are
 // read by peers with one interface. Each passes the body's data on as spans of the buffer it is
-// fed, keeps nothing, and refuses a body that passes its limit (413).
+// fed (small chunks gathered into one span per feed), keeps nothing between feeds, and refuses a
+// body that passes its limit (413).
 
 import { HttpError, STATUS } from "../status.ts";
 
-/** Where a body reader's data goes: spans of the buffer it was fed, valid during the call. */
+/**
+ * Where a body reader's data goes: spans of the buffer it was fed, or of a buffer the reader
+ * gathers small chunks in, valid during the call only.
+ */
 export interface BodySink {
   onBodyData(buf: Uint8Array, start: number, end: number): void;
 }

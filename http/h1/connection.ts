@@ -2,7 +2,18 @@
 // the response queue writes their answers in request order. The phase the connection is in
 // follows from those facts, and one function (#settle) turns it into the deadline (phases.ts)
 // and the epoll interest. Idle connections hold no buffers: input and output use shared ones.
-
+//
+// When does it close? Every way out is in this file: #finish (after the last response, at once
+// or after a linger), #onPeerFin (FIN with nothing owed, or an answer the application is still
+// making), #onTimeout, a failed write in #flush, and #handOver (a 101: the transport is another
+// protocol's, not closed). The phases, each with its one deadline:
+//
+//   head --(head parsed)--> busy --(answer ready)--> writing? --(written)--> idle | head
+//     |                      |  \--(body expected)--> body --(body read)--> busy
+//     |                      \--(101 written)--> handed over
+//   idle --(bytes)--> head          any --(Connection: close answered)--> linger | closed
+//   writing --(no progress for writeTimeoutMs)--> closed
+//   head | body --(deadline)--> 408 then linger;  idle | linger --(deadline)--> closed
 import { HttpError, STATUS, statusResponse } from "../status.ts";
 import { READ } from "./request_reader.ts";
 import type { RequestHead } from "../request_head.ts";
@@ -11,7 +22,7 @@ import { CUT_SHORT, RequestIntake } from "./request_intake.ts";
 import { DRAIN } from "./output_queue.ts";
 import { ResponseQueue } from "./responses.ts";
 import { type Phase, PHASE_TIMEOUT, restartsPerRequest, type Timeouts } from "./phases.ts";
-import { type ConnectionStats, countError } from "../stats.ts";
+import { type ConnectionStats, countError, logHandlerFailure } from "../stats.ts";
 import type { Deadline, Handler, HttpResponse, Session, Transport } from "../types.ts";
 import { IO } from "../types.ts";
 
@@ -23,6 +34,11 @@ export interface ConnectionOptions {
   handler: Handler;
   /** Makes the connection's one deadline (once per connection). */
   deadline: (callback: () => void) => Deadline;
+  /**
+   * Runs `task` on the event loop's next turn, after the I/O ready by then (the reactor's feed):
+   * a stream that spent its allowance for this turn goes on there. Default: a 0 ms timer.
+   */
+  nextTurn?: (task: () => void) => void;
   /** Largest request body a handler may read (413 beyond). */
   maxBodyBytes: number;
   /** Request-body bytes held by all connections, and their bound (503 beyond). */
@@ -110,6 +126,8 @@ export class Connection implements Session {
   #flushing = false;
   #consuming = false;
   #again = false;
+  /** Made when a stream first waits for the next turn (most connections never do). */
+  #onNextTurn: (() => void) | null = null;
 
   /**
    * @param transport the socket, seen through read/write/sendfile
@@ -212,7 +230,7 @@ export class Connection implements Session {
   /** For the connection's parts: a handler threw, or its response cannot be sent. Logs, answers 500. */
   handlerFailed(e: unknown): HttpResponse {
     countError(this.#options.stats, "handler");
-    console.error(`Handler failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    logHandlerFailure(e);
     return statusResponse(STATUS.INTERNAL_SERVER_ERROR);
   }
 
@@ -224,6 +242,17 @@ export class Connection implements Session {
   /** For the response queue: a file a response held was closed. */
   fileClosed(): void {
     this.#options.onFileClosed?.();
+  }
+
+  /** For the response queue: a stream spent this turn's allowance; go on at the next turn. */
+  deferOutput(): void {
+    const task = this.#onNextTurn ??= () => {
+      if (this.#phase === "closed") return;
+      this.#responses.resumeTurn();
+      this.kick();
+    };
+    if (this.#options.nextTurn) this.#options.nextTurn(task);
+    else setTimeout(task, 0);
   }
 
   /** Whether the connection would read now, were the socket readable. */

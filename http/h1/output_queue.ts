@@ -1,15 +1,34 @@
 // The output of one connection not yet accepted by the kernel, in order: bytes, file ranges and
 // streamed bodies, drained by one routine (libuv's stream write queue in spirit). The common
 // case keeps nothing: a batch of responses written whole in one write never enters the queue.
+// A stream is pumped by promise callbacks, so its work is bounded per turn of the reactor: past
+// the allowance it waits for the next turn, and the other connections' events come first.
 
 import type { FileBody, ResponseObserver, Transport } from "../types.ts";
 import { IO } from "../types.ts";
+import type { RequestHead } from "../request_head.ts";
+import { currentBatch } from "../clock.ts";
 
 /** sendfile(2) count per call: 2^30 stays far below the kernel's 0x7ffff000 cap. */
 const SENDFILE_CHUNK = 1 << 30;
 const CRLF = new Uint8Array([13, 10]);
 const LAST_CHUNK = new TextEncoder().encode("0\r\n\r\n");
 const ENCODER = new TextEncoder();
+
+/**
+ * Bytes a connection's stream may hand the socket per reactor turn. A stream whose chunks are
+ * always ready (a generator piped through a TextEncoderStream) and a client that reads as fast
+ * kept the reactor in promise callbacks until the download ended (2.7-3.8 s for 46 MiB, issue
+ * 18): another client's GET waited as long. 256 KiB is ~0.1 ms of copying and writing; the next
+ * turn costs ~3 µs (a macrotask and an epoll_wait).
+ */
+export const STREAM_TURN_BYTES = 256 * 1024;
+/**
+ * Chunks a connection's stream may deliver per reactor turn, for streams of small chunks (a CSV
+ * row each), whose cost is per chunk (a few µs of promise hops and a write each): 64 keep a turn
+ * well under a millisecond.
+ */
+export const STREAM_TURN_CHUNKS = 64;
 
 /** What a drain achieved. */
 export const DRAIN = {
@@ -39,6 +58,8 @@ class Segment {
   reading = false;
   ended = false;
   error: unknown = null;
+  /** STREAM: the request it answers, for the log when it fails. */
+  request: RequestHead | null = null;
   /** MARK: told true when the drain reaches it, false if the queue closes first. */
   observer: ResponseObserver | null = null;
   constructor(readonly kind: number) {}
@@ -50,6 +71,8 @@ export interface OutputHooks {
   fileDone(file: FileBody): void;
   /** A stream produced its next chunk (or ended, or failed): drain again. */
   streamReady(): void;
+  /** A stream has spent this turn's allowance: call `resumeTurn` on the reactor's next turn. */
+  nextTurn(): void;
 }
 
 /** A connection's pending output. */
@@ -62,6 +85,14 @@ export class OutputQueue {
   sent = 0;
   /** Why the last drain failed: `-errno` of a write, 0 for a file that shrank, or a stream's error. */
   failure: unknown = null;
+  /** The request whose response stream failed (with `failure`), when a stream did. */
+  failedRequest: RequestHead | null = null;
+  /** The reactor batch the allowance below belongs to (currentBatch). */
+  #turn = -1;
+  #turnBytes = 0;
+  #turnChunks = 0;
+  /** The allowance is spent and `nextTurn` was asked for. */
+  #deferred = false;
 
   /**
    * @param transport where the bytes go
@@ -77,7 +108,10 @@ export class OutputQueue {
     return this.#segments.length === 0;
   }
 
-  /** Whether the queue waits for a stream to produce its next chunk (the application's turn). */
+  /**
+   * Whether the queue waits for a stream to produce its next chunk (the application's turn); a
+   * stream that waits for the reactor's next turn is not waiting on the application.
+   */
   get waitingOnStream(): boolean {
     const first = this.#segments[0];
     return first?.kind === STREAM && first.reading;
@@ -132,11 +166,17 @@ export class OutputQueue {
   /**
    * Queues a streamed body, read chunk by chunk as the socket takes them.
    * @param chunked frame the chunks (RFC 9112 §7.1) and end with the last chunk
+   * @param request the request it answers, named when the stream fails
    */
-  pushStream(reader: ReadableStreamDefaultReader<Uint8Array>, chunked: boolean): void {
+  pushStream(
+    reader: ReadableStreamDefaultReader<Uint8Array>,
+    chunked: boolean,
+    request: RequestHead | null = null,
+  ): void {
     const segment = new Segment(STREAM);
     segment.reader = reader;
     segment.chunked = chunked;
+    segment.request = request;
     this.#segments.push(segment);
   }
 
@@ -204,9 +244,12 @@ export class OutputQueue {
    * @returns DONE when the stream has ended, WAITING while a chunk is produced, FAILED on error
    */
   #pumpStream(segment: Segment): DrainResult {
-    if (segment.error !== null) return this.#fail(segment.error);
+    if (segment.error !== null) {
+      this.failedRequest = segment.request;
+      return this.#fail(segment.error);
+    }
     if (segment.ended) return DRAIN.DONE;
-    if (segment.reading) return DRAIN.WAITING;
+    if (segment.reading || !this.#mayPump()) return DRAIN.WAITING;
     segment.reading = true;
     segment.reader!.read().then(
       ({ value, done }) => {
@@ -215,9 +258,17 @@ export class OutputQueue {
         if (done) {
           segment.ended = true;
           if (segment.chunked) segment.bytes = LAST_CHUNK;
-        } else if (value && value.length > 0) {
+        } else if (!(value instanceof Uint8Array)) {
+          // The Fetch standard makes any other chunk an error (a string, an ArrayBuffer, a
+          // Uint16Array): written as it is, it crashed the FFI call or went out as NUL bytes.
+          segment.error = new TypeError(
+            `A response stream chunk must be a Uint8Array, not ${describe(value)}`,
+          );
+        } else if (value.length > 0) {
+          this.#turnBytes += value.length;
           segment.bytes = segment.chunked ? frameChunk(value) : value;
         }
+        this.#turnChunks++;
         this.#hooks.streamReady();
       },
       (e) => {
@@ -227,6 +278,32 @@ export class OutputQueue {
       },
     );
     return DRAIN.WAITING;
+  }
+
+  /**
+   * Whether a stream may be read again in this reactor turn; when the allowance is spent, asks
+   * for the next turn (once) and says no.
+   */
+  #mayPump(): boolean {
+    const turn = currentBatch();
+    if (turn !== this.#turn) this.resumeTurn(turn);
+    if (this.#turnBytes < STREAM_TURN_BYTES && this.#turnChunks < STREAM_TURN_CHUNKS) return true;
+    if (!this.#deferred) {
+      this.#deferred = true;
+      this.#hooks.nextTurn();
+    }
+    return false;
+  }
+
+  /**
+   * The reactor's next turn has come (or `turn` began): streams get a fresh allowance. The
+   * connection drains again after it.
+   */
+  resumeTurn(turn: number = currentBatch()): void {
+    this.#turn = turn;
+    this.#turnBytes = 0;
+    this.#turnChunks = 0;
+    this.#deferred = false;
   }
 
   #fail(reason: unknown): DrainResult {
@@ -244,6 +321,14 @@ export class OutputQueue {
     }
     this.#segments.length = 0;
   }
+}
+
+/** What a chunk is, for the error that names it: "a string", "an ArrayBuffer", "7". */
+function describe(value: unknown): string {
+  if (typeof value === "string") return "a string";
+  if (value === null || typeof value !== "object") return String(value);
+  const type = Object.prototype.toString.call(value).slice(8, -1);
+  return `${/^[AEIO]/.test(type) ? "an" : "a"} ${type}`; // "a Uint16Array"
 }
 
 /** One chunk of the chunked coding: size in hex, CRLF, the data, CRLF. */

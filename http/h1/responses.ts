@@ -29,7 +29,11 @@ const FRAME: ResponseFraming = {
 
 /** A streamed body to be written after the bytes encoded before it. */
 class StreamTail {
-  constructor(readonly reader: ReadableStreamDefaultReader<Uint8Array>, readonly chunked: boolean) {}
+  constructor(
+    readonly reader: ReadableStreamDefaultReader<Uint8Array>,
+    readonly chunked: boolean,
+    readonly request: RequestHead | null,
+  ) {}
 }
 type Tail = Uint8Array | FileBody | StreamTail;
 
@@ -84,6 +88,8 @@ export interface ResponseOwner {
   fileClosed(): void;
   /** Something changed outside the reactor's dispatch (a stream produced more): write again. */
   kick(): void;
+  /** A stream spent this turn's allowance: call `resumeTurn` and write again on the next turn. */
+  deferOutput(): void;
   /** A handler's response cannot be sent as it is (a header would split it): log and replace it. */
   handlerFailed(error: unknown): HttpResponse;
 }
@@ -101,7 +107,7 @@ export class ResponseQueue {
   /**
    * Responses encoded whose bytes the kernel has not all taken, as (status, started) pairs in
    * the first `#inFlightLength` slots; they are complete once the output queue is empty. Only
-   * kept when `hooks.completed` is set. The array is reused, never truncated: `length = 0` and
+   * kept when `options.onComplete` is set. The array is reused, never truncated: `length = 0` and
    * push again cost ~30 ns a response (the backing store is freed and regrown), indexed stores ~1.
    */
   #inFlight: number[] | null = null;
@@ -133,6 +139,16 @@ export class ResponseQueue {
   /** The output queue's stream produced its next chunk (or ended, or failed). */
   streamReady(): void {
     this.#owner.kick();
+  }
+
+  /** The output queue's stream spent this turn's allowance: the connection goes on next turn. */
+  nextTurn(): void {
+    this.#owner.deferOutput();
+  }
+
+  /** The reactor's next turn, asked for by `nextTurn`: streams may go on (write again after). */
+  resumeTurn(): void {
+    this.#output.resumeTurn();
   }
 
   /** Responses owed. */
@@ -238,7 +254,7 @@ export class ResponseQueue {
       // Queued even when the write failed: the connection closes next, and closing the queue
       // releases the file or stream (a tail dropped here would leak its descriptor).
       if (tail instanceof Uint8Array) output.pushBytes(tail);
-      else if (tail instanceof StreamTail) output.pushStream(tail.reader, tail.chunked);
+      else if (tail instanceof StreamTail) output.pushStream(tail.reader, tail.chunked, tail.request);
       else if (tail !== null) output.pushFile(tail);
       if (written === DRAIN.FAILED) {
         this.#markFailed();
@@ -314,7 +330,11 @@ export class ResponseQueue {
     if (typeof reason !== "number") {
       // A stream failed after its head went out: the only honest signal left is to cut the connection.
       countError(stats, "stream");
-      console.error(`Response stream failed: ${reason instanceof Error ? reason.message : String(reason)}`);
+      const request = this.#output.failedRequest;
+      const of = request ? ` of ${request.method} ${request.path}` : "";
+      console.error(
+        `Response stream${of} failed: ${reason instanceof Error ? reason.message : String(reason)}`,
+      );
       return;
     }
     const kind = reason === 0
@@ -351,16 +371,8 @@ export class ResponseQueue {
    */
   #encode(slot: Slot, out: OutputBuffer): Tail | null {
     const response = slot.response!;
-    if (response.status === STATUS.SWITCHING_PROTOCOLS) {
-      if (!response.upgrade || !slot.head?.upgrade) {
-        // RFC 9110 §15.2.2: 101 only switches to a protocol the client asked for, and a switch
-        // needs a protocol to take over; anything else would leave the client stranded.
-        this.#release(response);
-        slot.response = this.#owner.handlerFailed(new TypeError("A 101 answers only a request to upgrade"));
-        return this.#encode(slot, out);
-      }
-      this.upgrade = response.upgrade;
-      slot.close = false; // the connection outlives the 101: it carries the new protocol
+    if (response.status === STATUS.SWITCHING_PROTOCOLS && !this.#switching(slot, response)) {
+      return this.#encode(slot, out);
     }
     const given = response.body ?? null;
     // A short ASCII string is copied into the head's buffer below, character by character:
@@ -411,9 +423,27 @@ export class ResponseQueue {
       return null;
     }
     if (body instanceof ReadableStream) {
-      return new StreamTail(body.getReader(), FRAME.framing === FRAMING.CHUNKED);
+      return new StreamTail(body.getReader(), FRAME.framing === FRAMING.CHUNKED, slot.head);
     }
     return body;
+  }
+
+  /**
+   * A 101: the protocol it names takes the connection once its head is written, and nothing
+   * follows it. RFC 9110 §15.2.2: 101 only switches to a protocol the client asked for, and a
+   * switch needs a protocol to take over; anything else would strand the client, so it is
+   * replaced by a 500.
+   * @returns false when it was replaced
+   */
+  #switching(slot: Slot, response: HttpResponse): boolean {
+    if (!response.upgrade || !slot.head?.upgrade) {
+      this.#release(response);
+      slot.response = this.#owner.handlerFailed(new TypeError("A 101 answers only a request to upgrade"));
+      return false;
+    }
+    this.upgrade = response.upgrade;
+    slot.close = false; // the connection outlives the 101: it carries the new protocol
+    return true;
   }
 
   /** Closes a file a counted response held, once, and gives its descriptor back. */

@@ -5,7 +5,18 @@
 // 404.html or, with --spa, its index.html. Large files go out with sendfile(2), never read into
 // memory; no answer waits on the disk or a compression on the reactor's thread.
 
-import type { FileBody, Handler, HttpRequest, HttpResponse, ResponseObserver } from "../types.ts";
+import {
+  EACCES,
+  ELOOP,
+  EMFILE,
+  ENAMETOOLONG,
+  ENFILE,
+  ENOENT,
+  ENOTDIR,
+  EPERM,
+  EXDEV,
+} from "../../ffi/errno_numbers.ts";
+import type { Handler, HttpRequest, HttpResponse } from "../types.ts";
 import { STATUS, statusResponse } from "../status.ts";
 import {
   acceptedCodings,
@@ -37,9 +48,8 @@ import { CachePolicy } from "./cache_policy.ts";
 import { listDirectory, ListingGate } from "./listing.ts";
 import { monoClock } from "../clock.ts";
 import { emptyFileInfo, type FileInfo, type StaticOptions } from "./types.ts";
+import { CLIENT_LEFT, CopyWaiter, type CopyWaiters, fileBody } from "./waiting.ts";
 
-const ENOENT = 2, EACCES = 13, EPERM = 1, ENOTDIR = 20, EXDEV = 18, ELOOP = 40, ENAMETOOLONG = 36;
-const ENFILE = 23, EMFILE = 24;
 const ALLOW = ["Allow", "GET, HEAD"];
 const TEXT = "text/plain; charset=utf-8";
 const VARY_ENCODING = ["Vary", "Accept-Encoding"];
@@ -49,54 +59,6 @@ const NOSNIFF = ["X-Content-Type-Options", "nosniff"];
 const INDEX = "index.html", NOT_FOUND_PAGE = "404.html";
 
 type Answer = HttpResponse | Promise<HttpResponse>;
-
-/** How many requests wait for one copy being made: it is started only while one still does. */
-interface CopyWaiters {
-  count: number;
-}
-
-/**
- * One request waiting for a copy: it counts among the copy's waiters until the copy is settled
- * or its client leaves (its connection closes: the response observer hears `false`). It
- * observes the request in place of, and passing on to, any observer set before.
- */
-class CopyWaiter implements ResponseObserver {
-  #waiters: CopyWaiters;
-  #previous: ResponseObserver | null;
-  #waiting = true;
-  /** The client left before the copy was settled. */
-  left = false;
-
-  constructor(request: HttpRequest, waiters: CopyWaiters) {
-    this.#waiters = waiters;
-    waiters.count++;
-    this.#previous = request.observer;
-    request.observer = this;
-  }
-
-  responseDone(ok: boolean): void {
-    this.#previous?.responseDone(ok);
-    if (ok || !this.#waiting) return;
-    this.left = true;
-    this.#stop();
-  }
-
-  /** The copy is settled (made, skipped or failed): no longer a waiter. */
-  settled(): void {
-    if (this.#waiting) this.#stop();
-  }
-
-  #stop(): void {
-    this.#waiting = false;
-    this.#waiters.count--;
-  }
-}
-
-/**
- * What a request whose client left while it waited for a copy gets: nothing reads it (the
- * connection has dropped its place and releases whatever comes), so no answer is made for it.
- */
-const CLIENT_LEFT: HttpResponse = { status: STATUS.SERVICE_UNAVAILABLE };
 
 /**
  * Creates the handler that serves files beneath the root given by `options.fs`.
@@ -498,20 +460,4 @@ function contentFields(entry: CachedFile, form: Representation): string[] {
   return form.coding === null
     ? ["Content-Type", entry.type]
     : ["Content-Type", entry.type, "Content-Encoding", form.coding];
-}
-
-/** A range of an open file for sendfile; closing it closes the file, once. */
-function fileBody(close: (fd: number) => void, fd: number, offset: number, length: number): FileBody {
-  let closed = false;
-  return {
-    kind: "file",
-    fileFd: fd,
-    offset,
-    length,
-    close() {
-      if (closed) return;
-      closed = true;
-      close(fd);
-    },
-  };
 }

@@ -408,3 +408,26 @@ export function cpuMs(pid: number): number {
 export function rssKiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))![1]);
 }
+
+/** A process's children (a supervisor's workers), from /proc/PID/task/TID/children of each thread. */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`).trim();
+      if (text) out.push(...text.split(/\s+/).map(Number));
+    } catch {
+      // the thread ended
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** Whether a process is running (present and not a zombie). */
+export function processAlive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z /.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
+  } catch {
+    return false;
+  }
+}

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import {
   assertFdsReturn,
   bytes,
+  childPids,
   concat,
   exchange,
   get,
@@ -488,6 +489,49 @@ Deno.test({
       }
       const stderr = await stopOk(server);
       assert.equal(stderr.match(/SIGHUP: reloaded/g)?.length, 2, `each worker reloaded: ${stderr}`);
+    } finally {
+      await server.stop();
+      pki.remove();
+    }
+  },
+});
+
+Deno.test({
+  ...needs(
+    "HTTPS: --workers 2: no ticket key material in a worker's /proc/PID/environ; a ticket still resumes on either",
+    [
+      "openssl",
+    ],
+  ),
+  fn: async () => {
+    const pki = makePki();
+    const server = await startServer([
+      "--quiet",
+      "--workers",
+      "2",
+      "--cert",
+      pki.leaf.cert,
+      "--key",
+      pki.leaf.key,
+    ]);
+    try {
+      const workers = childPids(server.pid);
+      assert.equal(workers.length, 2);
+      for (const pid of workers) {
+        const environ = new TextDecoder().decode(Deno.readFileSync(`/proc/${pid}/environ`)).split("\0");
+        assert.ok(environ.some((v) => v.startsWith("RAWSERVE_WORKER=")), "a worker's environment");
+        // 32 hex digits or more, or as many bytes outside printable ASCII, would be a key.
+        const secret = environ.find((v) => /[0-9a-f]{32,}|[^\x20-\x7e]{16,}/i.test(v));
+        assert.equal(secret, undefined, `pid ${pid} environment holds key material`);
+      }
+      const sess = `${pki.dir}/session.pem`;
+      const first = await sClient(server.port, pki, ["-sess_out", sess], CLOSE_REQUEST);
+      assert.match(first.stdout, /HTTP\/1\.1 200 OK/);
+      for (let i = 0; i < 6; i++) {
+        const again = await sClient(server.port, pki, ["-sess_in", sess], CLOSE_REQUEST);
+        assert.match(again.stdout, /^Reused, TLSv1\.3/m, `resumption ${i}`);
+      }
+      await stopOk(server);
     } finally {
       await server.stop();
       pki.remove();

@@ -2,7 +2,8 @@
 
 import assert from "node:assert/strict";
 import { lastErrno, libc } from "../../ffi/libc.ts";
-import { EADDRINUSE, EAGAIN, EBADF, EINVAL, errnoName, SyscallError } from "../../ffi/errno.ts";
+import { errnoName, SyscallError } from "../../ffi/errno.ts";
+import { EADDRINUSE, EAGAIN, EBADF, EINVAL } from "../../ffi/errno_numbers.ts";
 import { decodeSockaddr, encodeSockaddr, parseHost } from "../../ffi/sockaddr.ts";
 import { listenTcp, makeSocketPair, peekFd, readFd, writeFd } from "../../ffi/socket.ts";
 import { memoryFile, preadFd } from "../../ffi/files.ts";

@@ -2,12 +2,21 @@
 // back, back-pressure (`full`), reads handed over directly, bytes(), and the ways a body ends.
 
 import assert from "node:assert/strict";
-import { BODY_QUEUE_BYTES, type BodyBudget, type BodyOwner, RequestBody } from "../../http/request_body.ts";
+import {
+  BODY_QUEUE_BYTES,
+  type BodyBudget,
+  type BodyOwner,
+  MAX_PIECE_ROOM_BYTES,
+  PIECE_OVERHEAD_BYTES,
+  RequestBody,
+} from "../../http/request_body.ts";
 import { HttpError } from "../../http/status.ts";
 
 const bytes = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const text = (b: Uint8Array | null) => b === null ? null : String.fromCharCode(...b);
 const tick = () => new Promise((r) => setTimeout(r, 0));
+/** What one queued piece is charged beyond its bytes. */
+const O = PIECE_OVERHEAD_BYTES;
 
 /** The connection's side, as calls: "claimed", "drained", "cancelled", "refused 413". */
 class FakeOwner implements BodyOwner {
@@ -46,30 +55,50 @@ async function rejectsWithStatus(promise: Promise<unknown>, status: number): Pro
   await assert.rejects(promise, (e) => e instanceof HttpError && e.status === status);
 }
 
-Deno.test("push() before any read queues a copy of the span and charges the budget", async () => {
+Deno.test("push() before any read queues a copy of the span and charges the budget for the piece", async () => {
   const { body, budget } = setup();
   const buf = bytes("..hello..");
   body.push(buf, 2, 7);
   buf.fill(0); // the connection's buffer is reused at once
-  assert.equal(budget.used, 5);
+  assert.equal(budget.used, 5 + O, "its bytes and what a piece costs beyond them");
   assert.equal(body.claimed, false, "pushing claims nothing");
   assert.equal(text(await body.read()), "hello");
   assert.equal(budget.used, 0);
 });
 
-Deno.test("read() returns queued chunks in order, releasing each one's budget and calling bodyDrained", async () => {
+Deno.test("read() returns queued pieces in order, releasing each one's budget and calling bodyDrained", async () => {
   const { body, budget, owner } = setup();
   body.push(bytes("ab"), 0, 2);
-  body.push(bytes("cde"), 0, 3);
-  assert.equal(budget.used, 5);
+  body.push(bytes("cde"), 0, 3); // the first piece has no room left: a piece with room for 2 more
+  assert.equal(budget.used, 2 + O + 3 + O);
   assert.equal(text(await body.read()), "ab");
-  assert.equal(budget.used, 3);
+  assert.equal(budget.used, 3 + O);
   assert.equal(owner.count("drained"), 1);
   assert.equal(text(await body.read()), "cde");
   assert.equal(budget.used, 0);
   assert.equal(owner.count("drained"), 2);
   body.end();
   assert.equal(await body.read(), null);
+});
+
+Deno.test("one-byte pushes fill a few growing pieces, so what is held stays near the body's size", async () => {
+  const { body, budget } = setup(-1);
+  const one = bytes("x");
+  let pushed = 0;
+  while (!body.full) {
+    body.push(one, 0, 1);
+    pushed++;
+  }
+  assert.ok(pushed > BODY_QUEUE_BYTES / 2, `${pushed} bytes queued before the queue is full`);
+  assert.ok(budget.used < BODY_QUEUE_BYTES + MAX_PIECE_ROOM_BYTES + O, `charged ${budget.used}`);
+  let pieces = 0, total = 0;
+  while (total < pushed) {
+    total += (await body.read())!.length;
+    pieces++;
+  }
+  assert.equal(total, pushed, "every byte, in pieces");
+  assert.ok(pieces < 32, `${pieces} pieces for ${pushed} one-byte pushes`);
+  assert.equal(budget.used, 0);
 });
 
 Deno.test("a read() waiting when data arrives receives it directly, never charged", async () => {
@@ -82,7 +111,7 @@ Deno.test("a read() waiting when data arrives receives it directly, never charge
   buf.fill(0);
   assert.equal(text(await pending), "xyz", "a copy");
   body.push(bytes("next"), 0, 4);
-  assert.equal(budget.used, 4, "with no reader waiting, the next push is queued and charged");
+  assert.equal(budget.used, 4 + O, "with no reader waiting, the next push is queued and charged");
 });
 
 Deno.test("end() resolves a pending read with null", async () => {
@@ -94,9 +123,9 @@ Deno.test("end() resolves a pending read with null", async () => {
   assert.equal(await body.read(), null);
 });
 
-Deno.test("full is true from BODY_QUEUE_BYTES queued until a read takes some", async () => {
+Deno.test("full is true from BODY_QUEUE_BYTES held until a read takes some", async () => {
   const { body } = setup();
-  body.push(new Uint8Array(BODY_QUEUE_BYTES - 1), 0, BODY_QUEUE_BYTES - 1);
+  body.push(new Uint8Array(BODY_QUEUE_BYTES - O - 1), 0, BODY_QUEUE_BYTES - O - 1);
   assert.equal(body.full, false);
   body.push(bytes("x"), 0, 1);
   assert.equal(body.full, true);
@@ -113,7 +142,7 @@ Deno.test("bytes() gathers the whole body into one Uint8Array, never full while 
   body.push(half(2), 0, BODY_QUEUE_BYTES);
   body.push(bytes("\x03"), 0, 1);
   assert.equal(body.full, false, "the connection must read on, or the body never completes");
-  assert.equal(budget.used, 2 * BODY_QUEUE_BYTES + 1);
+  assert.equal(budget.used, 2 * BODY_QUEUE_BYTES + MAX_PIECE_ROOM_BYTES + 3 * O, "the last piece has room");
   assert.equal(await state(whole), "pending", "not before the end");
   body.end();
   const all = await whole;
@@ -156,7 +185,7 @@ Deno.test("claim() calls bodyClaimed once, however the body is read", async () =
 Deno.test("claiming a body whose declared length passes the limit refuses it with 413", async () => {
   const { body, budget, owner } = setup(2000, 1000);
   body.push(bytes("early"), 0, 5);
-  assert.equal(budget.used, 5);
+  assert.equal(budget.used, 5 + O);
   await rejectsWithStatus(body.read(), 413);
   assert.deepEqual(owner.calls, ["refused 413"], "refused, not claimed");
   assert.equal(budget.used, 0, "what was queued is given back");
@@ -188,7 +217,7 @@ Deno.test({
 });
 
 Deno.test("push() beyond budget.limit throws 503 and charges nothing", async () => {
-  const budget = { used: 900, limit: 1000 }; // 900 held by other connections' bodies
+  const budget = { used: 900, limit: 1000 + O }; // 900 held by other connections' bodies
   const { body } = setup(1000, 1 << 20, budget);
   assert.throws(
     () => body.push(new Uint8Array(101), 0, 101),
@@ -196,7 +225,7 @@ Deno.test("push() beyond budget.limit throws 503 and charges nothing", async () 
   );
   assert.equal(budget.used, 900);
   body.push(bytes("a".repeat(100)), 0, 100);
-  assert.equal(budget.used, 1000, "up to the limit is fine");
+  assert.equal(budget.used, 1000 + O, "up to the limit is fine");
   body.end();
   assert.equal((await body.read())!.length, 100, "the refused push queued nothing");
   assert.equal(await body.read(), null);
@@ -213,7 +242,7 @@ Deno.test("fail() rejects a pending read and bytes() with its error and gives th
   const gathering = setup();
   gathering.body.push(bytes("0123456789"), 0, 10);
   const whole = gathering.body.bytes();
-  assert.equal(gathering.budget.used, 10);
+  assert.equal(gathering.budget.used, 10 + O);
   gathering.body.fail(error);
   await assert.rejects(whole, (e) => e === error);
   assert.equal(gathering.budget.used, 0);

@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { type CliConfig, parseCli, UsageError } from "../../../app/cli/flags.ts";
+import { DEFAULTS } from "../../../app/defaults.ts";
 
 function parse(args: string[]): CliConfig {
   const config = parseCli(args);
@@ -122,4 +123,10 @@ Deno.test("site flags refuse what would break a response or mean nothing, in one
       args.join(" "),
     );
   }
+});
+
+Deno.test("--max-body-memory sets the request-body budget; it defaults to the server's and takes bytes", () => {
+  assert.equal(parse([]).maxBodyMemoryBytes, DEFAULTS.maxBodyMemoryBytes);
+  assert.equal(parse(["--max-body-memory", "4194304"]).maxBodyMemoryBytes, 4 * 1024 * 1024);
+  assert.throws(() => parse(["--max-body-memory", "4M"]), UsageError);
 });

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { StartupError } from "../../../ffi/errno.ts";
 import { HAS_LIBSSL } from "../../e2e/_tls.ts";
+import { TicketKeyRing } from "../../../app/transport/ticket_keys.ts";
 
 // Loaded only where libssl exists; elsewhere the tests are ignored and say why.
 const tls = HAS_LIBSSL ? await import("../../../app/transport/tls_context.ts") : null;
@@ -24,7 +25,7 @@ Deno.test({
   name: `an encrypted key is refused with one line instead of a passphrase prompt${SKIP}`,
   ignore: !tls,
 }, () => {
-  const { newTicketKeys, TlsContext } = tls!;
+  const { TlsContext } = tls!;
   const dir = Deno.makeTempDirSync({ prefix: "rawserve-tlsctx-" });
   try {
     Deno.writeTextFileSync(
@@ -38,7 +39,7 @@ Deno.test({
     assert.throws(
       () =>
         TlsContext.load({ cert: `${dir}/cert.pem`, key: `${dir}/key.pem` }, {
-          ticketKeys: newTicketKeys(),
+          ticketKeys: TicketKeyRing.fresh(),
           ktls: false,
         }),
       (e: unknown) =>
@@ -48,7 +49,7 @@ Deno.test({
     assert.throws(
       () =>
         TlsContext.load({ cert: `${dir}/cert.pem`, key: `${dir}` }, {
-          ticketKeys: newTicketKeys(),
+          ticketKeys: TicketKeyRing.fresh(),
           ktls: false,
         }),
       /Cannot read --key .*: is a directory \(EISDIR\)/,

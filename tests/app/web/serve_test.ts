@@ -151,6 +151,39 @@ Deno.test("every body a client sends arrives: text, bytes, JSON, form, multipart
   });
 });
 
+Deno.test("a body read whole keeps the Request semantics: exact buffers, blob type, clones, one read only", async () => {
+  await withServe(async (request) => {
+    const path = new URL(request.url).pathname;
+    if (path === "/clone") {
+      const copy = request.clone();
+      return Response.json([await request.text(), await copy.text()]);
+    }
+    if (path === "/blob") {
+      const blob = await request.blob();
+      return Response.json([blob.type, blob.size, await blob.text()]);
+    }
+    const buffer = await request.arrayBuffer();
+    const again = await request.text().then(() => "read twice", (e) => `${e.name}: ${request.bodyUsed}`);
+    return Response.json([buffer.byteLength, new TextDecoder().decode(buffer), again]);
+  }, async (_port, base) => {
+    const post = async (path: string, body: BodyInit, type?: string) =>
+      await (await fetch(base + path, {
+        method: "POST",
+        body,
+        ...(type ? { headers: { "content-type": type } } : {}),
+      })).json();
+    assert.deepEqual(await post("/once", "abc"), [3, "abc", "TypeError: true"]);
+    assert.deepEqual(await post("/clone", "both"), ["both", "both"]);
+    assert.deepEqual(await post("/blob", "<p>", "text/html; charset=utf-8"), [
+      "text/html;charset=utf-8",
+      3,
+      "<p>",
+    ]);
+    const chunks = ReadableStream.from(["a", "bb", "ccc"].map((c) => new TextEncoder().encode(c)));
+    assert.deepEqual(await post("/once", chunks), [6, "abbccc", "TypeError: true"]);
+  });
+});
+
 Deno.test("every body a Response can carry is sent, with Content-Length when it is known", async () => {
   const bodies: Record<string, () => Response> = {
     "/string": () => new Response("héllo"),

@@ -71,3 +71,19 @@ Deno.test("ChunkedReader refuses malformed framing and enforces its limits", () 
     assert.equal(decode(input, [], maxBody), status, JSON.stringify(input.slice(0, 40)));
   }
 });
+
+Deno.test("ChunkedReader passes small chunks of one feed on as one span, large ones as their own, in order", () => {
+  const big = "x".repeat(5000);
+  const input = `${"1\r\na\r\n".repeat(3000)}${big.length.toString(16)}\r\n${big}\r\n${
+    "2\r\nbc\r\n".repeat(10)
+  }0\r\n\r\n`;
+  const decoder = new ChunkedReader(1 << 20);
+  const spans: string[] = [];
+  const sink = {
+    onBodyData: (buf: Uint8Array, s: number, e: number) => spans.push(text(buf.subarray(s, e))),
+  };
+  const data = bytes(input);
+  assert.equal(decoder.feed(data, 0, data.length, sink), data.length);
+  assert.equal(decoder.done, true);
+  assert.deepEqual(spans, ["a".repeat(3000), big, "bc".repeat(10)], "three spans, not 3011");
+});

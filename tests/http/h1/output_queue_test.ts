@@ -2,7 +2,7 @@
 // order across bytes, files and streams, the chunked coding, failures, and releasing on close.
 
 import assert from "node:assert/strict";
-import { DRAIN, OutputQueue } from "../../../http/h1/output_queue.ts";
+import { DRAIN, OutputQueue, STREAM_TURN_BYTES, STREAM_TURN_CHUNKS } from "../../../http/h1/output_queue.ts";
 import type { FileBody } from "../../../http/types.ts";
 import { FakeTransport } from "../_fake_transport.ts";
 
@@ -15,14 +15,16 @@ function setup(onFileDone: (file: FileBody, t: FakeTransport) => void = () => {}
   const t = new FakeTransport();
   const released: FileBody[] = [];
   let ready = 0;
+  let turns = 0;
   const q = new OutputQueue(t, {
     fileDone: (file) => {
       released.push(file);
       onFileDone(file, t);
     },
     streamReady: () => ready++,
+    nextTurn: () => turns++,
   });
-  return { t, q, released, ready: () => ready };
+  return { t, q, released, ready: () => ready, turns: () => turns };
 }
 
 function file(fileFd: number, offset: number, length: number): FileBody {
@@ -216,6 +218,71 @@ Deno.test("a blocked stream chunk is finished by the next drain before more is r
   assert.equal(t.text(), "6\r\nabcdef\r\n");
   assert.equal(ready(), 1);
 });
+
+/**
+ * Drains as a connection does, on microtasks only (the reactor never gets a turn), until the
+ * queue is done, fails, or waits for something other than the stream's next chunk.
+ */
+async function pump(q: OutputQueue): Promise<number> {
+  for (let rounds = 0; rounds < 10_000; rounds++) {
+    const result = q.drain();
+    if (result !== DRAIN.WAITING || !q.waitingOnStream) return result;
+    await null;
+  }
+  throw new Error("The stream never stopped");
+}
+
+Deno.test("a stream whose chunks are always ready stops after a turn's allowance of chunks and asks for the next turn", async () => {
+  const { t, q, turns } = setup();
+  const { controller, reader } = manualStream();
+  q.pushStream(reader, false);
+  for (let i = 0; i < STREAM_TURN_CHUNKS * 3; i++) controller.enqueue(bytes("x"));
+  await pump(q);
+  assert.equal(t.output.length, STREAM_TURN_CHUNKS, "one allowance of chunks in this turn");
+  assert.equal(turns(), 1, "the next turn was asked for once");
+  assert.equal(q.drain(), DRAIN.WAITING, "draining again in the same turn writes nothing more");
+  assert.equal(turns(), 1);
+  q.resumeTurn();
+  await pump(q);
+  assert.equal(t.output.length, 2 * STREAM_TURN_CHUNKS, "the next turn brings the next allowance");
+  assert.equal(turns(), 2);
+});
+
+Deno.test("a stream of large chunks stops after a turn's allowance of bytes", async () => {
+  const { t, q, turns } = setup();
+  const { controller, reader } = manualStream();
+  q.pushStream(reader, false);
+  const chunk = new Uint8Array(64 * 1024);
+  for (let i = 0; i < 16; i++) controller.enqueue(chunk);
+  await pump(q);
+  assert.equal(t.output.length, STREAM_TURN_BYTES);
+  assert.equal(turns(), 1);
+});
+
+for (
+  const [name, chunk] of [
+    ["a string", "text"],
+    ["an ArrayBuffer", new Uint8Array([65, 66]).buffer],
+    ["a Uint16Array", new Uint16Array([0x4141, 0x4242])],
+    ["a DataView", new DataView(new ArrayBuffer(2))],
+    ["a number", 7],
+  ] as [string, unknown][]
+) {
+  Deno.test(`a stream chunk that is ${name} fails the response after what went before, never written`, async () => {
+    for (const chunked of [true, false]) {
+      const { t, q } = setup();
+      const { controller, reader } = manualStream();
+      q.pushStream(reader, chunked);
+      controller.enqueue(bytes("ok"));
+      controller.enqueue(chunk as Uint8Array);
+      assert.equal(await pump(q), DRAIN.FAILED);
+      assert.ok(q.failure instanceof TypeError, `failure: ${q.failure}`);
+      assert.match(String(q.failure), /must be a Uint8Array/);
+      assert.equal(t.text(), chunked ? "2\r\nok\r\n" : "ok", "nothing of the bad chunk, and no last chunk");
+      q.close();
+    }
+  });
+}
 
 Deno.test("a stream that errors fails the drain with its error as failure", async () => {
   const { q, ready } = setup();

@@ -67,7 +67,9 @@ export function formatClf(
   bytes: number,
   nowMs: number = Date.now(),
 ): string {
-  const request = head ? `${head.method} ${escapeLogText(head.target)} HTTP/1.${head.minor}` : "-";
+  const request = head
+    ? `${head.method} ${escapeLogText(head.target)} HTTP/${head.major}.${head.minor}`
+    : "-";
   return `${remote} - - ${clfTimestamp(nowMs)} "${request}" ${status} ${bytes === 0 ? "-" : bytes}`;
 }
 
@@ -75,6 +77,7 @@ const TEXT = new TextEncoder();
 const DASHES = TEXT.encode(" - - ");
 const VERSION_11 = TEXT.encode(' HTTP/1.1" ');
 const VERSION_10 = TEXT.encode(' HTTP/1.0" ');
+const VERSION_20 = TEXT.encode(' HTTP/2.0" ');
 const NO_REQUEST = TEXT.encode(' "-" ');
 
 /**
@@ -117,7 +120,7 @@ export class AccessLog {
       this.#latin1(head.method);
       this.#batch[this.#length++] = 32;
       this.#escaped(target);
-      this.#bytes(head.minor === 0 ? VERSION_10 : VERSION_11);
+      this.#bytes(head.major === 2 ? VERSION_20 : head.minor === 0 ? VERSION_10 : VERSION_11);
     } else this.#bytes(NO_REQUEST);
     this.#decimal(status);
     this.#batch[this.#length++] = 32;

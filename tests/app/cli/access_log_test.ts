@@ -23,6 +23,7 @@ Deno.test("AccessLog.record() writes the very lines formatClf() describes", () =
     ["::1", head("HEAD", "/a%20b?x=1&y=%22", 0), 304, 0],
     ["10.0.0.255", null, 400, 31],
     ["2001:db8::1", head("POST", "/upload", 1), 413, 1234567890],
+    ["127.0.0.1", Object.assign(head("GET", "/h2", 0), { major: 2 }), 200, 5],
     ["127.0.0.1", head("GET", '/x"_200_5_"-"_"forged\\\x01\xe9', 1), 404, 14],
   ];
   for (const [remote, h, status, bytes] of cases) log.record(remote, h, status, bytes);
@@ -31,6 +32,7 @@ Deno.test("AccessLog.record() writes the very lines formatClf() describes", () =
     .join("");
   assert.equal(batches.length, 1);
   assert.equal(new TextDecoder().decode(batches[0]), expected);
+  assert.match(expected, /"GET \/h2 HTTP\/2\.0" 200 5\n/, "a request over HTTP/2 is logged as HTTP/2.0");
   assert.match(expected, /"GET \/x\\x22_200_5_\\x22-\\x22_\\x22forged\\x5C\\x01\\xE9 HTTP\/1\.1" 404 14\n$/);
   log.flush();
   assert.equal(batches.length, 1, "an empty flush writes nothing");

@@ -23,3 +23,4 @@
 export { type HttpServer, serve, type ServeOptions } from "./app/web/serve.ts";
 export type { ErrorHandler, FetchHandler } from "./app/web/handler.ts";
 export type { NetAddr, ServeHandlerInfo } from "./app/web/info.ts";
+export { upgradeWebSocket, type UpgradeWebSocketOptions } from "./app/web/websocket.ts";

@@ -2,13 +2,14 @@
 // enforces the connection limit by taking the listener out of epoll, backs off on EMFILE, and
 // drains gracefully on shutdown.
 
-import { acceptConnection, type Listener, type ListenOptions, listenTcp } from "../ffi/socket.ts";
+import { acceptConnection, type Listener, type ListenOptions, listenTcp, peekFd } from "../ffi/socket.ts";
 import { EPOLLIN, ignoreSigpipe } from "../ffi/libc.ts";
 import { errnoName } from "../ffi/errno.ts";
 import { EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM } from "../ffi/errno_numbers.ts";
 import { type IoHandler, Reactor, type ReactorOptions } from "../loop/reactor.ts";
 import type { Timer } from "../loop/timers.ts";
 import { Connection, type ConnectionOptions } from "../http/h1/connection.ts";
+import { Http2Session } from "../http/h2/session.ts";
 import { type ConnectionStats, countClientLeft, countError } from "../http/stats.ts";
 import type { Handler, Session } from "../http/types.ts";
 import { batchEnd, batchStart } from "../http/clock.ts";
@@ -23,6 +24,13 @@ import type { TlsHooks, TlsTransport } from "./transport/tls_transport.ts";
  * stopped reading): counted apart from errors, as HTTP/1.1's connections count it.
  */
 const CLIENT_LEFT = /peer closed|ECONNRESET|EPIPE/;
+/**
+ * The first line of HTTP/2's client preface (RFC 9113 §3.4), which no HTTP/1.1 request can begin
+ * with: enough to choose the protocol. The session checks the whole preface.
+ */
+const PREFACE_START = new TextEncoder().encode("PRI * HTTP/2.0\r\n");
+const PEEKED = new Uint8Array(PREFACE_START.length);
+
 /** Connections accepted per readiness event before other sockets get a turn. */
 const ACCEPT_BATCH = 64;
 /** Pause before retrying accept after EMFILE/ENFILE/ENOBUFS, so a full fd table is no busy loop. */
@@ -66,6 +74,11 @@ export interface ServerOptions extends ListenOptions {
   onComplete?: ConnectionOptions["onComplete"];
   /** Serve HTTPS: every accepted socket does a TLS handshake before it carries HTTP. */
   tls?: TlsAcceptor;
+  /**
+   * Speak HTTP/2 to a cleartext connection that opens with the client preface (prior knowledge,
+   * RFC 9113 §3.3); default true. Over TLS, ALPN will decide.
+   */
+  http2?: boolean;
   /** Fields every response carries (names and values, alternating), error answers included. */
   headers?: readonly string[];
 }
@@ -270,11 +283,27 @@ export class Server implements Disposable {
    * first request is usually here already: it is read now rather than after another epoll_wait.
    */
   #begin(transport: SocketTransport | TlsTransport): void {
-    const session = new Connection(transport, this.#connOptions);
+    const session = this.#speaksHttp2(transport)
+      ? new Http2Session(transport, this.#connOptions)
+      : new Connection(transport, this.#connOptions);
     transport.connection = session;
     transport.onClosed = () => this.#onSessionClosed(transport.connection!);
     this.#connections.add(session);
     session.onReadable();
+  }
+
+  /**
+   * Whether a cleartext connection opens with HTTP/2's client preface (RFC 9113 §3.4), seen
+   * without taking it (MSG_PEEK: the session reads it). TCP_DEFER_ACCEPT means the first bytes
+   * are normally here; a client that has sent nothing yet, or only part of the preface's first
+   * line, is taken as HTTP/1.1, where `PRI` is no method (501). TLS will decide by ALPN.
+   */
+  #speaksHttp2(transport: SocketTransport | TlsTransport): boolean {
+    if (this.#options.http2 === false || !(transport instanceof SocketTransport)) return false;
+    const n = peekFd(transport.fd, PEEKED, PREFACE_START.length);
+    if (n < PREFACE_START.length) return false;
+    for (let i = 0; i < n; i++) if (PEEKED[i] !== PREFACE_START[i]) return false;
+    return true;
   }
 
   /** An HTTP/1.1 connection handed its transport to another protocol after a 101. */

@@ -112,6 +112,15 @@ export class RequestBody {
     return this.#state === DROPPED;
   }
 
+  /**
+   * Bytes waiting for a reader that back-pressure should count: HTTP/2 flow control holds the
+   * peer's window shut by this much. 0 while bytes() gathers the whole body, which the budget
+   * and the body limit bound instead (as HTTP/1.1 keeps reading then).
+   */
+  get unread(): number {
+    return this.#collecting || this.#state !== OPEN && this.#state !== ENDED ? 0 : this.#queued;
+  }
+
   /** Whether enough waits unread that the connection should stop reading. */
   get full(): boolean {
     return !this.#collecting && this.#held >= BODY_QUEUE_BYTES;

@@ -22,7 +22,9 @@ export class RequestHead {
   target = "";
   /** Path and query of the target (absolute-form has its scheme and authority removed). */
   path = "";
-  /** HTTP/1.x minor version: 0 or 1 (1.2 and later are answered as 1.1). */
+  /** HTTP major version: 1, or 2 for a request that arrived over HTTP/2. */
+  major = 1;
+  /** Minor version: 0 or 1 for HTTP/1.x (1.2 and later are answered as 1.1), 0 for HTTP/2. */
   minor = 1;
   /** Field names (lower-case) and values, alternating. */
   headers: string[] = [];

@@ -140,3 +140,24 @@ export const IO = {
   EPIPE: -EPIPE,
   ECONNRESET: -ECONNRESET,
 } as const;
+
+/**
+ * A response that ended: its last byte accepted by the kernel (`complete`), or its connection
+ * closed first. One object, reused: read it in the callback, keep nothing of it. HTTP/1.1 and
+ * HTTP/2 report their responses so (the access log, the operator's metrics).
+ */
+export interface ResponseDone {
+  /** The request, or null when it could not be parsed. */
+  head: RequestHead | null;
+  status: number;
+  /**
+   * Body bytes that left (nginx's `$body_bytes_sent`): the whole body when complete, what the
+   * kernel accepted when cut short. HTTP/1.1 counts its chunk framing; HTTP/2 the DATA payloads
+   * written towards the kernel.
+   */
+  bytes: number;
+  /** Milliseconds from the request head's arrival to the end, on the options' `now` clock. */
+  ms: number;
+  /** Whether every byte of the response was accepted by the kernel. */
+  complete: boolean;
+}

@@ -1,6 +1,6 @@
 // Retained JavaScript heap per idle keep-alive connection: N Connections over in-memory
 // transports, each having served one request, measured after a full GC. The kernel's share
-// (socket buffers) and the process's RSS are scripts/bench.ts's idle10k; this is our part.
+// (socket buffers) and the process's RSS are the idle10k scenario of scripts/bench/; this is ours.
 // Usage: deno run -A --v8-flags=--expose-gc scripts/conn_memory.ts [N]
 
 import { Connection } from "../http/h1/connection.ts";

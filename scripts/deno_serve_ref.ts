@@ -1,4 +1,4 @@
-// The Deno.serve reference for scripts/bench.ts, in its fastest form: every request gets the same
+// The Deno.serve reference for scripts/bench/, in its fastest form: every request gets the same
 // body, built once (a string when the bytes are UTF-8 text, which Deno.serve sends fastest), from
 // a handler that never touches the request. --routing is the labelled variant that reads the URL
 // (`new URL(request.url).pathname`) and answers 404 off "/", as an application would.

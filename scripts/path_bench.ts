@@ -14,6 +14,7 @@ import { parseArgs } from "node:util";
 import { Connection } from "../http/h1/connection.ts";
 import type { Handler } from "../http/types.ts";
 import { MemoryTransport } from "./_memory_transport.ts";
+import { median } from "./measure.ts";
 import { Timer, TimerHeap } from "../loop/timers.ts";
 import { batchEnd, batchStart, monoClock } from "../http/clock.ts";
 import { embeddedHandler } from "../app/site/embedded_page.ts";
@@ -163,11 +164,9 @@ function round(n: number): number {
 round(200_000); // warm up the JIT
 const results: number[] = [];
 for (let r = 0; r < ROUNDS; r++) results.push(round(REQUESTS));
-results.sort((a, b) => a - b);
-const median = results[Math.floor(results.length / 2)]!;
 console.log(
-  `${values.handler}: ${median.toFixed(1)} ns per request (median of ${ROUNDS} x ${REQUESTS}; ` +
-    `min ${results[0]!.toFixed(1)}, max ${results.at(-1)!.toFixed(1)}), ${
+  `${values.handler}: ${median(results).toFixed(1)} ns per request (median of ${ROUNDS} x ${REQUESTS}; ` +
+    `min ${Math.min(...results).toFixed(1)}, max ${Math.max(...results).toFixed(1)}), ${
       transport.written / (REQUESTS * ROUNDS + 200_000)
     } bytes out each`,
 );

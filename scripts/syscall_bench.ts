@@ -13,6 +13,7 @@ import {
   SOCK_STREAM,
 } from "../ffi/libc.ts";
 import { makeSocketPair } from "../ffi/socket.ts";
+import { nsPerCall } from "./measure.ts";
 
 const { socket, close, read, write, epoll_create1, epoll_wait } = libc.symbols;
 const ABS = Deno.dlopen("libc.so.6", { abs: { parameters: ["i32"], result: "i32" } });
@@ -24,15 +25,7 @@ const ROUNDS = 5;
 
 /** Runs `fn` N times per round; returns the median ns per call over ROUNDS rounds. */
 function measure(fn: () => void): number {
-  for (let i = 0; i < 10_000; i++) fn(); // warm up: lets V8 compile the fast-call path
-  const perCall: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < N; i++) fn();
-    perCall.push(((performance.now() - t0) * 1e6) / N);
-  }
-  perCall.sort((a, b) => a - b);
-  return perCall[Math.floor(ROUNDS / 2)]!;
+  return nsPerCall(fn, { calls: N, rounds: ROUNDS, warmUp: 10_000 });
 }
 
 const [a, b] = makeSocketPair();

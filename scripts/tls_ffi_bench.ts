@@ -9,6 +9,7 @@ import { libssl } from "../ffi/libssl.ts";
 import { makeSocketPair } from "../ffi/socket.ts";
 import { TlsContext } from "../app/transport/tls_context.ts";
 import { TicketKeyRing } from "../app/transport/ticket_keys.ts";
+import { nsPerCall } from "./measure.ts";
 
 const { SSL_new, SSL_free, SSL_set_fd, SSL_set_accept_state, SSL_do_handshake, SSL_read, SSL_write } =
   libssl.symbols;
@@ -25,15 +26,7 @@ const N = Number(values.iterations ?? 1_000_000);
 const ROUNDS = 5;
 
 function measure(fn: () => void, n = N): number {
-  for (let i = 0; i < 20_000; i++) fn();
-  const perCall: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) fn();
-    perCall.push(((performance.now() - t0) * 1e6) / n);
-  }
-  perCall.sort((a, b) => a - b);
-  return perCall[Math.floor(ROUNDS / 2)]!;
+  return nsPerCall(fn, { calls: n, rounds: ROUNDS, warmUp: 20_000 });
 }
 
 const dir = Deno.makeTempDirSync({ prefix: "rawserve-tlsbench-" });

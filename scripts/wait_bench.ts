@@ -4,6 +4,7 @@
 // per request from /proc/PID/stat. Usage: deno run -A scripts/wait_bench.ts [--rounds 3]
 
 import { parseArgs } from "node:util";
+import { cpuMs, median } from "./measure.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -12,7 +13,6 @@ const { values } = parseArgs({
 const ROUNDS = Number(values.rounds ?? 3);
 const DURATION = Number(values.duration ?? 4);
 const ROOT = new URL("..", import.meta.url).pathname;
-const TICKS_PER_SECOND = 100; // CLK_TCK on Linux x86-64
 
 interface Variant {
   name: string;
@@ -37,11 +37,6 @@ const SCENARIOS: { name: string; wrk: string[]; variants: Variant[] }[] = [
     ],
   },
 ];
-
-function cpuTicks(pid: number): number {
-  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
-  return Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
-}
 
 async function startServer(
   flags: string[],
@@ -77,11 +72,6 @@ async function runWrk(port: number, args: string[]): Promise<{ requests: number;
   };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 const fmt = new Intl.NumberFormat("en", { maximumFractionDigits: 2 });
 console.log(`| scenario | setting | req/s | server CPU µs/request (median of ${ROUNDS}) |`);
 console.log("| --- | --- | ---: | ---: |");
@@ -94,10 +84,10 @@ for (const scenario of SCENARIOS) {
     for (let r = 0; r < ROUNDS; r++) {
       for (let i = 0; i < servers.length; i++) {
         const s = servers[i]!;
-        const before = cpuTicks(s.pid);
+        const before = cpuMs(s.pid);
         const result = await runWrk(s.port, scenario.wrk);
-        const ticks = cpuTicks(s.pid) - before;
-        cpu[i]!.push((ticks / TICKS_PER_SECOND) * 1e6 / Math.max(1, result.requests));
+        const ms = cpuMs(s.pid) - before;
+        cpu[i]!.push(ms * 1_000 / Math.max(1, result.requests));
         rps[i]!.push(result.rps);
       }
     }

@@ -235,8 +235,8 @@ function stringsOf(text: string): string[] {
   );
 }
 
-/** A flag name as the CLI spells one: two dashes and a letter. */
-const FLAG = /(?:^|[\s(`"'])--[a-z]/;
+/** A flag name as the CLI spells one: two dashes and a letter (a CSS `var(--ink)` in a page is not one). */
+const FLAG = /(?:^|[\s`"']|(?<!var)\()--[a-z]/;
 
 Deno.test("no flag name in a string below the application (ffi/, loop/, http/): the caller words hints", () => {
   const offenders: string[] = [];
@@ -251,7 +251,8 @@ Deno.test("no flag name in a string below the application (ffi/, loop/, http/): 
 
 Deno.test("the flag scan sees flags in strings and templates, not in comments or arithmetic", () => {
   const sample =
-    'const a = "use --port";\n// see --root\nconst b = `try --host ${x}`;\nlet c = i--;\nconst d = "a-b";';
+    'const a = "use --port";\n// see --root\nconst b = `try --host ${x}`;\nlet c = i--;\nconst d = "a-b";\n' +
+    'const e = "a{color:var(--ink)}";\nconst f = "(--spa)";';
   const found = stringsOf(sample).filter((l) => FLAG.test(l));
-  assert.deepEqual(found, ['"use --port"', "`try --host ${x}`"]);
+  assert.deepEqual(found, ['"use --port"', "`try --host ${x}`", '"(--spa)"']);
 });

@@ -95,7 +95,9 @@ export function formatLogLine(
 ): string {
   const { remote, head, status, bytes } = entry;
   if (format === "json") return jsonLine(entry, nowMs);
-  const request = head ? `${head.method} ${escapeLogText(head.target)} HTTP/1.${head.minor}` : "-";
+  const request = head
+    ? `${head.method} ${escapeLogText(head.target)} HTTP/${head.major}.${head.minor}`
+    : "-";
   let line = `${remote} - - ${clfTimestamp(nowMs)} "${request}" ${status} ${bytes === 0 ? "-" : bytes}`;
   if (format === "combined") {
     line += ` "${escapeLogText(head?.get("referer") ?? "-")}" "${
@@ -113,7 +115,7 @@ function jsonLine(entry: LogEntry, nowMs: number): string {
     remote: entry.remote,
     method: head?.method ?? null,
     target: head?.target ?? null,
-    protocol: head ? `HTTP/1.${head.minor}` : null,
+    protocol: head ? `HTTP/${head.major}.${head.minor}` : null,
     status: entry.status,
     bytes: entry.bytes,
     ms: Math.round(entry.ms * 1000) / 1000,
@@ -127,6 +129,7 @@ const TEXT = new TextEncoder();
 const DASHES = TEXT.encode(" - - ");
 const VERSION_11 = TEXT.encode(' HTTP/1.1" ');
 const VERSION_10 = TEXT.encode(' HTTP/1.0" ');
+const VERSION_20 = TEXT.encode(' HTTP/2.0" ');
 const NO_REQUEST = TEXT.encode(' "-" ');
 
 /**
@@ -173,7 +176,7 @@ export class AccessLog {
       this.#latin1(head.method);
       this.#batch[this.#length++] = 32;
       this.#escaped(target);
-      this.#bytes(head.minor === 0 ? VERSION_10 : VERSION_11);
+      this.#bytes(head.major === 2 ? VERSION_20 : head.minor === 0 ? VERSION_10 : VERSION_11);
     } else this.#bytes(NO_REQUEST);
     this.#decimal(status);
     this.#batch[this.#length++] = 32;

@@ -71,6 +71,8 @@ Options:
   --cert FILE               serve HTTPS with this PEM certificate (the chain may follow it)
   --key FILE                the certificate's PEM private key (unencrypted); SIGHUP reloads both
   --tls-tickets on|off      TLS session tickets, for resumed handshakes (default on)
+  --http2 on|off            HTTP/2 for clients that open with its preface on a cleartext port
+                            (h2c by prior knowledge, RFC 9113 §3.3; default on)
   --handshake-timeout SECONDS  a TLS handshake must finish within SECONDS (default ${
     DEFAULTS.handshakeTimeoutMs / 1000
   })
@@ -138,6 +140,8 @@ export interface CliConfig {
   sndbuf: number | null;
   rcvbuf: number | null;
   noDelay: boolean;
+  /** Speak HTTP/2 to clients that open with its preface (--http2). */
+  http2: boolean;
   /** Introspection paths (null: off); see app/operator/introspection.ts. */
   statusPath: string | null;
   statusPublic: boolean;
@@ -217,6 +221,7 @@ const FLAGS = {
   key: { type: "string" },
   "handshake-timeout": { type: "string" },
   "tls-tickets": { type: "string" },
+  http2: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -295,6 +300,7 @@ function networkConfig(v: Flags) {
     sndbuf: integer("sndbuf", v.sndbuf, 1024, 2 ** 30) ?? null,
     rcvbuf: integer("rcvbuf", v.rcvbuf, 1024, 2 ** 30) ?? null,
     noDelay: onOff("no-delay", v["no-delay"], true),
+    http2: onOff("http2", v.http2, true),
   };
 }
 

@@ -22,6 +22,7 @@ import { formatStats } from "./stats_report.ts";
 import { formatBytes } from "../../http/format.ts";
 import type { FetchHandler } from "../web/handler.ts";
 import type { Origin } from "../web/request.ts";
+import type { WebSocketContext } from "../web/websocket.ts";
 import { WORKER_ENV } from "./supervisor.ts";
 import { type OperatorPages, withOperatorPages } from "./operator_pages.ts";
 import { isIntrospectionPath } from "../operator/introspection.ts";
@@ -135,11 +136,13 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   // timers or I/O outside any answer, which a synchronous wait would hold up.
   const syncWait = config.app === null;
   const origin: Origin = { scheme: config.tls ? "https" : "http", fallbackHost: "" };
+  // An --app's WebSockets get the server's reactor once it exists, and --write-timeout.
+  const websocket: WebSocketContext = { deadline: null, writeTimeoutMs: config.writeTimeoutMs };
   if (config.app !== null) {
     const app = await loadApp(config.app);
     // Imported only here: the web bridge's self-tests cost ~10 ms of start-up that a file server needs not pay.
     const { fetchHandler } = await import("../web/handler.ts");
-    handler = fetchHandler(app, { origin });
+    handler = fetchHandler(app, { origin, websocket });
   } else if (config.root !== null) {
     handler = siteHandler(config, config.root, stack);
   }
@@ -160,6 +163,7 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   if (syncWait) options.reactor = { ...options.reactor, syncWaitMs: SYNC_WAIT_MS };
   if (tls) options.tls = tls;
   const server = stack.use(new Server(options));
+  websocket.deadline = (callback) => server.reactor.timer(callback);
   pages?.attach(server);
   const bound = server.listen();
   origin.fallbackHost = formatAuthority(bound.host, bound.port);
@@ -325,6 +329,7 @@ function serverOptions(
     maxDescriptors: descriptors,
     reusePort: worker,
     noDelay: config.noDelay,
+    http2: config.http2,
     ...(config.sndbuf ? { sndbuf: config.sndbuf } : {}),
     ...(config.rcvbuf ? { rcvbuf: config.rcvbuf } : {}),
     handler,

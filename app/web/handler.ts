@@ -8,6 +8,7 @@ import type { Handler, HttpRequest, HttpResponse } from "../../http/types.ts";
 import { HandlerInfo, type ServeHandlerInfo } from "./info.ts";
 import { type Origin, webRequest } from "./request.ts";
 import { engineResponse } from "./response.ts";
+import { asksForWebSocket, registerCandidate, settleCandidate, type WebSocketContext } from "./websocket.ts";
 
 /**
  * What an application gives: Deno.ServeHandler's shape.
@@ -37,6 +38,8 @@ export interface FetchHandlerOptions {
   origin: Origin;
   /** The answer for a handler that throws; by default the error is logged and 500 answered. */
   onError?: ErrorHandler;
+  /** The server's facilities for WebSockets; without it, upgradeWebSocket() refuses rawserve's requests. */
+  websocket?: WebSocketContext;
 }
 
 /** Deno.serve's default: log the error, answer 500. */
@@ -54,6 +57,34 @@ function defaultOnError(error: unknown): Response {
 export function fetchHandler(handle: FetchHandler, options: FetchHandlerOptions): Handler {
   const onError = options.onError ?? defaultOnError;
   const origin = options.origin;
+  const websocket = options.websocket ?? null;
+
+  /**
+   * A request asking for a WebSocket: the handler may call upgradeWebSocket() on it, and its
+   * answer is either that upgrade's 101 or an ordinary response (the socket then fails, as in Deno).
+   */
+  async function handleUpgradable(
+    http: HttpRequest,
+    info: HandlerInfo,
+    context: WebSocketContext,
+  ): Promise<HttpResponse> {
+    const request = webRequest(http.head, http.body, { origin, info });
+    registerCandidate(request, http, info, context);
+    let response: unknown;
+    try {
+      response = await handle(request, info);
+    } catch (error) {
+      settleCandidate(request, null);
+      return failed(error);
+    }
+    const upgrade = settleCandidate(request, response instanceof Response ? response : null);
+    if (upgrade) return upgrade;
+    try {
+      return engineResponse(response);
+    } catch (error) {
+      return failed(error);
+    }
+  }
 
   /** The answer when the handler, or the conversion of its Response, failed. */
   function failed(error: unknown): HttpResponse | Promise<HttpResponse> {
@@ -75,6 +106,7 @@ export function fetchHandler(handle: FetchHandler, options: FetchHandlerOptions)
     // tunnel (RFC 9110 §9.3.6) or reflect requests (§9.3.8).
     if (method === "CONNECT" || method === "TRACE") return statusResponse(STATUS.NOT_IMPLEMENTED);
     const info = new HandlerInfo(http);
+    if (websocket && asksForWebSocket(http)) return handleUpgradable(http, info, websocket);
     let result: Response | Promise<Response>;
     try {
       result = handle(webRequest(http.head, http.body, { origin, info }), info);

@@ -13,6 +13,7 @@ import type { TlsConfig } from "../transport/tls.ts";
 import { type ErrorHandler, type FetchHandler, fetchHandler } from "./handler.ts";
 import type { NetAddr } from "./info.ts";
 import type { Origin } from "./request.ts";
+import type { WebSocketContext } from "./websocket.ts";
 
 /**
  * Options for {@linkcode serve}: where to listen, hooks, and the engine's limits.
@@ -147,16 +148,25 @@ export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler)
   const tls = tlsOptions(options);
   const descriptors = descriptorBudget(raiseFileLimit());
   const origin: Origin = { scheme: tls ? "https" : "http", fallbackHost: "" };
+  const websocket: WebSocketContext = {
+    deadline: null, // the server's reactor, once it exists
+    writeTimeoutMs: options.writeTimeoutMs ?? DEFAULTS.writeTimeoutMs,
+  };
   const serverOptions: ServerOptions = {
     host: options.hostname ?? "0.0.0.0",
     port: options.port ?? 8000,
     reusePort: options.reusePort ?? false,
     maxConnections: options.maxConnections ?? descriptors,
     maxDescriptors: descriptors,
-    handler: fetchHandler(handler, { origin, ...(options.onError ? { onError: options.onError } : {}) }),
+    handler: fetchHandler(handler, {
+      origin,
+      websocket,
+      ...(options.onError ? { onError: options.onError } : {}),
+    }),
     ...limits(options),
   };
   const server = new Server(serverOptions);
+  websocket.deadline = (callback) => server.reactor.timer(callback);
   let bound;
   try {
     bound = server.listen();

@@ -19,10 +19,10 @@ import { READ } from "./request_reader.ts";
 import type { BodyBudget } from "../request_body.ts";
 import { CUT_SHORT, RequestIntake } from "./request_intake.ts";
 import { DRAIN } from "./output_queue.ts";
-import { type ResponseDone, ResponseQueue } from "./responses.ts";
+import { ResponseQueue } from "./responses.ts";
 import { type Phase, PHASE_TIMEOUT, restartsPerRequest, type Timeouts } from "./phases.ts";
 import { type ConnectionStats, countClientLeft, countError, logHandlerFailure } from "../stats.ts";
-import type { Deadline, Handler, HttpResponse, Session, Transport } from "../types.ts";
+import type { Deadline, Handler, HttpResponse, ResponseDone, Session, Transport } from "../types.ts";
 import { IO } from "../types.ts";
 
 /** A lingering close waits at most this long for the peer's FIN (RFC 9112 §9.6). */

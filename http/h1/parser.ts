@@ -134,6 +134,7 @@ function parseRequestLine(buf: Uint8Array, p: number, lf: number, head: RequestH
   const major = buf[v + 5]! - 48, minor = buf[v + 7]! - 48;
   if (major < 0 || major > 9 || minor < 0 || minor > 9) throw bad("Malformed HTTP version");
   if (major !== 1) throw new HttpError(STATUS.HTTP_VERSION_NOT_SUPPORTED, "Only HTTP/1.x is supported");
+  head.major = 1;
   head.minor = minor === 0 ? 0 : 1;
   if (!METHODS.has(head.method)) throw new HttpError(STATUS.NOT_IMPLEMENTED, "Unknown method");
   return lf + 1;

@@ -10,7 +10,7 @@ import { encodeBody, encodeHead, OutputBuffer } from "./writer.ts";
 import { isFileBody, releaseUntaken, type Slot } from "./slot.ts";
 import { type ConnectionStats, countClientLeft, countError } from "../stats.ts";
 import type { RequestHead } from "../request_head.ts";
-import type { FileBody, HttpResponse, ResponseObserver, Transport, Upgrade } from "../types.ts";
+import type { FileBody, HttpResponse, ResponseDone, ResponseObserver, Transport, Upgrade } from "../types.ts";
 import { IO } from "../types.ts";
 
 /** Encoded responses are written once the shared output buffer passes this, bounding its growth. */
@@ -58,25 +58,6 @@ function bodyLength(body: Uint8Array | FileBody | ReadableStream<Uint8Array> | n
   if (body instanceof Uint8Array) return body.length;
   if (body instanceof ReadableStream) return -1;
   return body.length;
-}
-
-/**
- * A response that ended: its last byte accepted by the kernel (`complete`), or its connection
- * closed first. One object, reused: read it in the callback, keep nothing of it.
- */
-export interface ResponseDone {
-  /** The request, or null when it could not be parsed. */
-  head: RequestHead | null;
-  status: number;
-  /**
-   * Bytes after the head that the kernel accepted (nginx's `$body_bytes_sent`): the whole body
-   * when complete, what really left when cut short; chunk framing included.
-   */
-  bytes: number;
-  /** Milliseconds from the request head's arrival to the end, on the options' `now` clock. */
-  ms: number;
-  /** Whether every byte of the response was accepted by the kernel. */
-  complete: boolean;
 }
 
 const DONE: ResponseDone = { head: null, status: 0, bytes: 0, ms: 0, complete: false };

@@ -1,10 +1,57 @@
-// Directory listings: an HTML page of a directory's entries, names escaped, or the same entries
-// as JSON for clients that ask for it (Accept: application/json); directories first, then by name.
+// Directory listings: an HTML page of a directory's entries, or the same entries as JSON for clients
+// that ask for it (Accept: application/json). Directories first, then in the order the query asks
+// (`?sort=name|size|date&order=asc|desc`, natural name order by default); the cut to
+// MAX_LISTING_ENTRIES is made after sorting. Every name is escaped; the page loads nothing from
+// elsewhere, works without script, and its own inline style and script are allowed by their hashes.
 
+import { setImmediate } from "node:timers";
 import type { HttpResponse } from "../types.ts";
 import { STATUS } from "../status.ts";
 import { escapeHtml, formatBytes } from "../format.ts";
 import type { DirEntry, StaticFs } from "./types.ts";
+
+/**
+ * Most entries a listing shows, after sorting. Past a few thousand rows a page is searched, not
+ * read, and its size (~300 bytes a row) and the browser's layout time grow with it.
+ */
+export const MAX_LISTING_ENTRIES = 10_000;
+
+/**
+ * Listings read and sorted at once, per handler; others wait their turn. Each may hold
+ * MAX_LISTING_SCAN entries (app/site/static_fs.ts, ~10 MB) and keep the file system's threads busy
+ * for a second or two, so many clients listing a huge directory together wait rather than
+ * multiply both.
+ */
+export const MAX_CONCURRENT_LISTINGS = 4;
+
+/** Lets at most a fixed number of listings work at once; the others wait in arrival order. */
+export class ListingGate {
+  #free: number;
+  #waiting: (() => void)[] = [];
+
+  /** @param max listings at once */
+  constructor(max = MAX_CONCURRENT_LISTINGS) {
+    this.#free = max;
+  }
+
+  /** Listings waiting for a turn. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /** Runs `work` when a place is free, and frees it when `work` settles. */
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next(); // the place passes straight to the next in line
+      else this.#free++;
+    }
+  }
+}
 
 /** One entry of a JSON listing. */
 export interface ListingEntry {
@@ -16,9 +63,197 @@ export interface ListingEntry {
   mtime: string;
 }
 
-/** Directories first, then by name. */
-function byKindThenName(a: DirEntry, b: DirEntry): number {
-  return Number(b.isDirectory) - Number(a.isDirectory) || a.name.localeCompare(b.name);
+/** The columns a listing sorts by, as the query names them. */
+export const SORT_KEYS = ["name", "size", "date"] as const;
+/** A column a listing sorts by. */
+export type SortKey = typeof SORT_KEYS[number];
+/** The directions, as the query names them. */
+export const SORT_ORDERS = ["asc", "desc"] as const;
+
+/** How a listing is sorted. Directories always come first. */
+export interface ListingOrder {
+  sort: SortKey;
+  order: typeof SORT_ORDERS[number];
+}
+
+/** Names ascending: what a listing shows without a query. */
+export const DEFAULT_ORDER: ListingOrder = { sort: "name", order: "asc" };
+
+/** The first click on a column: names A to Z, the biggest and the newest first. */
+const FIRST_ORDER = { name: "asc", size: "desc", date: "desc" } as const;
+
+/**
+ * Reads a listing's order from a query string. Only `sort` and `order` are read, and only their
+ * exact values (`sort=name|size|date`, `order=asc|desc`), each at most once; other parameters are
+ * ignored, so a cache-busting `?v=2` still lists.
+ * @param query the request target's query, with or without its `?` ("" for none)
+ * @returns the order (DEFAULT_ORDER's parts where absent), or null when it is malformed (answer 400)
+ */
+export function parseListingOrder(query: string): ListingOrder | null {
+  let sort: string | null = null, order: string | null = null;
+  for (const part of (query.startsWith("?") ? query.slice(1) : query).split("&")) {
+    const eq = part.indexOf("=");
+    const key = eq < 0 ? part : part.slice(0, eq);
+    const value = eq < 0 ? null : part.slice(eq + 1);
+    if (key === "sort") {
+      if (sort !== null || !SORT_KEYS.includes(value as SortKey)) return null;
+      sort = value;
+    } else if (key === "order") {
+      if (order !== null || !SORT_ORDERS.includes(value as ListingOrder["order"])) return null;
+      order = value;
+    }
+  }
+  return {
+    sort: (sort ?? DEFAULT_ORDER.sort) as SortKey,
+    order: (order ?? DEFAULT_ORDER.order) as ListingOrder["order"],
+  };
+}
+
+/** The query string that asks for `order` ("" for the default, so plain links stay plain). */
+export function orderQuery(order: ListingOrder): string {
+  if (order.sort === DEFAULT_ORDER.sort && order.order === DEFAULT_ORDER.order) return "";
+  return `?sort=${order.sort}&order=${order.order}`;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57; // '0'..'9'
+}
+
+/**
+ * A name's sort key: lower-cased, each run of digits as `0`, its length without leading zeros (as
+ * one character), then those digits; so comparing keys as strings compares runs of digits as
+ * numbers of any size. `0` marks runs only: every other `0` belongs to one, and a digit compares with
+ * any other character as `0` does (digits are contiguous, 48..57).
+ */
+function naturalKey(name: string): string {
+  const x = name.toLowerCase();
+  let key = "", from = 0;
+  for (let i = 0; i < x.length;) {
+    if (!isDigit(x.charCodeAt(i))) {
+      i++;
+      continue;
+    }
+    key += x.slice(from, i);
+    let s = i;
+    while (x.charCodeAt(s) === 48) s++;
+    let e = s;
+    while (isDigit(x.charCodeAt(e))) e++;
+    key += "0" + String.fromCharCode(0x100 + e - s) + x.slice(s, e);
+    i = from = e;
+  }
+  return key + x.slice(from);
+}
+
+/** Two names by their keys, and names with equal keys by their code units (so the order is total). */
+function compareKeys(x: string, y: string, a: string, b: string): number {
+  return x < y ? -1 : x > y ? 1 : a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Natural order of names: runs of digits compare as numbers (`item-2` before `item-10`), letters
+ * without regard to case; names equal that way compare by their UTF-16 code units, so the order is
+ * total and the same on every machine (no locale).
+ * @returns negative, zero or positive, as Array.prototype.sort wants
+ */
+export function compareNames(a: string, b: string): number {
+  return compareKeys(naturalKey(a), naturalKey(b), a, b);
+}
+
+/** An entry with its name's sort key, made once. */
+interface Keyed {
+  entry: DirEntry;
+  key: string;
+}
+
+/**
+ * The comparison a listing sorts by: directories first, then the column (directories have no
+ * size, so by size they stay in name order), ties by name ascending.
+ * @param order the column and direction
+ */
+function compareKeyed(order: ListingOrder): (a: Keyed, b: Keyed) => number {
+  const sign = order.order === "asc" ? 1 : -1;
+  const names = (a: Keyed, b: Keyed) => compareKeys(a.key, b.key, a.entry.name, b.entry.name);
+  return (a, b) => {
+    const x = a.entry, y = b.entry;
+    const kind = Number(y.isDirectory) - Number(x.isDirectory);
+    if (kind !== 0) return kind;
+    if (order.sort === "name") return sign * names(a, b);
+    const by = order.sort === "date" ? x.mtimeMs - y.mtimeMs : x.isDirectory ? 0 : x.size - y.size;
+    return by !== 0 ? sign * by : names(a, b);
+  };
+}
+
+/**
+ * Entries sorted in one turn of the event loop (~10 ms here): a long listing sorts in runs of this
+ * size with the reactor's turns between them, then merges the runs' heads.
+ */
+const SORT_RUN = 8_192;
+
+/** Lets the reactor (and every other connection) have a turn. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Sorts entries and keeps the first `max`: the cut respects the order asked for. Directories come
+ * first, then the column (directories have no size, so by size they stay in name order), ties by
+ * name ascending. It runs on the reactor's thread, in runs of SORT_RUN entries with a turn between
+ * them; MAX_LISTING_SCAN (app/site/static_fs.ts) bounds the entries and so the runs.
+ * @param entries every entry read
+ * @returns the entries shown, in order
+ */
+export async function sortAndCut(
+  entries: readonly DirEntry[],
+  order: ListingOrder,
+  max = MAX_LISTING_ENTRIES,
+): Promise<DirEntry[]> {
+  const compare = compareKeyed(order);
+  const runs: Keyed[][] = [];
+  for (let i = 0; i < entries.length; i += SORT_RUN) {
+    if (i > 0) await nextTurn();
+    const run = entries.slice(i, i + SORT_RUN).map((entry): Keyed => ({
+      entry,
+      key: naturalKey(entry.name),
+    }));
+    run.sort(compare);
+    if (run.length > max) run.length = max;
+    runs.push(run);
+  }
+  // Merge: the least of the runs' heads, `max` times (a few runs: a scan beats a heap).
+  const heads = new Array<number>(runs.length).fill(0);
+  const out: DirEntry[] = [];
+  while (out.length < max) {
+    let best = -1;
+    for (let r = 0; r < runs.length; r++) {
+      const head = runs[r]![heads[r]!];
+      if (head && (best < 0 || compare(head, runs[best]![heads[best]!]!) < 0)) best = r;
+    }
+    if (best < 0) break;
+    out.push(runs[best]![heads[best]!++]!.entry);
+  }
+  return out;
+}
+
+/** One link of a listing's breadcrumbs. */
+export interface Crumb {
+  /** The segment as shown ("/" for the root). */
+  label: string;
+  /** A relative link to that directory ("../../", "./"). */
+  href: string;
+}
+
+/**
+ * The breadcrumbs of a directory: the root, then each segment, each linking to its directory by a
+ * relative path (so the page works behind a proxy that mounts it under a prefix).
+ * @param urlPath the directory as the client asked for it, decoded, ending in `/` (`/a/b/`)
+ */
+export function breadcrumbs(urlPath: string): Crumb[] {
+  const segments = urlPath.split("/").filter((s) => s !== "");
+  const up = (n: number) => n === 0 ? "./" : "../".repeat(n);
+  return [
+    { label: "/", href: up(segments.length) },
+    ...segments.map((label, i) => ({ label, href: up(segments.length - 1 - i) })),
+  ];
 }
 
 /**
@@ -26,31 +261,50 @@ function byKindThenName(a: DirEntry, b: DirEntry): number {
  * @param fs the served root
  * @param rel the directory beneath the root ("" for the root)
  * @param options `urlPath`: the directory's path as the client asked for it, ending in `/`;
- *   `dotfiles`: whether to list names that start with a dot; `json`: answer JSON; `headers`:
- *   fields every answer carries; `error`: the answer for a status (403, 404)
+ *   `query`: the request's query string (the order); `dotfiles`: whether to list names that
+ *   start with a dot; `json`: answer JSON; `headers`: fields every answer carries; `error`: the
+ *   answer for a status (400, 403, 404)
  * @returns 200 with the listing (it varies with Accept), or the error when it cannot be read
  */
-export async function listDirectory(
+export function listDirectory(
   fs: StaticFs,
   rel: string,
   options: {
     urlPath: string;
+    query: string;
     dotfiles: boolean;
     json: boolean;
     headers: readonly string[];
     error: (status: number) => HttpResponse | Promise<HttpResponse>;
+    gate?: ListingGate;
   },
 ): Promise<HttpResponse> {
-  let entries, truncated;
+  const order = parseListingOrder(options.query);
+  if (order === null) return Promise.resolve(options.error(STATUS.BAD_REQUEST));
+  return options.gate
+    ? options.gate.run(() => listOrdered(fs, rel, order, options))
+    : listOrdered(fs, rel, order, options);
+}
+
+/** listDirectory() once the order is known (and the gate, if any, let it in). */
+async function listOrdered(
+  fs: StaticFs,
+  rel: string,
+  order: ListingOrder,
+  options: Parameters<typeof listDirectory>[2],
+): Promise<HttpResponse> {
+  let read;
   try {
-    ({ entries, truncated } = await fs.readDir(rel));
+    read = await fs.readDir(rel);
   } catch (e) {
     if (e instanceof Deno.errors.PermissionDenied) return options.error(STATUS.FORBIDDEN);
     if (e instanceof Deno.errors.NotFound) return options.error(STATUS.NOT_FOUND);
     throw e;
   }
-  entries = entries.filter((e) => options.dotfiles || !e.name.startsWith("."));
-  entries.sort(byKindThenName);
+  const all = options.dotfiles ? read.entries : read.entries.filter((e) => !e.name.startsWith("."));
+  const total = all.length;
+  const entries = await sortAndCut(all, order);
+  const truncated = read.truncated || entries.length < total;
   const common = ["Vary", "Accept", "X-Content-Type-Options", "nosniff", ...options.headers];
   if (options.json) {
     const list: ListingEntry[] = entries.map((e) => ({
@@ -61,7 +315,7 @@ export async function listDirectory(
     }));
     return {
       status: STATUS.OK,
-      // An array cannot say it was cut short: a field does (MAX_LISTING_ENTRIES in app/site/static_fs.ts).
+      // An array cannot say it was cut short: a field does.
       headers: [
         "Content-Type",
         "application/json",
@@ -71,31 +325,174 @@ export async function listDirectory(
       body: JSON.stringify(list) + "\n",
     };
   }
+  const csp = await pageCsp();
   return {
     status: STATUS.OK,
-    headers: ["Content-Type", "text/html; charset=utf-8", ...common],
-    body: listingPage(entries, options.urlPath, truncated),
+    headers: ["Content-Type", "text/html; charset=utf-8", "Content-Security-Policy", csp, ...common],
+    body: listingPage(entries, {
+      urlPath: options.urlPath,
+      order,
+      total: read.truncated ? null : total,
+    }),
   };
 }
 
-function listingPage(entries: DirEntry[], urlPath: string, truncated: boolean): string {
-  const title = escapeHtml(`Index of ${urlPath}`);
+const STYLE = `
+:root{color-scheme:light dark;--bg:#f6f7f9;--card:#fff;--ink:#1d2330;--mute:#667085;--line:#e3e6ea;--accent:#2456c8;--hover:#eef2f8}
+@media (prefers-color-scheme:dark){:root{--bg:#0f1218;--card:#171b23;--ink:#e6e9ef;--mute:#98a2b3;--line:#2a303b;--accent:#7aa7ff;--hover:#1f2531}}
+*{box-sizing:border-box}[hidden]{display:none!important}
+body{margin:0;background:var(--bg);color:var(--ink);font:15px/1.45 system-ui,sans-serif}
+main{max-width:64rem;margin:auto;padding:1rem}
+a{color:var(--accent);text-decoration:none}a:hover{text-decoration:underline}
+h1{font-size:1.25rem;font-weight:600;margin:.25rem 0 .75rem;overflow-wrap:anywhere}
+h1 .lead{color:var(--mute);font-weight:400}h1 .crumbs a{padding:0 .05rem}h1 .here{color:var(--ink)}h1 .sep{color:var(--mute);padding:0 .1rem}
+.bar{display:flex;gap:.75rem;align-items:center;margin:0 0 .6rem}
+#filter{flex:1;max-width:22rem;font:inherit;padding:.35rem .6rem;border:1px solid var(--line);border-radius:.4rem;background:var(--card);color:var(--ink)}
+.count{color:var(--mute);font-size:.85rem}
+table{width:100%;border-collapse:separate;border-spacing:0;background:var(--card);border:1px solid var(--line);border-radius:.6rem}
+th,td{padding:.4rem .75rem;text-align:left;vertical-align:baseline}
+thead th{font-size:.8rem;text-transform:uppercase;letter-spacing:.04em;border-bottom:1px solid var(--line);white-space:nowrap}
+thead a{color:var(--mute)}thead a.on{color:var(--ink)}
+tbody td{border-top:1px solid var(--line)}tbody tr:first-child td{border-top:0}tbody tr:hover{background:var(--hover)}
+td.name{overflow-wrap:anywhere;width:100%}td.name a{display:block}
+.size,.date{white-space:nowrap;font-variant-numeric:tabular-nums;color:var(--mute)}.size{text-align:right}
+.dir a{font-weight:600}.up a{color:var(--mute)}
+footer{color:var(--mute);font-size:.85rem;margin:.6rem .2rem}
+@media (max-width:40rem){
+main{padding:.75rem .5rem}h1{font-size:1.1rem}
+table,thead,tbody{display:block}
+thead tr{display:flex;gap:1rem;padding:0 .75rem;border-bottom:1px solid var(--line)}thead th{padding:.45rem 0;border:0}thead th.name{flex:1}
+tbody tr{display:grid;grid-template-columns:1fr auto;column-gap:1rem;padding:.35rem .75rem;border-top:1px solid var(--line)}
+tbody tr:first-child{border-top:0}tbody td{padding:0;border:0}td.name{grid-column:1/-1;width:auto}
+tbody .size{text-align:left;font-size:.85rem}tbody .date{text-align:right;font-size:.85rem}
+}
+`;
+
+// Shows the filter box, filters rows by name as one types, and shows times in the reader's zone.
+const SCRIPT = `
+const box = document.getElementById("filter"), count = document.getElementById("count");
+const rows = [...document.querySelectorAll("tbody tr:not(.up)")].map((r) => [r, r.querySelector("a").textContent.toLowerCase()]);
+box.hidden = false;
+function filter() {
+  const q = box.value.trim().toLowerCase();
+  let shown = 0;
+  for (const [row, name] of rows) shown += (row.hidden = q !== "" && !name.includes(q)) ? 0 : 1;
+  count.textContent = q === "" ? "" : shown + " of " + rows.length;
+}
+box.addEventListener("input", filter);
+document.addEventListener("keydown", (e) => {
+  if (e.key === "/" && document.activeElement !== box) { e.preventDefault(); box.focus(); }
+  if (e.key === "Escape" && document.activeElement === box) { box.value = ""; filter(); }
+});
+filter();
+const two = (n) => String(n).padStart(2, "0");
+for (const t of document.querySelectorAll("time")) {
+  const d = new Date(t.dateTime);
+  t.textContent = d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " + two(d.getHours()) + ":" + two(d.getMinutes());
+}
+const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+document.getElementById("date-head").title = "Local time" + (zone ? " (" + zone + ")" : "");
+`;
+
+let cspPromise: Promise<string> | null = null;
+
+/** The page's policy: nothing from elsewhere; its own style and script, by their SHA-256 (CSP 3 §8.3). */
+function pageCsp(): Promise<string> {
+  return cspPromise ??= (async () => {
+    const hash = async (text: string) => {
+      const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+      return `'sha256-${btoa(String.fromCharCode(...new Uint8Array(digest)))}'`;
+    };
+    return `default-src 'none'; style-src ${await hash(STYLE)}; script-src ${await hash(SCRIPT)}; ` +
+      "base-uri 'none'; form-action 'none'";
+  })();
+}
+
+/** Decimal digits grouped by thousands (`1,234,567`), without Intl. */
+function groupDigits(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+
+/** `2026-12-05 10:00 UTC`: the time as it is shown before the script shows it in local time. */
+function utcText(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+}
+
+/** The column heads: each a link that sorts by it, toggling the direction of the current column. */
+function columnHeads(order: ListingOrder): string {
+  const labels = { name: "Name", size: "Size", date: "Modified" } as const;
+  return SORT_KEYS.map((key) => {
+    const on = order.sort === key;
+    const next: ListingOrder = {
+      sort: key,
+      order: on ? (order.order === "asc" ? "desc" : "asc") : FIRST_ORDER[key],
+    };
+    const arrow = on ? (order.order === "asc" ? " ▲" : " ▼") : "";
+    const sorted = on ? ` aria-sort="${order.order === "asc" ? "ascending" : "descending"}"` : "";
+    const id = key === "date" ? ` id="date-head" title="UTC"` : "";
+    const href = escapeHtml(`./${orderQuery(next)}`);
+    return `<th class="${key}"${sorted}${id}><a${on ? ` class="on"` : ""} href="${href}">${
+      labels[key]
+    }${arrow}</a></th>`;
+  }).join("");
+}
+
+function listingPage(
+  entries: readonly DirEntry[],
+  page: { urlPath: string; order: ListingOrder; total: number | null },
+): string {
+  const title = escapeHtml(`Index of ${page.urlPath}`);
+  const keep = escapeHtml(orderQuery(page.order)); // directory links keep the order
+  const crumbs = breadcrumbs(page.urlPath).map((c, i, all) => {
+    const here = i === all.length - 1 ? ` class="here" aria-current="page"` : "";
+    const sep = i === 0 ? "" : `<span class="sep">/</span>`;
+    return `<a href="${c.href}${keep}"${here}>${escapeHtml(c.label)}</a>${sep}`;
+  }).join("");
+  let dirs = 0, files = 0, bytes = 0;
   const rows = entries.map((e) => {
-    const name = e.name + (e.isDirectory ? "/" : "");
-    const href = encodeURIComponent(e.name) + (e.isDirectory ? "/" : "");
-    const size = e.isDirectory ? "-" : formatBytes(e.size);
-    const date = new Date(e.mtimeMs).toISOString().replace("T", " ").slice(0, 16);
-    return `<tr><td><a href="${href}">${escapeHtml(name)}</a></td><td>${size}</td><td>${date}</td></tr>`;
+    const date = `<td class="date"><time datetime="${new Date(e.mtimeMs).toISOString()}">${
+      utcText(e.mtimeMs)
+    }</time></td>`;
+    if (e.isDirectory) {
+      dirs++;
+      const href = escapeHtml(encodeURIComponent(e.name)) + "/" + keep;
+      return `<tr class="dir"><td class="name"><a href="${href}">${
+        escapeHtml(e.name)
+      }/</a></td><td class="size">—</td>${date}</tr>`;
+    }
+    files++;
+    bytes += e.size;
+    const href = escapeHtml(encodeURIComponent(e.name));
+    return `<tr><td class="name"><a href="${href}">${escapeHtml(e.name)}</a></td><td class="size" title="${
+      groupDigits(e.size)
+    } bytes">${formatBytes(e.size)}</td>${date}</tr>`;
   });
-  const up = urlPath === "/" ? "" : `<tr><td><a href="../">../</a></td><td></td><td></td></tr>`;
+  const up = page.urlPath === "/"
+    ? ""
+    : `<tr class="up"><td class="name"><a href="../${keep}">../</a></td><td class="size"></td><td class="date"></td></tr>\n`;
+  const shown = entries.length;
+  const summary = `${dirs} ${dirs === 1 ? "directory" : "directories"}, ${files} ${
+    files === 1 ? "file" : "files"
+  } (${formatBytes(bytes)})`;
+  const cut = page.total === null
+    ? ` · showing the first ${groupDigits(shown)} of more entries than a listing reads`
+    : shown < page.total
+    ? ` · showing the first ${groupDigits(shown)} of ${groupDigits(page.total)} entries in this order`
+    : "";
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title}</title>
-<style>body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem}
-table{border-collapse:collapse;width:100%}td{padding:.2rem .8rem .2rem 0}td:nth-child(2){text-align:right}
-a{text-decoration:none}a:hover{text-decoration:underline}</style></head>
-<body><h1>${title}</h1><table>
+<meta name="color-scheme" content="light dark"><title>${title}</title>
+<style>${STYLE}</style></head>
+<body><main>
+<h1><span class="lead">Index of</span> <span class="crumbs">${crumbs}</span></h1>
+<div class="bar"><input id="filter" type="search" placeholder="Filter names (press /)" aria-label="Filter names" autocomplete="off" hidden><span id="count" class="count"></span></div>
+<table><thead><tr>${columnHeads(page.order)}</tr></thead>
+<tbody>
 ${up}${rows.join("\n")}
-</table>${truncated ? `<p>Only the first ${rows.length} entries are shown.</p>` : ""}</body></html>
+</tbody></table>
+<footer>${summary}${cut}</footer>
+</main>
+<script>${SCRIPT}</script>
+</body></html>
 `;
 }

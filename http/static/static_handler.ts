@@ -45,7 +45,7 @@ import {
   sidecarsChanged,
 } from "./encodings.ts";
 import { CachePolicy } from "./cache_policy.ts";
-import { listDirectory } from "./listing.ts";
+import { listDirectory, ListingGate } from "./listing.ts";
 import { monoClock } from "../clock.ts";
 import { emptyFileInfo, type FileInfo, type StaticOptions } from "./types.ts";
 import { CLIENT_LEFT, CopyWaiter, type CopyWaiters, fileBody } from "./waiting.ts";
@@ -81,6 +81,8 @@ class StaticServer {
   #cache = new FileCache();
   #policy: CachePolicy;
   #describe: DescribeContext;
+  /** Bounds the directory listings working at once (MAX_CONCURRENT_LISTINGS). */
+  #listings = new ListingGate();
   #copies: CopyContext;
   /** fstat's output, reused by every request (the handler runs on one thread, to completion). */
   #info: FileInfo = emptyFileInfo();
@@ -181,10 +183,12 @@ class StaticServer {
     if (!this.#options.listing) return this.#notFound(request);
     return listDirectory(fs, rel, {
       urlPath: "/" + segments.join("/") + (rel ? "/" : ""),
+      query: dir.query,
       dotfiles: this.#options.dotfiles,
       json: prefersJson(request.head.get("accept")),
       headers: this.#policy.document,
       error: (status) => status === STATUS.NOT_FOUND ? this.#notFound(request) : this.#error(request, status),
+      gate: this.#listings,
     });
   }
 

@@ -28,10 +28,13 @@ export interface StaticFs {
   stat(fd: number, out: FileInfo): number;
   readWhole(fd: number, size: number): Uint8Array | number;
   close(fd: number): void;
-  /** Lists a directory (for listings); at most a bounded number of entries. */
+  /**
+   * Lists a directory (for listings): every entry up to a bound the file system sets, in no
+   * particular order; the listing sorts them and shows the first MAX_LISTING_ENTRIES (listing.ts).
+   */
   readDir(relPath: string): Promise<{
     entries: DirEntry[];
-    /** The directory has more entries than a listing shows. */
+    /** The directory has more entries than were read (past the bound). */
     truncated: boolean;
   }>;
 }

@@ -1,4 +1,4 @@
-// The floor for scripts/bench.ts: the least work an epoll server can do per request on this
+// The floor for scripts/bench/: the least work an epoll server can do per request on this
 // kernel. One read() and one write() of a precomputed response per batch of requests, no
 // parsing beyond counting the requests a read holds. A reference, not a server: it assumes each
 // read holds whole requests and each write is taken whole (true for wrk on loopback).

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { RUN_PERMISSIONS } from "../../app/cli/supervisor.ts";
 import { Server, type ServerOptions } from "../../app/server.ts";
+import { fdCount } from "../../scripts/measure.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const ENCODER = new TextEncoder();
@@ -105,7 +106,7 @@ export async function startServer(
     pid: child.pid,
     stdoutLines: lines,
     exited,
-    fdCount: () => [...Deno.readDirSync(`/proc/${child.pid}/fd`)].length,
+    fdCount: () => fdCount(child.pid),
     async stop(signal: Deno.Signal = "SIGTERM") {
       try {
         child.kill(signal);
@@ -393,41 +394,5 @@ export async function withServer(
     await assertFdsReturn(server, baseline);
   } finally {
     await stopOk(server);
-  }
-}
-
-const TICK_MS = 10; // CLK_TCK = 100 on Linux
-
-/** A process's CPU time (user + system) in milliseconds, from /proc/PID/stat. */
-export function cpuMs(pid: number): number {
-  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-}
-
-/** A process's resident memory in KiB, from /proc/PID/status. */
-export function rssKiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))![1]);
-}
-
-/** A process's children (a supervisor's workers), from /proc/PID/task/TID/children of each thread. */
-export function childPids(pid: number): number[] {
-  const out: number[] = [];
-  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
-    try {
-      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`).trim();
-      if (text) out.push(...text.split(/\s+/).map(Number));
-    } catch {
-      // the thread ended
-    }
-  }
-  return out.sort((a, b) => a - b);
-}
-
-/** Whether a process is running (present and not a zombie). */
-export function processAlive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z /.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
-  } catch {
-    return false;
   }
 }

@@ -3,7 +3,8 @@
 // cost memory in proportion to their bytes, within the server's body budget.
 
 import assert from "node:assert/strict";
-import { bytes, exchange, get, readResponses, rssKiB, startServer, stopOk, writeAll } from "./_server.ts";
+import { bytes, exchange, get, readResponses, startServer, stopOk, writeAll } from "./_server.ts";
+import { rssKiB } from "../../scripts/measure.ts";
 
 const APP = new URL("./apps/stream_app.ts", import.meta.url).pathname;
 

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { cliCommand, exchange, get, runCli, startServer } from "./_server.ts";
 import { VERSION } from "../../app/cli/flags.ts";
+import { childPids, processAlive } from "../../scripts/measure.ts";
 
 Deno.test("--help and --version exit 0", async () => {
   const help = await runCli(["--help"]);
@@ -115,13 +116,11 @@ Deno.test("--workers 2 serves from two processes and stops both on SIGTERM", asy
       Array.from({ length: 20 }, () => exchange(server.port, get("/", "Connection: close\r\n"))),
     );
     assert.ok(results.every((r) => r.responses[0]?.status === 200));
-    const children = Deno.readTextFileSync(`/proc/${server.pid}/task/${server.pid}/children`).trim().split(
-      /\s+/,
-    );
+    const children = childPids(server.pid);
     assert.equal(children.length, 2);
     const { code } = await server.stop();
     assert.equal(code, 0);
-    for (const pid of children) assert.equal(existsSync(`/proc/${pid}`), false, `worker ${pid} exited`);
+    for (const pid of children) assert.equal(processAlive(pid), false, `worker ${pid} exited`);
   } finally {
     await server.stop();
   }
@@ -212,15 +211,6 @@ Deno.test({
     }
   },
 });
-
-function existsSync(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 // deno compile downloads its runtime base (denort) unless DENORT_BIN names one. Find out once
 // whether it can work here; where it cannot, the test is reported as ignored with the reason.

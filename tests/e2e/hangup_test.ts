@@ -5,9 +5,7 @@
 import assert from "node:assert/strict";
 import {
   bytes,
-  childPids,
   get,
-  processAlive,
   readResponses,
   type RunningServer,
   sleep,
@@ -15,6 +13,7 @@ import {
   stopOk,
   writeAll,
 } from "./_server.ts";
+import { childPids, processAlive } from "../../scripts/measure.ts";
 
 /** Large enough that the answer waits in the server while the client holds back (loopback buffers a few MiB). */
 const SIZE = 16 * 1024 * 1024;

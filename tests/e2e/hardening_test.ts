@@ -6,17 +6,16 @@ import assert from "node:assert/strict";
 import {
   assertFdsReturn,
   bytes,
-  cpuMs,
   exchange,
   get,
   readResponses,
-  rssKiB,
   settledFdCount,
   sleep,
   startServer,
   stopOk,
   writeAll,
 } from "./_server.ts";
+import { cpuMs, rssKiB } from "../../scripts/measure.ts";
 
 /** A directory with one file of `size` bytes, removed by the returned function. */
 function bigFileRoot(size: number): { root: string; remove: () => void } {

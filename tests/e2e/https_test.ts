@@ -7,7 +7,6 @@ import assert from "node:assert/strict";
 import {
   assertFdsReturn,
   bytes,
-  childPids,
   concat,
   exchange,
   get,
@@ -19,6 +18,7 @@ import {
   stopOk,
   writeAll,
 } from "./_server.ts";
+import { childPids } from "../../scripts/measure.ts";
 import { HAS_OPENSSL, makePki, needs, runTool, type TestPki } from "./_tls.ts";
 
 /** Read as the kernel will see it; the test's name says which path a file takes. */

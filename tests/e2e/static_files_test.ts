@@ -119,6 +119,35 @@ Deno.test("directories: index.html, redirect to the slash, an escaped listing, -
   });
 });
 
+Deno.test("a directory of 10,050 files lists the 10,000 first in the order asked, not in disk order", async () => {
+  const root = Deno.makeTempDirSync({ prefix: "rawserve-many-" });
+  try {
+    const n = 10_050;
+    // Sizes all differ (file i holds i bytes), so the cut can be named exactly.
+    const block = new Uint8Array(n);
+    for (let i = 0; i < n; i++) Deno.writeFileSync(`${root}/f-${i}`, block.subarray(0, i));
+    await withServer(["--root", root], async ({ port }) => {
+      const json = (path: string) => one(port, get(path, "Accept: application/json\r\n"));
+      const bySize = await json("/?sort=size&order=desc");
+      assert.equal(bySize.status, 200);
+      assert.equal(bySize.headers.get("listing-truncated"), "true");
+      const sizes = (JSON.parse(text(bySize.body)) as { size: number }[]).map((e) => e.size);
+      assert.equal(sizes.length, 10_000);
+      assert.deepEqual(sizes.slice(0, 3), [n - 1, n - 2, n - 3], "the biggest files first");
+      assert.equal(sizes.at(-1), 50, "the 50 smallest are the ones cut");
+      const byName = await json("/");
+      const names = (JSON.parse(text(byName.body)) as { name: string }[]).map((e) => e.name);
+      assert.deepEqual(names.slice(0, 3), ["f-0", "f-1", "f-2"], "natural order");
+      assert.equal(names.at(-1), "f-9999");
+      const page = await one(port, get("/?sort=date&order=asc"));
+      assert.match(text(page.body), /showing the first 10,000 of 10,050 entries in this order/);
+      assert.equal((await one(port, get("/?sort=random"))).status, 400);
+    });
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
 Deno.test("conditional requests answer 304 without a body", async () => {
   await withTree(["--cache-control", "max-age=60"], async ({ port }) => {
     const first = await one(port, get("/small.txt"));

@@ -3,16 +3,8 @@
 // Every test stops its servers and leaves no process behind.
 
 import assert from "node:assert/strict";
-import {
-  bytes,
-  get,
-  processAlive,
-  readResponses,
-  type RunningServer,
-  sleep,
-  startServer,
-  writeAll,
-} from "./_server.ts";
+import { bytes, get, readResponses, type RunningServer, sleep, startServer, writeAll } from "./_server.ts";
+import { processAlive } from "../../scripts/measure.ts";
 import { makePki, needs, type TestPki } from "./_tls.ts";
 
 /** Silent connections per round: each is accepted before the reload and handshakes after it. */

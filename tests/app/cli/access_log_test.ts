@@ -35,6 +35,7 @@ const CASES: LogEntry[] = [
   entry("2001:db8::1", head("POST", "/upload", 1), 413, 1234567890, 61_234),
   entry("127.0.0.1", head("GET", '/x"_200_5_"-"_"forged\\\x01\xe9', 1), 404, 14),
   entry("127.0.0.1", withAgent, 200, 4_194_304, 7),
+  entry("127.0.0.1", Object.assign(head("GET", "/h2", 0), { major: 2 }), 200, 5),
 ];
 
 for (const format of LOG_FORMATS) {
@@ -69,6 +70,11 @@ Deno.test("log lines escape what could forge a field, and end with the request t
     /" 200 4194304 "https:\/\/a\.example\/\\x22x\\x22" "curl\/8\.5\.0" 0\.007$/,
   );
   assert.match(line(0, "combined"), /" 200 688 "-" "-" 0\.000$/);
+  assert.match(
+    line(6, "common"),
+    /"GET \/h2 HTTP\/2\.0" 200 5 0\.000$/,
+    "a request over HTTP/2 is logged as HTTP/2.0",
+  );
   const json = JSON.parse(formatLogLine({ ...CASES[5]!, complete: false }, "json", NOW));
   assert.deepEqual(json, {
     time: "2026-11-25T09:05:07.000Z",

@@ -1,0 +1,548 @@
+// HPACK (RFC 7541): the static and dynamic tables, the integer and string primitives, a decoder
+// bounded by a header-list size that stops materialising fields as soon as the bound is passed,
+// and an encoder for responses. Strings are Latin-1: one code unit per octet, as in http/.
+
+import { huffmanDecode, huffmanEncode, huffmanLength } from "./huffman.ts";
+
+/** RFC 7541 §4.1: an entry's size is its name's and value's octets plus this overhead. */
+export const ENTRY_OVERHEAD = 32;
+/** RFC 9113 §6.5.2: SETTINGS_HEADER_TABLE_SIZE's initial value, both ways. */
+export const DEFAULT_TABLE_SIZE = 4096;
+/**
+ * Largest integer a representation may carry. Lengths and indexes past 2^31 mean nothing in a
+ * header block bounded far below, and keeping integers small keeps arithmetic exact.
+ */
+const MAX_INTEGER = 0x7fffffff;
+
+/** RFC 7541 Appendix A: the static table; entry i is index i + 1. */
+export const STATIC_TABLE: readonly (readonly [string, string])[] = [
+  [":authority", ""],
+  [":method", "GET"],
+  [":method", "POST"],
+  [":path", "/"],
+  [":path", "/index.html"],
+  [":scheme", "http"],
+  [":scheme", "https"],
+  [":status", "200"],
+  [":status", "204"],
+  [":status", "206"],
+  [":status", "304"],
+  [":status", "400"],
+  [":status", "404"],
+  [":status", "500"],
+  ["accept-charset", ""],
+  ["accept-encoding", "gzip, deflate"],
+  ["accept-language", ""],
+  ["accept-ranges", ""],
+  ["accept", ""],
+  ["access-control-allow-origin", ""],
+  ["age", ""],
+  ["allow", ""],
+  ["authorization", ""],
+  ["cache-control", ""],
+  ["content-disposition", ""],
+  ["content-encoding", ""],
+  ["content-language", ""],
+  ["content-length", ""],
+  ["content-location", ""],
+  ["content-range", ""],
+  ["content-type", ""],
+  ["cookie", ""],
+  ["date", ""],
+  ["etag", ""],
+  ["expect", ""],
+  ["expires", ""],
+  ["from", ""],
+  ["host", ""],
+  ["if-match", ""],
+  ["if-modified-since", ""],
+  ["if-none-match", ""],
+  ["if-range", ""],
+  ["if-unmodified-since", ""],
+  ["last-modified", ""],
+  ["link", ""],
+  ["location", ""],
+  ["max-forwards", ""],
+  ["proxy-authenticate", ""],
+  ["proxy-authorization", ""],
+  ["range", ""],
+  ["referer", ""],
+  ["refresh", ""],
+  ["retry-after", ""],
+  ["server", ""],
+  ["set-cookie", ""],
+  ["strict-transport-security", ""],
+  ["transfer-encoding", ""],
+  ["user-agent", ""],
+  ["vary", ""],
+  ["via", ""],
+  ["www-authenticate", ""],
+];
+const STATIC_COUNT = STATIC_TABLE.length;
+
+/** Static index of each name (its first entry) and of each name and value pair ("name\0value"). */
+const STATIC_NAME = new Map<string, number>();
+const STATIC_PAIR = new Map<string, number>();
+for (let i = STATIC_COUNT - 1; i >= 0; i--) {
+  const [name, value] = STATIC_TABLE[i]!;
+  STATIC_NAME.set(name, i + 1);
+  if (value !== "") STATIC_PAIR.set(`${name}\0${value}`, i + 1);
+}
+
+/** A header block the decoder cannot make sense of: RFC 9113 §4.3, a connection error of type COMPRESSION_ERROR. */
+export class HpackError extends Error {
+  override name = "HpackError";
+}
+
+/**
+ * The dynamic table (RFC 7541 §2.3.2, §4): newest first, evicting the oldest to stay within its
+ * maximum size. Entries live in a ring indexed by insertion number, so an encoder can remember
+ * where a field went without renumbering on every insertion.
+ */
+export class DynamicTable {
+  #names: string[] = new Array(16);
+  #values: string[] = new Array(16);
+  /** Entries ever inserted; entry number k lives at slot k % capacity. */
+  #inserted = 0;
+  #count = 0;
+  #size = 0;
+  #maxSize: number;
+
+  /** @param maxSize the most octets the entries may take (RFC 7541 §4.1) */
+  constructor(maxSize: number) {
+    this.#maxSize = maxSize;
+  }
+
+  /** Entries in the table. */
+  get length(): number {
+    return this.#count;
+  }
+
+  /** Octets the entries take, by RFC 7541 §4.1's count. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The bound on `size`. */
+  get maxSize(): number {
+    return this.#maxSize;
+  }
+
+  /** Entries ever inserted (an entry's number stays valid while `isLive` says so). */
+  get inserted(): number {
+    return this.#inserted;
+  }
+
+  /** Whether the entry with insertion number `k` is still in the table. */
+  isLive(k: number): boolean {
+    return k >= this.#inserted - this.#count && k < this.#inserted;
+  }
+
+  /** The HPACK index (62 and up) of the entry with insertion number `k`. */
+  indexOf(k: number): number {
+    return STATIC_COUNT + this.#inserted - k;
+  }
+
+  /** The name of entry `i`, 0 the newest. */
+  name(i: number): string {
+    return this.#names[(this.#inserted - 1 - i) % this.#names.length]!;
+  }
+
+  /** The value of entry `i`, 0 the newest. */
+  value(i: number): string {
+    return this.#values[(this.#inserted - 1 - i) % this.#values.length]!;
+  }
+
+  /**
+   * Inserts a field, evicting old entries to make room; an entry larger than the whole table
+   * empties it and is not kept (RFC 7541 §4.4).
+   */
+  add(name: string, value: string): void {
+    const size = name.length + value.length + ENTRY_OVERHEAD;
+    this.#evictTo(this.#maxSize - size);
+    if (size > this.#maxSize) return;
+    if (this.#count === this.#names.length) this.#grow();
+    const slot = this.#inserted % this.#names.length;
+    this.#names[slot] = name;
+    this.#values[slot] = value;
+    this.#inserted++;
+    this.#count++;
+    this.#size += size;
+  }
+
+  /** Empties the table, as an entry larger than it does (RFC 7541 §4.4). */
+  clear(): void {
+    this.#evictTo(0);
+  }
+
+  /** Changes the maximum size, evicting as needed (RFC 7541 §4.3). */
+  resize(maxSize: number): void {
+    this.#maxSize = maxSize;
+    this.#evictTo(maxSize);
+  }
+
+  #evictTo(bound: number): void {
+    while (this.#size > bound && this.#count > 0) {
+      const slot = (this.#inserted - this.#count) % this.#names.length;
+      this.#size -= this.#names[slot]!.length + this.#values[slot]!.length + ENTRY_OVERHEAD;
+      this.#names[slot] = "";
+      this.#values[slot] = "";
+      this.#count--;
+    }
+  }
+
+  /** Doubles the ring, keeping each live entry at slot (number % capacity). */
+  #grow(): void {
+    const capacity = this.#names.length * 2;
+    const names: string[] = new Array(capacity), values: string[] = new Array(capacity);
+    for (let k = this.#inserted - this.#count; k < this.#inserted; k++) {
+      names[k % capacity] = this.#names[k % this.#names.length]!;
+      values[k % capacity] = this.#values[k % this.#values.length]!;
+    }
+    this.#names = names;
+    this.#values = values;
+  }
+}
+
+// ---- primitives -----------------------------------------------------------------------------
+
+/** Where a decoding step left off: the decoded value and the offset after it. */
+let decodedAt = 0;
+
+/**
+ * Decodes an integer with an N-bit prefix (RFC 7541 §5.1); sets decodedAt.
+ * @throws {HpackError} when truncated or larger than MAX_INTEGER
+ */
+export function decodeInteger(buf: Uint8Array, p: number, end: number, prefixBits: number): number {
+  const mask = (1 << prefixBits) - 1;
+  let value = buf[p++]! & mask;
+  if (value < mask) {
+    decodedAt = p;
+    return value;
+  }
+  for (let m = 1;; m *= 128) {
+    if (p >= end) throw new HpackError("Truncated integer in header block");
+    if (m > 2 ** 28) throw new HpackError("Integer too long in header block"); // 5 bytes carry 31 bits
+    const b = buf[p++]!;
+    value += (b & 127) * m;
+    if (value > MAX_INTEGER) throw new HpackError("Integer too large in header block");
+    if ((b & 128) === 0) break;
+  }
+  decodedAt = p;
+  return value;
+}
+
+/**
+ * Appends an integer with an N-bit prefix; the prefix's high bits are `flags`.
+ * @returns the offset after it
+ */
+export function encodeInteger(
+  dst: Uint8Array,
+  o: number,
+  value: number,
+  prefixBits: number,
+  flags: number,
+): number {
+  const mask = (1 << prefixBits) - 1;
+  if (value < mask) {
+    dst[o++] = flags | value;
+    return o;
+  }
+  dst[o++] = flags | mask;
+  value -= mask;
+  while (value >= 128) {
+    dst[o++] = (value & 127) | 128;
+    value = Math.floor(value / 128);
+  }
+  dst[o++] = value;
+  return o;
+}
+
+/** A byte buffer the encoder appends to (http/'s OutputBuffer and the frame writer are ones). */
+export interface ByteSink {
+  bytes: Uint8Array;
+  length: number;
+  /** Makes room for `n` more bytes. */
+  ensure(n: number): void;
+}
+
+/**
+ * Appends a string literal (RFC 7541 §5.2), Huffman-coded when that is shorter.
+ * @param huffman whether Huffman coding may be used
+ */
+export function encodeString(out: ByteSink, s: string, huffman = true): void {
+  const coded = huffman ? huffmanLength(s) : s.length;
+  const useHuffman = coded < s.length;
+  const n = useHuffman ? coded : s.length;
+  out.ensure(n + 6);
+  let o = encodeInteger(out.bytes, out.length, n, 7, useHuffman ? 0x80 : 0);
+  if (useHuffman) o = huffmanEncode(s, out.bytes, o);
+  else {
+    const b = out.bytes;
+    for (let i = 0; i < s.length; i++) b[o++] = s.charCodeAt(i);
+  }
+  out.length = o;
+}
+
+// ---- the decoder -----------------------------------------------------------------------------
+
+/**
+ * Decodes header blocks, keeping the dynamic table from block to block (one per connection).
+ * A decode that passes the header-list bound goes on to the end of the block, keeping the table
+ * in step, but stops keeping fields: the bound costs no memory past it (an HPACK bomb of
+ * repeated references to a large entry is refused before it is materialised).
+ */
+export class HpackDecoder {
+  readonly table: DynamicTable;
+  /** Our SETTINGS_HEADER_TABLE_SIZE: the most a size update may ask for (RFC 7541 §6.3). */
+  #limit: number;
+
+  /** @param limit the table size we announced (SETTINGS_HEADER_TABLE_SIZE) */
+  constructor(limit = DEFAULT_TABLE_SIZE) {
+    this.#limit = limit;
+    this.table = new DynamicTable(limit);
+  }
+
+  /**
+   * Decodes one complete header block.
+   * @param buf the block is `buf[start, end)`
+   * @param out receives names and values, alternating, in order
+   * @param maxListSize the bound on the header list's size (RFC 9113 §6.5.2 SETTINGS_MAX_HEADER_LIST_SIZE)
+   * @returns whether the list fits the bound; when it does not, `out` holds only a prefix of it
+   * @throws {HpackError} on any malformed representation (a connection error)
+   */
+  decode(buf: Uint8Array, start: number, end: number, out: string[], maxListSize: number): boolean {
+    const table = this.table;
+    let p = start, listSize = 0, fits = true, fieldsSeen = false;
+    while (p < end) {
+      const b = buf[p]!;
+      if (b & 0x80) { // §6.1 indexed field
+        const index = decodeInteger(buf, p, end, 7);
+        p = decodedAt;
+        if (index === 0) throw new HpackError("Index 0 in header block");
+        fieldsSeen = true;
+        const name = this.#name(index), value = this.#value(index);
+        listSize += name.length + value.length + ENTRY_OVERHEAD;
+        if (fits && listSize <= maxListSize) out.push(name, value);
+        else fits = false;
+        continue;
+      }
+      if ((b & 0xe0) === 0x20) { // §6.3 dynamic table size update
+        // RFC 7541 §4.2: only at the beginning of a header block.
+        if (fieldsSeen) throw new HpackError("Table size update after a field");
+        const size = decodeInteger(buf, p, end, 5);
+        p = decodedAt;
+        if (size > this.#limit) throw new HpackError("Table size update above SETTINGS_HEADER_TABLE_SIZE");
+        table.resize(size);
+        continue;
+      }
+      // §6.2 literals: with incremental indexing (6-bit prefix), without or never indexed (4-bit).
+      fieldsSeen = true;
+      const indexing = (b & 0xc0) === 0x40;
+      const nameIndex = decodeInteger(buf, p, end, indexing ? 6 : 4);
+      p = decodedAt;
+      let name: string;
+      if (nameIndex !== 0) name = this.#name(nameIndex);
+      else {
+        name = this.#string(buf, p, end);
+        p = decodedAt;
+      }
+      // The value: decoded only when kept or when it may enter the table.
+      if (p >= end) throw new HpackError("Truncated field in header block");
+      const huffman = (buf[p]! & 0x80) !== 0;
+      const length = decodeInteger(buf, p, end, 7);
+      const valueStart = decodedAt, valueEnd = valueStart + length;
+      if (valueEnd > end) throw new HpackError("Truncated string in header block");
+      // Huffman turns at most 30 bits into an octet: the value has at least length * 8 / 30 octets.
+      const least = huffman ? Math.ceil(length * 8 / 30) : length;
+      const overBound = !fits || listSize + name.length + least + ENTRY_OVERHEAD > maxListSize;
+      const intoTable = indexing && name.length + least + ENTRY_OVERHEAD <= table.maxSize;
+      if (overBound && !intoTable) {
+        if (indexing) table.clear(); // larger than the table: empties it (RFC 7541 §4.4)
+        fits = false;
+        p = valueEnd;
+        continue;
+      }
+      const value = huffman ? huffmanDecode(buf, valueStart, valueEnd) : ascii(buf, valueStart, valueEnd);
+      if (value === null) throw new HpackError("Invalid Huffman code in header block");
+      p = valueEnd;
+      if (indexing) table.add(name, value);
+      listSize += name.length + value.length + ENTRY_OVERHEAD;
+      if (fits && listSize <= maxListSize) out.push(name, value);
+      else fits = false;
+    }
+    return fits;
+  }
+
+  /** Reads a string literal at `p` (sets decodedAt). */
+  #string(buf: Uint8Array, p: number, end: number): string {
+    if (p >= end) throw new HpackError("Truncated field in header block");
+    const huffman = (buf[p]! & 0x80) !== 0;
+    const length = decodeInteger(buf, p, end, 7);
+    const from = decodedAt, to = from + length;
+    if (to > end) throw new HpackError("Truncated string in header block");
+    const s = huffman ? huffmanDecode(buf, from, to) : ascii(buf, from, to);
+    if (s === null) throw new HpackError("Invalid Huffman code in header block");
+    decodedAt = to;
+    return s;
+  }
+
+  #name(index: number): string {
+    if (index <= STATIC_COUNT) return STATIC_TABLE[index - 1]![0];
+    const i = index - STATIC_COUNT - 1;
+    if (i >= this.table.length) throw new HpackError(`Index ${index} beyond the tables`);
+    return this.table.name(i);
+  }
+
+  #value(index: number): string {
+    if (index <= STATIC_COUNT) return STATIC_TABLE[index - 1]![1];
+    return this.table.value(index - STATIC_COUNT - 1); // #name checked the index
+  }
+}
+
+/** `buf[start, end)` as a Latin-1 string. */
+function ascii(buf: Uint8Array, start: number, end: number): string {
+  if (end - start <= 24) {
+    let s = "";
+    for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]!);
+    return s;
+  }
+  let s = "";
+  for (let i = start; i < end; i += 8192) {
+    s += String.fromCharCode.apply(null, buf.subarray(i, Math.min(end, i + 8192)) as unknown as number[]);
+  }
+  return s;
+}
+
+// ---- the encoder -----------------------------------------------------------------------------
+
+/**
+ * Fields not worth a place in the dynamic table: their values differ from response to response
+ * (lengths, ranges, validators), would displace fields that repeat, or are secrets.
+ */
+const NOT_INDEXED: ReadonlySet<string> = new Set([
+  "content-length",
+  "content-range",
+  "etag",
+  "last-modified",
+  "location",
+  "set-cookie",
+]);
+/** A value longer than this share of the table would evict most of it for one field. */
+const INDEX_SHARE = 4;
+/** The most table we use for responses, whatever the peer allows: bounds memory per connection. */
+export const ENCODER_TABLE_LIMIT = DEFAULT_TABLE_SIZE;
+
+/**
+ * Encodes header blocks for responses, keeping a dynamic table (one per connection): static
+ * indexes for common fields, incremental indexing for fields that repeat (Date, Server,
+ * Content-Type, Cache-Control…), Huffman coding when shorter.
+ */
+export class HpackEncoder {
+  readonly table: DynamicTable = new DynamicTable(DEFAULT_TABLE_SIZE);
+  /** Whether strings may be Huffman-coded (off only to reproduce RFC 7541's plain examples). */
+  #huffman: boolean;
+  /** Insertion number of each field ("name\0value") and name in the dynamic table. */
+  #pairs = new Map<string, number>();
+  #names = new Map<string, number>();
+  /** A size update owed at the start of the next block (RFC 7541 §4.2), or -1. */
+  #pendingSize = -1;
+  /** The smallest size the table passed through since the last block (RFC 7541 §4.2). */
+  #lowestSize = -1;
+
+  /** @param options.huffman whether to Huffman-code strings when shorter (default true) */
+  constructor(options: { huffman?: boolean } = {}) {
+    this.#huffman = options.huffman ?? true;
+  }
+
+  /**
+   * The peer's SETTINGS_HEADER_TABLE_SIZE changed: use up to it (at most ENCODER_TABLE_LIMIT),
+   * announced at the start of the next block.
+   */
+  setPeerLimit(size: number): void {
+    const next = Math.min(size, ENCODER_TABLE_LIMIT);
+    if (next === this.table.maxSize && this.#pendingSize === -1) return;
+    this.#lowestSize = this.#lowestSize === -1 ? next : Math.min(this.#lowestSize, next);
+    this.#pendingSize = next;
+    this.table.resize(next);
+  }
+
+  /**
+   * Appends one header block.
+   * @param out receives the block
+   * @param fields lower-case names and values, alternating (pseudo-header fields first)
+   * @throws {TypeError} on a name with upper-case letters or a value with CR, LF or NUL (RFC 9113 §8.2.1)
+   */
+  encode(out: ByteSink, fields: readonly string[]): void {
+    if (this.#pendingSize !== -1) {
+      out.ensure(12);
+      // RFC 7541 §4.2: the smallest size reached first when the table shrank and grew again.
+      if (this.#lowestSize < this.#pendingSize) {
+        out.length = encodeInteger(out.bytes, out.length, this.#lowestSize, 5, 0x20);
+      }
+      out.length = encodeInteger(out.bytes, out.length, this.#pendingSize, 5, 0x20);
+      this.#pendingSize = -1;
+      this.#lowestSize = -1;
+    }
+    for (let i = 0; i + 1 < fields.length; i += 2) this.field(out, fields[i]!, fields[i + 1]!);
+  }
+
+  /** Appends one field's representation. */
+  field(out: ByteSink, name: string, value: string): void {
+    checkField(name, value);
+    const key = `${name}\0${value}`;
+    const table = this.table;
+    const staticPair = STATIC_PAIR.get(key);
+    if (staticPair !== undefined) return this.#indexed(out, staticPair);
+    const k = this.#pairs.get(key);
+    if (k !== undefined && table.isLive(k)) return this.#indexed(out, table.indexOf(k));
+    let nameIndex = STATIC_NAME.get(name) ?? 0;
+    if (nameIndex === 0) {
+      const kn = this.#names.get(name);
+      if (kn !== undefined && table.isLive(kn)) nameIndex = table.indexOf(kn);
+    }
+    const size = name.length + value.length + ENTRY_OVERHEAD;
+    const indexing = !NOT_INDEXED.has(name) && size * INDEX_SHARE <= table.maxSize;
+    out.ensure(6);
+    out.length = encodeInteger(out.bytes, out.length, nameIndex, indexing ? 6 : 4, indexing ? 0x40 : 0);
+    if (nameIndex === 0) encodeString(out, name, this.#huffman);
+    encodeString(out, value, this.#huffman);
+    if (!indexing) return;
+    table.add(name, value);
+    const inserted = table.inserted - 1;
+    this.#pairs.set(key, inserted);
+    if (!STATIC_NAME.has(name)) this.#names.set(name, inserted);
+    if (this.#pairs.size > 4 * table.length + 64) this.#prune();
+  }
+
+  #indexed(out: ByteSink, index: number): void {
+    out.ensure(6);
+    out.length = encodeInteger(out.bytes, out.length, index, 7, 0x80);
+  }
+
+  /** Forgets evicted entries, so the maps stay proportional to the table. */
+  #prune(): void {
+    for (const [key, k] of this.#pairs) if (!this.table.isLive(k)) this.#pairs.delete(key);
+    for (const [key, k] of this.#names) if (!this.table.isLive(k)) this.#names.delete(key);
+  }
+}
+
+/**
+ * RFC 9113 §8.2.1: a field name has no upper-case letters and a value no CR, LF or NUL; every
+ * character is an octet (Latin-1).
+ * @throws {TypeError}
+ */
+function checkField(name: string, value: string): void {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if ((c >= 65 && c <= 90) || c > 0xff || c <= 32 || c === 58 && i > 0) {
+      throw new TypeError(`Invalid response field name: ${JSON.stringify(name)}`);
+    }
+  }
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c > 0xff || c === 13 || c === 10 || c === 0) {
+      throw new TypeError(`Invalid character in response header: ${JSON.stringify(value)}`);
+    }
+  }
+}

@@ -1,0 +1,383 @@
+// The receiving half of a WebSocket, sans I/O (RFC 6455 §5, RFC 7692 §6): bytes in, messages,
+// pings, pongs, a close or a failure out. It checks every rule a server must check of a client
+// (masking, reserved bits and opcodes, control frames, fragmentation, UTF-8, close bodies) and
+// refuses a message too large from the frame head, before its bytes arrive. Work is linear in the
+// bytes pushed; memory is the message being assembled, which never exceeds the limit.
+
+import { CLOSE_CODE, FIN, isControl, MAX_CONTROL_PAYLOAD, OPCODE, RSV1, RSV2, RSV3 } from "./frame.ts";
+import { parseCloseBody } from "./close.ts";
+import { Utf8Validator } from "./utf8.ts";
+
+/** Default largest message, across its fragments (and after inflating): 64 MiB, as ws and uWS. */
+export const DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024;
+
+/** What the receiver reports, in the order the peer sent it. */
+export interface ReceiverSink {
+  /** A whole message: UTF-8 already validated when `text`. */
+  message(text: boolean, data: Uint8Array): void;
+  ping(payload: Uint8Array): void;
+  pong(payload: Uint8Array): void;
+  /** The peer's close frame (code 1005 when it had no body). Nothing is read after it. */
+  close(code: number, reason: string): void;
+  /** The peer broke the protocol: close with `code` (1002, 1007, 1009). Nothing is read after it. */
+  fail(code: number, reason: string): void;
+}
+
+/**
+ * Inflates a compressed message (RFC 7692 §7.2.2) a bounded step at a time, so a message that
+ * inflates to megabytes (a deflate bomb) never holds the reactor for long; the permessage-deflate
+ * extension provides it.
+ */
+export interface MessageInflater {
+  /** Starts on a message's whole compressed payload; the result may be at most `maxBytes`. */
+  begin(data: Uint8Array, maxBytes: number): void;
+  /**
+   * Inflates until about `budget` bytes came out, or the message is done.
+   * @returns the message when done, null when more steps are needed, or the close code to fail
+   *   with (1009 past maxBytes, 1007 for data that is not DEFLATE)
+   */
+  step(budget: number): Uint8Array | null | number;
+}
+
+/** Inflated bytes per step (one push or resume): ~3 ms of zlib at most (scripts/ws_deflate_cost.ts). */
+export const INFLATE_STEP = 1024 * 1024;
+
+/** Options of a receiver. */
+export interface ReceiverOptions {
+  /** Largest message in bytes, across fragments and after inflating (1009 beyond). */
+  maxMessageSize?: number;
+  /** Present when permessage-deflate was negotiated: RSV1 is then allowed on a message's first frame. */
+  inflater?: MessageInflater | null;
+}
+
+/** Where the reader is within a frame. */
+const STAGE = {
+  /** First byte: FIN, RSV, opcode. */
+  BYTE0: 0,
+  /** Second byte: MASK, 7-bit length. */
+  BYTE1: 1,
+  /** Extended length: 2 or 8 bytes. */
+  LENGTH: 2,
+  /** Masking key: 4 bytes. */
+  MASK: 3,
+  /** Payload bytes. */
+  PAYLOAD: 4,
+  /** A close was read or the peer failed: nothing more is read. */
+  DONE: 5,
+  /** A compressed message is being inflated over several steps: input waits (see resume()). */
+  INFLATING: 6,
+} as const;
+type Stage = typeof STAGE[keyof typeof STAGE];
+
+const EMPTY = new Uint8Array(0);
+
+/** Parses a client's frames into messages; feed it with push(). */
+export class Receiver {
+  #sink: ReceiverSink;
+  #maxMessage: number;
+  #inflater: MessageInflater | null;
+  #stage: Stage = STAGE.BYTE0;
+  // The frame being read.
+  #first = 0;
+  #opcode = 0;
+  /** Bytes of extended length or mask still to read. */
+  #left = 0;
+  #length = 0;
+  /** Payload bytes of the frame still to read. */
+  #remaining = 0;
+  #mask0 = 0;
+  #mask1 = 0;
+  #mask2 = 0;
+  #mask3 = 0;
+  /** Payload bytes read so far in the frame (the mask's phase). */
+  #done = 0;
+  // The control frame's payload, or the message being assembled.
+  #control: Uint8Array = EMPTY;
+  #controlLength = 0;
+  /** The message's opcode (TEXT or BINARY), 0 when no message is in progress. */
+  #messageOpcode = 0;
+  #compressed = false;
+  #message: Uint8Array = EMPTY;
+  #messageLength = 0;
+  #utf8: Utf8Validator | null = null;
+
+  /** @param sink hears messages, control frames and failures */
+  constructor(sink: ReceiverSink, options: ReceiverOptions = {}) {
+    this.#sink = sink;
+    this.#maxMessage = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE;
+    this.#inflater = options.inflater ?? null;
+  }
+
+  /** Whether nothing more will be read (a close arrived or the peer failed). */
+  get finished(): boolean {
+    return this.#stage === STAGE.DONE;
+  }
+
+  /** Whether a compressed message is inflating: call resume() on a later turn. */
+  get busy(): boolean {
+    return this.#stage === STAGE.INFLATING;
+  }
+
+  /** Continues inflating a compressed message by one step. */
+  resume(): void {
+    if (this.#stage === STAGE.INFLATING) this.#inflateStep();
+  }
+
+  /** Whether a message has begun and not ended (its bytes are held). */
+  get inMessage(): boolean {
+    return this.#messageOpcode !== 0;
+  }
+
+  /** Bytes held for the message being assembled. */
+  get heldBytes(): number {
+    return this.#message.length + this.#control.length;
+  }
+
+  /** Reads nothing more (the session is closing for its own reasons). */
+  stop(): void {
+    this.#stage = STAGE.DONE;
+    this.#message = EMPTY;
+    this.#control = EMPTY;
+  }
+
+  /**
+   * Reads `bytes[start, end)`; reports to the sink as frames complete. Stops early when a
+   * compressed message needs more steps than this call may take (see busy); ignores input once
+   * finished.
+   * @returns the bytes consumed; the caller keeps the rest for after resume()
+   */
+  push(bytes: Uint8Array, start = 0, end = bytes.length): number {
+    if (this.#stage === STAGE.DONE) return end - start;
+    let i = start;
+    while (i < end && this.#reading()) {
+      switch (this.#stage) {
+        case STAGE.BYTE0:
+          this.#first = bytes[i++]!;
+          this.#stage = STAGE.BYTE1;
+          break;
+        case STAGE.BYTE1:
+          this.#readByte1(bytes[i++]!);
+          break;
+        case STAGE.LENGTH:
+          this.#length = this.#length * 256 + bytes[i++]!;
+          if (--this.#left === 0) this.#lengthKnown();
+          break;
+        case STAGE.MASK:
+          this.#readMaskByte(bytes[i++]!);
+          break;
+        case STAGE.PAYLOAD: {
+          const n = Math.min(end - i, this.#remaining);
+          this.#payload(bytes, i, i + n);
+          i += n;
+          break;
+        }
+      }
+    }
+    return this.finished ? end - start : i - start;
+  }
+
+  /** Whether input is read now (not finished, not between inflating steps). */
+  #reading(): boolean {
+    return this.#stage !== STAGE.DONE && this.#stage !== STAGE.INFLATING;
+  }
+
+  #readByte1(b: number): void {
+    const first = this.#first;
+    const opcode = first & 0x0f;
+    this.#opcode = opcode;
+    // RFC 6455 §5.2: RSV2 and RSV3 have no extension of ours; RSV1 means "compressed" (RFC 7692
+    // §6), allowed only when negotiated and only on a data message's first frame.
+    if ((first & (RSV2 | RSV3)) !== 0) return this.#fail(CLOSE_CODE.PROTOCOL_ERROR, "Reserved bits set");
+    if (
+      (first & RSV1) !== 0 && (this.#inflater === null || opcode === OPCODE.CONTINUATION || isControl(opcode))
+    ) {
+      return this.#fail(CLOSE_CODE.PROTOCOL_ERROR, "RSV1 set without a compressed message's first frame");
+    }
+    if (isControl(opcode)) {
+      if (opcode !== OPCODE.CLOSE && opcode !== OPCODE.PING && opcode !== OPCODE.PONG) {
+        return this.#fail(CLOSE_CODE.PROTOCOL_ERROR, `Reserved opcode ${opcode}`);
+      }
+      // §5.5: control frames are never fragmented and carry at most 125 bytes.
+      if ((first & FIN) === 0) return this.#fail(CLOSE_CODE.PROTOCOL_ERROR, "Fragmented control frame");
+      if ((b & 0x7f) > MAX_CONTROL_PAYLOAD) {
+        return this.#fail(CLOSE_CODE.PROTOCOL_ERROR, "Control frame over 125 bytes");
+      }
+    } else if (opcode === OPCODE.CONTINUATION) {
+      if (this.#messageOpcode === 0) {
+        return this.#fail(CLOSE_CODE.PROTOCOL_ERROR, "Continuation without a message");
+      }
+    } else if (opcode === OPCODE.TEXT || opcode === OPCODE.BINARY) {
+      // §5.4: fragments of one message are not interleaved with another's.
+      if (this.#messageOpcode !== 0) {
+        return this.#fail(CLOSE_CODE.PROTOCOL_ERROR, "New message inside a fragmented one");
+      }
+    } else return this.#fail(CLOSE_CODE.PROTOCOL_ERROR, `Reserved opcode ${opcode}`);
+    // §5.1: a server closes the connection on an unmasked frame from a client.
+    if ((b & 0x80) === 0) return this.#fail(CLOSE_CODE.PROTOCOL_ERROR, "Unmasked frame from a client");
+    const length = b & 0x7f;
+    this.#length = 0;
+    if (length === 126) {
+      this.#left = 2;
+      this.#stage = STAGE.LENGTH;
+    } else if (length === 127) {
+      this.#left = 8;
+      this.#stage = STAGE.LENGTH;
+    } else {
+      this.#length = length;
+      this.#lengthKnown();
+    }
+  }
+
+  /** The frame's length is read (numbers stay exact: past 2^53 it fails first, see below). */
+  #lengthKnown(): void {
+    const length = this.#length;
+    // §5.2: the most significant bit of a 64-bit length must be 0 (only a 64-bit length reaches
+    // 2^63). The minimal encoding is not required of the peer (ws and uWS accept it too).
+    if (length >= 2 ** 63) return this.#fail(CLOSE_CODE.PROTOCOL_ERROR, "Length with its top bit set");
+    if (!isControl(this.#opcode)) {
+      // The limit is decided here, from the head, before the payload arrives.
+      if (this.#messageLength + length > this.#maxMessage) {
+        return this.#fail(CLOSE_CODE.MESSAGE_TOO_BIG, "Message too big");
+      }
+    }
+    this.#remaining = length;
+    this.#left = 4;
+    this.#stage = STAGE.MASK;
+  }
+
+  #readMaskByte(b: number): void {
+    switch (this.#left--) {
+      case 4:
+        this.#mask0 = b;
+        return;
+      case 3:
+        this.#mask1 = b;
+        return;
+      case 2:
+        this.#mask2 = b;
+        return;
+    }
+    this.#mask3 = b;
+    this.#done = 0;
+    this.#stage = STAGE.PAYLOAD;
+    if (isControl(this.#opcode)) {
+      this.#control = this.#remaining === 0 ? EMPTY : new Uint8Array(this.#remaining);
+      this.#controlLength = 0;
+    } else this.#beginData();
+    if (this.#remaining === 0) this.#frameEnd();
+  }
+
+  /** A data frame's payload begins: make room for it in the message. */
+  #beginData(): void {
+    if (this.#opcode !== OPCODE.CONTINUATION) {
+      this.#messageOpcode = this.#opcode;
+      this.#compressed = (this.#first & RSV1) !== 0;
+      this.#messageLength = 0;
+      // A whole message in one frame gets a buffer of its size; fragments grow one by doubling.
+      this.#message = this.#remaining === 0 ? EMPTY : new Uint8Array(this.#remaining);
+      if (this.#opcode === OPCODE.TEXT && !this.#compressed) {
+        this.#utf8 ??= new Utf8Validator();
+        this.#utf8.reset();
+      }
+    }
+    const needed = this.#messageLength + this.#remaining;
+    if (needed > this.#message.length) {
+      const grown = new Uint8Array(Math.min(this.#maxMessage, Math.max(needed, this.#message.length * 2)));
+      grown.set(this.#message.subarray(0, this.#messageLength));
+      this.#message = grown;
+    }
+  }
+
+  /** Unmasks payload bytes into the control frame or the message. */
+  #payload(bytes: Uint8Array, start: number, end: number): void {
+    const control = isControl(this.#opcode);
+    const out = control ? this.#control : this.#message;
+    const at = control ? this.#controlLength : this.#messageLength;
+    const m0 = this.#mask0, m1 = this.#mask1, m2 = this.#mask2, m3 = this.#mask3;
+    let k = this.#done;
+    let o = at;
+    for (let i = start; i < end; i++, k++, o++) {
+      const phase = k & 3;
+      out[o] = bytes[i]! ^ (phase === 0 ? m0 : phase === 1 ? m1 : phase === 2 ? m2 : m3);
+    }
+    const n = end - start;
+    this.#done = k;
+    this.#remaining -= n;
+    if (control) this.#controlLength += n;
+    else {
+      this.#messageLength += n;
+      // §8.1: fail fast on text that cannot be UTF-8, before the rest of the message arrives.
+      if (this.#utf8 !== null && this.#messageOpcode === OPCODE.TEXT && !this.#compressed) {
+        if (!this.#utf8.push(out, at, o)) return this.#fail(CLOSE_CODE.INVALID_PAYLOAD, "Text is not UTF-8");
+      }
+    }
+    if (this.#remaining === 0) this.#frameEnd();
+  }
+
+  #frameEnd(): void {
+    this.#stage = STAGE.BYTE0;
+    const opcode = this.#opcode;
+    if (isControl(opcode)) {
+      const payload = this.#control;
+      this.#control = EMPTY;
+      if (opcode === OPCODE.PING) return this.#sink.ping(payload);
+      if (opcode === OPCODE.PONG) return this.#sink.pong(payload);
+      const body = parseCloseBody(payload);
+      if ("error" in body) return this.#fail(body.error, body.message);
+      this.#stage = STAGE.DONE;
+      return this.#sink.close(body.code, body.reason);
+    }
+    if ((this.#first & FIN) !== 0) this.#messageEnd();
+  }
+
+  #messageEnd(): void {
+    const text = this.#messageOpcode === OPCODE.TEXT;
+    const data = this.#messageLength === 0
+      ? new Uint8Array(0)
+      : this.#message.length === this.#messageLength
+      ? this.#message
+      : this.#message.slice(0, this.#messageLength);
+    this.#message = EMPTY;
+    this.#messageOpcode = 0;
+    this.#messageLength = 0;
+    if (this.#compressed) {
+      this.#stage = STAGE.INFLATING;
+      this.#messageOpcode = text ? OPCODE.TEXT : OPCODE.BINARY; // still in progress
+      this.#inflater!.begin(data, this.#maxMessage);
+      return this.#inflateStep();
+    }
+    if (text && !this.#utf8!.complete) {
+      return this.#fail(CLOSE_CODE.INVALID_PAYLOAD, "Text ends inside a character");
+    }
+    this.#sink.message(text, data);
+  }
+
+  #inflateStep(): void {
+    const result = this.#inflater!.step(INFLATE_STEP);
+    if (result === null) return; // more on a later turn
+    const text = this.#messageOpcode === OPCODE.TEXT;
+    this.#messageOpcode = 0;
+    this.#stage = STAGE.BYTE0;
+    if (typeof result === "number") {
+      return this.#fail(
+        result,
+        result === CLOSE_CODE.MESSAGE_TOO_BIG ? "Message too big" : "Bad compressed data",
+      );
+    }
+    if (text) {
+      this.#utf8 ??= new Utf8Validator();
+      this.#utf8.reset();
+      if (!this.#utf8.push(result, 0, result.length) || !this.#utf8.complete) {
+        return this.#fail(CLOSE_CODE.INVALID_PAYLOAD, "Text is not UTF-8");
+      }
+    }
+    this.#sink.message(text, result);
+  }
+
+  #fail(code: number, reason: string): void {
+    this.#stage = STAGE.DONE;
+    this.#message = EMPTY;
+    this.#control = EMPTY;
+    this.#sink.fail(code, reason);
+  }
+}

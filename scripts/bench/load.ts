@@ -1,0 +1,104 @@
+// A load scenario: start the servers that take part, check their answers, warm up, then measured
+// runs in rotation (A B C A B C ...), optionally one more under strace; medians per server.
+
+import { checkBody, expectedBody } from "./answers.ts";
+import { type Bench, fail, type Server } from "./context.ts";
+import { startServer, takesPart } from "./processes.ts";
+import type { LoadRow } from "./report.ts";
+import { type LoadScenario, type ServerKind, WARMUP_SECONDS } from "./scenarios.ts";
+import { errorText, progress } from "./util.ts";
+import { runWrk, type Sample, straceRun } from "./wrk.ts";
+import { median } from "../measure.ts";
+
+/** Starts every selected server for a scenario and checks that it serves the fixture bytes. */
+async function startForScenario(bench: Bench, scenario: LoadScenario): Promise<Server[]> {
+  const servers: Server[] = [];
+  for (const kind of bench.opts.servers) {
+    if (!takesPart(bench, kind, scenario)) continue;
+    try {
+      const server = await startServer(bench, kind, scenario);
+      await checkBody(bench, server, scenario, await expectedBody(bench, scenario));
+      servers.push(server);
+    } catch (e) {
+      fail(bench, `${scenario.name}: ${errorText(e)}`);
+    }
+  }
+  for (const server of bench.live) if (!servers.includes(server)) await server.stop();
+  return servers;
+}
+
+/** Warm-up, then `rounds` runs per server in rotation (A B C A B C ...), then optional strace. */
+export async function runLoadScenario(bench: Bench, scenario: LoadScenario): Promise<LoadRow[]> {
+  let servers = await startForScenario(bench, scenario);
+  const samples = new Map<Server, Sample[]>(servers.map((s) => [s, []]));
+  const traced = new Map<Server, { perRequest: number; top: string }>();
+  // A server whose run fails leaves the rotation; the others go on.
+  const attempt = async (server: Server, run: () => Promise<void>) => {
+    try {
+      await run();
+    } catch (e) {
+      fail(bench, `${scenario.name}: ${errorText(e)}`);
+      servers = servers.filter((s) => s !== server);
+    }
+  };
+  try {
+    for (const server of servers) {
+      await attempt(server, async () => {
+        await runWrk(bench, server, scenario, WARMUP_SECONDS);
+      });
+    }
+    for (let round = 1; round <= bench.opts.rounds; round++) {
+      for (const server of servers) {
+        progress(`${scenario.name} round ${round}/${bench.opts.rounds}: ${server.label}`);
+        await attempt(server, async () => {
+          samples.get(server)!.push(await runWrk(bench, server, scenario, bench.opts.duration));
+        });
+      }
+    }
+    for (const server of bench.opts.strace ? servers : []) {
+      progress(`${scenario.name}: ${server.label} under strace`);
+      await attempt(server, async () => {
+        traced.set(server, await straceRun(bench, server, scenario));
+      });
+    }
+  } finally {
+    for (const server of samples.keys()) await server.stop();
+  }
+  return loadRows(scenario, samples, traced);
+}
+
+function loadRows(
+  scenario: LoadScenario,
+  samples: Map<Server, Sample[]>,
+  traced: Map<Server, { perRequest: number; top: string }>,
+): LoadRow[] {
+  const cpu = new Map<ServerKind, number>();
+  for (const [server, runs] of samples) {
+    if (runs.length) cpu.set(server.kind, median(runs.map((r) => r.cpuUsPerRequest)));
+  }
+  const relative = (own: number, kind: ServerKind) => cpu.has(kind) ? own / cpu.get(kind)! : null;
+  const rows: LoadRow[] = [];
+  for (const [server, runs] of samples) {
+    if (!runs.length) continue;
+    const own = cpu.get(server.kind)!;
+    rows.push({
+      scenario: scenario.name,
+      server: server.label,
+      rps: median(runs.map((r) => r.rps)),
+      p50Ms: median(runs.map((r) => r.p50Ms)),
+      p99Ms: median(runs.map((r) => r.p99Ms)),
+      cpuUsPerRequest: own,
+      userUsPerRequest: median(runs.map((r) => r.userUsPerRequest)),
+      vsDeno: relative(own, "deno"),
+      vsNginx: relative(own, "nginx"),
+      vsFloor: relative(own, "floor"),
+      errors: runs.reduce((a, r) => a + r.errors, 0),
+      otherCpuPercent: Math.max(...runs.map((r) => r.otherCpuPercent)),
+      wrkWaitPercent: Math.max(...runs.map((r) => r.wrkWaitPercent)),
+      runs: runs.length,
+      syscallsPerRequest: traced.get(server)?.perRequest ?? null,
+      topSyscalls: traced.get(server)?.top ?? null,
+    });
+  }
+  return rows;
+}

@@ -1,0 +1,109 @@
+// The benchmark's command line: its usage text and the parsed, checked options.
+
+import { parseArgs } from "node:util";
+import { SCENARIO_NAMES, SERVER_KINDS, type ServerKind } from "./scenarios.ts";
+
+/** The --help text. */
+export const USAGE = `Usage: deno run -A scripts/bench/main.ts [options]
+
+  --only LIST            scenarios, comma-separated (default: all):
+                         ${SCENARIO_NAMES.join(", ")}
+  --duration S           seconds per measured wrk run (default 5; >= 3 keeps CPU/req accurate)
+  --rounds N             runs per server, servers in rotation; medians reported (default 3)
+  --connections N        wrk connections for every load scenario (default 50, static1m 10)
+  --strace               one extra run per server under strace -c -f: syscalls per request
+  --json                 JSON on stdout instead of markdown
+  --workers N            rawserve --workers N (pinned to CPUs 0-1 when N > 1)
+  --no-pin               do not pin servers and wrk with taskset
+  --idle-connections N   connections held open by idle10k (default 10000)
+  --servers LIST         a subset of ${SERVER_KINDS.join(", ")}
+  --baseline DIR         also run rawserve from the checkout in DIR (defaults and --quiet),
+                         in the same rotation: before/after in one run
+  --rawserve-flags="F"   extra flags for this checkout's rawserve only (not the baseline's),
+                         e.g. --rawserve-flags="--metrics /metrics": a feature's cost against
+                         DIR (the = is needed: the value begins with a dash)`;
+
+/** The parsed command line. */
+export interface Options {
+  only: string[];
+  duration: number;
+  rounds: number;
+  connections: number | null;
+  strace: boolean;
+  json: boolean;
+  workers: number;
+  pin: boolean;
+  idleConnections: number;
+  servers: ServerKind[];
+  /** A checkout of rawserve to compare with (its main.ts), or null. */
+  baseline: string | null;
+  /** Extra flags for this checkout's rawserve (not the baseline's). */
+  rawserveFlags: string[];
+  child: boolean; // hidden: this process is the idle10k re-run under a raised open-file limit
+}
+
+function positiveInt(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got "${text}"`);
+  return n;
+}
+
+/**
+ * The command line checked; --help prints USAGE and exits.
+ * @throws {Error} on an unknown scenario or server, or a count that is not a positive integer
+ */
+export function parseOptions(args: string[]): Options {
+  const { values } = parseArgs({
+    args,
+    options: {
+      only: { type: "string" },
+      duration: { type: "string" },
+      rounds: { type: "string" },
+      connections: { type: "string" },
+      strace: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+      workers: { type: "string" },
+      "no-pin": { type: "boolean", default: false },
+      "idle-connections": { type: "string" },
+      servers: { type: "string" },
+      baseline: { type: "string" },
+      "rawserve-flags": { type: "string" },
+      child: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+  const only = values.only?.split(",").map((s) => s.trim()).filter(Boolean) ?? SCENARIO_NAMES;
+  const unknown = only.filter((s) => !SCENARIO_NAMES.includes(s));
+  if (unknown.length) {
+    throw new Error(`Unknown scenario ${unknown.join(", ")}; choose from ${SCENARIO_NAMES}`);
+  }
+  const servers = values.servers?.split(",").map((s) => s.trim()).filter(Boolean) ??
+    SERVER_KINDS.filter((k) => k !== "baseline" && k !== "baseline-quiet");
+  if (values.baseline !== undefined && values.servers === undefined) {
+    servers.push("baseline", "baseline-quiet");
+  }
+  const badServers = servers.filter((s) => !(SERVER_KINDS as readonly string[]).includes(s));
+  if (badServers.length || !servers.length) {
+    throw new Error(`--servers takes a comma list of ${SERVER_KINDS.join(", ")}; got "${values.servers}"`);
+  }
+  return {
+    only,
+    duration: positiveInt("duration", values.duration, 5),
+    rounds: positiveInt("rounds", values.rounds, 3),
+    connections: values.connections === undefined ? null : positiveInt("connections", values.connections, 50),
+    strace: values.strace,
+    json: values.json,
+    workers: positiveInt("workers", values.workers, 1),
+    pin: !values["no-pin"],
+    idleConnections: positiveInt("idle-connections", values["idle-connections"], 10_000),
+    servers: SERVER_KINDS.filter((k) => servers.includes(k)),
+    baseline: values.baseline ?? null,
+    rawserveFlags: values["rawserve-flags"]?.split(/\s+/).filter(Boolean) ?? [],
+    child: values.child,
+  };
+}

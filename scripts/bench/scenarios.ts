@@ -1,0 +1,156 @@
+// What the benchmark compares: the servers and the load scenarios they serve, plus the timings that
+// several parts share. Data only; running the scenarios is load.ts, startup.ts and idle.ts.
+
+/** The servers --servers chooses from, in the order of the report's rows. */
+export const SERVER_KINDS = [
+  "rawserve",
+  "quiet",
+  "baseline",
+  "baseline-quiet",
+  "deno",
+  "deno-routing",
+  "nginx",
+  "floor",
+] as const;
+/** One of SERVER_KINDS. */
+export type ServerKind = typeof SERVER_KINDS[number];
+/** Each server's name in the report. */
+export const SERVER_LABELS = {
+  rawserve: "rawserve (defaults)",
+  quiet: "rawserve --quiet",
+  baseline: "baseline (defaults)",
+  "baseline-quiet": "baseline --quiet",
+  deno: "Deno.serve",
+  "deno-routing": "Deno.serve, routing",
+  nginx: "nginx",
+  floor: "C floor",
+} as const;
+/** rawserve processes (ours or a baseline checkout), with the access log on or not. */
+export const RAWSERVE_KINDS: readonly ServerKind[] = ["rawserve", "quiet", "baseline", "baseline-quiet"];
+/** Kinds that take part in the start-up and idle-connection scenarios. */
+export const PROCESS_KINDS: readonly ServerKind[] = ["rawserve", "baseline", "deno", "nginx"];
+
+/** A scenario measured with wrk: what is asked for, over how many connections, and who answers it. */
+export interface LoadScenario {
+  name: string;
+  path: string;
+  root: boolean; // needs a server started with --root (static files) rather than the embedded page
+  connections: number;
+  pipeline: boolean; // wrk -s pipeline16.lua
+  headers: string[];
+  /** The fixture file whose bytes every peer answers (beneath site/). */
+  file: string;
+  type: string;
+  /** How nginx serves it fastest here (see NGINX_SETTINGS). */
+  nginx: "memory" | "small-file" | "large-file" | "gzip-static";
+  /**
+   * The answer is `file`, a precompressed sidecar sent in this content coding: only rawserve and
+   * nginx (gzip_static) take part, and the check compares the raw bytes on the wire.
+   */
+  coded?: string;
+  /**
+   * An application module (beneath the repository) that rawserve (--app) and Deno.serve both
+   * run instead of serving the file: nginx and the floor sit these scenarios out.
+   */
+  app?: string;
+  /** HTTPS with the bench's certificate (rawserve --cert/--key, nginx ssl); only they take part. */
+  tls?: boolean;
+  /** Session tickets off on both servers: wrk resumes sessions when it can, this makes it not. */
+  noTickets?: boolean;
+}
+
+export const PAGE_TYPE = "text/html; charset=utf-8";
+/** The embedded page over 50 keep-alive connections: the base most scenarios vary. */
+const EMBEDDED: LoadScenario = {
+  name: "embedded",
+  path: "/",
+  root: false,
+  connections: 50,
+  pipeline: false,
+  headers: [],
+  file: "index.html",
+  type: PAGE_TYPE,
+  nginx: "memory",
+};
+/** The 13-byte file from the site over 50 keep-alive connections: the base of the HTTPS ones. */
+const STATIC13: LoadScenario = {
+  name: "static13",
+  path: "/small.txt",
+  root: true,
+  connections: 50,
+  pipeline: false,
+  headers: [],
+  file: "small.txt",
+  type: "text/plain; charset=utf-8",
+  nginx: "small-file",
+};
+/** The 13-byte file over HTTPS on keep-alive connections: TLS records, no handshakes. */
+const HTTPS13: LoadScenario = { ...STATIC13, name: "https13", tls: true };
+/** The wrk scenarios, in the order they run and are reported. */
+export const LOAD_SCENARIOS: readonly LoadScenario[] = [
+  EMBEDDED,
+  { ...EMBEDDED, name: "pipelined16", pipeline: true },
+  STATIC13,
+  {
+    name: "static1m",
+    path: "/big.bin",
+    root: true,
+    connections: 10,
+    pipeline: false,
+    headers: [],
+    file: "big.bin",
+    type: "application/octet-stream",
+    nginx: "large-file",
+  },
+  { ...EMBEDDED, name: "app-hello", app: "scripts/apps/hello.ts" },
+  {
+    ...EMBEDDED,
+    name: "app-json",
+    path: "/items?q=1",
+    headers: ["Accept: application/json"],
+    app: "scripts/apps/json.ts",
+  },
+  { ...EMBEDDED, name: "close", headers: ["Connection: close"] },
+  // A compressed answer: a 200 KiB script (the repository's own sources) and its `gzip -9`
+  // sidecar, asked for with Accept-Encoding: gzip. rawserve and nginx (gzip_static) both send the
+  // sidecar's bytes as they are.
+  {
+    name: "gzip",
+    path: "/app.js",
+    root: true,
+    connections: 50,
+    pipeline: false,
+    headers: ["Accept-Encoding: gzip"],
+    file: "app.js.gz",
+    type: "text/javascript; charset=utf-8",
+    nginx: "gzip-static",
+    coded: "gzip",
+  },
+  // The control for gzip: the same 62 KB asked for by the sidecar's own name, a plain file
+  // (application/gzip, no coding, no Vary) that any rawserve and every peer serve.
+  {
+    name: "gzipfile",
+    path: "/app.js.gz",
+    root: true,
+    connections: 50,
+    pipeline: false,
+    headers: [],
+    file: "app.js.gz",
+    type: "application/gzip",
+    nginx: "gzip-static",
+  },
+  // HTTPS: the 13-byte file on keep-alive connections (TLS records, no handshakes), and a new
+  // connection per request: wrk resumes its session from a ticket when offered one (httpsclose,
+  // a TLS 1.3 PSK handshake with ECDHE), and does a full handshake without tickets (httpsfull).
+  HTTPS13,
+  { ...HTTPS13, name: "httpsclose", headers: ["Connection: close"] },
+  { ...HTTPS13, name: "httpsfull", headers: ["Connection: close"], noTickets: true },
+];
+
+/** Every name --only accepts: the wrk scenarios, then startup and idle10k. */
+export const SCENARIO_NAMES = [...LOAD_SCENARIOS.map((s) => s.name), "startup", "idle10k"];
+
+export const WARMUP_SECONDS = 1; // of wrk per server before the measured runs: JIT and caches warm
+
+export const IDLE_FD_MARGIN = 1024; // descriptors beyond the idle connections (Deno, fetch, pipes)
+export const IDLE_KEEPALIVE_S = 300; // server keep-alive timeouts raised past the scenario's length

@@ -7,7 +7,7 @@ import { type HttpError, STATUS } from "../status.ts";
 import { decideFraming, FRAMING, type ResponseFraming } from "./framing.ts";
 import { DRAIN, type DrainResult, OutputQueue } from "./output_queue.ts";
 import { encodeBody, encodeHead, OutputBuffer } from "./writer.ts";
-import { isFileBody, releaseUntaken, type Slot } from "./slot.ts";
+import { isFileBody, releaseUntaken, Slot } from "./slot.ts";
 import { type ConnectionStats, countClientLeft, countError } from "../stats.ts";
 import type { RequestHead } from "../request_head.ts";
 import type { FileBody, HttpResponse, ResponseDone, ResponseObserver, Transport, Upgrade } from "../types.ts";
@@ -15,8 +15,6 @@ import { IO } from "../types.ts";
 
 /** Encoded responses are written once the shared output buffer passes this, bounding its growth. */
 const OUTPUT_FLUSH_BYTES = 64 * 1024;
-/** Numbers kept per response in flight: status, started, body start, body end. */
-const IN_FLIGHT_FIELDS = 4;
 /** Bodies up to this size are copied behind their head (one write); larger ones follow it. */
 const COPY_BODY_BYTES = 16 * 1024;
 
@@ -59,6 +57,15 @@ function bodyLength(body: Uint8Array | FileBody | ReadableStream<Uint8Array> | n
   if (body instanceof ReadableStream) return -1;
   return body.length;
 }
+
+/**
+ * Where the body of the response #encode just encoded begins in the shared output (after its
+ * head): read at once by its caller. Shared, not a field: an idle connection holds no more.
+ */
+const ENCODED = { bodyAt: 0 };
+
+/** What a reused place of the in-flight list holds once its response has been reported. */
+const NO_SLOT = new Slot(null, null, false);
 
 const DONE: ResponseDone = { head: null, status: 0, bytes: 0, ms: 0, complete: false };
 
@@ -109,20 +116,15 @@ export class ResponseQueue {
   #owner: ResponseOwner;
   #filesHeld = 0;
   /**
-   * Responses encoded whose bytes the kernel has not all taken, as IN_FLIGHT_FIELDS numbers each
-   * (status, started, where the body begins and ends in the connection's output) in the first
-   * `#inFlightLength` slots, and their heads beside them; they are complete once the output
-   * queue is empty. Only kept when `options.onComplete` is set. The arrays are reused, never
-   * truncated: `length = 0` and push again cost ~30 ns a response (the backing store is freed
-   * and regrown), indexed stores ~1.
+   * Responses encoded whose bytes the kernel has not all taken, in the first `#inFlightLength`
+   * places; they are complete once the output queue is empty. Each slot's bodyStart/bodyEnd say
+   * where its body lies in the output, counted from the bytes takeSent() has not collected yet.
+   * Only kept when `options.onComplete` is set. The array is reused, never truncated:
+   * `length = 0` and push again cost ~30 ns a response (the backing store is freed and
+   * regrown), indexed stores ~1.
    */
-  #inFlight: number[] | null = null;
-  #inFlightHeads: (RequestHead | null)[] = [];
+  #inFlight: Slot[] | null = null;
   #inFlightLength = 0;
-  /** Bytes of this connection's output the kernel accepted before the last takeSent(). */
-  #sentBefore = 0;
-  /** Where the body of the response #encode just encoded begins in `out` (after its head). */
-  #bodyAt = 0;
   /** A closing response has been encoded: nothing follows it. */
   closing = false;
   /**
@@ -250,7 +252,7 @@ export class ResponseQueue {
       let tail: Tail | null = null;
       const waiting = WAITING;
       // Everything queued before has been accepted: `out` begins at this offset of the output.
-      const base = this.#sentNow();
+      const base = this.#output.sent;
       while (out.length < OUTPUT_FLUSH_BYTES && this.upgrade === null) {
         const slot = this.#slots[0];
         if (!slot?.response) break;
@@ -258,7 +260,7 @@ export class ResponseQueue {
         tail = this.#encode(slot, out);
         const observer = slot.request?.observer;
         if (observer) waiting.push(observer);
-        if (this.#options.onComplete) this.#remember(slot, base + this.#bodyAt, base + out.length, tail);
+        if (this.#options.onComplete) this.#remember(slot, base + ENCODED.bodyAt, base + out.length, tail);
         if (slot.close) this.#closeAfter();
         if (tail !== null || slot.close) break;
       }
@@ -297,11 +299,6 @@ export class ResponseQueue {
     WAITING.length = 0;
   }
 
-  /** Bytes of this connection's output the kernel has accepted so far. */
-  #sentNow(): number {
-    return this.#sentBefore + this.#output.sent;
-  }
-
   /**
    * Everything encoded so far has been accepted by the kernel (`complete`), or the connection
    * closed: each response in flight ends, with the body bytes that left, at the clock's current
@@ -309,18 +306,17 @@ export class ResponseQueue {
    */
   #complete(complete = true): void {
     const inFlight = this.#inFlight!;
-    const heads = this.#inFlightHeads;
     const now = this.#options.now?.() ?? performance.now();
-    const sent = this.#sentNow();
+    const sent = this.#output.sent;
     const done = DONE;
-    for (let i = 0, r = 0; i < this.#inFlightLength; i += IN_FLIGHT_FIELDS, r++) {
-      const start = inFlight[i + 2]!;
-      done.head = heads[r]!;
-      heads[r] = null;
-      done.status = inFlight[i]!;
-      done.ms = now - inFlight[i + 1]!;
+    for (let i = 0; i < this.#inFlightLength; i++) {
+      const slot = inFlight[i]!;
+      inFlight[i] = NO_SLOT; // keeps nothing alive, and the array's element kind
+      done.head = slot.head;
+      done.status = slot.response!.status;
+      done.ms = now - slot.started;
       // A stream's end is unknown until it ends (Infinity): what left is what it sent.
-      done.bytes = Math.max(0, Math.min(sent, inFlight[i + 3]!) - start);
+      done.bytes = Math.max(0, Math.min(sent, slot.bodyEnd) - slot.bodyStart);
       done.complete = complete;
       this.#owner.responseDone(done);
     }
@@ -335,14 +331,9 @@ export class ResponseQueue {
    * @param tail the body that follows `out`, if any
    */
   #remember(slot: Slot, bodyStart: number, outEnd: number, tail: Tail | null): void {
-    const n = this.#inFlightLength;
-    const inFlight = this.#inFlight ??= [];
-    inFlight[n] = slot.response!.status;
-    inFlight[n + 1] = slot.started;
-    inFlight[n + 2] = bodyStart;
-    inFlight[n + 3] = tail === null ? outEnd : tail instanceof StreamTail ? Infinity : outEnd + tail.length;
-    this.#inFlightHeads[n / IN_FLIGHT_FIELDS] = slot.head;
-    this.#inFlightLength = n + IN_FLIGHT_FIELDS;
+    slot.bodyStart = bodyStart;
+    slot.bodyEnd = tail === null ? outEnd : tail instanceof StreamTail ? Infinity : outEnd + tail.length;
+    (this.#inFlight ??= [])[this.#inFlightLength++] = slot;
   }
 
   /**
@@ -359,7 +350,12 @@ export class ResponseQueue {
   takeSent(): number {
     const sent = this.#output.sent;
     this.#output.sent = 0;
-    this.#sentBefore += sent;
+    // The responses in flight are placed from the uncollected bytes: move them back by these.
+    for (let i = 0; i < this.#inFlightLength; i++) {
+      const slot = this.#inFlight![i]!;
+      slot.bodyStart -= sent;
+      slot.bodyEnd -= sent;
+    }
     this.#options.stats.bytesOut += sent;
     return sent;
   }
@@ -445,7 +441,7 @@ export class ResponseQueue {
       return this.#encode(slot, out);
     }
     const omit = FRAME.omitBody || (body === null && ascii === null);
-    this.#bodyAt = out.length;
+    ENCODED.bodyAt = out.length;
     // RFC 9110 §15.6: a 5xx says the server failed, whatever produced it (a handler that threw
     // included); the HTTP layer's own 5xx refusals are counted here too, not where they arise.
     if (response.status >= 500) countError(this.#options.stats, `http ${response.status}`);

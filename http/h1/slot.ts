@@ -17,6 +17,12 @@ export class Slot implements FramingRequest {
   request: HttpRequest | null = null;
   readonly isHead: boolean;
   readonly minor: number;
+  /**
+   * Where its body begins and ends in the connection's output once encoded (Infinity: a stream,
+   * whose end is known when it ends), for the bytes a completion reports (responses.ts).
+   */
+  bodyStart = 0;
+  bodyEnd = 0;
 
   /**
    * @param head the request, or null for one that could not be parsed

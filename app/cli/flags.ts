@@ -71,8 +71,8 @@ Options:
   --cert FILE               serve HTTPS with this PEM certificate (the chain may follow it)
   --key FILE                the certificate's PEM private key (unencrypted); SIGHUP reloads both
   --tls-tickets on|off      TLS session tickets, for resumed handshakes (default on)
-  --http2 on|off            HTTP/2 for clients that open with its preface on a cleartext port
-                            (h2c by prior knowledge, RFC 9113 §3.3; default on)
+  --http2 on|off            HTTP/2: offered as h2 by ALPN over TLS, and h2c for clients that open
+                            with its preface on a cleartext port (RFC 9113 §3.3; default on)
   --handshake-timeout SECONDS  a TLS handshake must finish within SECONDS (default ${
     DEFAULTS.handshakeTimeoutMs / 1000
   })

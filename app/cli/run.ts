@@ -148,7 +148,7 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   }
   const reloads: Reload[] = [];
   const log = config.quiet ? null : openAccessLog(config.accessLog, config.logFormat, stack, reloads);
-  const tls = config.tls ? stack.use(await startTls(config.tls, worker)) : null;
+  const tls = config.tls ? stack.use(await startTls({ ...config.tls, http2: config.http2 }, worker)) : null;
   const pages = withOperatorPages(handler, {
     statusPath: config.statusPath,
     statusPublic: config.statusPublic,
@@ -216,7 +216,7 @@ function siteHandler(config: CliConfig, root: string, stack: AsyncDisposableStac
  * ticket keys and leaves the warnings to it (it printed them once for all workers).
  * @throws {StartupError} when libssl is missing or the files cannot be used
  */
-async function startTls(config: NonNullable<CliConfig["tls"]>, worker: boolean) {
+async function startTls(config: NonNullable<CliConfig["tls"]> & { http2: boolean }, worker: boolean) {
   const { TlsServer, inheritedTicketKeys } = await import("../transport/tls.ts");
   const tls = new TlsServer(config, inheritedTicketKeys() ?? undefined);
   if (!worker) printTlsWarnings(tls.context.warnings());

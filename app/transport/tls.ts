@@ -26,6 +26,8 @@ export interface TlsConfig extends TlsFiles {
   tickets: boolean;
   /** `cert` and `key` hold PEM text rather than file paths (serve(), as Deno.serve takes them). */
   pem?: boolean;
+  /** Offer HTTP/2 by ALPN (`h2`, then `http/1.1`); default true. */
+  http2?: boolean;
 }
 
 /** The TLS side of one server: the current context, and how to wrap sockets with it. */
@@ -49,7 +51,12 @@ export class TlsServer implements TlsAcceptor, Disposable {
 
   #load(): TlsContext {
     const config = this.#config;
-    const options = { ticketKeys: this.#ticketKeys, ktls: this.#ktls, tickets: config.tickets };
+    const options = {
+      ticketKeys: this.#ticketKeys,
+      ktls: this.#ktls,
+      tickets: config.tickets,
+      http2: config.http2 !== false,
+    };
     return config.pem ? TlsContext.fromPem(config, options) : TlsContext.load(config, options);
   }
 

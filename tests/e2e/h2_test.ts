@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import http2 from "node:http2";
 import { startServer } from "./_server.ts";
+import { request } from "./_h2.ts";
 
 function h2Test(name: string, fn: () => Promise<void>): void {
   Deno.test({ name, fn });
@@ -15,30 +16,6 @@ async function site(): Promise<string> {
   await Deno.writeTextFile(`${dir}/index.html`, "hello h2\n");
   await Deno.writeFile(`${dir}/big.bin`, new Uint8Array(300_000).map((_, i) => i * 7));
   return dir;
-}
-
-/** One request over a node:http2 session: status, headers and body. */
-function request(
-  session: http2.ClientHttp2Session,
-  headers: http2.OutgoingHttpHeaders,
-  body?: Uint8Array,
-): Promise<{ status: number; headers: http2.IncomingHttpHeaders; body: Uint8Array }> {
-  return new Promise((resolve, reject) => {
-    const req = session.request(headers);
-    const chunks: Uint8Array[] = [];
-    let head: http2.IncomingHttpHeaders = {};
-    req.on("response", (h) => head = h);
-    req.on("data", (d: Uint8Array) => chunks.push(d));
-    req.on("end", () => {
-      const total = chunks.reduce((n, c) => n + c.length, 0);
-      const all = new Uint8Array(total);
-      let o = 0;
-      for (const c of chunks) (all.set(c, o), o += c.length);
-      resolve({ status: Number(head[":status"]), headers: head, body: all });
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
 }
 
 h2Test("curl --http2-prior-knowledge gets a static file over h2c, HEAD without a body", async () => {

@@ -11,7 +11,7 @@ import type { Timer } from "../loop/timers.ts";
 import { Connection, type ConnectionOptions } from "../http/h1/connection.ts";
 import { Http2Session } from "../http/h2/session.ts";
 import { type ConnectionStats, countClientLeft, countError } from "../http/stats.ts";
-import type { Handler, Session } from "../http/types.ts";
+import type { Handler, HttpSession, Session } from "../http/types.ts";
 import { batchEnd, batchStart } from "../http/clock.ts";
 import { encodeFields } from "../http/fields.ts";
 import { SocketTransport } from "./transport/socket_transport.ts";
@@ -348,9 +348,11 @@ export class Server implements Disposable {
     return this.#connections.size;
   }
 
-  /** Open connections, oldest first (for the status page). */
-  *connections(): Iterable<Connection> {
-    for (const session of this.#connections) if (session instanceof Connection) yield session;
+  /** Open HTTP connections, HTTP/1.1 and HTTP/2, oldest first (for the status page). */
+  *connections(): Iterable<HttpSession> {
+    for (const session of this.#connections) {
+      if (session instanceof Connection || session instanceof Http2Session) yield session;
+    }
   }
 
   /** Whether a graceful shutdown has begun. */

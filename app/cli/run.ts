@@ -268,7 +268,7 @@ function completionHook(
     : null;
   const entry: LogEntry = { remote: "", head: null, status: 0, bytes: 0, ms: 0, complete: false };
   return (conn, done) => {
-    if (pages && done.complete) pages.onComplete(done.status, done.ms);
+    if (pages && done.complete) pages.onComplete(done.status, done.ms, conn.protocol);
     if (!log) return;
     if (unlogged && done.head && isIntrospectionPath(done.head.path, unlogged)) return;
     entry.remote = conn.remoteAddress;

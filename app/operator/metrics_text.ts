@@ -76,6 +76,12 @@ function httpFamilies(s: StatusSnapshot): Family[] {
       byLabel("code", c.requestsByStatus),
     ),
     family(
+      "rawserve_requests_by_protocol_total",
+      "counter",
+      "Responses whose last byte the kernel accepted, by protocol (h1: HTTP/1.1; h2: HTTP/2, TLS or cleartext).",
+      byLabel("protocol", c.requestsByProtocol),
+    ),
+    family(
       "rawserve_requests_started_total",
       "counter",
       "Requests whose head was read (counted before they are answered).",

@@ -7,7 +7,7 @@ import { fileLimit, SO_RCVBUF, SO_SNDBUF, SOL_SOCKET } from "../../ffi/libc.ts";
 import { getIntOption } from "../../ffi/socket.ts";
 import { countOpenFds, readProcText } from "../../ffi/procfs.ts";
 import { listenQueue, peerEndpoint, queuedBytes, readTcpInfo, type TcpInfo } from "../../ffi/socket_info.ts";
-import type { Connection } from "../../http/h1/connection.ts";
+import type { HttpProtocol, HttpSession, StreamFacts } from "../../http/types.ts";
 import type { ConnectionStats } from "../../http/stats.ts";
 import type { ResponseMetrics } from "./response_metrics.ts";
 
@@ -34,8 +34,8 @@ export interface StatusSource {
   readonly draining: boolean;
   /** The listening socket, or -1 once it is closed (draining). */
   readonly listenerFd: number;
-  /** Open connections, oldest first. */
-  connections(): Iterable<Connection>;
+  /** Open HTTP connections (HTTP/1.1 and HTTP/2), oldest first. */
+  connections(): Iterable<HttpSession>;
 }
 
 /** One connection as the status page shows it. */
@@ -43,6 +43,10 @@ export interface ConnectionRow {
   fd: number;
   /** `host:port` */
   peer: string;
+  /** `h1` or `h2`. */
+  protocol: HttpProtocol;
+  /** HTTP/2's open streams and connection windows; null for HTTP/1.1. */
+  streams: StreamFacts | null;
   /** What it waits for (http/h1/phases.ts). */
   phase: string;
   ageMs: number;
@@ -79,6 +83,8 @@ export interface StatusSnapshot {
     requests: number;
     /** Responses whose last byte reached the kernel, by status code. */
     requestsByStatus: Record<string, number>;
+    /** The same responses by protocol (`h1`, `h2`). */
+    requestsByProtocol: Record<string, number>;
     bytesIn: number;
     bytesOut: number;
     filesOpen: number;
@@ -125,6 +131,7 @@ export function collectStatus(source: StatusSource, options: CollectOptions): St
       open: stats.open,
       requests: stats.requests,
       requestsByStatus: metrics ? metrics.statusCounts() : {},
+      requestsByProtocol: metrics ? metrics.protocolCounts() : {},
       bytesIn: stats.bytesIn,
       bytesOut: stats.bytesOut,
       filesOpen: stats.filesOpen,
@@ -224,7 +231,7 @@ function connectionRows(source: StatusSource): StatusSnapshot["connections"] {
 }
 
 /** A connection's row: its facts, and what the kernel holds for its socket (six system calls). */
-function describeConnection(conn: Connection, now: number): ConnectionRow {
+function describeConnection(conn: HttpSession, now: number): ConnectionRow {
   const fd = socketFd(conn);
   const option = (name: number) => {
     const value = fd >= 0 ? getIntOption(fd, SOL_SOCKET, name) : -1;
@@ -233,6 +240,8 @@ function describeConnection(conn: Connection, now: number): ConnectionRow {
   return {
     fd,
     peer: fd >= 0 ? peerEndpoint(fd) : conn.remoteAddress,
+    protocol: conn.protocol,
+    streams: conn.streamFacts(),
     phase: conn.phase,
     ageMs: Math.round(now - conn.openedAt),
     requests: conn.requests,
@@ -244,7 +253,7 @@ function describeConnection(conn: Connection, now: number): ConnectionRow {
 }
 
 /** The socket under a connection's transport, when its transport has one (SocketTransport). */
-function socketFd(conn: Connection): number {
+function socketFd(conn: HttpSession): number {
   const fd = (conn.transport as { fd?: unknown }).fd;
   return typeof fd === "number" ? fd : -1;
 }

@@ -104,6 +104,9 @@ function countersCard(s: StatusSnapshot): string {
   const errors = Object.entries(c.errors)
     .map(([kind, count]) => `<span class="chip err">${escapeHtml(kind)} × ${n(count)}</span>`)
     .join(" ");
+  const protocols = Object.entries(c.requestsByProtocol)
+    .map(([name, count]) => `<span class="chip">${escapeHtml(name)} × ${n(count)}</span>`)
+    .join(" ");
   const left = Object.entries(c.clientsLeft)
     .map(([how, count]) => `<span class="chip">${escapeHtml(how)} × ${n(count)}</span>`)
     .join(" ");
@@ -111,6 +114,11 @@ function countersCard(s: StatusSnapshot): string {
     "Requests",
     fact("started", n(c.requests), "Request heads read, this request included.") +
       fact("answered", statuses || "none yet", "Responses whose last byte the kernel accepted, by status.") +
+      fact(
+        "protocol",
+        protocols || "none yet",
+        "The same responses by protocol: h1 is HTTP/1.1, h2 is HTTP/2 (ALPN over TLS, or h2c).",
+      ) +
       fact("received", bytes(c.bytesIn), "Bytes read from client sockets.") +
       fact("sent", bytes(c.bytesOut), "Bytes the kernel accepted into send queues (write, sendfile).") +
       fact("files open", n(c.filesOpen), "Files held by responses being sent with sendfile(2).") +
@@ -202,8 +210,24 @@ const COLUMNS: readonly [string, string, (r: ConnectionRow) => string][] = [
     "(keep-alive), linger (the client's FIN).",
     (r) => `<span class="ph ${escapeHtml(r.phase)}">${escapeHtml(r.phase)}</span>`,
   ],
+  ["proto", "h1: HTTP/1.1; h2: HTTP/2 (many requests at once on one connection).", (r) => r.protocol],
   ["age", "Since accept().", (r) => formatAge(r.ageMs)],
-  ["req", "Requests read on this connection (keep-alive reuses it).", (r) => n(r.requests)],
+  [
+    "req",
+    "Requests read on this connection (keep-alive reuses it; h2: streams opened).",
+    (r) => n(r.requests),
+  ],
+  [
+    "streams",
+    "h2: streams open now, then the connection's flow-control windows in bytes: what we may still send ↑ " +
+    "(the client grants it) and what the client may still send ↓ (we grant it as handlers read).",
+    (r) =>
+      r.streams
+        ? `${n(r.streams.open)} <small>↑ ${bytes(r.streams.sendWindow)} ↓ ${
+          bytes(r.streams.receiveWindow)
+        }</small>`
+        : "–",
+  ],
   [
     "state",
     "TCP state (tcpi_state): ESTABLISHED while both sides talk, CLOSE_WAIT after the client's FIN.",

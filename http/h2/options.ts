@@ -5,7 +5,7 @@
 import { DEFAULT_MAX_FRAME_SIZE, SETTING } from "./frames.ts";
 import type { BodyBudget } from "../request_body.ts";
 import type { ConnectionStats } from "../stats.ts";
-import type { Deadline, Handler, ResponseDone } from "../types.ts";
+import type { Deadline, Handler, HttpSession, ResponseDone } from "../types.ts";
 
 /**
  * What a session waits for, by the HTTP/1.1 connection's names (the status page shows either):
@@ -38,19 +38,17 @@ export interface SessionOptions {
   stats: ConnectionStats;
   /** Whether the server is draining: the session begins a graceful GOAWAY. */
   draining: () => boolean;
-  /** Called once when the session closes (see onComplete for the parameter's type). */
-  onClose?: (conn: never) => void;
+  /** Called once when the session closes. */
+  onClose?: (session: HttpSession) => void;
   /** Called when a file a response held is closed (`stats.filesOpen` went down). */
   onFileClosed?: () => void;
   /** The clock (ms) for ages, response times and flood intervals. Default `performance.now()`. */
   now?: () => number;
   /**
    * Called once per response whose head went out, when it ends: the kernel has its last byte,
-   * or the stream or connection ended first (`done.complete`). The server's hooks take its
-   * HTTP/1.1 Connection; the session passes itself, which has the members they read
-   * (remoteAddress, phase, openedAt, requests, pendingBytes, transport), hence the open type.
+   * or the stream or connection ended first (`done.complete`), with the session it came on.
    */
-  onComplete?: (conn: never, done: ResponseDone) => void;
+  onComplete?: (session: HttpSession, done: ResponseDone) => void;
   /** Fields every response carries (--header), pre-encoded with encodeFields(). */
   headers?: Uint8Array;
 }

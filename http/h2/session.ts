@@ -11,7 +11,7 @@ import { WRITE } from "./session_output.ts";
 import { READ_BUF, SessionFrames } from "./session_frames.ts";
 import { HttpError, STATUS } from "../status.ts";
 import { countClientLeft, countError } from "../stats.ts";
-import type { Session, Transport } from "../types.ts";
+import type { HttpSession, StreamFacts, Transport } from "../types.ts";
 import { IO } from "../types.ts";
 
 export {
@@ -42,7 +42,10 @@ export {
  * session.onReadable();
  * ```
  */
-export class Http2Session extends SessionFrames implements Session {
+export class Http2Session extends SessionFrames implements HttpSession {
+  /** HTTP/2 (the status page's and the metrics' label). */
+  readonly protocol = "h2";
+
   /**
    * @param transport the socket (or TLS session), seen through read/write/sendfile
    * @param options the limits, handler and hooks the server's HTTP/1.1 connections share
@@ -91,6 +94,10 @@ export class Http2Session extends SessionFrames implements Session {
   /** The send windows: the connection's, for the status page. */
   get sendWindow(): number {
     return this.connSendWindow;
+  }
+  /** Its streams and connection windows, for the status page (HttpSession). */
+  streamFacts(): StreamFacts {
+    return { open: this.streams.size, sendWindow: this.connSendWindow, receiveWindow: this.connRecvWindow };
   }
 
   /** Reactor callback: the socket is readable (or has an error or hang-up pending). */
@@ -179,7 +186,7 @@ export class Http2Session extends SessionFrames implements Session {
     this.finishing.length = 0;
     this.leftover = null;
     this.transport.close();
-    this.options.onClose?.(this as never); // see SessionOptions.onComplete
+    this.options.onClose?.(this);
   }
 
   /** Composes and writes until done or the socket is full; then settles. */

@@ -22,7 +22,7 @@ import type { Stream } from "./stream.ts";
 import type { RequestHead } from "../request_head.ts";
 import { HttpError, STATUS, statusResponse } from "../status.ts";
 import { type ConnectionStats, countError, logHandlerFailure } from "../stats.ts";
-import type { Deadline, HttpRequest, HttpResponse, ResponseDone, Transport } from "../types.ts";
+import type { Deadline, HttpRequest, HttpResponse, HttpSession, ResponseDone, Transport } from "../types.ts";
 
 /** A body whose stream ended before it did. */
 const STREAM_RESET = new HttpError(STATUS.BAD_REQUEST, "The stream was reset before the request body ended");
@@ -344,7 +344,7 @@ export abstract class SessionState {
     done.bytes = stream.bodySent;
     done.ms = (this.options.now?.() ?? performance.now()) - stream.started;
     done.complete = complete;
-    completed(this as never, done); // see SessionOptions.onComplete
+    completed(this as unknown as HttpSession, done); // the top layer, Http2Session, is one
     done.head = null;
   }
 }

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import http2 from "node:http2";
 import { startServer } from "./_server.ts";
 import { request } from "./_h2.ts";
+import type { StatusSnapshot } from "../../app/operator/server_status.ts";
 
 function h2Test(name: string, fn: () => Promise<void>): void {
   Deno.test({ name, fn });
@@ -89,3 +90,42 @@ h2Test("an app's streamed bodies go both ways over h2c, through flow control", a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+h2Test(
+  "the status page lists h2 connections with streams and windows; metrics count requests by protocol",
+  async () => {
+    const dir = await site();
+    const server = await startServer(["--quiet", "--status", "/status", "--metrics", "/metrics", dir]);
+    const session = http2.connect(`http://127.0.0.1:${server.port}`);
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await request(session, { ":path": "/" })).status, 200);
+      const h1 = await fetch(`http://127.0.0.1:${server.port}/`);
+      assert.equal(await h1.text(), "hello h2\n");
+      const status = await request(session, { ":path": "/status", accept: "application/json" });
+      assert.equal(status.status, 200);
+      const snapshot = JSON.parse(new TextDecoder().decode(status.body)) as StatusSnapshot;
+      const rows = snapshot.connections.rows;
+      const h2Row = rows.find((r) => r.protocol === "h2");
+      assert.ok(h2Row, "the h2 connection has a row");
+      assert.equal(h2Row.requests, 4, "three files and this page, each a stream");
+      assert.equal(h2Row.streams!.open, 1, "this page's own stream is open");
+      assert.ok(h2Row.streams!.sendWindow > 0 && h2Row.streams!.receiveWindow > 0);
+      assert.ok(
+        rows.some((r) => r.protocol === "h1" && r.streams === null),
+        "fetch's HTTP/1.1 connection too",
+      );
+      assert.deepEqual(snapshot.counters.requestsByProtocol, { h1: 1, h2: 3 });
+      const metrics = new TextDecoder().decode((await request(session, { ":path": "/metrics" })).body);
+      assert.match(metrics, /^rawserve_requests_by_protocol_total\{protocol="h1"\} 1$/m);
+      assert.match(
+        metrics,
+        /^rawserve_requests_by_protocol_total\{protocol="h2"\} 4$/m,
+        "the status page's too",
+      );
+    } finally {
+      session.close();
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

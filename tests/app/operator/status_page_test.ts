@@ -6,10 +6,12 @@ import { formatAge, renderStatusPage } from "../../../app/operator/status_page.t
 import { escapeHtml } from "../../../http/format.ts";
 import type { ConnectionRow, StatusSnapshot } from "../../../app/operator/server_status.ts";
 
-function row(peer: string, phase = "writing"): ConnectionRow {
+function row(peer: string, phase = "writing", h2 = false): ConnectionRow {
   return {
     fd: 30,
     peer,
+    protocol: h2 ? "h2" : "h1",
+    streams: h2 ? { open: 7, sendWindow: 65_535, receiveWindow: 1 << 20 } : null,
     phase,
     ageMs: 65_000,
     requests: 3,
@@ -48,6 +50,7 @@ function snapshot(rows: ConnectionRow[], total = rows.length): StatusSnapshot {
       open: rows.length,
       requests: 20,
       requestsByStatus: { "200": 18, "404": 1 },
+      requestsByProtocol: { h1: 4, h2: 15 },
       bytesIn: 2000,
       bytesOut: 5_000_000,
       filesOpen: 1,
@@ -86,6 +89,15 @@ Deno.test("the page has every section, explains each field, and names the worker
   assert.equal((html.match(/class="why"/g) ?? []).length >= 30, true, "a line of explanation per field");
   assert.match(html, /<meta name="viewport"/);
   assert.doesNotMatch(html, /(src|href)="(https?:)?\/\//, "nothing loaded from elsewhere");
+});
+
+Deno.test("an h2 connection's row shows its protocol, open streams and both windows; h1 rows show none", () => {
+  const html = renderStatusPage(snapshot([row("127.0.0.1:5000"), row("127.0.0.1:5001", "busy", true)]));
+  assert.match(html, /<td data-label="proto"><span>h2<\/span>/);
+  assert.match(html, /<td data-label="proto"><span>h1<\/span>/);
+  assert.match(html, /<td data-label="streams"><span>7 <small>↑ 64(\.0)? KiB ↓ 1(\.0)? MiB<\/small>/);
+  assert.match(html, /<td data-label="streams"><span>–<\/span>/);
+  assert.match(html, /h1 × 4<\/span> <span class="chip">h2 × 15/);
 });
 
 Deno.test("peer addresses and error kinds are escaped, never markup", () => {

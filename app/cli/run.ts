@@ -27,6 +27,7 @@ import { WORKER_ENV } from "./supervisor.ts";
 import { type OperatorPages, withOperatorPages } from "./operator_pages.ts";
 import { isIntrospectionPath } from "../operator/introspection.ts";
 import { isWildcard, lanAddresses } from "./lan_addresses.ts";
+import { authWrapper, plainHttpWarning } from "./auth.ts";
 import type { LogEntry, LogFormat } from "./access_log.ts";
 
 /** Colours for a terminal, unless NO_COLOR is set (https://no-color.org). */
@@ -138,14 +139,19 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   const origin: Origin = { scheme: config.tls ? "https" : "http", fallbackHost: "" };
   // An --app's WebSockets get the server's reactor once it exists, and --write-timeout.
   const websocket: WebSocketContext = { deadline: null, writeTimeoutMs: config.writeTimeoutMs };
+  // A worker leaves the warning to its supervisor, which printed it once for all.
+  const warning = worker ? null : plainHttpWarning(config);
+  if (warning) console.error(`rawserve: ${warning}`);
+  const protect = config.auth ? await authWrapper(config.auth) : null;
   if (config.app !== null) {
     const app = await loadApp(config.app);
     // Imported only here: the web bridge's self-tests cost ~10 ms of start-up that a file server needs not pay.
     const { fetchHandler } = await import("../web/handler.ts");
     handler = fetchHandler(app, { origin, websocket });
   } else if (config.root !== null) {
-    handler = siteHandler(config, config.root, stack);
+    handler = siteHandler(config, config.root, stack, protect);
   }
+  if (protect && config.root === null) handler = protect(handler);
   const reloads: Reload[] = [];
   const log = config.quiet ? null : openAccessLog(config.accessLog, config.logFormat, stack, reloads);
   const tls = config.tls ? stack.use(await startTls(config.tls, worker)) : null;
@@ -193,8 +199,16 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   return signals.exitCode;
 }
 
-/** The static handler for --root, with its compressor and CORS; what they hold is closed by `stack`. */
-function siteHandler(config: CliConfig, root: string, stack: AsyncDisposableStack): Handler {
+/**
+ * The static handler for --root, with its compressor, --auth-file's check (`protect`) and CORS
+ * around both (a preflight carries no credentials); what they hold is closed by `stack`.
+ */
+function siteHandler(
+  config: CliConfig,
+  root: string,
+  stack: AsyncDisposableStack,
+  protect: ((handler: Handler) => Handler) | null,
+): Handler {
   const fs = stack.use(createStaticFs(root, config.followSymlinks, config.listing));
   const compressor = config.compress ? stack.use(new WorkerCompressor()) : null;
   const handler = createStaticHandler({
@@ -208,7 +222,8 @@ function siteHandler(config: CliConfig, root: string, stack: AsyncDisposableStac
     spa: config.spa,
     logError: (message) => console.error(`rawserve: ${message}`),
   });
-  return config.cors.length > 0 ? withCors(handler, config.cors) : handler;
+  const site = protect ? protect(handler) : handler;
+  return config.cors.length > 0 ? withCors(site, config.cors) : site;
 }
 
 /**

@@ -47,6 +47,8 @@ export interface BasicAuthOptions {
   paths: readonly string[];
   /** Who decides whether a password is right. */
   check: PasswordCheck;
+  /** Hears who was let in, before the handler runs (the access log's user). */
+  onAllowed?: (request: HttpRequest, user: string) => void;
 }
 
 /** `Basic` and its token68 (RFC 7617 §2, RFC 9110 §11.4: the scheme is case-insensitive). */
@@ -140,15 +142,26 @@ export function withBasicAuth(handler: Handler, options: BasicAuthOptions): Hand
     headers: [...challenge, "Cache-Control", "no-store"],
   });
   const busy = statusResponse(STATUS.SERVICE_UNAVAILABLE);
-  const answer = (request: HttpRequest, verdict: Verdict): HttpResponse | Promise<HttpResponse> =>
-    verdict === VERDICT.ALLOWED ? handler(request) : verdict === VERDICT.BUSY ? busy : unauthorized;
+  const answer = (
+    request: HttpRequest,
+    user: string,
+    verdict: Verdict,
+  ): HttpResponse | Promise<HttpResponse> => {
+    if (verdict === VERDICT.BUSY) return busy;
+    if (verdict !== VERDICT.ALLOWED) return unauthorized;
+    options.onAllowed?.(request, user);
+    return handler(request);
+  };
   return (request) => {
     if (!protects(request.head.path)) return handler(request);
     const credentials = repeatsAuthorization(request)
       ? null
       : parseBasicCredentials(request.head.get("authorization"));
     if (credentials === null) return unauthorized;
-    const verdict = options.check.check(credentials.user, credentials.password);
-    return verdict instanceof Promise ? verdict.then((v) => answer(request, v)) : answer(request, verdict);
+    const { user, password } = credentials;
+    const verdict = options.check.check(user, password);
+    return verdict instanceof Promise
+      ? verdict.then((v) => answer(request, user, v))
+      : answer(request, user, verdict);
   };
 }

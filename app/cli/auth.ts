@@ -4,7 +4,7 @@
 // composed outside it and keep their own rules).
 
 import { StartupError } from "../../ffi/errno.ts";
-import type { Handler } from "../../http/types.ts";
+import type { Handler, HttpRequest } from "../../http/types.ts";
 import { isLoopbackAddress } from "../operator/introspection.ts";
 import { HtpasswdError, parseHtpasswd } from "../site/htpasswd.ts";
 import { hasControl } from "./extra_fields.ts";
@@ -76,15 +76,20 @@ export function plainHttpWarning(config: CliConfig): string | null {
 /**
  * Reads the file and makes the wrapper: Basic auth (http/basic_auth.ts) with bcrypt checks off
  * the reactor's thread (app/site/password_check.ts, loaded only here).
+ * @param onAllowed hears who was let in (the access log's user)
  * @returns what wraps a handler with the authentication
  * @throws {StartupError} as readAuthFile
  */
-export async function authWrapper(auth: AuthConfig): Promise<(handler: Handler) => Handler> {
+export async function authWrapper(
+  auth: AuthConfig,
+  onAllowed?: (request: HttpRequest, user: string) => void,
+): Promise<(handler: Handler) => Handler> {
   const users = readAuthFile(auth.file);
   const [{ withBasicAuth }, { BcryptCheck }] = await Promise.all([
     import("../../http/basic_auth.ts"),
     import("../site/password_check.ts"),
   ]);
   const check = new BcryptCheck(users);
-  return (handler) => withBasicAuth(handler, { realm: auth.realm, paths: auth.paths, check });
+  const options = { realm: auth.realm, paths: auth.paths, check, ...(onAllowed ? { onAllowed } : {}) };
+  return (handler) => withBasicAuth(handler, options);
 }

@@ -80,6 +80,11 @@ Deno.test({
       assert.equal(open.body, "public\n");
     } finally {
       const { code, stderr } = await server.stop();
+      // The access log names the user let in (CLF's third field), and no one for the rest.
+      const log = server.stdoutLines.filter((line) => line.includes('"GET '));
+      assert.match(log[0] ?? "", /^127\.0\.0\.1 - alice \[.*"GET \/private\/s\.txt HTTP\/1\.1" 200 7 /);
+      assert.ok(log.slice(1).every((line) => line.startsWith("127.0.0.1 - - [")), log.join("\n"));
+      assert.ok(!server.stdoutLines.join("\n").includes(PASSWORD), "the password is never logged");
       assert.equal(code, 0, stderr);
       assert.ok(!stderr.includes(PASSWORD), "the password is never printed");
       assert.ok(!stderr.includes("warning"), "no warning on a loopback address");

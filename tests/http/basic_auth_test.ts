@@ -157,11 +157,14 @@ Deno.test("withBasicAuth() answers 401 with the RFC 7617 challenge without crede
 Deno.test("withBasicAuth() passes the request on when the check allows it, at once or later", async () => {
   for (const later of [false, true]) {
     const check = checkAnswering(VERDICT.ALLOWED, later);
-    const handler = withBasicAuth(SITE, { realm: "r", paths: [], check });
+    const allowed: string[] = [];
+    const onAllowed = (_: HttpRequest, user: string) => allowed.push(user);
+    const handler = withBasicAuth(SITE, { realm: "r", paths: [], check, onAllowed });
     const answer = handler(request("/a", ["authorization", basic("alice:pa:ss")]));
     assert.equal(answer instanceof Promise, later);
     assert.equal((await answer).body, "site");
     assert.deepEqual(check.asked, ["alice:pa:ss"]);
+    assert.deepEqual(allowed, ["alice"]);
   }
 });
 
@@ -175,7 +178,12 @@ Deno.test("withBasicAuth() answers 401 to a denied password and 503 with Retry-A
     const response = await denied(request("/a", ["authorization", basic("alice:wrong")]));
     assert.equal(response.status, 401);
     assert.match(field(response, "www-authenticate")!, /^Basic realm="r"/);
-    const busy = withBasicAuth(SITE, { realm: "r", paths: [], check: checkAnswering(VERDICT.BUSY, later) });
+    const busy = withBasicAuth(SITE, {
+      realm: "r",
+      paths: [],
+      check: checkAnswering(VERDICT.BUSY, later),
+      onAllowed,
+    });
     const unavailable = await busy(request("/a", ["authorization", basic("alice:pw")]));
     assert.equal(unavailable.status, 503);
     assert.equal(field(unavailable, "retry-after"), "1");

@@ -169,11 +169,13 @@ Deno.test("withBasicAuth() passes the request on when the check allows it, at on
 });
 
 Deno.test("withBasicAuth() answers 401 to a denied password and 503 with Retry-After when checks are busy", async () => {
+  const onAllowed = () => assert.fail("nobody is let in");
   for (const later of [false, true]) {
     const denied = withBasicAuth(SITE, {
       realm: "r",
       paths: [],
       check: checkAnswering(VERDICT.DENIED, later),
+      onAllowed,
     });
     const response = await denied(request("/a", ["authorization", basic("alice:wrong")]));
     assert.equal(response.status, 401);

@@ -54,7 +54,7 @@ export function readAuthFile(file: string): Map<string, string> {
     throw new StartupError(`Cannot read --auth-file ${file}: ${e instanceof Error ? e.message : e}`);
   }
   try {
-    return parseHtpasswd(text);
+    return parseHtpasswd(text, file);
   } catch (e) {
     if (!(e instanceof HtpasswdError)) throw e;
     throw new StartupError(`--auth-file ${file}: ${e.message}`);

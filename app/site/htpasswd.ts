@@ -27,11 +27,12 @@ export class HtpasswdError extends Error {}
  * Reads an htpasswd file's text. Empty lines and lines starting with `#` are skipped (as Apache
  * does); a user-id holds no colon, so each line splits at its first.
  * @param text the file's contents
+ * @param file the file's name, for the command its refusals suggest
  * @returns each user's bcrypt hash
  * @throws {HtpasswdError} one line naming the line number and the user: a line without a colon, a
  *   hash that is not bcrypt or whose cost is out of range, a user listed twice, no user at all
  */
-export function parseHtpasswd(text: string): Map<string, string> {
+export function parseHtpasswd(text: string, file = "FILE"): Map<string, string> {
   const users = new Map<string, string>();
   const firstLine = new Map<string, number>();
   const lines = text.split("\n");
@@ -48,7 +49,7 @@ export function parseHtpasswd(text: string): Map<string, string> {
       const kind = KINDS.find(([pattern]) => pattern.test(hash))?.[1] ??
         "a plain-text password or unknown hash";
       throw new HtpasswdError(
-        `line ${n}: user "${user}" has ${kind}; only bcrypt is accepted (set it again with htpasswd -B FILE ${user})`,
+        `line ${n}: user "${user}" has ${kind}; only bcrypt is accepted (set it again with htpasswd -B ${file} ${user})`,
       );
     }
     const cost = Number(bcrypt[1]);
@@ -64,6 +65,6 @@ export function parseHtpasswd(text: string): Map<string, string> {
     firstLine.set(user, n);
     users.set(user, hash);
   }
-  if (users.size === 0) throw new HtpasswdError("no users (write them with htpasswd -B FILE USER)");
+  if (users.size === 0) throw new HtpasswdError(`no users (add one with htpasswd -B ${file} USER)`);
   return users;
 }

@@ -5,7 +5,7 @@
 import { EPOLLIN } from "../ffi/libc.ts";
 import { makeEventFd, type OwnedFd, readFd, writeFd } from "../ffi/socket.ts";
 import { Epoll } from "./epoll.ts";
-import { Timer, TimerHeap, type TimerScheduler } from "./timers.ts";
+import { Timer, TimerHeap, type TimerScheduler, type TimerTarget } from "./timers.ts";
 import { IDLE_SPINS, SHORT_BLOCK_MS, SpinBudget } from "./wait_policy.ts";
 import { setImmediate } from "node:timers";
 
@@ -191,7 +191,7 @@ export class Reactor implements Disposable, TimerScheduler {
    * A timer that arms itself on this reactor's clock.
    * @param callback runs once per expiry, after I/O dispatch
    */
-  timer(callback: () => void): Timer {
+  timer(callback: (() => void) | TimerTarget): Timer {
     return new Timer(callback, this);
   }
 

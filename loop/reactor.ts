@@ -15,7 +15,7 @@ import { setImmediate } from "node:timers";
  * batches it always drains microtasks (`await null`, ~0.04 µs), so promise continuations of
  * handlers run at once either way. Yielding after every batch costs no more than yielding once
  * a millisecond (the turn is shared by the batch) and keeps timers and signals prompt; the
- * measurements are in the README's "Wait strategy" (scripts/wait_bench.ts).
+ * measurements are in docs/architecture.md, "Wait strategy" (scripts/wait_bench.ts).
  */
 export const YIELD_INTERVAL_MS = 0;
 
@@ -28,7 +28,7 @@ export const YIELD_INTERVAL_MS = 0;
  * neither. Deno's loop then runs after each wait, so its timers and signal listeners are late by
  * at most this much (a signal delivered to this thread interrupts the wait at once, EINTR).
  * It cut the server's CPU for 1 MiB downloads by a fifth and changed nothing else measured
- * (README, "Wait strategy").
+ * (docs/architecture.md, "Wait strategy").
  */
 export const SYNC_WAIT_MS = 10;
 

@@ -265,6 +265,8 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
   const { values: v, positionals } = parseFlags(args[0] === "--" ? args.slice(1) : args);
   if (v.help) return "help";
   if (v.version) return "version";
+  const auth = authConfig(v["auth-file"], v["auth-paths"], v["auth-realm"]); // the file is read at start
+  if (typeof auth === "string") throw new UsageError(auth);
   return {
     ...networkConfig(v),
     ...limitConfig(v),
@@ -272,16 +274,9 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
     ...siteBehaviour(v, v.root ?? positionals[0] ?? null),
     ...tuningConfig(v),
     ...introspectionConfig(v),
-    auth: authFlags(v),
+    auth,
     tls: tlsConfig(v),
   };
-}
-
-/** --auth-file, --auth-paths and --auth-realm (checked in auth.ts; the file is read at start). */
-function authFlags(v: Flags): CliConfig["auth"] {
-  const auth = authConfig(v["auth-file"], v["auth-paths"], v["auth-realm"]);
-  if (typeof auth === "string") throw new UsageError(auth);
-  return auth;
 }
 
 function tlsConfig(v: Flags): CliConfig["tls"] {

@@ -223,7 +223,7 @@ function siteHandler(config: CliConfig, root: string, stack: AsyncDisposableStac
 async function startTls(config: NonNullable<CliConfig["tls"]>, worker: boolean) {
   const { TlsServer, inheritedTicketKeys } = await import("../transport/tls.ts");
   const tls = new TlsServer(config, inheritedTicketKeys() ?? undefined);
-  if (!worker) printTlsWarnings(tls.context.warnings());
+  if (!worker) printTlsWarnings(tls.contexts.flatMap((c) => c.warnings()));
   return tls;
 }
 

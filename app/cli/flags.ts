@@ -306,8 +306,6 @@ function tlsConfig(v: Flags): CliConfig["tls"] {
       `Each --cert needs its --key, in the same order: ${cert.length} --cert and ${key.length} --key given`,
     );
   }
-  const empty = [...cert, ...key].some((file) => file === "");
-  if (empty) throw new UsageError(`--cert and --key need a file name`);
   return {
     cert: cert[0]!,
     key: key[0]!,

@@ -143,6 +143,9 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
     // Imported only here: the web bridge's self-tests cost ~10 ms of start-up that a file server needs not pay.
     const { fetchHandler } = await import("../web/handler.ts");
     handler = fetchHandler(app, { origin, websocket });
+    // Frameworks written for Deno call Deno.upgradeWebSocket: it upgrades this server's requests.
+    const { takeDenoUpgrade } = await import("../web/deno_upgrade.ts");
+    stack.use(takeDenoUpgrade());
   } else if (config.root !== null) {
     handler = siteHandler(config, config.root, stack);
   }

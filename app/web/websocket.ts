@@ -99,6 +99,14 @@ export function asksForWebSocket(http: HttpRequest): boolean {
   return upgrade !== null && upgrade !== undefined && /(^|,)\s*websocket\s*(,|$)/i.test(upgrade);
 }
 
+/**
+ * Whether rawserve received `request` and its handler may still upgrade it (deno_upgrade.ts asks,
+ * to pass every other request to Deno's own upgrade).
+ */
+export function isRawserveRequest(request: Request): boolean {
+  return CANDIDATES.has(request);
+}
+
 /** The web bridge: `request` (made for `http`) may be upgraded by its handler. */
 export function registerCandidate(
   request: Request,
@@ -111,7 +119,7 @@ export function registerCandidate(
 
 /**
  * The web bridge, once the handler answered `request`: the engine response for an upgrade's
- * response, or null for any other answer; an upgrade answered otherwise (or not at all, when
+ * response (or any 101), or null for any other answer; an upgrade answered otherwise (or not at all, when
  * `response` is null because the handler threw) fails its socket, as in Deno.
  */
 export function settleCandidate(request: Request, response: Response | null): HttpResponse | null {
@@ -120,7 +128,9 @@ export function settleCandidate(request: Request, response: Response | null): Ht
   CANDIDATES.delete(request);
   const socket = candidate.upgrade;
   if (socket === null) return null;
-  if (response !== null && RESPONSES.get(response) === socket) {
+  // As Deno.serve does, any 101 counts: frameworks rebuild the response to add fields (Hono's
+  // c.header() after the handler); its fields are the upgrade's either way.
+  if (response !== null && (RESPONSES.get(response) === socket || response.status === 101)) {
     RESPONSES.delete(response);
     return socket[ENGINE_RESPONSE]();
   }

@@ -1,5 +1,5 @@
 // Access log, one line per response when it ends (so its bytes are those that really left and
-// its time is the whole answer's): Common or Combined Log Format with the request time after
+// its time is the whole answer's), and one more for a WebSocket when it ends (after its 101's): Common or Combined Log Format with the request time after
 // them (nginx's `$request_time`), or JSON. Lines gather in memory and leave in one write when
 // the batch is large or old enough, never one system call per request; the write itself is
 // asynchronous, so a slow or stuck destination never stops the reactor.
@@ -73,6 +73,12 @@ export interface LogEntry {
   ms: number;
   /** Whether all of the response left (false: the connection closed first). */
   complete: boolean;
+  /**
+   * For the line a WebSocket gets when it ends (after its 101's line): the close code the
+   * application heard and the bytes read from the client; `bytes` are then those sent and `ms`
+   * the connection's life since the 101. Absent or null for a response.
+   */
+  webSocket?: { code: number; bytesIn: number } | null;
 }
 
 /** `ms` as seconds with millisecond resolution, as nginx's `$request_time` (`0.012`). */
@@ -104,7 +110,8 @@ export function formatLogLine(
       escapeLogText(head?.get("user-agent") ?? "-")
     }"`;
   }
-  return `${line} ${requestTime(entry.ms)}`;
+  line += ` ${requestTime(entry.ms)}`;
+  return entry.webSocket ? `${line} ws-close=${entry.webSocket.code} ws-in=${entry.webSocket.bytesIn}` : line;
 }
 
 /** A JSON log line: one object per response, the fields named as a reader would guess them. */
@@ -120,6 +127,9 @@ function jsonLine(entry: LogEntry, nowMs: number): string {
     bytes: entry.bytes,
     ms: Math.round(entry.ms * 1000) / 1000,
     complete: entry.complete,
+    ...(entry.webSocket
+      ? { webSocket: { close: entry.webSocket.code, bytesIn: entry.webSocket.bytesIn } }
+      : {}),
     referer: head?.get("referer") ?? null,
     userAgent: head?.get("user-agent") ?? null,
   });
@@ -187,6 +197,7 @@ export class AccessLog {
       this.#quoted(agent);
     }
     this.#seconds(entry.ms);
+    if (entry.webSocket) this.#latin1(` ws-close=${entry.webSocket.code} ws-in=${entry.webSocket.bytesIn}`);
     this.#batch[this.#length++] = 10;
     this.#lineDone();
   }

@@ -22,7 +22,7 @@ import { formatStats } from "./stats_report.ts";
 import { formatBytes } from "../../http/format.ts";
 import type { FetchHandler } from "../web/handler.ts";
 import type { Origin } from "../web/request.ts";
-import type { WebSocketContext } from "../web/websocket.ts";
+import type { WebSocketContext, WebSocketEnded } from "../web/websocket.ts";
 import { WORKER_ENV } from "./supervisor.ts";
 import { type OperatorPages, withOperatorPages } from "./operator_pages.ts";
 import { isIntrospectionPath } from "../operator/introspection.ts";
@@ -151,6 +151,7 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   }
   const reloads: Reload[] = [];
   const log = config.quiet ? null : openAccessLog(config.accessLog, config.logFormat, stack, reloads);
+  if (log && config.app !== null) websocket.ended = webSocketLogger(log);
   const tls = config.tls ? stack.use(await startTls(config.tls, worker)) : null;
   const pages = withOperatorPages(handler, {
     statusPath: config.statusPath,
@@ -167,6 +168,7 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   if (tls) options.tls = tls;
   const server = stack.use(new Server(options));
   websocket.deadline = (callback) => server.reactor.timer(callback);
+  websocket.totals = server.webSocketTotals;
   pages?.attach(server);
   const bound = server.listen();
   origin.fallbackHost = formatAuthority(bound.host, bound.port);
@@ -283,6 +285,20 @@ function completionHook(
     log.record(entry);
     entry.head = null;
   };
+}
+
+/** The access log's line for a WebSocket that ended: its duration, bytes each way and close code. */
+function webSocketLogger(log: AccessLog): (ended: WebSocketEnded) => void {
+  return (ended) =>
+    log.record({
+      remote: ended.remote,
+      head: ended.head,
+      status: 101,
+      bytes: ended.bytesOut,
+      ms: ended.ms,
+      complete: true,
+      webSocket: { code: ended.code, bytesIn: ended.bytesIn },
+    });
 }
 
 /**

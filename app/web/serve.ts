@@ -168,6 +168,7 @@ export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler)
   };
   const server = new Server(serverOptions);
   websocket.deadline = (callback) => server.reactor.timer(callback);
+  websocket.totals = server.webSocketTotals;
   let bound;
   try {
     bound = server.listen();

@@ -19,6 +19,8 @@ import {
 import { checkAppClose, CLOSE_REFUSAL } from "../../http/ws/close.ts";
 import { CLOSE_CODE } from "../../http/ws/frame.ts";
 import type { Deadline, HttpRequest, HttpResponse, Session, Transport } from "../../http/types.ts";
+import type { WebSocketTotals } from "../../http/ws/stats.ts";
+import { RequestHead } from "../../http/request_head.ts";
 import type { HandlerInfo } from "./info.ts";
 import { SYMBOLS } from "./internals.ts";
 
@@ -75,6 +77,39 @@ export interface WebSocketContext {
   writeTimeoutMs: number;
   /** Time the close handshake may take (graceful shutdown waits for it). */
   closeTimeoutMs?: number;
+  /** The server's WebSocket totals (the status page, metrics), set with `deadline`. */
+  totals?: WebSocketTotals | null;
+  /** Hears each WebSocket as it ends (the access log's closing line); null: nobody listens. */
+  ended?: ((ended: WebSocketEnded) => void) | null;
+}
+
+/** A WebSocket that ended, for the access log. */
+export interface WebSocketEnded {
+  /** The client's address. */
+  remote: string;
+  /** The upgrade request: its request line, Referer and User-Agent (a copy). */
+  head: RequestHead;
+  /** The close code the application heard. */
+  code: number;
+  /** Milliseconds from the 101 to the end. */
+  ms: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** The request line, Referer and User-Agent of `head`, copied (the connection reuses its own). */
+function logHead(head: RequestHead): RequestHead {
+  const copy = new RequestHead();
+  copy.method = head.method;
+  copy.target = head.target;
+  copy.path = head.path;
+  copy.major = head.major;
+  copy.minor = head.minor;
+  for (const name of ["referer", "user-agent"]) {
+    const value = head.get(name);
+    if (value !== undefined) copy.headers.push(name, value);
+  }
+  return copy;
 }
 
 /** A request rawserve received that asks to upgrade to websocket, until its handler has answered. */
@@ -217,6 +252,9 @@ export function upgradeWebSocket(
   if (negotiated) fields.push(["Sec-WebSocket-Extensions", negotiated.answer]);
 
   const socket = new ServerWebSocket(request.url, protocol, negotiated, fields, candidate.context, options);
+  if (candidate.context.ended) {
+    socket[LOGGED] = { remote: candidate.http.peer.remoteAddress(), head: logHead(candidate.http.head) };
+  }
   candidate.upgrade = socket;
   const response = switchingProtocols(fields);
   RESPONSES.set(response, socket);
@@ -255,6 +293,7 @@ const RECEIVED_BLOBS = new WeakMap<Blob, Uint8Array>();
 // Friend methods of ServerWebSocket for this module (not visible on the web API).
 const ENGINE_RESPONSE = Symbol("engine response");
 const FAIL_CONNECTING = Symbol("fail connecting");
+const LOGGED = Symbol("logged");
 
 /** An event handler attribute (onopen, ...): the listener it registered and the current function. */
 interface HandlerSlot {
@@ -294,6 +333,8 @@ class ServerWebSocket extends EventTarget {
   #lostBytes = 0;
   /** Sends wait behind a Blob being read, in order. */
   #chain: Promise<void> | null = null;
+  /** Who asked, for the access log's closing line (only when there is a log). */
+  [LOGGED]: { remote: string; head: RequestHead } | null = null;
 
   constructor(
     url: string,
@@ -495,6 +536,8 @@ class ServerWebSocket extends EventTarget {
       idleTimeoutMs: Math.max(0, idle) * 1000,
       writeTimeoutMs: context.writeTimeoutMs,
       deflate,
+      extensions: this.extensions,
+      ...(context.totals ? { totals: context.totals } : {}),
       ...(context.closeTimeoutMs !== undefined ? { closeTimeoutMs: context.closeTimeoutMs } : {}),
       ...(this.#options.maxMessageSize !== undefined ? { maxMessageSize: this.#options.maxMessageSize } : {}),
       ...(this.#options.maxQueuedBytes !== undefined ? { maxQueuedBytes: this.#options.maxQueuedBytes } : {}),
@@ -524,6 +567,13 @@ class ServerWebSocket extends EventTarget {
 
   /** WHATWG: an unclean close fires "error" first; then "close" with the code and reason. */
   #onClosed(code: number, reason: string, clean: boolean): void {
+    const logged = this[LOGGED];
+    const session = this.#session;
+    if (logged !== null && session !== null && this.#context.ended) {
+      this[LOGGED] = null;
+      const { ageMs, bytesIn, bytesOut } = session.describe();
+      this.#context.ended({ ...logged, code, ms: ageMs, bytesIn, bytesOut });
+    }
     if (!clean) {
       this.dispatchEvent(new ErrorEvent("error", { message: reason || `WebSocket closed (${code})` }));
     }

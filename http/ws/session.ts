@@ -13,6 +13,7 @@ import type { PerMessageDeflate } from "./permessage_deflate.ts";
 import type { Deadline, Session, Transport } from "../types.ts";
 import { IO } from "../types.ts";
 import { monoClock } from "../clock.ts";
+import type { WebSocketDescription, WebSocketTotals } from "./stats.ts";
 
 /** The WebSocket's states (WHATWG readyState numbering; CONNECTING ends before a session exists). */
 export const WS_STATE = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
@@ -74,6 +75,10 @@ export interface SessionOptions {
   deflate?: PerMessageDeflate | null;
   /** The clock (ms) the idle timeout reads; default the batch clock (http/clock.ts). */
   now?: () => number;
+  /** The server's totals, which the session adds to. */
+  totals?: WebSocketTotals;
+  /** The negotiated Sec-WebSocket-Extensions (describe() shows it). */
+  extensions?: string;
 }
 
 /** What the session's deadline is for now. */
@@ -150,6 +155,10 @@ export class WebSocketSession implements Session {
   #clean = false;
   /** Counters for the status page and metrics. */
   readonly counts = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 };
+  #totals: WebSocketTotals | null;
+  #extensions: string;
+  /** When the session began, on the `now` clock. */
+  readonly openedAt: number;
 
   /**
    * @param transport the socket after the 101, which the session now owns
@@ -178,8 +187,40 @@ export class WebSocketSession implements Session {
     this.#maxQueued = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED;
     this.#readPause = options.readPauseBytes ?? READ_PAUSE_BYTES;
     this.#now = options.now ?? monoClock;
-    this.#lastHeard = this.#now();
+    this.#lastHeard = this.openedAt = this.#now();
     this.#timer = options.deadline(() => this.#onTimeout());
+    this.#extensions = options.extensions ?? "";
+    this.#totals = options.totals ?? null;
+    if (this.#totals !== null) {
+      this.#totals.opened++;
+      this.#totals.open++;
+    }
+  }
+
+  /** What kind of session this is (the server tells its sessions apart by it). */
+  get protocol(): "websocket" {
+    return "websocket";
+  }
+
+  /** The transport the session owns (the status page reads its socket). */
+  get transport(): Transport {
+    return this.#transport;
+  }
+
+  /** The session's row on the status page. */
+  describe(): WebSocketDescription {
+    const c = this.counts;
+    return {
+      phase: ["connecting", "open", "closing", "closed"][this.#state]! +
+        (this.#blocked && this.#state === WS_STATE.OPEN ? ", blocked" : ""),
+      ageMs: Math.round(this.#now() - this.openedAt),
+      messagesIn: c.messagesIn,
+      messagesOut: c.messagesOut,
+      bytesIn: c.bytesIn,
+      bytesOut: c.bytesOut,
+      extensions: this.#extensions,
+      queuedBytes: this.queuedBytes,
+    };
   }
 
   /** The WebSocket's state (OPEN, CLOSING, CLOSED). */
@@ -217,6 +258,7 @@ export class WebSocketSession implements Session {
     if (n === IO.EAGAIN) return;
     if (n <= 0) return this.#peerGone();
     this.counts.bytesIn += n;
+    if (this.#totals !== null) this.#totals.bytesIn += n;
     this.#lastHeard = this.#now();
     this.#awaitingPong = false; // any input shows the peer is there
     if (this.#finishing || this.#receiver.finished) return this.#settle(); // draining to the FIN
@@ -258,6 +300,7 @@ export class WebSocketSession implements Session {
   send(text: boolean, data: Uint8Array): void {
     if (this.#state !== WS_STATE.OPEN) return;
     this.counts.messagesOut++;
+    if (this.#totals !== null) this.#totals.messagesOut++;
     this.#buffered += data.length;
     // A message to compress, or one behind it (order is kept), waits for its turn.
     if ((this.#deflate !== null && data.length >= COMPRESS_THRESHOLD) || this.#pending.length > 0) {
@@ -313,6 +356,7 @@ export class WebSocketSession implements Session {
 
   #onMessage(text: boolean, data: Uint8Array): void {
     this.counts.messagesIn++;
+    if (this.#totals !== null) this.#totals.messagesIn++;
     // WHATWG: a message that arrives once closing has begun is not delivered.
     if (this.#state === WS_STATE.OPEN) this.#events.message(text, data);
   }
@@ -462,6 +506,7 @@ export class WebSocketSession implements Session {
       progress = true;
       this.#queuedBytes -= n;
       this.counts.bytesOut += n;
+      if (this.#totals !== null) this.#totals.bytesOut += n;
       this.#advance(n);
       if (n < length) {
         this.#blocked = true;
@@ -603,6 +648,11 @@ export class WebSocketSession implements Session {
     this.#pending.length = 0;
     this.#leftover = null;
     this.#transport.close();
+    const totals = this.#totals;
+    if (totals !== null) {
+      totals.open--;
+      totals.closes[code] = (totals.closes[code] ?? 0) + 1;
+    }
     this.#events.closed(code, reason, clean);
   }
 }

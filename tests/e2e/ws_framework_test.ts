@@ -2,7 +2,8 @@
 // from `hono/deno` (it calls Deno.upgradeWebSocket) runs under `--app` and under serve(), with
 // npm's ws as the client: open, text and binary both ways, and the app's close code. While
 // rawserve serves, Deno.upgradeWebSocket upgrades rawserve's requests only (a Deno.serve in the
-// same process keeps its own), and it is Deno's function again once the server stops.
+// same process keeps its own), and it is Deno's function again once the server stops. Over HTTPS
+// (--cert/--key) the same app serves wss, with a 1 MiB message through deflate and TLS.
 
 import assert from "node:assert/strict";
 // A test-only dependency, pinned here: rawserve's deno.json maps nothing an app would inherit.
@@ -10,6 +11,7 @@ import assert from "node:assert/strict";
 import WsClient from "npm:ws@8.23.1";
 import { serve } from "../../mod.ts";
 import { startServer, stopOk } from "./_server.ts";
+import { makePki, needs } from "./_tls.ts";
 
 const APP = new URL("./apps/hono_ws_app.ts", import.meta.url).pathname;
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -37,21 +39,23 @@ interface Conversation {
  * Opens `url` with npm's ws (permessage-deflate offered), reads the greeting, sends text and
  * binary, then "bye"; the app closes with 4000. Bounded by a 5 s deadline.
  */
-function converse(url: string): Promise<Conversation> {
+function converse(url: string, options: { ca?: string; big?: Uint8Array } = {}): Promise<Conversation> {
   return new Promise((resolve, reject) => {
-    const client = new WsClient(url, { perMessageDeflate: true });
+    const client = new WsClient(url, { perMessageDeflate: true, ...(options.ca ? { ca: options.ca } : {}) });
     const messages: (string | number[])[] = [];
     const timer = setTimeout(() => {
       client.terminate();
       reject(new Error(`no close within 5 s; got ${JSON.stringify(messages)}`));
     }, 5000);
     client.on("message", (data: Buffer, binary: boolean) => {
-      messages.push(binary ? [...data] : data.toString());
+      // A big echo is kept as its length and a checksum, not a million numbers.
+      messages.push(binary ? data.length > 64 ? [data.length, checksum(data)] : [...data] : data.toString());
       if (messages.length === 1) {
         client.send("ping me");
         client.send(new Uint8Array([0, 1, 2, 255]));
+        if (options.big) client.send(options.big);
       }
-      if (messages.length === 3) client.send("bye");
+      if (messages.length === (options.big ? 4 : 3)) client.send("bye");
     });
     client.on("close", (code: number, reason: Buffer) => {
       clearTimeout(timer);
@@ -62,6 +66,13 @@ function converse(url: string): Promise<Conversation> {
       reject(e);
     });
   });
+}
+
+/** A sum of the bytes, weighted by position, to compare large payloads. */
+function checksum(bytes: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < bytes.length; i++) sum = (sum + bytes[i]! * (i % 251 + 1)) % 2_147_483_647;
+  return sum;
 }
 
 const EXPECTED = {
@@ -133,4 +144,42 @@ Deno.test("while serve() runs, a Deno.serve in the same process still upgrades w
     await rawserve.shutdown();
   }
   assert.equal(Deno.upgradeWebSocket, denoOwn);
+});
+
+Deno.test({
+  ...needs(
+    "wss: the Hono app under --app with --cert/--key, npm's ws verifying the certificate, a 1 MiB message echoed",
+    [
+      "openssl",
+    ],
+  ),
+  fn: async () => {
+    await cacheHono();
+    const pki = makePki();
+    try {
+      const server = await startServer([
+        "--quiet",
+        "--app",
+        APP,
+        "--cert",
+        pki.leaf.cert,
+        "--key",
+        pki.leaf.key,
+      ]);
+      try {
+        // Half compressible text, half random bytes: deflate and TLS both take several turns.
+        const big = new Uint8Array(1 << 20);
+        big.set(new TextEncoder().encode("rawserve ".repeat(big.length / 18)));
+        crypto.getRandomValues(big.subarray(big.length / 2, big.length / 2 + 65536));
+        const got = await converse(`wss://localhost:${server.port}/ws?name=ada`, { ca: pki.caPem, big });
+        assert.deepEqual(got.messages, [...EXPECTED.messages, [big.length, checksum(big)]]);
+        assert.deepEqual([got.code, got.reason], [EXPECTED.code, EXPECTED.reason]);
+        assert.equal(got.extensions, "permessage-deflate");
+      } finally {
+        await stopOk(server);
+      }
+    } finally {
+      pki.remove();
+    }
+  },
 });

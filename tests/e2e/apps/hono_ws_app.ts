@@ -22,13 +22,12 @@ app.get(
   "/ws",
   upgradeWebSocket((c) => ({
     onOpen(_event, ws) {
-      ws.raw!.binaryType = "arraybuffer";
       ws.send(`hello ${c.req.query("name") ?? "stranger"}`);
     },
     onMessage(event, ws) {
       if (event.data === "bye") return ws.close(4000, "as asked");
       if (typeof event.data === "string") ws.send(`echo: ${event.data}`);
-      else ws.send(event.data as ArrayBuffer);
+      else ws.send(event.data as ArrayBuffer); // binary arrives as an ArrayBuffer, as on Deno
     },
   })),
 );

@@ -285,20 +285,26 @@ export class ServerWebSocket extends EventTarget {
     }
     let text: boolean;
     let bytes: Uint8Array;
+    // The application's bytes are viewed, not copied: the session copies what it keeps (a small
+    // frame is made from them at once), so send() takes them as they are now, as the standard says.
+    let owned = false;
     if (typeof data === "string") {
       text = true;
       bytes = ENCODER.encode(data);
+      owned = true;
     } else if (ArrayBuffer.isView(data)) {
       text = false;
-      bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+      bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     } else if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) {
       text = false;
-      bytes = new Uint8Array(data).slice();
+      bytes = new Uint8Array(data);
     } else {
       text = true;
       bytes = ENCODER.encode(String(data)); // WebIDL: anything else converts to a string
+      owned = true;
     }
     if (this.#chain) {
+      if (!owned) bytes = bytes.slice(); // sent later: the bytes as they are now
       this.#unsentBytes += bytes.length;
       const chain = this.#chain.then(() => {
         this.#unsentBytes -= bytes.length;
@@ -309,12 +315,13 @@ export class ServerWebSocket extends EventTarget {
       this.#chain = chain;
       return;
     }
-    this.#deliver(text, bytes);
+    this.#deliver(text, bytes, owned);
   }
 
-  #deliver(text: boolean, bytes: Uint8Array): void {
-    if (this.#session !== null && this.#session.state === WS_STATE.OPEN) this.#session.send(text, bytes);
-    else this.#lostBytes += bytes.length;
+  #deliver(text: boolean, bytes: Uint8Array, owned = true): void {
+    if (this.#session !== null && this.#session.state === WS_STATE.OPEN) {
+      this.#session.send(text, bytes, owned);
+    } else this.#lostBytes += bytes.length;
   }
 
   /**

@@ -296,16 +296,18 @@ export class WebSocketSession implements Session {
    * Queues a message. Ignored unless OPEN (the web layer counts it, as the standard says).
    * Messages of COMPRESS_THRESHOLD bytes and more are compressed when the extension was negotiated,
    * DEFLATE_SLICE bytes per turn. A peer whose queue passes maxQueuedBytes is closed with 1008.
+   * @param owned whether the session may keep `data` as it is; when false it copies what it keeps
+   *   (a small frame is copied into its frame anyway, so an echo copies once)
    */
-  send(text: boolean, data: Uint8Array): void {
+  send(text: boolean, data: Uint8Array, owned = true): void {
     if (this.#state !== WS_STATE.OPEN) return;
     this.counts.messagesOut++;
     if (this.#totals !== null) this.#totals.messagesOut++;
     this.#buffered += data.length;
     // A message to compress, or one behind it (order is kept), waits for its turn.
     if ((this.#deflate !== null && data.length >= COMPRESS_THRESHOLD) || this.#pending.length > 0) {
-      this.#pending.push({ text, data, offset: 0, started: false, carry: 0 });
-    } else this.#queueFrame(FIN | (text ? OPCODE.TEXT : OPCODE.BINARY), data, data.length);
+      this.#pending.push({ text, data: owned ? data : data.slice(), offset: 0, started: false, carry: 0 });
+    } else this.#queueFrame(FIN | (text ? OPCODE.TEXT : OPCODE.BINARY), data, data.length, owned);
     if (this.queuedBytes > this.#maxQueued) return this.#overflow();
     // Sent from a message handler: the read that delivered it writes once, after its last frame.
     if (!this.#reading) this.#flush();
@@ -402,7 +404,7 @@ export class WebSocketSession implements Session {
     this.#queueFrame(FIN | OPCODE.CLOSE, encodeCloseBody(code, reason), 0);
   }
 
-  #queueFrame(first: number, payload: Uint8Array, app: number): void {
+  #queueFrame(first: number, payload: Uint8Array, app: number, owned = true): void {
     if (payload.length <= COPY_LIMIT) {
       const frame = encodeFrame(first, payload);
       this.#push(frame, app, frame.length - payload.length);
@@ -410,7 +412,7 @@ export class WebSocketSession implements Session {
     }
     const head = new Uint8Array(MAX_HEAD);
     this.#push(head.subarray(0, writeFrameHead(head, 0, first, payload.length)), 0, 0);
-    this.#push(payload, app, 0);
+    this.#push(owned ? payload : payload.slice(), app, 0);
   }
 
   #push(bytes: Uint8Array, app: number, head: number): void {

@@ -16,7 +16,7 @@ import type { WebSocketSession } from "../http/ws/session.ts";
 import { type WebSocketTotals, webSocketTotals } from "../http/ws/stats.ts";
 import { batchEnd, batchStart } from "../http/clock.ts";
 import { encodeFields } from "../http/fields.ts";
-import { SocketTransport } from "./transport/socket_transport.ts";
+import { SocketTransport, type TransportOwner } from "./transport/socket_transport.ts";
 import { DEFAULTS } from "./defaults.ts";
 // Types only: the TLS modules load libssl, which a plain-HTTP server never needs.
 import type { TlsHooks, TlsTransport } from "./transport/tls_transport.ts";
@@ -291,7 +291,7 @@ export class Server implements Disposable {
       ? new Http2Session(transport, this.#connOptions)
       : new Connection(transport, this.#connOptions);
     transport.connection = session;
-    transport.onClosed = () => this.#onSessionClosed(transport.connection!);
+    transport.owner = this.#transportOwner;
     this.#connections.add(session);
     session.onReadable();
   }
@@ -332,6 +332,11 @@ export class Server implements Disposable {
       this.#onHandshakeEnded(transport, null);
     }
   }
+
+  /** Hears every transport close, whichever session owned it then. */
+  #transportOwner: TransportOwner = {
+    transportClosed: (transport) => this.#onSessionClosed(transport.connection!),
+  };
 
   #onSessionClosed(session: Session): void {
     if (!this.#connections.delete(session)) return;

@@ -4,14 +4,15 @@
 // the heap V8 reserves (about twice what it uses, grown in steps), so the heap used is the
 // figure that says what a connection holds; RSS is printed as the operator sees it. The server is a
 // child process started with --expose-gc; it reports its memory at GET /memory.
-// Run: deno run -A scripts/ws_idle_memory.ts   (about ten seconds; bounded by timeouts)
+// Run: deno run -A scripts/ws_idle_memory.ts [N]   (about ten seconds; bounded by timeouts)
 
 // A test-only dependency, pinned here: rawserve's deno.json maps nothing an app would inherit.
 // deno-lint-ignore no-import-prefix
 import WebSocket from "npm:ws@8.23.1";
 
 const ROOT = new URL("../", import.meta.url).pathname;
-const CONNECTIONS = 1000;
+/** Connections opened: the first argument, 1,000 by default (the issue's figure). */
+const CONNECTIONS = Number(Deno.args[0] ?? 1000);
 
 /** The echo module, with a /memory path that collects garbage and reports RSS and heap. */
 const SERVER = (kind: string) => `
@@ -69,7 +70,9 @@ async function measure(kind: string, deflate: boolean): Promise<void> {
     const after = await memory();
     const per = (a: number, b: number) => ((b - a) / CONNECTIONS / 1024).toFixed(2);
     console.log(
-      `${kind.padEnd(10)} deflate ${deflate ? "on " : "off"}: per idle WebSocket (${CONNECTIONS} open) ` +
+      `${kind.padEnd(10)} deflate ${deflate ? "on " : "off"}: per idle WebSocket (${
+        CONNECTIONS.toLocaleString("en")
+      } open) ` +
         `${per(before.rss, after.rss)} KiB RSS, of which V8 heap reserved ${
           per(before.heapTotal, after.heapTotal)
         } ` +

@@ -6,6 +6,7 @@
 
 import type { RequestHead } from "../../http/request_head.ts";
 import { wallClock } from "../../http/clock.ts";
+import type { WebSocketEnded } from "../web/websocket.ts";
 
 /** A batch is written once it holds this many bytes... */
 export const LOG_BATCH_BYTES = 64 * 1024;
@@ -325,6 +326,24 @@ export class AccessLog {
       n = q;
     } while (n > 0);
   }
+}
+
+/**
+ * The hook that writes the access log's line for a WebSocket that ended: the upgrade's request
+ * and 101, the bytes sent, its life since the 101, its close code and the bytes received.
+ * @param log where the line goes
+ */
+export function webSocketLogger(log: AccessLog): (ended: WebSocketEnded) => void {
+  return (ended) =>
+    log.record({
+      remote: ended.remote,
+      head: ended.head,
+      status: 101,
+      bytes: ended.bytesOut,
+      ms: ended.ms,
+      complete: true,
+      webSocket: { code: ended.code, bytesIn: ended.bytesIn },
+    });
 }
 
 /** Access-log bytes kept while the sink is slower than the traffic; beyond this, batches are dropped. */

@@ -18,12 +18,12 @@ import { createStaticFs } from "../site/static_fs.ts";
 import { WorkerCompressor } from "../site/compressor.ts";
 import { withCors } from "../../http/cors.ts";
 import { embeddedHandler } from "../site/embedded_page.ts";
-import { AccessLog, type LogSink, openLogSink } from "./access_log.ts";
+import { AccessLog, type LogSink, openLogSink, webSocketLogger } from "./access_log.ts";
 import { formatStats } from "./stats_report.ts";
 import { formatBytes } from "../../http/format.ts";
 import type { FetchHandler } from "../web/handler.ts";
 import type { Origin } from "../web/request.ts";
-import type { WebSocketContext, WebSocketEnded } from "../web/websocket.ts";
+import type { WebSocketContext } from "../web/websocket.ts";
 import { WORKER_ENV } from "./supervisor.ts";
 import { type OperatorPages, withOperatorPages } from "./operator_pages.ts";
 import { isIntrospectionPath } from "../operator/introspection.ts";
@@ -308,20 +308,6 @@ function completionHook(
     log.record(entry);
     entry.head = null;
   };
-}
-
-/** The access log's line for a WebSocket that ended: its duration, bytes each way and close code. */
-function webSocketLogger(log: AccessLog): (ended: WebSocketEnded) => void {
-  return (ended) =>
-    log.record({
-      remote: ended.remote,
-      head: ended.head,
-      status: 101,
-      bytes: ended.bytesOut,
-      ms: ended.ms,
-      complete: true,
-      webSocket: { code: ended.code, bytesIn: ended.bytesIn },
-    });
 }
 
 /**

@@ -12,6 +12,8 @@ import { Connection, type ConnectionOptions } from "../http/h1/connection.ts";
 import { Http2Session } from "../http/h2/session.ts";
 import { type ConnectionStats, countClientLeft, countError } from "../http/stats.ts";
 import type { Handler, HttpSession, Session } from "../http/types.ts";
+import type { WebSocketSession } from "../http/ws/session.ts";
+import { type WebSocketTotals, webSocketTotals } from "../http/ws/stats.ts";
 import { batchEnd, batchStart } from "../http/clock.ts";
 import { encodeFields } from "../http/fields.ts";
 import { SocketTransport, type TransportOwner } from "./transport/socket_transport.ts";
@@ -119,6 +121,8 @@ export class Server implements Disposable {
     tlsHandshakes: 0,
     tlsResumed: 0,
   };
+  /** What its WebSockets add up to (their sessions count into it; the status page and metrics read it). */
+  readonly webSocketTotals: WebSocketTotals = webSocketTotals();
   #options: ServerOptions;
   #listener: Listener | null = null;
   #listening = false;
@@ -357,6 +361,13 @@ export class Server implements Disposable {
   *connections(): Iterable<HttpSession> {
     for (const session of this.#connections) {
       if (session instanceof Connection || session instanceof Http2Session) yield session;
+    }
+  }
+
+  /** Open WebSockets, oldest first (for the status page); only their type is imported here. */
+  *webSockets(): Iterable<WebSocketSession> {
+    for (const session of this.#connections) {
+      if ((session as { protocol?: unknown }).protocol === "websocket") yield session as WebSocketSession;
     }
   }
 

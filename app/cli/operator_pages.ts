@@ -52,6 +52,10 @@ export function withOperatorPages(site: Handler, options: IntrospectionOptions):
       return server!.listenerFd;
     },
     connections: () => server!.connections(),
+    webSockets: () => server!.webSockets(),
+    get webSocketTotals() {
+      return server!.webSocketTotals;
+    },
   };
   return {
     handler: withIntrospection(site, options, source),

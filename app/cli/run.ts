@@ -18,7 +18,7 @@ import { createStaticFs } from "../site/static_fs.ts";
 import { WorkerCompressor } from "../site/compressor.ts";
 import { withCors } from "../../http/cors.ts";
 import { embeddedHandler } from "../site/embedded_page.ts";
-import { AccessLog, type LogSink, openLogSink } from "./access_log.ts";
+import { AccessLog, type LogSink, openLogSink, webSocketLogger } from "./access_log.ts";
 import { formatStats } from "./stats_report.ts";
 import { formatBytes } from "../../http/format.ts";
 import type { FetchHandler } from "../web/handler.ts";
@@ -154,12 +154,16 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
     // Imported only here: the web bridge's self-tests cost ~10 ms of start-up that a file server needs not pay.
     const { fetchHandler } = await import("../web/handler.ts");
     handler = fetchHandler(app, { origin, websocket });
+    // Frameworks written for Deno call Deno.upgradeWebSocket: it upgrades this server's requests.
+    const { takeDenoUpgrade } = await import("../web/deno_upgrade.ts");
+    stack.use(takeDenoUpgrade());
   } else if (config.root !== null) {
     handler = siteHandler(config, config.root, stack, protect);
   }
   if (protect && config.root === null) handler = protect(handler);
   const reloads: Reload[] = [];
   const log = config.quiet ? null : openAccessLog(config.accessLog, config.logFormat, stack, reloads);
+  if (log && config.app !== null) websocket.ended = webSocketLogger(log);
   const tls = config.tls ? stack.use(await startTls({ ...config.tls, http2: config.http2 }, worker)) : null;
   const index = Number(Deno.env.get(WORKER_ENV));
   const pages = withOperatorPages(handler, {
@@ -179,6 +183,7 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   if (tls) options.tls = tls;
   const server = stack.use(new Server(options));
   websocket.deadline = (callback) => server.reactor.timer(callback);
+  websocket.totals = server.webSocketTotals;
   pages?.attach(server);
   const bound = server.listen();
   origin.fallbackHost = formatAuthority(bound.host, bound.port);

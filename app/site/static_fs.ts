@@ -17,7 +17,7 @@ import type { DirEntry, StaticFs } from "../../http/static/types.ts";
 
 /**
  * Most entries a listing reads. The listing sorts what it reads and shows the first
- * MAX_LISTING_ENTRIES (http/static/listing.ts) in the order asked for, so it must read past them;
+ * MAX_LISTING_ENTRIES (http/static/listing_order.ts) in the order asked for, so it must read past them;
  * reading runs on Deno's thread pool, never on the reactor, but its time and memory grow with the
  * directory: 100,000 entries take ~1.8 s of stat calls (64 at a time) and ~10 MB here. Beyond this the listing
  * says it read only part of the directory.

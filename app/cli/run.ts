@@ -8,6 +8,7 @@ import { socketBufferSizes } from "../../ffi/socket.ts";
 import { formatAuthority } from "../../ffi/sockaddr.ts";
 import { SYNC_WAIT_MS } from "../../loop/reactor.ts";
 import { createStaticHandler } from "../../http/static/static_handler.ts";
+import { OpenFiles } from "../../http/static/open_files.ts";
 import type { Handler } from "../../http/types.ts";
 import type { CliConfig } from "./flags.ts";
 import { StartupError } from "../../ffi/errno.ts";
@@ -131,6 +132,7 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   const fileLimit = raiseFileLimit();
   await using stack = new AsyncDisposableStack();
   let handler: Handler = embeddedHandler;
+  let openFiles: OpenFiles | null = null;
   // The CLI's own handlers await nothing but their compressions, whose answers the server counts,
   // so the reactor may wait for I/O on this thread (SYNC_WAIT_MS); an app's code may wait on
   // timers or I/O outside any answer, which a synchronous wait would hold up.
@@ -144,7 +146,7 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
     const { fetchHandler } = await import("../web/handler.ts");
     handler = fetchHandler(app, { origin, websocket });
   } else if (config.root !== null) {
-    handler = siteHandler(config, config.root, stack);
+    ({ handler, openFiles } = siteHandler(config, config.root, stack));
   }
   const reloads: Reload[] = [];
   const log = config.quiet ? null : openAccessLog(config.accessLog, config.logFormat, stack, reloads);
@@ -162,6 +164,7 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   if (onComplete) options.onComplete = onComplete;
   if (syncWait) options.reactor = { ...options.reactor, syncWaitMs: SYNC_WAIT_MS };
   if (tls) options.tls = tls;
+  if (openFiles) options.heldFiles = openFiles;
   const server = stack.use(new Server(options));
   websocket.deadline = (callback) => server.reactor.timer(callback);
   pages?.attach(server);
@@ -193,9 +196,18 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   return signals.exitCode;
 }
 
-/** The static handler for --root, with its compressor and CORS; what they hold is closed by `stack`. */
-function siteHandler(config: CliConfig, root: string, stack: AsyncDisposableStack): Handler {
+/**
+ * The static handler for --root, with its compressor, CORS and the large files it keeps open (which
+ * the server counts); what they hold is closed by `stack`.
+ */
+function siteHandler(
+  config: CliConfig,
+  root: string,
+  stack: AsyncDisposableStack,
+): { handler: Handler; openFiles: OpenFiles } {
   const fs = stack.use(createStaticFs(root, config.followSymlinks, config.listing));
+  // Disposed before the root (a stack unwinds in reverse): kept files close while fs can close them.
+  const openFiles = stack.use(new OpenFiles(fs.close));
   const compressor = config.compress ? stack.use(new WorkerCompressor()) : null;
   const handler = createStaticHandler({
     fs,
@@ -206,9 +218,10 @@ function siteHandler(config: CliConfig, root: string, stack: AsyncDisposableStac
     compress: config.compress,
     compressor,
     spa: config.spa,
+    openFiles,
     logError: (message) => console.error(`rawserve: ${message}`),
   });
-  return config.cors.length > 0 ? withCors(handler, config.cors) : handler;
+  return { handler: config.cors.length > 0 ? withCors(handler, config.cors) : handler, openFiles };
 }
 
 /**

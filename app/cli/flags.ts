@@ -10,6 +10,7 @@ import { FIELD_VALUE_RULE, hasControl, parseExtraField } from "./extra_fields.ts
 import { isFieldValue } from "../../http/tokens.ts";
 import { serializeOrigin } from "../../http/cors.ts";
 import { LOG_FORMATS, type LogFormat } from "./access_log.ts";
+import { authConfig } from "./auth.ts";
 
 /** rawserve's version, printed by --version and in the Server field's documentation. */
 export const VERSION = "0.1.0";
@@ -44,6 +45,10 @@ Options:
                             (the routes of a single-page app); /missing.js stays 404
   --cors ORIGIN             let pages from ORIGIN read the files (repeatable; * for any origin),
                             e.g. --cors https://app.example.com
+  --auth-file FILE          ask for a user name and password (HTTP Basic) from FILE's users: an
+                            htpasswd file with bcrypt hashes (htpasswd -B -c FILE USER)
+  --auth-paths GLOB         ask only for paths matching GLOB (repeatable; default every path)
+  --auth-realm TEXT         the name a browser's prompt shows (default "rawserve")
   --header "NAME: VALUE"    add a field to every response, error answers included (repeatable),
                             e.g. --header "X-Frame-Options: DENY"
   --access-log FILE         append a line per response to FILE (default: stdout; - for stdout)
@@ -69,7 +74,9 @@ Options:
   --max-body-memory BYTES   request-body bytes all connections may hold, 503 beyond
                             (default ${DEFAULTS.maxBodyMemoryBytes})
   --cert FILE               serve HTTPS with this PEM certificate (the chain may follow it)
-  --key FILE                the certificate's PEM private key (unencrypted); SIGHUP reloads both
+  --key FILE                the certificate's PEM private key (unencrypted); SIGHUP reloads both;
+                            repeat the pair for more sites: SNI picks the one issued for the
+                            name asked, the first pair is the default
   --tls-tickets on|off      TLS session tickets, for resumed handshakes (default on)
   --http2 on|off            HTTP/2 for clients that open with its preface on a cleartext port
                             (h2c by prior knowledge, RFC 9113 §3.3; default on)
@@ -126,6 +133,8 @@ export interface CliConfig {
   spa: boolean;
   /** --cors origins, serialized as browsers send them (or `*`); empty for none. */
   cors: string[];
+  /** --auth-file, --auth-paths and --auth-realm; null without --auth-file. */
+  auth: { file: string; paths: string[]; realm: string } | null;
   /** --header fields: names and values, alternating. */
   headers: string[];
   accessLog: string | null;
@@ -148,7 +157,14 @@ export interface CliConfig {
   metricsPath: string | null;
   healthPath: string | null;
   /** HTTPS: certificate, key and handshake deadline; null for plain HTTP. */
-  tls: { cert: string; key: string; handshakeTimeoutMs: number; tickets: boolean } | null;
+  tls: {
+    cert: string;
+    key: string;
+    /** The pairs after the first, for other names (SNI); the first is the default. */
+    others: { cert: string; key: string }[];
+    handshakeTimeoutMs: number;
+    tickets: boolean;
+  } | null;
 }
 
 /** A usage error: printed as one line, exit code 2. */
@@ -209,6 +225,9 @@ const FLAGS = {
   spa: { type: "boolean" },
   cors: { type: "string", multiple: true },
   header: { type: "string", multiple: true },
+  "auth-file": { type: "string" },
+  "auth-paths": { type: "string", multiple: true },
+  "auth-realm": { type: "string" },
   "access-log": { type: "string" },
   "log-format": { type: "string" },
   "log-operator-paths": { type: "boolean" },
@@ -217,8 +236,8 @@ const FLAGS = {
   "status-public": { type: "boolean" },
   metrics: { type: "string" },
   health: { type: "string" },
-  cert: { type: "string" },
-  key: { type: "string" },
+  cert: { type: "string", multiple: true },
+  key: { type: "string", multiple: true },
   "handshake-timeout": { type: "string" },
   "tls-tickets": { type: "string" },
   http2: { type: "string" },
@@ -255,6 +274,8 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
   const { values: v, positionals } = parseFlags(args[0] === "--" ? args.slice(1) : args);
   if (v.help) return "help";
   if (v.version) return "version";
+  const auth = authConfig(v["auth-file"], v["auth-paths"], v["auth-realm"]); // the file is read at start
+  if (typeof auth === "string") throw new UsageError(auth);
   return {
     ...networkConfig(v),
     ...limitConfig(v),
@@ -262,6 +283,7 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
     ...siteBehaviour(v, v.root ?? positionals[0] ?? null),
     ...tuningConfig(v),
     ...introspectionConfig(v),
+    auth,
     tls: tlsConfig(v),
   };
 }
@@ -274,14 +296,20 @@ function tlsConfig(v: Flags): CliConfig["tls"] {
     }
     return null;
   }
-  if (!cert || !key) {
+  if (!cert?.length || !key?.length) {
     throw new UsageError(
-      `HTTPS needs both --cert FILE and --key FILE (PEM); ${cert ? "--key" : "--cert"} is missing`,
+      `HTTPS needs both --cert FILE and --key FILE (PEM); ${cert?.length ? "--key" : "--cert"} is missing`,
+    );
+  }
+  if (cert.length !== key.length) {
+    throw new UsageError(
+      `Each --cert needs its --key, in the same order: ${cert.length} --cert and ${key.length} --key given`,
     );
   }
   return {
-    cert,
-    key,
+    cert: cert[0]!,
+    key: key[0]!,
+    others: cert.slice(1).map((c, i) => ({ cert: c, key: key[i + 1]! })),
     handshakeTimeoutMs: seconds("handshake-timeout", v["handshake-timeout"], DEFAULTS.handshakeTimeoutMs),
     tickets: onOff("tls-tickets", v["tls-tickets"], true),
   };

@@ -10,6 +10,7 @@ import { SYNC_WAIT_MS } from "../../loop/reactor.ts";
 import { createStaticHandler } from "../../http/static/static_handler.ts";
 import { OpenFiles } from "../../http/static/open_files.ts";
 import type { Handler } from "../../http/types.ts";
+import type { RequestHead } from "../../http/request_head.ts";
 import type { CliConfig } from "./flags.ts";
 import { StartupError } from "../../ffi/errno.ts";
 import { descriptorBudget } from "../defaults.ts";
@@ -27,7 +28,9 @@ import type { WebSocketContext } from "../web/websocket.ts";
 import { WORKER_ENV } from "./supervisor.ts";
 import { type OperatorPages, withOperatorPages } from "./operator_pages.ts";
 import { isIntrospectionPath } from "../operator/introspection.ts";
+import { WorkerGroupView } from "../operator/worker_group.ts";
 import { isWildcard, lanAddresses } from "./lan_addresses.ts";
+import { authWrapper, plainHttpWarning } from "./auth.ts";
 import type { LogEntry, LogFormat } from "./access_log.ts";
 
 /** Colours for a terminal, unless NO_COLOR is set (https://no-color.org). */
@@ -140,27 +143,39 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   const origin: Origin = { scheme: config.tls ? "https" : "http", fallbackHost: "" };
   // An --app's WebSockets get the server's reactor once it exists, and --write-timeout.
   const websocket: WebSocketContext = { deadline: null, writeTimeoutMs: config.writeTimeoutMs };
+  // A worker leaves the warning to its supervisor, which printed it once for all.
+  const warning = worker ? null : plainHttpWarning(config);
+  if (warning) console.error(`rawserve: ${warning}`);
+  // Who --auth-file let in, by request, for the access log's user field.
+  const users = new WeakMap<RequestHead, string>();
+  const protect = config.auth
+    ? await authWrapper(config.auth, (request, user) => users.set(request.head, user))
+    : null;
   if (config.app !== null) {
     const app = await loadApp(config.app);
     // Imported only here: the web bridge's self-tests cost ~10 ms of start-up that a file server needs not pay.
     const { fetchHandler } = await import("../web/handler.ts");
     handler = fetchHandler(app, { origin, websocket });
   } else if (config.root !== null) {
-    ({ handler, openFiles } = siteHandler(config, config.root, stack));
+    ({ handler, openFiles } = siteHandler(config, config.root, stack, protect));
   }
+  if (protect && config.root === null) handler = protect(handler);
   const reloads: Reload[] = [];
   const log = config.quiet ? null : openAccessLog(config.accessLog, config.logFormat, stack, reloads);
   const tls = config.tls ? stack.use(await startTls(config.tls, worker)) : null;
+  const index = Number(Deno.env.get(WORKER_ENV));
   const pages = withOperatorPages(handler, {
     statusPath: config.statusPath,
     statusPublic: config.statusPublic,
     metricsPath: config.metricsPath,
     healthPath: config.healthPath,
-    // With --workers each worker answers for itself, and says which it is.
-    worker: worker ? { index: Number(Deno.env.get(WORKER_ENV)) } : null,
+    // With --workers the worker says which it is, and answers for its group through the files
+    // the workers share (app/operator/worker_group.ts).
+    worker: worker ? { index } : null,
+    group: worker ? WorkerGroupView.fromEnv(index) : null,
   });
   const options = serverOptions(config, pages?.handler ?? handler, fileLimit, worker);
-  const onComplete = completionHook(config, log, pages);
+  const onComplete = completionHook(config, log, pages, users);
   if (onComplete) options.onComplete = onComplete;
   if (syncWait) options.reactor = { ...options.reactor, syncWaitMs: SYNC_WAIT_MS };
   if (tls) options.tls = tls;
@@ -197,13 +212,15 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
 }
 
 /**
- * The static handler for --root, with its compressor, CORS and the large files it keeps open (which
- * the server counts); what they hold is closed by `stack`.
+ * The static handler for --root, with its compressor, --auth-file's check (`protect`), CORS
+ * around both (a preflight carries no credentials), and the large files it keeps open (which the
+ * server counts); what they hold is closed by `stack`.
  */
 function siteHandler(
   config: CliConfig,
   root: string,
   stack: AsyncDisposableStack,
+  protect: ((handler: Handler) => Handler) | null,
 ): { handler: Handler; openFiles: OpenFiles } {
   const fs = stack.use(createStaticFs(root, config.followSymlinks, config.listing));
   // Disposed before the root (a stack unwinds in reverse): kept files close while fs can close them.
@@ -221,7 +238,8 @@ function siteHandler(
     openFiles,
     logError: (message) => console.error(`rawserve: ${message}`),
   });
-  return { handler: config.cors.length > 0 ? withCors(handler, config.cors) : handler, openFiles };
+  const site = protect ? protect(handler) : handler;
+  return { handler: config.cors.length > 0 ? withCors(site, config.cors) : site, openFiles };
 }
 
 /**
@@ -232,7 +250,7 @@ function siteHandler(
 async function startTls(config: NonNullable<CliConfig["tls"]>, worker: boolean) {
   const { TlsServer, inheritedTicketKeys } = await import("../transport/tls.ts");
   const tls = new TlsServer(config, inheritedTicketKeys() ?? undefined);
-  if (!worker) printTlsWarnings(tls.context.warnings());
+  if (!worker) printTlsWarnings(tls.contexts.flatMap((c) => c.warnings()));
   return tls;
 }
 
@@ -263,12 +281,14 @@ function reloadOnHangup(reloads: Reload[]): Disposable {
  * What the server calls as each response ends: the operator's metrics hear the complete ones;
  * the access log every one, the operator's own paths only with --log-operator-paths (a
  * monitor polling /health each second would drown the site's lines).
+ * @param users who --auth-file let in, by request (the log's user field)
  * @returns the hook, or null when nobody listens (then nothing is timed)
  */
 function completionHook(
   config: CliConfig,
   log: AccessLog | null,
   pages: OperatorPages | null,
+  users: WeakMap<RequestHead, string>,
 ): ServerOptions["onComplete"] | null {
   if (!log && !pages) return null;
   const operator = config.logOperatorPaths ? null : {
@@ -279,7 +299,7 @@ function completionHook(
   const unlogged = operator !== null && (operator.statusPath || operator.metricsPath || operator.healthPath)
     ? operator
     : null;
-  const entry: LogEntry = { remote: "", head: null, status: 0, bytes: 0, ms: 0, complete: false };
+  const entry: LogEntry = { remote: "", head: null, status: 0, bytes: 0, ms: 0, complete: false, user: null };
   return (conn, done) => {
     if (pages && done.complete) pages.onComplete(done.status, done.ms);
     if (!log) return;
@@ -290,6 +310,7 @@ function completionHook(
     entry.bytes = done.bytes;
     entry.ms = done.ms;
     entry.complete = done.complete;
+    entry.user = done.head ? users.get(done.head) ?? null : null;
     log.record(entry);
     entry.head = null;
   };

@@ -152,6 +152,7 @@ Deno.test("--log-format combined adds Referer and User-Agent; json is one object
     bytes: 11,
     ms: 0,
     complete: true,
+    user: null, // no --auth-file
     referer: "http://127.0.0.1/from",
     userAgent: 'test "agent"',
   });

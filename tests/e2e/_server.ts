@@ -18,6 +18,8 @@ export interface RunningServer {
   stdoutLines: string[];
   /** Entries in /proc/PID/fd now. */
   fdCount(): number;
+  /** Its descriptors as a leak check counts them (heldFdCount: a kept file is not a leak). */
+  heldFdCount(): number;
   /** Sends `signal` (default SIGTERM) and waits for the exit (SIGKILL after 10 s). */
   stop(signal?: Deno.Signal): Promise<{ code: number; stderr: string }>;
   /** Resolves when the process exits. */
@@ -107,6 +109,7 @@ export async function startServer(
     stdoutLines: lines,
     exited,
     fdCount: () => fdCount(child.pid),
+    heldFdCount: () => heldFdCount(child.pid),
     async stop(signal: Deno.Signal = "SIGTERM") {
       try {
         child.kill(signal);
@@ -306,7 +309,7 @@ export async function settledFdCount(
   await exchange(server.port, warmUp);
   let last = -1;
   for (let i = 0; i < 50; i++) {
-    const now = heldFdCount(server.pid);
+    const now = server.heldFdCount();
     if (now === last) return now;
     last = now;
     await new Promise((r) => setTimeout(r, 40));
@@ -346,8 +349,8 @@ export async function assertFdsReturn(
   timeoutMs = 3000,
 ): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (heldFdCount(server.pid) > baseline && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-  const now = heldFdCount(server.pid);
+  while (server.heldFdCount() > baseline && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  const now = server.heldFdCount();
   assert.ok(now <= baseline, `server descriptors back to baseline: ${now} now, ${baseline} before`);
 }
 

@@ -373,6 +373,11 @@ export class Server implements Disposable {
     return this.#draining;
   }
 
+  /** Descriptors the handler keeps open between responses (heldFiles), counted in the budget. */
+  get filesKept(): number {
+    return this.#options.heldFiles?.held ?? 0;
+  }
+
   /** The listening socket's descriptor, or -1 before listen() and once draining closed it. */
   get listenerFd(): number {
     return this.#listener?.fd ?? -1;

@@ -186,7 +186,8 @@ Deno.test("large files kept open count in the descriptor budget, and are closed 
   // A limit of 300 leaves a budget of 300 - 256 = 44 descriptors: the 40 kept files and 20
   // connections do not fit together, so the server must close kept files to take the connections.
   const budget = 44;
-  const server = await startServer(["--access-log", "/dev/null", "--root", root], {}, { fileLimit: 300 });
+  const args = ["--access-log", "/dev/null", "--root", root, "--metrics", "/metrics"];
+  const server = await startServer(args, {}, { fileLimit: 300 });
   const conns: Deno.Conn[] = [];
   try {
     await settledFdCount(server, get("/f0.bin", "Connection: close\r\n"));
@@ -199,6 +200,11 @@ Deno.test("large files kept open count in the descriptor budget, and are closed 
     }
     await sleep(100);
     assert.ok(server.fdCount() >= baseline + files - 1, "the files stay open between requests");
+    const metrics = await exchange(server.port, get("/metrics", "Connection: close\r\n"), { responses: 1 });
+    assert.match(
+      new TextDecoder().decode(metrics.responses[0]!.body),
+      new RegExp(`^rawserve_files_kept ${files}$`, "m"),
+    );
     let peak = 0;
     for (let i = 0; i < 20; i++) {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });

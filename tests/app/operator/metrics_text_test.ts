@@ -27,6 +27,7 @@ function snapshot(worker: { index: number } | null = null): StatusSnapshot {
       bytesIn: 400,
       bytesOut: 9000,
       filesOpen: 0,
+      filesKept: 2,
       errors: { 'quote " and back\\slash': 1, "line\nbreak": 2, "http 400": 3 },
       clientsLeft: { ECONNRESET: 2 },
     },
@@ -66,6 +67,7 @@ Deno.test("renderMetrics() output parses strictly and carries every metric the i
   const requests = families.get("rawserve_requests_total")!.samples;
   assert.deepEqual(requests.map((s) => [s.labels.code, s.value]), [["200", 2], ["404", 1], ["500", 1]]);
   assert.equal(families.get("rawserve_accept_queue_length")!.samples[0]!.value, 3);
+  assert.equal(families.get("rawserve_files_kept")!.samples[0]!.value, 2);
 });
 
 Deno.test("error kinds with quotes, backslashes and line feeds come back intact from their labels", () => {

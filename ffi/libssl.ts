@@ -40,12 +40,8 @@ export const LIBSSL = {
   // void (SSL_CTX *, int (*cb)(SSL *, const unsigned char **out, unsigned char *outlen,
   //       const unsigned char *in, unsigned int inlen, void *arg), void *arg)
   SSL_CTX_set_alpn_select_cb: { parameters: ["pointer", "function", "pointer"], result: "void" },
-  // int (unsigned char **out, unsigned char *outlen, const unsigned char *server,
-  //      unsigned int server_len, const unsigned char *client, unsigned int client_len)
-  SSL_select_next_proto: {
-    parameters: ["pointer", "pointer", "buffer", "u32", "pointer", "u32"],
-    result: "i32",
-  },
+  // void (const SSL *, const unsigned char **data, unsigned int *len): the protocol ALPN chose
+  SSL_get0_alpn_selected: { parameters: ["pointer", "buffer", "buffer"], result: "void" },
   SSL_CTX_set_num_tickets: { parameters: ["pointer", "usize"], result: "i32" }, // int (SSL_CTX *, size_t)
   // long (SSL_CTX *, int cmd, void (*fp)(void)): SSL_CTX_set_tlsext_ticket_key_cb expands to it
   SSL_CTX_callback_ctrl: { parameters: ["pointer", "i32", "function"], result: "i64" },
@@ -163,7 +159,6 @@ export const SSL_SESS_CACHE_OFF = 0;
 /** The ticket callback's key name and IV sizes (openssl/tls1.h's key_name[16], EVP_MAX_IV_LENGTH). */
 export const TICKET_KEY_NAME_LENGTH = 16;
 export const EVP_MAX_IV_LENGTH = 16;
-export const OPENSSL_NPN_NEGOTIATED = 1;
 export const SSL_TLSEXT_ERR_OK = 0;
 export const SSL_TLSEXT_ERR_ALERT_FATAL = 2;
 export const BIO_CTRL_GET_KTLS_SEND = 73;

@@ -78,8 +78,8 @@ Options:
                             repeat the pair for more sites: SNI picks the one issued for the
                             name asked, the first pair is the default
   --tls-tickets on|off      TLS session tickets, for resumed handshakes (default on)
-  --http2 on|off            HTTP/2 for clients that open with its preface on a cleartext port
-                            (h2c by prior knowledge, RFC 9113 §3.3; default on)
+  --http2 on|off            HTTP/2: offered as h2 by ALPN over TLS, and h2c for clients that open
+                            with its preface on a cleartext port (RFC 9113 §3.3; default on)
   --handshake-timeout SECONDS  a TLS handshake must finish within SECONDS (default ${
     DEFAULTS.handshakeTimeoutMs / 1000
   })
@@ -149,7 +149,7 @@ export interface CliConfig {
   sndbuf: number | null;
   rcvbuf: number | null;
   noDelay: boolean;
-  /** Speak HTTP/2 to clients that open with its preface (--http2). */
+  /** Speak HTTP/2: h2 by ALPN over TLS, h2c to clients that open with its preface (--http2). */
   http2: boolean;
   /** Introspection paths (null: off); see app/operator/introspection.ts. */
   statusPath: string | null;

@@ -19,7 +19,7 @@ import { createStaticFs } from "../site/static_fs.ts";
 import { WorkerCompressor } from "../site/compressor.ts";
 import { withCors } from "../../http/cors.ts";
 import { embeddedHandler } from "../site/embedded_page.ts";
-import { AccessLog, type LogSink, openLogSink } from "./access_log.ts";
+import { AccessLog, type LogSink, openLogSink, webSocketLogger } from "./access_log.ts";
 import { formatStats } from "./stats_report.ts";
 import { formatBytes } from "../../http/format.ts";
 import type { FetchHandler } from "../web/handler.ts";
@@ -156,13 +156,17 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
     // Imported only here: the web bridge's self-tests cost ~10 ms of start-up that a file server needs not pay.
     const { fetchHandler } = await import("../web/handler.ts");
     handler = fetchHandler(app, { origin, websocket });
+    // Frameworks written for Deno call Deno.upgradeWebSocket: it upgrades this server's requests.
+    const { takeDenoUpgrade } = await import("../web/deno_upgrade.ts");
+    stack.use(takeDenoUpgrade());
   } else if (config.root !== null) {
     ({ handler, openFiles } = siteHandler(config, config.root, stack, protect));
   }
   if (protect && config.root === null) handler = protect(handler);
   const reloads: Reload[] = [];
   const log = config.quiet ? null : openAccessLog(config.accessLog, config.logFormat, stack, reloads);
-  const tls = config.tls ? stack.use(await startTls(config.tls, worker)) : null;
+  if (log && config.app !== null) websocket.ended = webSocketLogger(log);
+  const tls = config.tls ? stack.use(await startTls({ ...config.tls, http2: config.http2 }, worker)) : null;
   const index = Number(Deno.env.get(WORKER_ENV));
   const pages = withOperatorPages(handler, {
     statusPath: config.statusPath,
@@ -182,6 +186,7 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   if (openFiles) options.heldFiles = openFiles;
   const server = stack.use(new Server(options));
   websocket.deadline = (callback) => server.reactor.timer(callback);
+  websocket.totals = server.webSocketTotals;
   pages?.attach(server);
   const bound = server.listen();
   origin.fallbackHost = formatAuthority(bound.host, bound.port);
@@ -247,7 +252,7 @@ function siteHandler(
  * ticket keys and leaves the warnings to it (it printed them once for all workers).
  * @throws {StartupError} when libssl is missing or the files cannot be used
  */
-async function startTls(config: NonNullable<CliConfig["tls"]>, worker: boolean) {
+async function startTls(config: NonNullable<CliConfig["tls"]> & { http2: boolean }, worker: boolean) {
   const { TlsServer, inheritedTicketKeys } = await import("../transport/tls.ts");
   const tls = new TlsServer(config, inheritedTicketKeys() ?? undefined);
   if (!worker) printTlsWarnings(tls.contexts.flatMap((c) => c.warnings()));
@@ -301,7 +306,7 @@ function completionHook(
     : null;
   const entry: LogEntry = { remote: "", head: null, status: 0, bytes: 0, ms: 0, complete: false, user: null };
   return (conn, done) => {
-    if (pages && done.complete) pages.onComplete(done.status, done.ms);
+    if (pages && done.complete) pages.onComplete(done.status, done.ms, conn.protocol);
     if (!log) return;
     if (unlogged && done.head && isIntrospectionPath(done.head.path, unlogged)) return;
     entry.remote = conn.remoteAddress;

@@ -34,6 +34,8 @@ export interface TlsConfig extends TlsFiles {
    * client gets `cert` and `key`.
    */
   others?: TlsFiles[];
+  /** Offer HTTP/2 by ALPN (`h2`, then `http/1.1`) on every pair's context; default true. */
+  http2?: boolean;
 }
 
 /** The TLS side of one server: the current contexts, and how to wrap sockets with them. */
@@ -66,7 +68,13 @@ export class TlsServer implements TlsAcceptor, Disposable {
    */
   #load(): TlsContext[] {
     const config = this.#config;
-    const options = { ticketKeys: this.#ticketKeys, ktls: this.#ktls, tickets: config.tickets };
+    const options = {
+      ticketKeys: this.#ticketKeys,
+      ktls: this.#ktls,
+      tickets: config.tickets,
+      // Every pair's context: SNI may switch to any of them before ALPN runs.
+      http2: config.http2 !== false,
+    };
     const contexts = [config.pem ? TlsContext.fromPem(config, options) : TlsContext.load(config, options)];
     try {
       for (const files of config.others ?? []) contexts.push(TlsContext.load(files, options));

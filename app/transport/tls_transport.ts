@@ -24,6 +24,7 @@ import type { Timer } from "../../loop/timers.ts";
 import type { Session, Transport } from "../../http/types.ts";
 import type { TransportOwner } from "./socket_transport.ts";
 import type { TlsContext } from "./tls_context.ts";
+import { negotiatedProtocol } from "./alpn.ts";
 import { SNI_HANDSHAKE } from "./sni.ts";
 
 const {
@@ -155,6 +156,8 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
   #remote: { host: string; port: number } | null = null;
   /** Whether the session was resumed from a ticket (set at the end of the handshake). */
   resumed = false;
+  /** The protocol ALPN chose (`h2`, `http/1.1`), or "" without ALPN (set with `resumed`). */
+  protocol = "";
 
   /**
    * @param fd an accepted, non-blocking socket this object now owns
@@ -292,6 +295,7 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
     this.#timer!.dispose();
     this.#timer = null;
     this.resumed = SSL_session_reused(ssl) === 1;
+    this.protocol = negotiatedProtocol(ssl);
     if (this.#options.ktls) {
       this.#ktls = Number(BIO_ctrl(SSL_get_wbio(ssl), BIO_CTRL_GET_KTLS_SEND, 0n, null)) > 0;
     }

@@ -10,8 +10,14 @@ import { parsePrometheusText, PromParseError } from "./_prometheus_text.ts";
 /** A snapshot with every part filled, and error kinds that need escaping. */
 function snapshot(worker: { index: number } | null = null): StatusSnapshot {
   const metrics = new ResponseMetrics();
-  for (const [status, ms] of [[200, 0], [200, 0.3], [404, 12], [500, 20_000]] as const) {
-    metrics.record(status, ms);
+  for (
+    const [status, ms, protocol] of [[200, 0, "h2"], [200, 0.3, "h1"], [404, 12, "h2"], [
+      500,
+      20_000,
+      "h2",
+    ]] as const
+  ) {
+    metrics.record(status, ms, protocol);
   }
   return {
     process: { pid: 1, uptimeS: 2, startTimeS: 1_700_000_000, rssBytes: 50e6, openFds: 12, fdLimit: 1024 },
@@ -24,6 +30,7 @@ function snapshot(worker: { index: number } | null = null): StatusSnapshot {
       open: 2,
       requests: 5,
       requestsByStatus: metrics.statusCounts(),
+      requestsByProtocol: metrics.protocolCounts(),
       bytesIn: 400,
       bytesOut: 9000,
       filesOpen: 0,
@@ -41,6 +48,19 @@ function snapshot(worker: { index: number } | null = null): StatusSnapshot {
     },
     system: null,
     connections: { total: 2, shown: 0, rows: [] },
+    webSockets: {
+      totals: {
+        opened: 3,
+        open: 1,
+        messagesIn: 7,
+        messagesOut: 5,
+        bytesIn: 700,
+        bytesOut: 500,
+        closes: { "1000": 1, "1006": 1 },
+      },
+      shown: 0,
+      rows: [],
+    },
   };
 }
 
@@ -49,6 +69,7 @@ Deno.test("renderMetrics() output parses strictly and carries every metric the i
   for (
     const name of [
       "rawserve_requests_total",
+      "rawserve_requests_by_protocol_total",
       "rawserve_bytes_received_total",
       "rawserve_bytes_sent_total",
       "rawserve_connections_open",
@@ -66,8 +87,21 @@ Deno.test("renderMetrics() output parses strictly and carries every metric the i
   }
   const requests = families.get("rawserve_requests_total")!.samples;
   assert.deepEqual(requests.map((s) => [s.labels.code, s.value]), [["200", 2], ["404", 1], ["500", 1]]);
+  const byProtocol = families.get("rawserve_requests_by_protocol_total")!.samples;
+  assert.deepEqual(byProtocol.map((s) => [s.labels.protocol, s.value]), [["h1", 1], ["h2", 3]]);
   assert.equal(families.get("rawserve_accept_queue_length")!.samples[0]!.value, 3);
   assert.equal(families.get("rawserve_files_kept")!.samples[0]!.value, 2);
+});
+
+Deno.test("WebSockets are counted: open, opened, messages and bytes by direction, closes by code", () => {
+  const families = parsePrometheusText(renderMetrics(snapshot()));
+  const values = (name: string) =>
+    families.get(name)!.samples.map((s) => [s.labels.direction ?? s.labels.code ?? "", s.value]);
+  assert.deepEqual(values("rawserve_websockets_open"), [["", 1]]);
+  assert.deepEqual(values("rawserve_websockets_opened_total"), [["", 3]]);
+  assert.deepEqual(values("rawserve_websocket_messages_total"), [["received", 7], ["sent", 5]]);
+  assert.deepEqual(values("rawserve_websocket_bytes_total"), [["received", 700], ["sent", 500]]);
+  assert.deepEqual(values("rawserve_websocket_closes_total"), [["1000", 1], ["1006", 1]]);
 });
 
 Deno.test("error kinds with quotes, backslashes and line feeds come back intact from their labels", () => {

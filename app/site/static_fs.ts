@@ -71,7 +71,7 @@ export function createStaticFs(
 ): StaticFs & Disposable {
   const root = openRoot(dir, listing);
   const realRoot = Deno.realPathSync(dir);
-  const info: FileStat = { size: 0, mtimeMs: 0, ino: 0, isFile: false, isDirectory: false };
+  const info: FileStat = { dev: 0, size: 0, mtimeMs: 0, ino: 0, isFile: false, isDirectory: false };
   if (statFd(root.fd, info) === 0 && !info.isDirectory) {
     root[Symbol.dispose]();
     throw new SyscallError("open", ENOTDIR, `Cannot serve ${dir}`, { path: dir });

@@ -17,6 +17,11 @@ const RUN = { BAD_DATA: -1, TOO_BIG: -2 } as const;
 export interface RawCodec {
   /** @returns output bytes appended to `out`, or -1 (bad data) / -2 (past maxOut) */
   run(input: Uint8Array, flush: number, out: Uint8Array[], maxOut?: number): number;
+  /**
+   * An inflater: whether a block with BFINAL=1 ended a stream since the last reset() (what follows
+   * it was read as a new stream, RFC 7692 §7.2.3.4).
+   */
+  readonly sawFinalBlock?: boolean;
   reset(): void;
   end(): void;
 }
@@ -274,7 +279,15 @@ export class PerMessageDeflate implements MessageInflater {
       this.#inflating !== null;
   }
 
-  /** Starts inflating a received message (the receiver calls step() until it is done). */
+  /** Bytes held for the message being inflated: its compressed payload and the output so far. */
+  get held(): number {
+    return this.#inflating === null ? 0 : this.#input.length + this.#total;
+  }
+
+  /**
+   * Starts inflating a received message (the receiver calls step() until it is done).
+   * @throws Error when zlib cannot make a stream (out of memory, no libz): the socket fails (1011)
+   */
   begin(data: Uint8Array, maxBytes: number): void {
     this.#input = data;
     this.#offset = 0;
@@ -316,10 +329,13 @@ export class PerMessageDeflate implements MessageInflater {
     const codec = this.#inflating!;
     const failed = typeof result === "number";
     if (this.params.clientNoContextTakeover) this.#pool.giveInflater(codec);
-    else if (failed) codec.reset();
+    // RFC 7692 §7.2.3.4: a message may end its DEFLATE stream with a final block; the next one
+    // then begins a new stream, without the previous context.
+    else if (failed || codec.sawFinalBlock) codec.reset();
     this.#inflating = null;
     this.#input = EMPTY;
     this.#out = [];
+    this.#total = 0;
     return result;
   }
 

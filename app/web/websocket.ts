@@ -18,6 +18,7 @@ import {
 } from "../../http/ws/permessage_deflate.ts";
 import { checkAppClose, CLOSE_REFUSAL } from "../../http/ws/close.ts";
 import { CLOSE_CODE } from "../../http/ws/frame.ts";
+import { checkMaxMessageSize, type MessageBudget } from "../../http/ws/receiver.ts";
 import type { Deadline, HttpRequest, HttpResponse, Session, Transport } from "../../http/types.ts";
 import type { HandlerInfo } from "./info.ts";
 import { SYMBOLS } from "./internals.ts";
@@ -34,7 +35,15 @@ const DEFLATE_LEVEL = 1;
 const DEFLATE_MEM_LEVEL = 8;
 
 const ENCODER = new TextEncoder();
-const DECODER = new TextDecoder();
+/** WHATWG WebSockets: a text message is decoded with "UTF-8 decode without BOM": a BOM is kept. */
+const DECODER = new TextDecoder("utf-8", { ignoreBOM: true });
+/**
+ * Bytes of received messages being assembled or inflated, across every socket of the process: 256
+ * MiB, four messages at the default maxMessageSize; past it a socket fails with 1013 (Try Again
+ * Later), so a few peers sending large or deflate-bomb messages at once cannot exhaust memory.
+ */
+export const WS_MESSAGE_MEMORY = 256 * 1024 * 1024;
+const MESSAGE_BUDGET: MessageBudget = { used: 0, limit: WS_MESSAGE_MEMORY };
 
 /**
  * Options of {@linkcode upgradeWebSocket}: Deno's, and rawserve's limits.
@@ -52,7 +61,10 @@ export interface UpgradeWebSocketOptions {
    * socket closes (1001, with an error event), as in Deno. 0 disables it. Default 30.
    */
   idleTimeout?: number;
-  /** Largest message accepted, across fragments and inflated (1009 beyond). Default 64 MiB. */
+  /**
+   * Largest message accepted, across fragments and inflated (1009 beyond). Default 64 MiB, at most
+   * 1 GiB (upgradeWebSocket() throws a RangeError beyond).
+   */
   maxMessageSize?: number;
   /**
    * Output queued for a client that does not read, past which it is closed with 1008. Default 16 MiB.
@@ -75,6 +87,8 @@ export interface WebSocketContext {
   writeTimeoutMs: number;
   /** Time the close handshake may take (graceful shutdown waits for it). */
   closeTimeoutMs?: number;
+  /** The budget for received message bytes (default: one of WS_MESSAGE_MEMORY for the process). */
+  messageBudget?: MessageBudget;
 }
 
 /** A request rawserve received that asks to upgrade to websocket, until its handler has answered. */
@@ -144,6 +158,7 @@ function hasToken(value: string | null, token: string): boolean {
  * @throws {TypeError} for a request that is not a valid upgrade (answer 400, or 426 with
  *   `Sec-WebSocket-Version: 13` for another version, RFC 6455 §4.4), a protocol the client did
  *   not offer, a body already used, or a request upgraded already
+ * @throws {RangeError} for a maxMessageSize that is not an integer from 0 to 1 GiB
  * @example
  * ```ts
  * import { serve, upgradeWebSocket } from "@rawserve/rawserve";
@@ -188,6 +203,7 @@ export function upgradeWebSocket(
     throw new TypeError(`Protocol '${protocol}' not in the request's protocol list (non negotiable)`);
   }
   if (request.bodyUsed) throw new TypeError("The request's body was used already");
+  if (options.maxMessageSize !== undefined) checkMaxMessageSize(options.maxMessageSize);
   if (candidate.upgrade !== null) throw new TypeError("The request was upgraded already");
 
   const compression = options.compression ?? true;
@@ -442,7 +458,7 @@ class ServerWebSocket extends EventTarget {
    * @throws {DOMException} InvalidAccessError for another code, SyntaxError for a longer reason
    */
   close(code?: number, reason?: string): void {
-    if (code !== undefined) code = Number(code) & 0xffff; // WebIDL [Clamp] unsigned short, roughly
+    if (code !== undefined) code = clampUnsignedShort(code);
     const refused = checkAppClose(code, reason);
     if (refused === CLOSE_REFUSAL.CODE) {
       throw new DOMException(`The close code must be 1000 or 3000-4999, not ${code}`, "InvalidAccessError");
@@ -466,35 +482,59 @@ class ServerWebSocket extends EventTarget {
     return { status: 101, headers, upgrade: (transport, buffered) => this.#open(transport, buffered) };
   }
 
-  /** The 101 is written: the session takes the transport, "open" fires, then input is read. */
+  /**
+   * The 101 is written: the session takes the transport, "open" fires, then input is read. If this
+   * throws, the socket fails first (error, close 1006) and what it holds is released; the
+   * connection then closes the transport.
+   */
   #open(transport: Transport, buffered: Uint8Array): Session {
-    const context = this.#context;
-    if (context.deadline === null) {
-      throw new Error("WebSockets need the server's reactor (WebSocketContext.deadline)");
-    }
     let deflate: PerMessageDeflate | null = null;
-    if (this.#negotiated) {
-      deflate = new PerMessageDeflate(this.#negotiated.params, POOL ??= new CodecPool(FACTORY));
+    try {
+      const context = this.#context;
+      if (context.deadline === null) {
+        throw new Error("WebSockets need the server's reactor (WebSocketContext.deadline)");
+      }
+      if (this.#negotiated) {
+        deflate = new PerMessageDeflate(this.#negotiated.params, POOL ??= new CodecPool(FACTORY));
+      }
+      const session = this.#makeSession(transport, buffered, context, deflate);
+      this.#session = session;
+      const request = this.#closeRequest;
+      if (request !== null) session.beginClose(request.code, request.reason);
+      else this.dispatchEvent(new Event("open"));
+      session.start();
+      return session;
+    } catch (e) {
+      // The session's end fires error and close (1006) and frees its timer and zlib streams.
+      if (this.#session !== null) this.#session.close();
+      else {
+        deflate?.close();
+        this[FAIL_CONNECTING](`The upgrade failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      throw e;
     }
+  }
+
+  #makeSession(
+    transport: Transport,
+    buffered: Uint8Array,
+    context: WebSocketContext,
+    deflate: PerMessageDeflate | null,
+  ): WebSocketSession {
     const idle = this.#options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_S;
-    const session = new WebSocketSession(transport, buffered, {
+    return new WebSocketSession(transport, buffered, {
       message: (text, data) => this.#onMessage(text, data),
       closed: (code, reason, clean) => this.#onClosed(code, reason, clean),
     }, {
-      deadline: context.deadline,
+      deadline: context.deadline!,
       idleTimeoutMs: Math.max(0, idle) * 1000,
       writeTimeoutMs: context.writeTimeoutMs,
       deflate,
+      messageBudget: context.messageBudget ?? MESSAGE_BUDGET,
       ...(context.closeTimeoutMs !== undefined ? { closeTimeoutMs: context.closeTimeoutMs } : {}),
       ...(this.#options.maxMessageSize !== undefined ? { maxMessageSize: this.#options.maxMessageSize } : {}),
       ...(this.#options.maxQueuedBytes !== undefined ? { maxQueuedBytes: this.#options.maxQueuedBytes } : {}),
     });
-    this.#session = session;
-    const request = this.#closeRequest;
-    if (request !== null) session.beginClose(request.code, request.reason);
-    else this.dispatchEvent(new Event("open"));
-    session.start();
-    return session;
   }
 
   #onMessage(text: boolean, data: Uint8Array): void {
@@ -527,6 +567,20 @@ class ServerWebSocket extends EventTarget {
     this.dispatchEvent(new ErrorEvent("error", { message }));
     this.dispatchEvent(new CloseEvent("close", { wasClean: false, code: CLOSE_CODE.ABNORMAL, reason: "" }));
   }
+}
+
+/**
+ * WebIDL `[Clamp] unsigned short`: NaN is 0, the value is clamped to 0-65535 and rounded to the
+ * nearest integer, ties to even (so close(66536) is 65535 and refused, close(1000.7) is 1001).
+ */
+function clampUnsignedShort(value: unknown): number {
+  const x = Number(value);
+  if (Number.isNaN(x)) return 0;
+  const clamped = Math.min(65535, Math.max(0, x));
+  const floor = Math.floor(clamped);
+  const fraction = clamped - floor;
+  if (fraction > 0.5 || (fraction === 0.5 && floor % 2 === 1)) return floor + 1;
+  return floor;
 }
 
 // `socket instanceof WebSocket` holds, as for Deno's sockets; every member is ServerWebSocket's own.

@@ -142,12 +142,19 @@ export class ZStream {
   }
 
   /**
-   * Feeds `input` through the stream and appends copies of the output to `out`.
+   * Feeds `input` through the stream and appends copies of the output to `out`, or hands each
+   * piece of output to `out` as a view of a shared buffer, valid only during the call (the
+   * caller copies it where it belongs: no copy per piece).
    * @param flush Z.NO_FLUSH, or Z.SYNC_FLUSH to end on a byte boundary with 00 00 FF FF
    * @param maxOut the most output to produce before giving up (TOO_BIG)
    * @returns the bytes of output, or ZRUN.BAD_DATA / ZRUN.TOO_BIG
    */
-  run(input: Uint8Array, flush: number, out: Uint8Array[], maxOut = Infinity): number {
+  run(
+    input: Uint8Array,
+    flush: number,
+    out: Uint8Array[] | ((piece: Uint8Array) => void),
+    maxOut = Infinity,
+  ): number {
     if (this.#ended) throw new Error("ZStream used after end()");
     const z = libz!; // a stream exists, so zlib is open
     const call = this.kind === "deflate" ? z.deflate : z.inflate;
@@ -176,7 +183,8 @@ export class ZStream {
         if (produced > 0) {
           total += produced;
           if (total > maxOut) return ZRUN.TOO_BIG;
-          out.push(OUT.slice(0, produced));
+          if (typeof out === "function") out(OUT.subarray(0, produced));
+          else out.push(OUT.slice(0, produced));
         }
         // More output is pending while zlib filled the whole output buffer, or input follows the end.
         if (produced < SLICE && !(ended && view.getUint32(Z_STREAM.AVAIL_IN, true) > 0)) break;

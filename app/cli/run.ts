@@ -12,7 +12,7 @@ import type { Handler } from "../../http/types.ts";
 import type { RequestHead } from "../../http/request_head.ts";
 import type { CliConfig } from "./flags.ts";
 import { StartupError } from "../../ffi/errno.ts";
-import { descriptorBudget } from "../defaults.ts";
+import { DEFAULTS, descriptorBudget } from "../defaults.ts";
 import { Server, type ServerOptions } from "../server.ts";
 import { createStaticFs } from "../site/static_fs.ts";
 import { WorkerCompressor } from "../site/compressor.ts";
@@ -139,7 +139,11 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   const syncWait = config.app === null;
   const origin: Origin = { scheme: config.tls ? "https" : "http", fallbackHost: "" };
   // An --app's WebSockets get the server's reactor once it exists, and --write-timeout.
-  const websocket: WebSocketContext = { deadline: null, writeTimeoutMs: config.writeTimeoutMs };
+  const websocket: WebSocketContext = {
+    deadline: null,
+    writeTimeoutMs: config.writeTimeoutMs,
+    messageBudget: { used: 0, limit: DEFAULTS.maxWebSocketMemoryBytes },
+  };
   // A worker leaves the warning to its supervisor, which printed it once for all.
   const warning = worker ? null : plainHttpWarning(config);
   if (warning) console.error(`rawserve: ${warning}`);

@@ -22,6 +22,7 @@ import { checkMaxMessageSize, type MessageBudget } from "../../http/ws/receiver.
 import type { Deadline, HttpRequest, HttpResponse, Session, Transport } from "../../http/types.ts";
 import type { HandlerInfo } from "./info.ts";
 import { SYMBOLS } from "./internals.ts";
+import { DEFAULTS } from "../defaults.ts";
 
 /** RFC 6455 §1.3: appended to the client's key before hashing. */
 const ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -37,13 +38,8 @@ const DEFLATE_MEM_LEVEL = 8;
 const ENCODER = new TextEncoder();
 /** WHATWG WebSockets: a text message is decoded with "UTF-8 decode without BOM": a BOM is kept. */
 const DECODER = new TextDecoder("utf-8", { ignoreBOM: true });
-/**
- * Bytes of received messages being assembled or inflated, across every socket of the process: 256
- * MiB, four messages at the default maxMessageSize; past it a socket fails with 1013 (Try Again
- * Later), so a few peers sending large or deflate-bomb messages at once cannot exhaust memory.
- */
-export const WS_MESSAGE_MEMORY = 256 * 1024 * 1024;
-const MESSAGE_BUDGET: MessageBudget = { used: 0, limit: WS_MESSAGE_MEMORY };
+/** The budget of sockets whose server gave none (DEFAULTS.maxWebSocketMemoryBytes for the process). */
+const MESSAGE_BUDGET: MessageBudget = { used: 0, limit: DEFAULTS.maxWebSocketMemoryBytes };
 
 /**
  * Options of {@linkcode upgradeWebSocket}: Deno's, and rawserve's limits.
@@ -87,7 +83,10 @@ export interface WebSocketContext {
   writeTimeoutMs: number;
   /** Time the close handshake may take (graceful shutdown waits for it). */
   closeTimeoutMs?: number;
-  /** The budget for received message bytes (default: one of WS_MESSAGE_MEMORY for the process). */
+  /**
+   * Received message bytes (assembled or inflated) all the server's sockets may hold; past it a
+   * socket fails with 1013 (default: one budget of DEFAULTS.maxWebSocketMemoryBytes per process).
+   */
   messageBudget?: MessageBudget;
 }
 

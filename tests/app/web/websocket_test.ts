@@ -10,7 +10,7 @@ import { Buffer } from "node:buffer";
 // A test-only dependency, pinned here: rawserve's deno.json maps nothing an app would inherit.
 // deno-lint-ignore no-import-prefix
 import WsClient from "npm:ws@8.23.1";
-import { serve, upgradeWebSocket, type UpgradeWebSocketOptions } from "../../../mod.ts";
+import { serve, type ServeOptions, upgradeWebSocket, type UpgradeWebSocketOptions } from "../../../mod.ts";
 import { WebSocketSession } from "../../../http/ws/session.ts";
 import { clientFrame, concat, DEC, ENC, serverFrames } from "../../http/ws/_frames.ts";
 
@@ -18,9 +18,10 @@ import { clientFrame, concat, DEC, ENC, serverFrames } from "../../http/ws/_fram
 async function withServe(
   handler: (request: Request) => Response | Promise<Response>,
   fn: (port: number) => Promise<void>,
+  options: Partial<ServeOptions> = {},
 ): Promise<void> {
   const server = serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {}, shutdownTimeoutMs: 2000 },
+    { hostname: "127.0.0.1", port: 0, onListen: () => {}, shutdownTimeoutMs: 2000, ...options },
     handler,
   );
   try {
@@ -592,4 +593,36 @@ Deno.test("WebIDL [Clamp]: close(66536), close(-64536) and close(1000.7) throw I
     },
   );
   assert.deepEqual(errors, Array(6).fill("InvalidAccessError"));
+});
+
+Deno.test("maxWebSocketMemoryBytes: messages in progress on all sockets share it; past it, 1013", async () => {
+  const codes: number[] = [];
+  await withServe(
+    echoApp({}, (socket) => socket.onclose = (e) => codes.push(e.code)),
+    async (port) => {
+      const frame = clientFrame(2, new Uint8Array(200_000));
+      const first = await rawHandshake(port, upgradeHead());
+      await first.conn.write(frame.subarray(0, 150_000));
+      // Once the server holds the first socket's bytes, the second cannot fit beside them.
+      const ws = new WsClient(`ws://127.0.0.1:${port}/`);
+      await new Promise((resolve) => ws.once("open", () => (ws.send("sync"), ws.once("message", resolve))));
+      const second = await rawHandshake(port, upgradeHead());
+      await second.conn.write(frame.subarray(0, 150_000));
+      assert.deepEqual(closeCodes(serverFrames(await readToEnd(second.conn, second.rest))), [1013]);
+      // The first goes on: its message is whole and echoed, and the budget is free again.
+      await first.conn.write(frame.subarray(150_000));
+      await first.conn.write(clientFrame(8, new Uint8Array([0x03, 0xe8])));
+      const frames = serverFrames(await readToEnd(first.conn, first.rest));
+      assert.deepEqual(frames.map((f) => [f.opcode, f.payload.length]), [[2, 200_000], [8, 2]]);
+      ws.send(new Uint8Array(250_000));
+      const echoed = await new Promise<Buffer>((resolve) => ws.once("message", resolve));
+      assert.equal(echoed.length, 250_000);
+      ws.close();
+      await new Promise((resolve) => ws.once("close", resolve));
+      first.conn.close();
+      second.conn.close();
+    },
+    { maxWebSocketMemoryBytes: 300_000 },
+  );
+  assert.ok(codes.includes(1013), `${codes}`);
 });

@@ -12,13 +12,13 @@ import type { Handler } from "../../http/types.ts";
 import type { RequestHead } from "../../http/request_head.ts";
 import type { CliConfig } from "./flags.ts";
 import { StartupError } from "../../ffi/errno.ts";
-import { DEFAULTS, descriptorBudget } from "../defaults.ts";
+import { descriptorBudget } from "../defaults.ts";
 import { Server, type ServerOptions } from "../server.ts";
 import { createStaticFs } from "../site/static_fs.ts";
 import { WorkerCompressor } from "../site/compressor.ts";
 import { withCors } from "../../http/cors.ts";
 import { embeddedHandler } from "../site/embedded_page.ts";
-import { AccessLog, type LogSink, openLogSink } from "./access_log.ts";
+import { AccessLog, type LogSink, openLogSink, webSocketLogger } from "./access_log.ts";
 import { formatStats } from "./stats_report.ts";
 import { formatBytes } from "../../http/format.ts";
 import type { FetchHandler } from "../web/handler.ts";
@@ -27,6 +27,7 @@ import type { WebSocketContext } from "../web/websocket.ts";
 import { WORKER_ENV } from "./supervisor.ts";
 import { type OperatorPages, withOperatorPages } from "./operator_pages.ts";
 import { isIntrospectionPath } from "../operator/introspection.ts";
+import { WorkerGroupView } from "../operator/worker_group.ts";
 import { isWildcard, lanAddresses } from "./lan_addresses.ts";
 import { authWrapper, plainHttpWarning } from "./auth.ts";
 import type { LogEntry, LogFormat } from "./access_log.ts";
@@ -139,11 +140,7 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   const syncWait = config.app === null;
   const origin: Origin = { scheme: config.tls ? "https" : "http", fallbackHost: "" };
   // An --app's WebSockets get the server's reactor once it exists, and --write-timeout.
-  const websocket: WebSocketContext = {
-    deadline: null,
-    writeTimeoutMs: config.writeTimeoutMs,
-    messageBudget: { used: 0, limit: DEFAULTS.maxWebSocketMemoryBytes },
-  };
+  const websocket: WebSocketContext = { deadline: null, writeTimeoutMs: config.writeTimeoutMs };
   // A worker leaves the warning to its supervisor, which printed it once for all.
   const warning = worker ? null : plainHttpWarning(config);
   if (warning) console.error(`rawserve: ${warning}`);
@@ -157,20 +154,27 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
     // Imported only here: the web bridge's self-tests cost ~10 ms of start-up that a file server needs not pay.
     const { fetchHandler } = await import("../web/handler.ts");
     handler = fetchHandler(app, { origin, websocket });
+    // Frameworks written for Deno call Deno.upgradeWebSocket: it upgrades this server's requests.
+    const { takeDenoUpgrade } = await import("../web/deno_upgrade.ts");
+    stack.use(takeDenoUpgrade());
   } else if (config.root !== null) {
     handler = siteHandler(config, config.root, stack, protect);
   }
   if (protect && config.root === null) handler = protect(handler);
   const reloads: Reload[] = [];
   const log = config.quiet ? null : openAccessLog(config.accessLog, config.logFormat, stack, reloads);
-  const tls = config.tls ? stack.use(await startTls(config.tls, worker)) : null;
+  if (log && config.app !== null) websocket.ended = webSocketLogger(log);
+  const tls = config.tls ? stack.use(await startTls({ ...config.tls, http2: config.http2 }, worker)) : null;
+  const index = Number(Deno.env.get(WORKER_ENV));
   const pages = withOperatorPages(handler, {
     statusPath: config.statusPath,
     statusPublic: config.statusPublic,
     metricsPath: config.metricsPath,
     healthPath: config.healthPath,
-    // With --workers each worker answers for itself, and says which it is.
-    worker: worker ? { index: Number(Deno.env.get(WORKER_ENV)) } : null,
+    // With --workers the worker says which it is, and answers for its group through the files
+    // the workers share (app/operator/worker_group.ts).
+    worker: worker ? { index } : null,
+    group: worker ? WorkerGroupView.fromEnv(index) : null,
   });
   const options = serverOptions(config, pages?.handler ?? handler, fileLimit, worker);
   const onComplete = completionHook(config, log, pages, users);
@@ -179,6 +183,7 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   if (tls) options.tls = tls;
   const server = stack.use(new Server(options));
   websocket.deadline = (callback) => server.reactor.timer(callback);
+  websocket.totals = server.webSocketTotals;
   pages?.attach(server);
   const bound = server.listen();
   origin.fallbackHost = formatAuthority(bound.host, bound.port);
@@ -240,10 +245,10 @@ function siteHandler(
  * ticket keys and leaves the warnings to it (it printed them once for all workers).
  * @throws {StartupError} when libssl is missing or the files cannot be used
  */
-async function startTls(config: NonNullable<CliConfig["tls"]>, worker: boolean) {
+async function startTls(config: NonNullable<CliConfig["tls"]> & { http2: boolean }, worker: boolean) {
   const { TlsServer, inheritedTicketKeys } = await import("../transport/tls.ts");
   const tls = new TlsServer(config, inheritedTicketKeys() ?? undefined);
-  if (!worker) printTlsWarnings(tls.context.warnings());
+  if (!worker) printTlsWarnings(tls.contexts.flatMap((c) => c.warnings()));
   return tls;
 }
 
@@ -294,7 +299,7 @@ function completionHook(
     : null;
   const entry: LogEntry = { remote: "", head: null, status: 0, bytes: 0, ms: 0, complete: false, user: null };
   return (conn, done) => {
-    if (pages && done.complete) pages.onComplete(done.status, done.ms);
+    if (pages && done.complete) pages.onComplete(done.status, done.ms, conn.protocol);
     if (!log) return;
     if (unlogged && done.head && isIntrospectionPath(done.head.path, unlogged)) return;
     entry.remote = conn.remoteAddress;

@@ -51,6 +51,9 @@ export function withOperatorPages(site: Handler, options: IntrospectionOptions):
     get listenerFd() {
       return server!.listenerFd;
     },
+    get filesKept() {
+      return server!.filesKept;
+    },
     connections: () => server!.connections(),
     webSockets: () => server!.webSockets(),
     get webSocketTotals() {

@@ -168,6 +168,7 @@ function processFamilies(s: StatusSnapshot): Family[] {
   const queue = s.listener;
   return [
     family("rawserve_files_open", "gauge", "Files held open by responses.", one(s.counters.filesOpen)),
+    family("rawserve_files_kept", "gauge", "Files kept open between responses.", one(s.counters.filesKept)),
     family(
       "rawserve_open_fds",
       "gauge",

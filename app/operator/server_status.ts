@@ -37,6 +37,8 @@ export interface StatusSource {
   readonly draining: boolean;
   /** The listening socket, or -1 once it is closed (draining). */
   readonly listenerFd: number;
+  /** Descriptors of files kept open between responses (absent: none are kept). */
+  readonly filesKept?: number;
   /** Open HTTP connections (HTTP/1.1 and HTTP/2), oldest first. */
   connections(): Iterable<HttpSession>;
   /** Open WebSockets, oldest first (absent: none). */
@@ -104,6 +106,8 @@ export interface StatusSnapshot {
     bytesIn: number;
     bytesOut: number;
     filesOpen: number;
+    /** Files kept open between responses (the static handler's open files). */
+    filesKept: number;
     errors: Record<string, number>;
     /** Clients that left before their answer was all sent, by how (ECONNRESET, EPIPE, ...). */
     clientsLeft: Record<string, number>;
@@ -153,6 +157,7 @@ export function collectStatus(source: StatusSource, options: CollectOptions): St
       bytesIn: stats.bytesIn,
       bytesOut: stats.bytesOut,
       filesOpen: stats.filesOpen,
+      filesKept: source.filesKept ?? 0,
       errors: { ...stats.errors },
       clientsLeft: { ...stats.clientsLeft },
     },

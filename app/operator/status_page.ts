@@ -123,6 +123,11 @@ function countersCard(s: StatusSnapshot): string {
       fact("sent", bytes(c.bytesOut), "Bytes the kernel accepted into send queues (write, sendfile).") +
       fact("files open", n(c.filesOpen), "Files held by responses being sent with sendfile(2).") +
       fact(
+        "files kept",
+        n(c.filesKept),
+        "Large files kept open between responses (counted in the descriptor budget).",
+      ) +
+      fact(
         "errors",
         errors || "none",
         "5xx answers, timeouts, refused requests and failed writes, by kind.",

@@ -34,6 +34,7 @@ function snapshot(worker: { index: number } | null = null): StatusSnapshot {
       bytesIn: 400,
       bytesOut: 9000,
       filesOpen: 0,
+      filesKept: 2,
       errors: { 'quote " and back\\slash': 1, "line\nbreak": 2, "http 400": 3 },
       clientsLeft: { ECONNRESET: 2 },
     },
@@ -89,6 +90,7 @@ Deno.test("renderMetrics() output parses strictly and carries every metric the i
   const byProtocol = families.get("rawserve_requests_by_protocol_total")!.samples;
   assert.deepEqual(byProtocol.map((s) => [s.labels.protocol, s.value]), [["h1", 1], ["h2", 3]]);
   assert.equal(families.get("rawserve_accept_queue_length")!.samples[0]!.value, 3);
+  assert.equal(families.get("rawserve_files_kept")!.samples[0]!.value, 2);
 });
 
 Deno.test("WebSockets are counted: open, opened, messages and bytes by direction, closes by code", () => {

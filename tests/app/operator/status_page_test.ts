@@ -73,6 +73,7 @@ function snapshot(
       bytesIn: 2000,
       bytesOut: 5_000_000,
       filesOpen: 1,
+      filesKept: 0,
       errors: { "<script>alert(1)</script>": 1 },
       clientsLeft: { ECONNRESET: 2 },
     },

@@ -56,6 +56,8 @@ export interface ServeOptions {
   maxBodyBytes?: number;
   /** Request-body bytes all connections may hold unread (503 beyond; default 64 MiB). */
   maxBodyMemoryBytes?: number;
+  /** Received WebSocket message bytes all sockets may hold at once (1013 beyond; default 128 MiB). */
+  maxWebSocketMemoryBytes?: number;
   /** A request head must arrive within this (408 after; default 10 s). */
   headerTimeoutMs?: number;
   /** Idle keep-alive connections close after this (default 5 s). */
@@ -152,6 +154,7 @@ export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler)
   const websocket: WebSocketContext = {
     deadline: null, // the server's reactor, once it exists
     writeTimeoutMs: options.writeTimeoutMs ?? DEFAULTS.writeTimeoutMs,
+    messageBudget: { used: 0, limit: options.maxWebSocketMemoryBytes ?? DEFAULTS.maxWebSocketMemoryBytes },
   };
   const serverOptions: ServerOptions = {
     host: options.hostname ?? "0.0.0.0",

@@ -6,7 +6,8 @@
 // nor zlib.
 
 import { ZStream } from "../../ffi/zlib.ts";
-import { WebSocketSession, WS_STATE } from "../../http/ws/session.ts";
+import { WebSocketSession } from "../../http/ws/session.ts";
+import { WS_STATE } from "../../http/ws/session_options.ts";
 import {
   type CodecFactory,
   CodecPool,

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { inflateRawSync } from "node:zlib";
 import { EAGAIN, FakeTransport } from "../_fake_transport.ts";
-import { DEFLATE_SLICE, type SessionOptions, WebSocketSession, WS_STATE } from "../../../http/ws/session.ts";
+import { WebSocketSession } from "../../../http/ws/session.ts";
+import { DEFLATE_SLICE, type SessionOptions, WS_STATE } from "../../../http/ws/session_options.ts";
 import { CodecPool, PerMessageDeflate } from "../../../http/ws/permessage_deflate.ts";
 import { ZStream } from "../../../ffi/zlib.ts";
 import { OPCODE } from "../../../http/ws/frame.ts";

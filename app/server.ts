@@ -2,8 +2,16 @@
 // enforces the connection limit by taking the listener out of epoll, backs off on EMFILE, and
 // drains gracefully on shutdown.
 
-import { acceptConnection, type Listener, type ListenOptions, listenTcp, peekFd } from "../ffi/socket.ts";
-import { EPOLLIN, ignoreSigpipe } from "../ffi/libc.ts";
+import {
+  acceptConnection,
+  type Listener,
+  type ListenOptions,
+  listenTcp,
+  peekFd,
+  peerAddress,
+} from "../ffi/socket.ts";
+import { EPOLLIN, ignoreSigpipe, libc } from "../ffi/libc.ts";
+import { formatAuthority } from "../ffi/sockaddr.ts";
 import { errnoName } from "../ffi/errno.ts";
 import { EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM } from "../ffi/errno_numbers.ts";
 import { type IoHandler, Reactor, type ReactorOptions } from "../loop/reactor.ts";
@@ -15,6 +23,8 @@ import type { Handler, Session } from "../http/types.ts";
 import { batchEnd, batchStart } from "../http/clock.ts";
 import { encodeFields } from "../http/fields.ts";
 import { SocketTransport } from "./transport/socket_transport.ts";
+import { ProxyHeaderWait, type ProxyWaitHooks } from "./transport/proxy_header_wait.ts";
+import type { TrustedProxies } from "./transport/trusted_proxies.ts";
 import { DEFAULTS } from "./defaults.ts";
 // Types only: the TLS modules load libssl, which a plain-HTTP server never needs.
 import type { TlsHooks, TlsTransport } from "./transport/tls_transport.ts";
@@ -43,6 +53,12 @@ export interface TlsAcceptor {
    * @param hooks the server's: the handshake is done, or the connection ended before HTTP
    */
   wrap(fd: number, reactor: Reactor, hooks: TlsHooks): TlsTransport;
+}
+
+/** The client a PROXY header named, and the balancer that sent it (`host:port`). */
+interface Proxied {
+  client: { host: string; port: number };
+  via: string;
 }
 
 /** Everything a server needs. */
@@ -81,6 +97,17 @@ export interface ServerOptions extends ListenOptions {
   http2?: boolean;
   /** Fields every response carries (names and values, alternating), error answers included. */
   headers?: readonly string[];
+  /**
+   * Every connection opens with a PROXY protocol header (v1 or v2) that names the client; only
+   * these peers may send one, and a connection from any other is closed. The header must arrive
+   * within headerTimeoutMs.
+   */
+  proxyProtocol?: TrustedProxies;
+  /**
+   * Take over this listening socket (inherited: systemd's socket activation) instead of binding
+   * host and port.
+   */
+  listener?: Listener;
 }
 
 /** Live counters (the raw-socket design's set). */
@@ -126,8 +153,15 @@ export class Server implements Disposable {
     established: (transport) => this.#onHandshakeDone(transport),
     ended: (transport, kind) => this.#onHandshakeEnded(transport, kind),
   };
+  /** Connections from a balancer whose PROXY header has not arrived yet. */
+  #proxyWaits = new Set<ProxyHeaderWait>();
+  #proxyHooks: ProxyWaitHooks = {
+    done: (wait, source) => this.#onProxyHeader(wait, source),
+    failed: (wait, kind, clientLeft) => this.#onProxyFailed(wait, kind, clientLeft),
+  };
   #connOptions: ConnectionOptions;
   #draining = false;
+  #announced = false;
   #backoff: Timer;
   #drained: (() => void) | null = null;
 
@@ -172,11 +206,12 @@ export class Server implements Disposable {
    * @returns the bound address (the real port when 0 was asked)
    * @throws {SyscallError} with a message for the user (address in use, permission, ...)
    */
-  listen(): { host: string; port: number; fd: number } {
-    const listener = listenTcp({ ...this.#options, backlog: this.#options.backlog ?? DEFAULTS.backlog });
+  listen(): { host: string; port: number; fd: number; path: string | null } {
+    const listener = this.#options.listener ??
+      listenTcp({ ...this.#options, backlog: this.#options.backlog ?? DEFAULTS.backlog });
     this.#listener = listener;
     this.#startAccepting();
-    return { host: listener.host, port: listener.port, fd: listener.fd };
+    return { host: listener.host, port: listener.port, fd: listener.fd, path: listener.path ?? null };
   }
 
   /** Runs the reactor until shutdown completes. */
@@ -237,27 +272,73 @@ export class Server implements Disposable {
         }
         return;
       }
-      this.#adopt(fd);
+      this.stats.accepted++;
+      if (this.#options.proxyProtocol) this.#awaitProxyHeader(fd, this.#options.proxyProtocol);
+      else this.#adopt(fd, null);
     }
   }
 
-  #adopt(fd: number): void {
-    if (this.#options.tls) return this.#adoptTls(fd, this.#options.tls);
+  /**
+   * A connection that must open with a PROXY header: from a trusted source it waits for it
+   * (ProxyHeaderWait) before TLS or HTTP begin; from any other it is closed and counted.
+   */
+  #awaitProxyHeader(fd: number, trusted: TrustedProxies): void {
+    if (!trusted.trusts(peerAddress(fd).host)) {
+      libc.symbols.close(fd);
+      countError(this.stats, "proxy untrusted source");
+      return;
+    }
+    const wait = new ProxyHeaderWait(fd, this.reactor, this.#proxyHooks, this.#connOptions.headerTimeoutMs);
+    const err = this.reactor.add(fd, EPOLLIN, wait);
+    if (err) {
+      countError(this.stats, `epoll_ctl ${errnoName(-err)}`);
+      wait.close();
+      return;
+    }
+    this.#proxyWaits.add(wait);
+    this.stats.open++;
+    // TCP_DEFER_ACCEPT: the header is normally here already.
+    wait.onEvents();
+  }
+
+  #onProxyHeader(wait: ProxyHeaderWait, source: { host: string; port: number } | null): void {
+    this.#proxyWaits.delete(wait);
+    this.stats.open--;
+    if (!source) return this.#adopt(wait.fd, null);
+    const balancer = peerAddress(wait.fd);
+    this.#adopt(wait.fd, { client: source, via: formatAuthority(balancer.host, balancer.port) });
+  }
+
+  #onProxyFailed(wait: ProxyHeaderWait, kind: string, clientLeft: boolean): void {
+    this.#proxyWaits.delete(wait);
+    this.stats.open--;
+    if (clientLeft) countClientLeft(this.stats, kind);
+    else countError(this.stats, kind);
+    if (!this.#draining) this.#onDescriptorFreed();
+  }
+
+  /**
+   * Starts a connection's transport: TLS first when the server has a certificate.
+   * @param proxied the client a PROXY header named, and the balancer's address
+   */
+  #adopt(fd: number, proxied: Proxied | null): void {
+    if (this.#options.tls) return this.#adoptTls(fd, this.#options.tls, proxied);
     const transport = new SocketTransport(fd, this.reactor);
+    if (proxied) transport.setPeer(proxied.client, proxied.via);
     const err = this.reactor.add(fd, EPOLLIN, transport);
     if (err) {
       countError(this.stats, `epoll_ctl ${errnoName(-err)}`);
       transport.close(); // closes the fd exactly once
       return;
     }
-    this.stats.accepted++;
     this.stats.open++;
     this.#begin(transport);
   }
 
   /** A TLS connection: the handshake comes first, the Connection after it (#onHandshakeDone). */
-  #adoptTls(fd: number, tls: TlsAcceptor): void {
+  #adoptTls(fd: number, tls: TlsAcceptor, proxied: Proxied | null): void {
     const transport = tls.wrap(fd, this.reactor, this.#tlsHooks);
+    if (proxied) transport.setPeer(proxied.client, proxied.via);
     const err = this.reactor.add(fd, EPOLLIN, transport);
     if (err) {
       countError(this.stats, `epoll_ctl ${errnoName(-err)}`);
@@ -265,7 +346,6 @@ export class Server implements Disposable {
       return;
     }
     this.#handshakes.add(transport);
-    this.stats.accepted++;
     this.stats.open++;
     transport.start();
   }
@@ -321,8 +401,14 @@ export class Server implements Disposable {
     if (!this.#draining) this.#onDescriptorFreed();
   }
 
-  /** Closes the TLS connections that carry no HTTP yet (shutdown has nothing to wait for there). */
+  /**
+   * Closes the connections that carry no HTTP yet, TLS handshakes and PROXY headers awaited
+   * (shutdown has nothing to wait for there).
+   */
   #closeHandshakes(): void {
+    for (const wait of this.#proxyWaits) wait.close();
+    this.stats.open -= this.#proxyWaits.size;
+    this.#proxyWaits.clear();
     for (const transport of [...this.#handshakes]) {
       transport.close();
       this.#onHandshakeEnded(transport, null);
@@ -347,9 +433,19 @@ export class Server implements Disposable {
     for (const session of this.#connections) if (session instanceof Connection) yield session;
   }
 
-  /** Whether a graceful shutdown has begun. */
+  /**
+   * Whether a graceful shutdown has begun, or been announced (health answers 503 from then on).
+   */
   get draining(): boolean {
-    return this.#draining;
+    return this.#draining || this.#announced;
+  }
+
+  /**
+   * Says the server is about to stop, for the balancers' health checks, while it goes on
+   * accepting and serving as before; shutdown() follows.
+   */
+  announceShutdown(): void {
+    this.#announced = true;
   }
 
   /** The listening socket's descriptor, or -1 before listen() and once draining closed it. */

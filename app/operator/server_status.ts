@@ -6,6 +6,7 @@
 import { fileLimit, SO_RCVBUF, SO_SNDBUF, SOL_SOCKET } from "../../ffi/libc.ts";
 import { getIntOption } from "../../ffi/socket.ts";
 import { countOpenFds, readProcText } from "../../ffi/procfs.ts";
+import { formatAuthority } from "../../ffi/sockaddr.ts";
 import { listenQueue, peerEndpoint, queuedBytes, readTcpInfo, type TcpInfo } from "../../ffi/socket_info.ts";
 import type { Connection } from "../../http/h1/connection.ts";
 import type { ConnectionStats } from "../../http/stats.ts";
@@ -43,6 +44,8 @@ export interface ConnectionRow {
   fd: number;
   /** `host:port` */
   peer: string;
+  /** The load balancer's address when a PROXY header named the client (`peer`), else null. */
+  via: string | null;
   /** What it waits for (http/h1/phases.ts). */
   phase: string;
   ageMs: number;
@@ -232,7 +235,7 @@ function describeConnection(conn: Connection, now: number): ConnectionRow {
   };
   return {
     fd,
-    peer: fd >= 0 ? peerEndpoint(fd) : conn.remoteAddress,
+    ...peerAndVia(conn, fd),
     phase: conn.phase,
     ageMs: Math.round(now - conn.openedAt),
     requests: conn.requests,
@@ -241,6 +244,18 @@ function describeConnection(conn: Connection, now: number): ConnectionRow {
     queued: fd >= 0 ? queuedBytes(fd) : { in: null, out: null },
     buffers: { snd: option(SO_SNDBUF), rcv: option(SO_RCVBUF) },
   };
+}
+
+/**
+ * Who a row's client is: the socket's peer (getpeername), or the client a PROXY header named,
+ * with the balancer the socket is connected to.
+ */
+function peerAndVia(conn: Connection, fd: number): { peer: string; via: string | null } {
+  const transport = conn.transport as { via?: unknown } & Connection["transport"];
+  if (typeof transport.via === "string") {
+    return { peer: formatAuthority(transport.remoteAddress(), transport.remotePort()), via: transport.via };
+  }
+  return { peer: fd >= 0 ? peerEndpoint(fd) : conn.remoteAddress, via: null };
 }
 
 /** The socket under a connection's transport, when its transport has one (SocketTransport). */

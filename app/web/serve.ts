@@ -11,7 +11,8 @@ import { Server, type ServerOptions, type TlsAcceptor } from "../server.ts";
 import { DEFAULTS, descriptorBudget } from "../defaults.ts";
 import type { TlsConfig } from "../transport/tls.ts";
 import { type ErrorHandler, type FetchHandler, fetchHandler } from "./handler.ts";
-import type { NetAddr } from "./info.ts";
+import type { NetAddr, UnixAddr } from "./info.ts";
+import { listenUnix } from "../../ffi/socket.ts";
 import type { Origin } from "./request.ts";
 import type { WebSocketContext } from "./websocket.ts";
 
@@ -31,8 +32,11 @@ export interface ServeOptions {
   hostname?: string;
   /** Aborting it shuts the server down gracefully. */
   signal?: AbortSignal;
-  /** Called once the server listens; by default prints `Listening on http://HOST:PORT/`. */
-  onListen?: (localAddr: NetAddr) => void;
+  /**
+   * Called once the server listens; by default prints `Listening on http://HOST:PORT/`. With
+   * `path`, it receives a UnixAddr.
+   */
+  onListen?(localAddr: NetAddr | UnixAddr): void;
   /** The answer for a handler that throws; by default the error is logged and 500 answered. */
   onError?: ErrorHandler;
   /** The handler, when it is not given as the second argument. */
@@ -47,6 +51,14 @@ export interface ServeOptions {
   key?: string;
   /** HTTPS: a TLS handshake must complete within this (default 10 s). */
   handshakeTimeoutMs?: number;
+  /**
+   * Listen on a Unix socket at this path instead of a TCP port (as Deno.serve's `path`): a stale
+   * socket file is replaced, and the file is removed at shutdown. `onListen` then receives
+   * `{ transport: "unix", path }` and `port`, `hostname` and `reusePort` are not used.
+   */
+  path?: string;
+  /** The socket file's permissions with `path` (e.g. 0o660); by default what the umask leaves. */
+  mode?: number;
   /** SO_REUSEPORT, so several processes can listen on the port (as Deno.serve's reusePort). */
   reusePort?: boolean;
   /** Stop accepting beyond this many open connections (default: the open-file limit - 256). */
@@ -77,11 +89,11 @@ export interface ServeOptions {
  * await server.shutdown(); // finishes responses in flight, then resolves
  * ```
  */
-export interface HttpServer extends AsyncDisposable {
+export interface HttpServer<A extends NetAddr | UnixAddr = NetAddr> extends AsyncDisposable {
   /** Resolves once the server has stopped and released its socket. */
   readonly finished: Promise<void>;
-  /** The address it listens on (the real port when 0 was asked). */
-  readonly addr: NetAddr;
+  /** The address it listens on (the real port when 0 was asked), or its Unix socket. */
+  readonly addr: A;
   /**
    * Stops gracefully: new connections are refused, idle ones closed, responses in flight
    * finished (each with `Connection: close`) within shutdownTimeoutMs.
@@ -94,8 +106,9 @@ export interface HttpServer extends AsyncDisposable {
   unref(): void;
 }
 
-function defaultOnListen(addr: NetAddr, scheme: string): void {
-  console.log(`Listening on ${scheme}://${formatAuthority(addr.hostname, addr.port)}/`);
+function defaultOnListen(addr: NetAddr | UnixAddr, scheme: string): void {
+  if (addr.transport === "unix") console.log(`Listening on ${scheme}+unix://${addr.path}`);
+  else console.log(`Listening on ${scheme}://${formatAuthority(addr.hostname, addr.port)}/`);
 }
 
 /**
@@ -139,7 +152,23 @@ export function serve(options: ServeOptions, handler: FetchHandler): HttpServer;
  * ```
  */
 export function serve(options: ServeOptions & { handler: FetchHandler }): HttpServer;
-export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler): HttpServer {
+/**
+ * Serves on a Unix socket at `options.path`, as Deno.serve({ path }) does.
+ * @param options the path (and its mode), hooks and limits
+ * @param handler `(request: Request, info) => Response | Promise<Response>`
+ * @returns the running server, whose `addr` is `{ transport: "unix", path }`
+ * @throws {SyscallError} when the path cannot be listened on (in use, too long, no permission)
+ * @example
+ * ```ts
+ * import { serve } from "@rawserve/rawserve";
+ * serve({ path: "/tmp/app.sock" }, () => new Response("over a Unix socket"));
+ * ```
+ */
+export function serve(options: ServeOptions & { path: string }, handler: FetchHandler): HttpServer<UnixAddr>;
+export function serve(
+  first: ServeOptions | FetchHandler,
+  second?: FetchHandler,
+): HttpServer<NetAddr> | HttpServer<UnixAddr> {
   const unsupported = unsupportedPlatform();
   if (unsupported !== null) throw new Error(`serve(): ${unsupported}`);
   const options: ServeOptions = typeof first === "function" ? {} : first;
@@ -165,6 +194,9 @@ export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler)
     }),
     ...limits(options),
   };
+  if (options.path !== undefined) {
+    serverOptions.listener = listenUnix(options.path, options.mode ?? null, DEFAULTS.backlog);
+  }
   const server = new Server(serverOptions);
   websocket.deadline = (callback) => server.reactor.timer(callback);
   let bound;
@@ -174,8 +206,11 @@ export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler)
     server[Symbol.dispose]();
     throw e instanceof SyscallError ? withOptionHint(e) : e;
   }
-  origin.fallbackHost = formatAuthority(bound.host, bound.port);
-  const addr: NetAddr = { transport: "tcp", hostname: bound.host, port: bound.port };
+  // A request over a Unix socket without Host gets `localhost` in its URL.
+  origin.fallbackHost = bound.path !== null ? "localhost" : formatAuthority(bound.host, bound.port);
+  const addr: NetAddr | UnixAddr = bound.path !== null
+    ? { transport: "unix", path: bound.path }
+    : { transport: "tcp", hostname: bound.host, port: bound.port };
   const disposables = new DisposableStack();
   disposables.use(server);
   let stopping: Promise<void> | null = null;
@@ -196,7 +231,7 @@ export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler)
   else options.signal?.addEventListener("abort", () => shutdown(), { once: true });
   return {
     finished,
-    addr,
+    addr: addr as NetAddr,
     shutdown,
     ref: () => server.reactor.ref(),
     unref: () => server.reactor.unref(),

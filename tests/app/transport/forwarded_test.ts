@@ -8,7 +8,9 @@ import { forwardedClient, forwardedProto } from "../../../app/transport/forwarde
 
 Deno.test("TrustedProxies matches CIDR ranges of either family, bare addresses, and unix", () => {
   const trusted = new TrustedProxies(["10.0.0.0/8", "192.168.1.7", "2001:db8::/32", "unix"]);
-  for (const host of ["10.0.0.1", "10.255.255.255", "192.168.1.7", "2001:db8::1", "2001:db8:ffff::", "unix:"]) {
+  for (
+    const host of ["10.0.0.1", "10.255.255.255", "192.168.1.7", "2001:db8::1", "2001:db8:ffff::", "unix:"]
+  ) {
     assert.ok(trusted.trusts(host), host);
   }
   for (const host of ["11.0.0.1", "192.168.1.8", "2001:db9::1", "::1", "127.0.0.1", "localhost", "-", ""]) {
@@ -22,7 +24,18 @@ Deno.test("TrustedProxies matches CIDR ranges of either family, bare addresses, 
 });
 
 Deno.test("TrustedProxies refuses what is not a range", () => {
-  for (const bad of ["10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0/8", "example.com", "localhost", "1.2.3.4/08", ""]) {
+  for (
+    const bad of [
+      "10.0.0.0/33",
+      "::/129",
+      "10.0.0.0/",
+      "10.0.0/8",
+      "example.com",
+      "localhost",
+      "1.2.3.4/08",
+      "",
+    ]
+  ) {
     assert.throws(() => new TrustedProxies([bad]), /not an address range/, bad);
   }
 });
@@ -34,14 +47,26 @@ const fwd = (value: string) => ["forwarded", value];
 Deno.test("forwardedClient() takes the right-most untrusted X-Forwarded-For hop from a trusted peer", () => {
   assert.equal(forwardedClient("127.0.0.1", xff("203.0.113.9"), PROXY, "x-forwarded-for"), "203.0.113.9");
   // Two proxies of ours: the client is left of them.
-  assert.equal(forwardedClient("127.0.0.1", xff("203.0.113.9, 10.1.2.3"), PROXY, "x-forwarded-for"), "203.0.113.9");
+  assert.equal(
+    forwardedClient("127.0.0.1", xff("203.0.113.9, 10.1.2.3"), PROXY, "x-forwarded-for"),
+    "203.0.113.9",
+  );
   // Several lines of the field are one list, in order.
   assert.equal(
-    forwardedClient("127.0.0.1", [...xff("198.51.100.1"), "x-forwarded-for", "203.0.113.9"], PROXY, "x-forwarded-for"),
+    forwardedClient(
+      "127.0.0.1",
+      [...xff("198.51.100.1"), "x-forwarded-for", "203.0.113.9"],
+      PROXY,
+      "x-forwarded-for",
+    ),
     "203.0.113.9",
   );
   assert.equal(forwardedClient("127.0.0.1", xff("2001:DB8::1"), PROXY, "x-forwarded-for"), "2001:db8::1");
-  assert.equal(forwardedClient("127.0.0.1", ["host", "a"], PROXY, "x-forwarded-for"), "127.0.0.1", "no field");
+  assert.equal(
+    forwardedClient("127.0.0.1", ["host", "a"], PROXY, "x-forwarded-for"),
+    "127.0.0.1",
+    "no field",
+  );
   // Every hop trusted: the left-most is the furthest known.
   assert.equal(forwardedClient("127.0.0.1", xff("10.9.9.9, 10.1.1.1"), PROXY, "x-forwarded-for"), "10.9.9.9");
 });
@@ -51,7 +76,10 @@ Deno.test("forwardedClient() spoofing: an untrusted peer's fields, and what a cl
   assert.equal(forwardedClient("203.0.113.9", xff("127.0.0.1"), PROXY, "x-forwarded-for"), "203.0.113.9");
   assert.equal(forwardedClient("203.0.113.9", fwd("for=127.0.0.1"), PROXY, "forwarded"), "203.0.113.9");
   // The client sent "X-Forwarded-For: 127.0.0.1" and the proxy appended what it saw.
-  assert.equal(forwardedClient("127.0.0.1", xff("127.0.0.1, 198.51.100.7"), PROXY, "x-forwarded-for"), "198.51.100.7");
+  assert.equal(
+    forwardedClient("127.0.0.1", xff("127.0.0.1, 198.51.100.7"), PROXY, "x-forwarded-for"),
+    "198.51.100.7",
+  );
   // A forged field the proxy does not write is ignored: it appends to X-Forwarded-For only.
   assert.equal(
     forwardedClient("127.0.0.1", [...fwd("for=10.0.0.1"), ...xff("198.51.100.7")], PROXY, "x-forwarded-for"),
@@ -63,8 +91,16 @@ Deno.test("forwardedClient() spoofing: an untrusted peer's fields, and what a cl
   );
   // Not an address where one is expected: nothing left of it is believed; the hop right of it stays.
   for (const junk of ["unknown", "_hidden", "localhost", "1.2.3.4.5", "<script>", ""]) {
-    assert.equal(forwardedClient("127.0.0.1", xff(`${junk}, 10.0.0.5`), PROXY, "x-forwarded-for"), "10.0.0.5", junk);
-    assert.equal(forwardedClient("127.0.0.1", xff(`203.0.113.1, ${junk}`), PROXY, "x-forwarded-for"), junk ? "127.0.0.1" : "203.0.113.1", junk);
+    assert.equal(
+      forwardedClient("127.0.0.1", xff(`${junk}, 10.0.0.5`), PROXY, "x-forwarded-for"),
+      "10.0.0.5",
+      junk,
+    );
+    assert.equal(
+      forwardedClient("127.0.0.1", xff(`203.0.113.1, ${junk}`), PROXY, "x-forwarded-for"),
+      junk ? "127.0.0.1" : "203.0.113.1",
+      junk,
+    );
   }
 });
 
@@ -81,12 +117,20 @@ Deno.test("forwardedClient() reads Forwarded's for= in every RFC 7239 form", () 
     ["for=unknown", "127.0.0.1"],
     ['for="_gazonk"', "127.0.0.1"],
   ];
-  for (const [value, client] of cases) assert.equal(forwardedClient("127.0.0.1", fwd(value), PROXY, "forwarded"), client, value);
+  for (const [value, client] of cases) {
+    assert.equal(forwardedClient("127.0.0.1", fwd(value), PROXY, "forwarded"), client, value);
+  }
 });
 
 Deno.test("forwardedProto() takes http or https from a trusted peer only", () => {
-  assert.equal(forwardedProto("127.0.0.1", ["x-forwarded-proto", "https"], PROXY, "x-forwarded-for"), "https");
-  assert.equal(forwardedProto("127.0.0.1", ["x-forwarded-proto", "http, HTTPS"], PROXY, "x-forwarded-for"), "https");
+  assert.equal(
+    forwardedProto("127.0.0.1", ["x-forwarded-proto", "https"], PROXY, "x-forwarded-for"),
+    "https",
+  );
+  assert.equal(
+    forwardedProto("127.0.0.1", ["x-forwarded-proto", "http, HTTPS"], PROXY, "x-forwarded-for"),
+    "https",
+  );
   assert.equal(forwardedProto("127.0.0.1", ["x-forwarded-proto", "gopher"], PROXY, "x-forwarded-for"), null);
   assert.equal(forwardedProto("203.0.113.9", ["x-forwarded-proto", "https"], PROXY, "x-forwarded-for"), null);
   assert.equal(forwardedProto("127.0.0.1", fwd("for=1.2.3.4;proto=https"), PROXY, "forwarded"), "https");

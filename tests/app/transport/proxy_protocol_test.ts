@@ -5,13 +5,7 @@
 import assert from "node:assert/strict";
 import { INCOMPLETE, parseProxyHeader, PROXY_HEADER_MAX } from "../../../app/transport/proxy_protocol.ts";
 
-const SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
-
-/** A v2 header: command (0 LOCAL, 1 PROXY), family byte, address block, TLVs. */
-export function v2(command: number, family: number, addresses: number[], tlvs: number[] = []): Uint8Array {
-  const length = addresses.length + tlvs.length;
-  return new Uint8Array([...SIGNATURE, 0x20 | command, family, length >> 8, length & 0xff, ...addresses, ...tlvs]);
-}
+import { SIGNATURE, v2 } from "./_proxy_headers.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const port = (n: number) => [n >> 8, n & 0xff];
@@ -21,7 +15,10 @@ const V6_LOOP = [...new Array(15).fill(0), 1];
 const VALID: [string, Uint8Array, { host: string; port: number } | null][] = [
   ["v1 TCP4", text("PROXY TCP4 203.0.113.7 127.0.0.1 5555 80\r\n"), { host: "203.0.113.7", port: 5555 }],
   ["v1 TCP6", text("PROXY TCP6 2001:db8::17 ::1 65535 443\r\n"), { host: "2001:db8::17", port: 65535 }],
-  ["v1 TCP6, uncompressed", text("PROXY TCP6 2001:0db8:0:0:0:0:0:0017 ::1 1 2\r\n"), { host: "2001:db8::17", port: 1 }],
+  ["v1 TCP6, uncompressed", text("PROXY TCP6 2001:0db8:0:0:0:0:0:0017 ::1 1 2\r\n"), {
+    host: "2001:db8::17",
+    port: 1,
+  }],
   ["v1 UNKNOWN (the real peer)", text("PROXY UNKNOWN\r\n"), null],
   ["v1 UNKNOWN with addresses", text("PROXY UNKNOWN ffff:f...f ffff:f...f 65535 65535\r\n"), null],
   [
@@ -39,16 +36,20 @@ const VALID: [string, Uint8Array, { host: string; port: number } | null][] = [
     host: "2001:db8::17",
     port: 1234,
   }],
-  ["v2 PROXY TCP4 with TLVs (ALPN, authority)", v2(1, 0x11, [10, 0, 0, 1, 10, 0, 0, 2, ...port(9), ...port(8)], [
-    0x01,
-    0,
-    2,
-    ...text("h2"),
-    0x02,
-    0,
-    3,
-    ...text("a.b"),
-  ]), { host: "10.0.0.1", port: 9 }],
+  [
+    "v2 PROXY TCP4 with TLVs (ALPN, authority)",
+    v2(1, 0x11, [10, 0, 0, 1, 10, 0, 0, 2, ...port(9), ...port(8)], [
+      0x01,
+      0,
+      2,
+      ...text("h2"),
+      0x02,
+      0,
+      3,
+      ...text("a.b"),
+    ]),
+    { host: "10.0.0.1", port: 9 },
+  ],
   ["v2 LOCAL (a health check: the real peer)", v2(0, 0x00, []), null],
   ["v2 LOCAL with an address block, ignored", v2(0, 0x11, [1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 0, 2]), null],
   ["v2 PROXY UNSPEC", v2(1, 0x00, []), null],
@@ -93,21 +94,37 @@ const MALFORMED: [string, Uint8Array, string][] = [
   ["v1 missing a port", text("PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n"), "proxy header malformed"],
   ["v1 hostname", text("PROXY TCP4 localhost 5.6.7.8 1 2\r\n"), "proxy header malformed"],
   ["v1 no CRLF within 107 bytes", text(`PROXY UNKNOWN ${"x".repeat(120)}`), "proxy header too long"],
-  ["v2 version 1", (() => {
-    const h = v2(1, 0x11, new Array(12).fill(1));
-    h[12] = 0x11;
-    return h;
-  })(), "proxy header version"],
-  ["v2 command 2", (() => {
-    const h = v2(1, 0x11, new Array(12).fill(1));
-    h[12] = 0x22;
-    return h;
-  })(), "proxy header command"],
+  [
+    "v2 version 1",
+    (() => {
+      const h = v2(1, 0x11, new Array(12).fill(1));
+      h[12] = 0x11;
+      return h;
+    })(),
+    "proxy header version",
+  ],
+  [
+    "v2 command 2",
+    (() => {
+      const h = v2(1, 0x11, new Array(12).fill(1));
+      h[12] = 0x22;
+      return h;
+    })(),
+    "proxy header command",
+  ],
   ["v2 family 0x41", v2(1, 0x41, new Array(12).fill(1)), "proxy header family"],
   ["v2 TCP4 with a short address block", v2(1, 0x11, new Array(8).fill(1)), "proxy header length"],
   ["v2 TCP6 with a TCP4 block", v2(1, 0x21, new Array(12).fill(1)), "proxy header length"],
-  ["v2 longer than the bound", new Uint8Array([...SIGNATURE, 0x21, 0x11, 0x04, 0x00]), "proxy header too long"],
-  ["v2 signature broken", new Uint8Array([...SIGNATURE.slice(0, 11), 0x0b, 0x21, 0x11, 0, 0]), "proxy header missing"],
+  [
+    "v2 longer than the bound",
+    new Uint8Array([...SIGNATURE, 0x21, 0x11, 0x04, 0x00]),
+    "proxy header too long",
+  ],
+  [
+    "v2 signature broken",
+    new Uint8Array([...SIGNATURE.slice(0, 11), 0x0b, 0x21, 0x11, 0, 0]),
+    "proxy header missing",
+  ],
 ];
 
 Deno.test("parseProxyHeader() says why a malformed header can never be valid", () => {

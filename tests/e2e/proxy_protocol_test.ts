@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { bytes, concat, exchange, readResponses, startServer, writeAll } from "./_server.ts";
 import { v2 } from "../app/transport/_proxy_headers.ts";
+import { makePki, needs } from "./_tls.ts";
 
 const REQUEST = "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
 const port = (n: number) => [n >> 8, n & 0xff];
@@ -163,4 +164,55 @@ Deno.test("--trusted-proxy: X-Forwarded-For and Forwarded name the client for th
   const clients = (lines: string[]) => lines.filter((l) => l.includes('"GET /')).map((l) => l.split(" ")[0]);
   assert.deepEqual(clients(trusted.stdoutLines), ["203.0.113.50", "203.0.113.51", "127.0.0.1"]);
   assert.deepEqual(clients(untrusted.stdoutLines), ["127.0.0.1", "127.0.0.1"]);
+});
+
+const TLS_TEST = needs(
+  "--proxy-protocol in front of TLS: the header comes before the ClientHello (curl --haproxy-protocol)",
+  [
+    "openssl",
+    "curl",
+  ],
+);
+Deno.test({
+  ...TLS_TEST,
+  fn: async () => {
+    const pki = makePki();
+    const server = await startServer([
+      "--app",
+      APP,
+      "--cert",
+      pki.leaf.cert,
+      "--key",
+      pki.leaf.key,
+      "--proxy-protocol",
+      "--trusted-proxy",
+      "127.0.0.1",
+    ]);
+    try {
+      // curl sends "PROXY TCP4 127.0.0.1 127.0.0.1 PORT PORT" with its own address, then TLS.
+      const out = await new Deno.Command("curl", {
+        args: [
+          "-s",
+          "-m",
+          "5",
+          "--haproxy-protocol",
+          "--cacert",
+          pki.ca,
+          `https://localhost:${server.port}/`,
+        ],
+        stdout: "piped",
+      }).output();
+      assert.equal(new TextDecoder().decode(out.stdout), "127.0.0.1");
+      // Without the header, the ClientHello is no header: closed, counted.
+      const plain = await new Deno.Command("curl", {
+        args: ["-s", "-m", "5", "--cacert", pki.ca, `https://localhost:${server.port}/`],
+        stdout: "piped",
+      }).output();
+      assert.notEqual(plain.code, 0);
+    } finally {
+      const { stderr } = await server.stop();
+      pki.remove();
+      assert.match(stderr, /proxy header missing 1/);
+    }
+  },
 });

@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { startServer } from "./_server.ts";
+import { freePort, haproxyConfig, startHaproxy } from "./_haproxy.ts";
 
 const APP = new URL("./apps/client_address.ts", import.meta.url).pathname;
 
@@ -17,79 +18,6 @@ function toolRuns(name: string, args: string[]): boolean {
 }
 
 const HAS_HAPROXY = toolRuns("haproxy", ["-v"]);
-
-/** A free loopback port (bound, read, released). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
-}
-
-/**
- * HAProxy's configuration: PROXY v2 to each server, health checks of --health that carry a
- * header too (LOCAL), every 200 ms.
- */
-export function haproxyConfig(front: string, servers: string[]): string {
-  return `global
-  maxconn 1000
-
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 30s
-  timeout server 30s
-  retries 3
-  option redispatch
-
-frontend web
-  bind ${front}
-  default_backend rawserve
-
-backend rawserve
-  option httpchk GET /health
-  http-check expect status 200
-  default-server send-proxy-v2 check-send-proxy check inter 200ms fall 1 rise 2
-${servers.map((address, i) => `  server r${i + 1} ${address}`).join("\n")}
-`;
-}
-
-/** Starts HAProxy in the foreground with `config`; resolves once `port` accepts. */
-export async function startHaproxy(
-  config: string,
-  port: number,
-): Promise<Deno.ChildProcess & AsyncDisposable> {
-  const dir = await Deno.makeTempDir();
-  await Deno.writeTextFile(`${dir}/haproxy.cfg`, config);
-  const child = new Deno.Command("haproxy", {
-    args: ["-db", "-f", `${dir}/haproxy.cfg`],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  for (let i = 0;; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      break;
-    } catch (e) {
-      if (i > 100) {
-        child.kill("SIGKILL");
-        throw e;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  return Object.assign(child, {
-    async [Symbol.asyncDispose]() {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // gone
-      }
-      await child.output();
-      await Deno.remove(dir, { recursive: true });
-    },
-  });
-}
 
 Deno.test({
   name: HAS_HAPROXY

@@ -283,30 +283,23 @@ export class Server implements Disposable {
    * (ProxyHeaderWait) before TLS or HTTP begin; from any other it is closed and counted.
    */
   #awaitProxyHeader(fd: number, trusted: TrustedProxies): void {
-    if (!trusted.trusts(peerAddress(fd).host)) {
+    const balancer = peerAddress(fd);
+    if (!trusted.trusts(balancer.host)) {
       libc.symbols.close(fd);
       countError(this.stats, "proxy untrusted source");
       return;
     }
-    const wait = new ProxyHeaderWait(fd, this.reactor, this.#proxyHooks, this.#connOptions.headerTimeoutMs);
-    const err = this.reactor.add(fd, EPOLLIN, wait);
-    if (err) {
-      countError(this.stats, `epoll_ctl ${errnoName(-err)}`);
-      wait.close();
-      return;
-    }
+    const wait = new ProxyHeaderWait(fd, balancer, this.reactor, this.#proxyHooks);
     this.#proxyWaits.add(wait);
     this.stats.open++;
-    // TCP_DEFER_ACCEPT: the header is normally here already.
-    wait.onEvents();
+    wait.start(this.#connOptions.headerTimeoutMs);
   }
 
   #onProxyHeader(wait: ProxyHeaderWait, source: { host: string; port: number } | null): void {
     this.#proxyWaits.delete(wait);
     this.stats.open--;
-    if (!source) return this.#adopt(wait.fd, null);
-    const balancer = peerAddress(wait.fd);
-    this.#adopt(wait.fd, { client: source, via: formatAuthority(balancer.host, balancer.port) });
+    const { host, port } = wait.balancer;
+    this.#adopt(wait.fd, source && { client: source, via: formatAuthority(host, port) });
   }
 
   #onProxyFailed(wait: ProxyHeaderWait, kind: string, clientLeft: boolean): void {

@@ -14,7 +14,7 @@ export const PRODUCTION_USAGE =
   --trusted-proxy CIDR      a balancer or proxy whose word on the client is taken: its PROXY
                             header, and the --forwarded-field it writes (repeatable; e.g.
                             10.0.0.0/8, ::1; unix for peers on a Unix socket)
-  --forwarded-field NAME    x-forwarded-for (with X-Forwarded-Proto; default) or forwarded
+  --forwarded-field NAME    x-forwarded-for (default) or forwarded
                             (RFC 7239): the one field the trusted proxies write
   --unix PATH               listen on a Unix socket at PATH instead of a TCP port (a stale
                             socket file is replaced; the file is removed at shutdown)

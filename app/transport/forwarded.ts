@@ -12,10 +12,10 @@ import type { TrustedProxies } from "./trusted_proxies.ts";
  */
 export type ForwardedField = "forwarded" | "x-forwarded-for";
 
-/** The fields each kind names the client and the protocol in. */
+/** The field each kind names the client in. */
 const FIELDS = {
-  forwarded: { client: "forwarded", proto: "forwarded" },
-  "x-forwarded-for": { client: "x-forwarded-for", proto: "x-forwarded-proto" },
+  forwarded: { client: "forwarded" },
+  "x-forwarded-for": { client: "x-forwarded-for" },
 } as const;
 
 /**
@@ -43,30 +43,6 @@ export function forwardedClient(
     if (!trusted.trusts(hop)) return hop;
   }
   return client;
-}
-
-/**
- * The protocol the client used, from `Forwarded`'s `proto=` or `X-Forwarded-Proto` (the
- * right-most), when the peer is trusted.
- * @returns `http`, `https`, or null when no trusted field says
- */
-export function forwardedProto(
-  peer: string,
-  headers: readonly string[],
-  trusted: TrustedProxies,
-  field: ForwardedField,
-): "http" | "https" | null {
-  if (!trusted.trusts(peer)) return null;
-  const value = joinFields(headers, FIELDS[field].proto);
-  if (value === null) return null;
-  let proto: string | undefined;
-  if (field === "forwarded") {
-    for (const element of splitOutsideQuotes(value, ",")) proto = pairValue(element, "proto") ?? proto;
-  } else {
-    proto = value.split(",").at(-1)?.trim();
-  }
-  const lower = proto?.toLowerCase();
-  return lower === "http" || lower === "https" ? lower : null;
 }
 
 /** Every line of a field, joined with commas (RFC 9110 §5.3), or null when absent. */

@@ -4,7 +4,7 @@
 // header, so whatever follows (a request, a ClientHello) stays in the kernel for the session.
 
 import { peekFd, readFd } from "../../ffi/socket.ts";
-import { libc } from "../../ffi/libc.ts";
+import { EPOLLIN, libc } from "../../ffi/libc.ts";
 import { EAGAIN } from "../../ffi/errno_numbers.ts";
 import { errnoName } from "../../ffi/errno.ts";
 import type { IoHandler, Reactor } from "../../loop/reactor.ts";
@@ -30,12 +30,15 @@ export interface ProxyWaitHooks {
   failed(wait: ProxyHeaderWait, kind: string, clientLeft: boolean): void;
 }
 
-/** A connection waiting for its PROXY header; registered with the reactor by its creator. */
+/** A connection waiting for its PROXY header (start() registers it with the reactor if need be). */
 export class ProxyHeaderWait implements IoHandler {
   readonly fd: number;
+  /** The socket's peer: the balancer. */
+  readonly balancer: { host: string; port: number };
   #reactor: Reactor;
   #hooks: ProxyWaitHooks;
-  #deadline: Timer;
+  #deadline: Timer | null = null;
+  #registered = false;
   #over = false;
   /** Header bytes already taken from the socket (a header that came in pieces). */
   #partial: Uint8Array | null = null;
@@ -43,13 +46,28 @@ export class ProxyHeaderWait implements IoHandler {
 
   /**
    * @param fd an accepted socket from a trusted source, which this object owns until done()
-   * @param timeoutMs how long the whole header may take
+   * @param balancer the socket's peer
    */
-  constructor(fd: number, reactor: Reactor, hooks: ProxyWaitHooks, timeoutMs: number) {
+  constructor(fd: number, balancer: { host: string; port: number }, reactor: Reactor, hooks: ProxyWaitHooks) {
     this.fd = fd;
+    this.balancer = balancer;
     this.#reactor = reactor;
     this.#hooks = hooks;
-    this.#deadline = reactor.timer(() => this.#fail("proxy header timeout", false));
+  }
+
+  /**
+   * Takes the header at once when it is here (TCP_DEFER_ACCEPT: usually, and then the socket
+   * never enters the reactor for it); else waits for it there, under a deadline. Either way the
+   * hooks hear how it ended, perhaps before this returns.
+   * @param timeoutMs how long the whole header may take
+   */
+  start(timeoutMs: number): void {
+    this.onEvents();
+    if (this.#over) return;
+    const err = this.#reactor.add(this.fd, EPOLLIN, this);
+    if (err) return this.#fail(`epoll_ctl ${errnoName(-err)}`, false);
+    this.#registered = true;
+    this.#deadline = this.#reactor.timer(() => this.#fail("proxy header timeout", false));
     this.#deadline.arm(timeoutMs);
   }
 
@@ -68,7 +86,7 @@ export class ProxyHeaderWait implements IoHandler {
     const rest = parsed.consumed - have;
     if (readFd(this.fd, PEEKED, rest) !== rest) return this.#fail("proxy header: read failed", false);
     this.#end();
-    this.#reactor.remove(this.fd);
+    if (this.#registered) this.#reactor.remove(this.fd);
     this.#hooks.done(this, parsed.source);
   }
 
@@ -88,13 +106,13 @@ export class ProxyHeaderWait implements IoHandler {
   close(): void {
     if (this.#over) return;
     this.#end();
-    this.#reactor.forget(this.fd);
+    if (this.#registered) this.#reactor.forget(this.fd);
     close(this.fd);
   }
 
   #end(): void {
     this.#over = true;
-    this.#deadline.dispose();
+    this.#deadline?.dispose();
   }
 
   #fail(kind: string, clientLeft: boolean): void {

@@ -4,7 +4,7 @@
 // Incomplete is not an error; nothing here reads a socket.
 
 import { formatIp, parseHost } from "../../ffi/sockaddr.ts";
-import { AF_INET, AF_INET6 } from "../../ffi/libc.ts";
+import { AF_INET6 } from "../../ffi/libc.ts";
 
 /** v1's longest header: "PROXY TCP6 " + two full IPv6 texts + two ports + spaces + CRLF (§2.1). */
 export const V1_MAX = 107;
@@ -134,19 +134,26 @@ function parseV1(
     }
   }
   if (lf < 0) return end - start >= V1_MAX ? { error: "proxy header too long" } : INCOMPLETE;
-  const line = String.fromCharCode(...buf.subarray(start, lf + 1));
+  const line = LATIN1.decode(buf.subarray(start, lf + 1));
   const match = V1_LINE.exec(line);
   if (!match) return { error: "proxy header malformed" };
   const consumed = lf + 1 - start;
   if (!match[1]) return { consumed, source: null }; // UNKNOWN: the real peer
   const [, protocol, source, destination, sourcePort, destPort] = match as unknown as string[];
-  const family = protocol === "TCP4" ? AF_INET : AF_INET6;
-  const from = parseHost(source!), to = parseHost(destination!);
-  if (from?.family !== family || to?.family !== family || !isPort(sourcePort!) || !isPort(destPort!)) {
-    return { error: "proxy header malformed" };
+  if (!isPort(sourcePort!) || !isPort(destPort!)) return { error: "proxy header malformed" };
+  // A dotted quad without leading zeros is its own canonical text; IPv6 is rewritten (RFC 5952).
+  if (protocol === "TCP4") {
+    if (!IPV4.test(source!) || !IPV4.test(destination!)) return { error: "proxy header malformed" };
+    return { consumed, source: { host: source!, port: Number(sourcePort) } };
   }
+  const from = parseHost(source!), to = parseHost(destination!);
+  if (from?.family !== AF_INET6 || to?.family !== AF_INET6) return { error: "proxy header malformed" };
   return { consumed, source: { host: formatIp(from.bytes), port: Number(sourcePort) } };
 }
+
+const OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+const IPV4 = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
+const LATIN1 = new TextDecoder("latin1");
 
 /** A decimal port without leading zeros, 0 to 65535 (§2.1). */
 function isPort(text: string): boolean {

@@ -11,6 +11,7 @@ import { bannerLines, printTlsWarnings, runServer } from "./app/cli/run.ts";
 import { commandName, startDirectory } from "./app/cli/invocation.ts";
 import { createStaticFs } from "./app/site/static_fs.ts";
 import { superviseWorkers, WORKER_ENV } from "./app/cli/supervisor.ts";
+import { plainHttpWarning, readAuthFile } from "./app/cli/auth.ts";
 
 /** Runs the command line; resolves with the process exit code. */
 async function main(args: string[]): Promise<number> {
@@ -62,6 +63,9 @@ async function supervise(config: CliConfig, args: string[]): Promise<number> {
   if (config.root !== null) {
     createStaticFs(config.root, config.followSymlinks, config.listing)[Symbol.dispose]();
   }
+  if (config.auth) readAuthFile(config.auth.file); // its refusals once, not once per worker
+  const warning = plainHttpWarning(config);
+  if (warning) console.error(`rawserve: ${warning}`);
   const env: Record<string, string> = {};
   let input: (() => Uint8Array) | undefined;
   let ratchet: ReturnType<typeof setInterval> | undefined;

@@ -22,7 +22,7 @@ import { type ConnectionStats, countClientLeft, countError } from "../http/stats
 import type { Handler, Session } from "../http/types.ts";
 import { batchEnd, batchStart } from "../http/clock.ts";
 import { encodeFields } from "../http/fields.ts";
-import { SocketTransport } from "./transport/socket_transport.ts";
+import { SocketTransport, type TransportOwner } from "./transport/socket_transport.ts";
 import { ProxyHeaderWait, type ProxyWaitHooks } from "./transport/proxy_header_wait.ts";
 import type { TrustedProxies } from "./transport/trusted_proxies.ts";
 import { DEFAULTS } from "./defaults.ts";
@@ -360,7 +360,7 @@ export class Server implements Disposable {
       ? new Http2Session(transport, this.#connOptions)
       : new Connection(transport, this.#connOptions);
     transport.connection = session;
-    transport.onClosed = () => this.#onSessionClosed(transport.connection!);
+    transport.owner = this.#transportOwner;
     this.#connections.add(session);
     session.onReadable();
   }
@@ -407,6 +407,11 @@ export class Server implements Disposable {
       this.#onHandshakeEnded(transport, null);
     }
   }
+
+  /** Hears every transport close, whichever session owned it then. */
+  #transportOwner: TransportOwner = {
+    transportClosed: (transport) => this.#onSessionClosed(transport.connection!),
+  };
 
   #onSessionClosed(session: Session): void {
     if (!this.#connections.delete(session)) return;

@@ -1,6 +1,6 @@
 // The one Deno.dlopen of libc: every system call rawserve makes goes through this table.
 // Hot-path symbols take only i32/u32/buffer parameters so V8 can use its fast-call path;
-// 64-bit integer types would force BigInt conversions on every call (measured: README, Performance).
+// 64-bit integer types would force BigInt conversions on every call (measured: docs/performance.md).
 
 import { unopenedLibrary, unsupportedPlatform } from "./platform.ts";
 

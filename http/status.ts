@@ -15,6 +15,7 @@ export const STATUS = {
   NOT_MODIFIED: 304,
   TEMPORARY_REDIRECT: 307,
   BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
@@ -96,6 +97,7 @@ const TEXT_HTML = "text/html; charset=utf-8";
 /** What an HTML error page says below its title, by status. */
 const EXPLANATION: Readonly<Record<number, string>> = {
   400: "The request could not be understood.",
+  401: "This address needs a user name and password.",
   403: "This address is not served.",
   404: "Nothing is served at this address.",
   405: "This address answers GET and HEAD only.",

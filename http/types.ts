@@ -124,6 +124,11 @@ export interface Session {
  */
 export type Upgrade = (transport: Transport, buffered: Uint8Array) => Session;
 
+/** What a deadline calls when it fires: a method, so an owner needs no closure for it. */
+export interface DeadlineTarget {
+  onTimer(): void;
+}
+
 /** A reusable deadline (the reactor's timers are one). One per connection, never per request. */
 export interface Deadline {
   /** Fires `ms` milliseconds from now; arming again moves the deadline. */

@@ -5,7 +5,7 @@
 import { EPOLLIN } from "../ffi/libc.ts";
 import { makeEventFd, type OwnedFd, readFd, writeFd } from "../ffi/socket.ts";
 import { Epoll } from "./epoll.ts";
-import { Timer, TimerHeap, type TimerScheduler } from "./timers.ts";
+import { Timer, TimerHeap, type TimerScheduler, type TimerTarget } from "./timers.ts";
 import { IDLE_SPINS, SHORT_BLOCK_MS, SpinBudget } from "./wait_policy.ts";
 import { setImmediate } from "node:timers";
 
@@ -15,7 +15,7 @@ import { setImmediate } from "node:timers";
  * batches it always drains microtasks (`await null`, ~0.04 µs), so promise continuations of
  * handlers run at once either way. Yielding after every batch costs no more than yielding once
  * a millisecond (the turn is shared by the batch) and keeps timers and signals prompt; the
- * measurements are in the README's "Wait strategy" (scripts/wait_bench.ts).
+ * measurements are in docs/architecture.md, "Wait strategy" (scripts/wait_bench.ts).
  */
 export const YIELD_INTERVAL_MS = 0;
 
@@ -28,7 +28,7 @@ export const YIELD_INTERVAL_MS = 0;
  * neither. Deno's loop then runs after each wait, so its timers and signal listeners are late by
  * at most this much (a signal delivered to this thread interrupts the wait at once, EINTR).
  * It cut the server's CPU for 1 MiB downloads by a fifth and changed nothing else measured
- * (README, "Wait strategy").
+ * (docs/architecture.md, "Wait strategy").
  */
 export const SYNC_WAIT_MS = 10;
 
@@ -191,7 +191,7 @@ export class Reactor implements Disposable, TimerScheduler {
    * A timer that arms itself on this reactor's clock.
    * @param callback runs once per expiry, after I/O dispatch
    */
-  timer(callback: () => void): Timer {
+  timer(callback: (() => void) | TimerTarget): Timer {
     return new Timer(callback, this);
   }
 

@@ -10,6 +10,14 @@ export interface TimerScheduler {
   readonly timers: TimerHeap;
 }
 
+/**
+ * What a timer may call instead of a closure: an object whose method runs (a connection is its
+ * own timer target, which saves the closure and its context on every idle connection).
+ */
+export interface TimerTarget {
+  onTimer(): void;
+}
+
 /** A reusable deadline. One per connection, never one per request. */
 export class Timer {
   /** When the callback is due, in `performance.now()` milliseconds; Infinity when unarmed. */
@@ -23,7 +31,17 @@ export class Timer {
    * @param callback runs once per expiry, from the reactor, after I/O dispatch
    * @param scheduler the reactor, for timers that arm themselves (`arm`, `disarm`, `dispose`)
    */
-  constructor(readonly callback: () => void, readonly scheduler: TimerScheduler | null = null) {}
+  constructor(
+    readonly callback: (() => void) | TimerTarget,
+    readonly scheduler: TimerScheduler | null = null,
+  ) {}
+
+  /** Runs the callback (or the target's onTimer). */
+  fire(): void {
+    const callback = this.callback;
+    if (typeof callback === "function") callback();
+    else callback.onTimer();
+  }
 
   /** Fires `ms` from now (re-arming moves the deadline; moving it later costs one assignment). */
   arm(ms: number): void {
@@ -109,7 +127,7 @@ export class TimerHeap {
       if (top.deadline <= now) {
         this.remove(top);
         ran++;
-        top.callback();
+        top.fire();
       } else if (top.deadline === Infinity) {
         this.remove(top);
       } else {

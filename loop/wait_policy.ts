@@ -5,12 +5,12 @@
  * Most empty polls (each followed by a setImmediate turn) before the reactor blocks. Blocking
  * goes through Deno's thread pool (~50 µs per wake-up), so a short spin keeps a client that
  * sends its next request right after reading a response off that path (with one keep-alive
- * client, 16 spins quartered the latency against none; README, "Wait strategy").
+ * client, 16 spins quartered the latency against none; docs/architecture.md, "Wait strategy").
  *
  * Spinning only pays when work comes back within the spin. When it does not (ten clients
  * downloading 1 MiB files keep the server idle for hundreds of µs between events), every spin
  * is wasted: the budget adapts, doubling when a spin or a short block (< SHORT_BLOCK_MS) ends
- * in work and halving when a spin runs out. See README "Wait strategy" for the figures.
+ * in work and halving when a spin runs out. See docs/architecture.md, "Wait strategy", for the figures.
  */
 export const IDLE_SPINS = 16;
 

@@ -26,7 +26,7 @@ const stats = {
 };
 const options = {
   handler: embeddedHandler,
-  deadline: (callback: () => void) => new Timer(callback, scheduler),
+  deadline: (callback: ConstructorParameters<typeof Timer>[0]) => new Timer(callback, scheduler),
   bodyBudget: { used: 0, limit: 1 << 26 },
   maxBodyBytes: 1 << 20,
   headerTimeoutMs: 10_000,

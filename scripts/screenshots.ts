@@ -1,4 +1,5 @@
-// Screenshots of the directory listing for the README, made from the real page: the CLI serves a
+// Screenshots of the directory listing and the status page for the README, made from the real
+// pages. For the listing, the CLI serves a
 // temporary tree of varied files (fixed sizes and dates, so the pictures are reproducible) and a
 // headless Chromium (Debian's, never one a tool downloads) shows it on a desktop and on a phone.
 //
@@ -95,7 +96,7 @@ export interface CliServer {
  * Starts the CLI (main.ts) serving `root` on an ephemeral loopback port.
  * @throws {Error} with its stderr when it does not print its URL within 10 s
  */
-export async function startCli(root: string): Promise<CliServer> {
+export async function startCli(root: string, extra: readonly string[] = []): Promise<CliServer> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -111,6 +112,7 @@ export async function startCli(root: string): Promise<CliServer> {
       "0",
       "--root",
       root,
+      ...extra,
     ],
     stdin: "null",
     stdout: "piped",
@@ -227,7 +229,51 @@ export async function takeListingScreenshots(outDir: string): Promise<string[]> 
   return written;
 }
 
+/**
+ * The status page of a server that has a few clients: some kept alive after their requests, one
+ * still sending a request head, so the table shows phases side by side.
+ * @returns the path written
+ */
+export async function takeStatusScreenshot(outDir: string): Promise<string> {
+  Deno.mkdirSync(outDir, { recursive: true });
+  const tree = Deno.makeTempDirSync({ prefix: "rawserve-status-" });
+  const clients: Deno.Conn[] = [];
+  const path = `${outDir.replace(/\/$/, "")}/status-desktop-light.png`;
+  try {
+    const server = await startCli(makeListingTree(tree), ["--status", "/status", "--metrics", "/metrics"]);
+    try {
+      const port = Number(new URL(server.origin).port);
+      for (let i = 0; i < 4; i++) {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        clients.push(conn);
+        const partial = i === 3; // a head not finished yet
+        await conn.write(new TextEncoder().encode(
+          partial ? "GET /projects/ HTTP/1.1\r\nHost: x\r\n" : "GET /projects/ HTTP/1.1\r\nHost: x\r\n\r\n",
+        ));
+        if (!partial) await conn.read(new Uint8Array(64 * 1024));
+      }
+      const browser = await launchBrowser();
+      try {
+        const page = await browser.context.newPage();
+        await page.setViewportSize(DESKTOP);
+        await page.emulateMedia({ colorScheme: "light" });
+        await page.goto(`${server.origin}/status`);
+        await page.screenshot({ path, fullPage: true });
+      } finally {
+        await browser.close();
+      }
+    } finally {
+      for (const conn of clients) conn.close();
+      await server.stop();
+    }
+  } finally {
+    Deno.removeSync(tree, { recursive: true });
+  }
+  return path;
+}
+
 if (import.meta.main) {
   const out = Deno.args[0] ?? `${ROOT}docs/images`;
   for (const path of await takeListingScreenshots(out)) console.log(path);
+  console.log(await takeStatusScreenshot(out));
 }

@@ -42,6 +42,11 @@ export function escapeLogText(text: string): string {
   return from === 0 ? text : out + text.slice(from);
 }
 
+/** A string's UTF-8 bytes as Latin-1 text, the form log text takes (a user-id's `ü` logs as `\xC3\xBC`). */
+function utf8AsLatin1(text: string): string {
+  return String.fromCharCode(...TEXT.encode(text));
+}
+
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 let clfSecond = -1;
 let clfDate = "";
@@ -73,6 +78,8 @@ export interface LogEntry {
   ms: number;
   /** Whether all of the response left (false: the connection closed first). */
   complete: boolean;
+  /** The user --auth-file let in (CLF's authuser), or null/absent for "-". */
+  user?: string | null;
 }
 
 /** `ms` as seconds with millisecond resolution, as nginx's `$request_time` (`0.012`). */
@@ -98,7 +105,8 @@ export function formatLogLine(
   const request = head
     ? `${head.method} ${escapeLogText(head.target)} HTTP/${head.major}.${head.minor}`
     : "-";
-  let line = `${remote} - - ${clfTimestamp(nowMs)} "${request}" ${status} ${bytes === 0 ? "-" : bytes}`;
+  const user = entry.user ? escapeLogText(utf8AsLatin1(entry.user)) : "-";
+  let line = `${remote} - ${user} ${clfTimestamp(nowMs)} "${request}" ${status} ${bytes === 0 ? "-" : bytes}`;
   if (format === "combined") {
     line += ` "${escapeLogText(head?.get("referer") ?? "-")}" "${
       escapeLogText(head?.get("user-agent") ?? "-")
@@ -120,6 +128,7 @@ function jsonLine(entry: LogEntry, nowMs: number): string {
     bytes: entry.bytes,
     ms: Math.round(entry.ms * 1000) / 1000,
     complete: entry.complete,
+    user: entry.user ?? null,
     referer: head?.get("referer") ?? null,
     userAgent: head?.get("user-agent") ?? null,
   });
@@ -127,6 +136,7 @@ function jsonLine(entry: LogEntry, nowMs: number): string {
 
 const TEXT = new TextEncoder();
 const DASHES = TEXT.encode(" - - ");
+const DASH = TEXT.encode(" - ");
 const VERSION_11 = TEXT.encode(' HTTP/1.1" ');
 const VERSION_10 = TEXT.encode(' HTTP/1.0" ');
 const VERSION_20 = TEXT.encode(' HTTP/2.0" ');
@@ -164,11 +174,18 @@ export class AccessLog {
     const target = head?.target ?? "";
     const referer = this.format === "combined" ? head?.get("referer") ?? "-" : "";
     const agent = this.format === "combined" ? head?.get("user-agent") ?? "-" : "";
-    const longest = remote.length + (target.length + referer.length + agent.length) * ESCAPE_GROWTH +
+    const user = entry.user ? utf8AsLatin1(entry.user) : "";
+    const longest = remote.length +
+      (target.length + referer.length + agent.length + user.length) * ESCAPE_GROWTH +
       (head?.method.length ?? 0) + 100;
     this.#reserve(longest);
     this.#latin1(remote);
-    this.#bytes(DASHES);
+    if (user === "") this.#bytes(DASHES);
+    else {
+      this.#bytes(DASH);
+      this.#escaped(user);
+      this.#batch[this.#length++] = 32;
+    }
     this.#bytes(this.#timestampBytes(this.clock()));
     if (head) {
       this.#batch[this.#length++] = 32; // ' '

@@ -11,6 +11,7 @@ import { isFieldValue } from "../../http/tokens.ts";
 import { serializeOrigin } from "../../http/cors.ts";
 import { LOG_FORMATS, type LogFormat } from "./access_log.ts";
 import { PRODUCTION_USAGE, type ProductionConfig, productionConfig } from "./production_flags.ts";
+import { authConfig } from "./auth.ts";
 
 /** rawserve's version, printed by --version and in the Server field's documentation. */
 export const VERSION = "0.1.0";
@@ -45,6 +46,10 @@ Options:
                             (the routes of a single-page app); /missing.js stays 404
   --cors ORIGIN             let pages from ORIGIN read the files (repeatable; * for any origin),
                             e.g. --cors https://app.example.com
+  --auth-file FILE          ask for a user name and password (HTTP Basic) from FILE's users: an
+                            htpasswd file with bcrypt hashes (htpasswd -B -c FILE USER)
+  --auth-paths GLOB         ask only for paths matching GLOB (repeatable; default every path)
+  --auth-realm TEXT         the name a browser's prompt shows (default "rawserve")
   --header "NAME: VALUE"    add a field to every response, error answers included (repeatable),
                             e.g. --header "X-Frame-Options: DENY"
   --access-log FILE         append a line per response to FILE (default: stdout; - for stdout)
@@ -128,6 +133,8 @@ export interface CliConfig extends ProductionConfig {
   spa: boolean;
   /** --cors origins, serialized as browsers send them (or `*`); empty for none. */
   cors: string[];
+  /** --auth-file, --auth-paths and --auth-realm; null without --auth-file. */
+  auth: { file: string; paths: string[]; realm: string } | null;
   /** --header fields: names and values, alternating. */
   headers: string[];
   accessLog: string | null;
@@ -211,6 +218,9 @@ const FLAGS = {
   spa: { type: "boolean" },
   cors: { type: "string", multiple: true },
   header: { type: "string", multiple: true },
+  "auth-file": { type: "string" },
+  "auth-paths": { type: "string", multiple: true },
+  "auth-realm": { type: "string" },
   "access-log": { type: "string" },
   "log-format": { type: "string" },
   "log-operator-paths": { type: "boolean" },
@@ -264,6 +274,8 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
   const { values: v, positionals } = parseFlags(args[0] === "--" ? args.slice(1) : args);
   if (v.help) return "help";
   if (v.version) return "version";
+  const auth = authConfig(v["auth-file"], v["auth-paths"], v["auth-realm"]); // the file is read at start
+  if (typeof auth === "string") throw new UsageError(auth);
   return {
     ...networkConfig(v),
     ...limitConfig(v),
@@ -271,6 +283,7 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
     ...siteBehaviour(v, v.root ?? positionals[0] ?? null),
     ...tuningConfig(v),
     ...introspectionConfig(v),
+    auth,
     tls: tlsConfig(v),
     ...productionConfig(v),
   };

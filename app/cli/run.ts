@@ -9,6 +9,7 @@ import { formatAuthority } from "../../ffi/sockaddr.ts";
 import { SYNC_WAIT_MS } from "../../loop/reactor.ts";
 import { createStaticHandler } from "../../http/static/static_handler.ts";
 import type { Handler } from "../../http/types.ts";
+import type { RequestHead } from "../../http/request_head.ts";
 import type { CliConfig } from "./flags.ts";
 import { StartupError } from "../../ffi/errno.ts";
 import { descriptorBudget } from "../defaults.ts";
@@ -27,6 +28,7 @@ import { WORKER_ENV } from "./supervisor.ts";
 import { type OperatorPages, withOperatorPages } from "./operator_pages.ts";
 import { isIntrospectionPath } from "../operator/introspection.ts";
 import { isWildcard, lanAddresses } from "./lan_addresses.ts";
+import { authWrapper, plainHttpWarning } from "./auth.ts";
 import type { LogEntry, LogFormat } from "./access_log.ts";
 import { chosenListener, logAddress, withForwardedClient } from "./production.ts";
 import { TrustedProxies } from "../transport/trusted_proxies.ts";
@@ -140,14 +142,23 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   const origin: Origin = { scheme: config.tls ? "https" : "http", fallbackHost: "" };
   // An --app's WebSockets get the server's reactor once it exists, and --write-timeout.
   const websocket: WebSocketContext = { deadline: null, writeTimeoutMs: config.writeTimeoutMs };
+  // A worker leaves the warning to its supervisor, which printed it once for all.
+  const warning = worker ? null : plainHttpWarning(config);
+  if (warning) console.error(`rawserve: ${warning}`);
+  // Who --auth-file let in, by request, for the access log's user field.
+  const users = new WeakMap<RequestHead, string>();
+  const protect = config.auth
+    ? await authWrapper(config.auth, (request, user) => users.set(request.head, user))
+    : null;
   if (config.app !== null) {
     const app = await loadApp(config.app);
     // Imported only here: the web bridge's self-tests cost ~10 ms of start-up that a file server needs not pay.
     const { fetchHandler } = await import("../web/handler.ts");
     handler = fetchHandler(app, { origin, websocket });
   } else if (config.root !== null) {
-    handler = siteHandler(config, config.root, stack);
+    handler = siteHandler(config, config.root, stack, protect);
   }
+  if (protect && config.root === null) handler = protect(handler);
   const reloads: Reload[] = [];
   const log = config.quiet ? null : openAccessLog(config.accessLog, config.logFormat, stack, reloads);
   const tls = config.tls ? stack.use(await startTls(config.tls, worker)) : null;
@@ -167,7 +178,7 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   );
   const listener = chosenListener(config, config.backlog);
   if (listener) options.listener = stack.use(listener);
-  const onComplete = completionHook(config, log, pages);
+  const onComplete = completionHook(config, log, pages, users);
   if (onComplete) options.onComplete = onComplete;
   if (syncWait) options.reactor = { ...options.reactor, syncWaitMs: SYNC_WAIT_MS };
   if (tls) options.tls = tls;
@@ -207,8 +218,16 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   return signals.exitCode;
 }
 
-/** The static handler for --root, with its compressor and CORS; what they hold is closed by `stack`. */
-function siteHandler(config: CliConfig, root: string, stack: AsyncDisposableStack): Handler {
+/**
+ * The static handler for --root, with its compressor, --auth-file's check (`protect`) and CORS
+ * around both (a preflight carries no credentials); what they hold is closed by `stack`.
+ */
+function siteHandler(
+  config: CliConfig,
+  root: string,
+  stack: AsyncDisposableStack,
+  protect: ((handler: Handler) => Handler) | null,
+): Handler {
   const fs = stack.use(createStaticFs(root, config.followSymlinks, config.listing));
   const compressor = config.compress ? stack.use(new WorkerCompressor()) : null;
   const handler = createStaticHandler({
@@ -222,7 +241,8 @@ function siteHandler(config: CliConfig, root: string, stack: AsyncDisposableStac
     spa: config.spa,
     logError: (message) => console.error(`rawserve: ${message}`),
   });
-  return config.cors.length > 0 ? withCors(handler, config.cors) : handler;
+  const site = protect ? protect(handler) : handler;
+  return config.cors.length > 0 ? withCors(site, config.cors) : site;
 }
 
 /**
@@ -264,12 +284,14 @@ function reloadOnHangup(reloads: Reload[]): Disposable {
  * What the server calls as each response ends: the operator's metrics hear the complete ones;
  * the access log every one, the operator's own paths only with --log-operator-paths (a
  * monitor polling /health each second would drown the site's lines).
+ * @param users who --auth-file let in, by request (the log's user field)
  * @returns the hook, or null when nobody listens (then nothing is timed)
  */
 function completionHook(
   config: CliConfig,
   log: AccessLog | null,
   pages: OperatorPages | null,
+  users: WeakMap<RequestHead, string>,
 ): ServerOptions["onComplete"] | null {
   if (!log && !pages) return null;
   const operator = config.logOperatorPaths ? null : {
@@ -280,7 +302,7 @@ function completionHook(
   const unlogged = operator !== null && (operator.statusPath || operator.metricsPath || operator.healthPath)
     ? operator
     : null;
-  const entry: LogEntry = { remote: "", head: null, status: 0, bytes: 0, ms: 0, complete: false };
+  const entry: LogEntry = { remote: "", head: null, status: 0, bytes: 0, ms: 0, complete: false, user: null };
   const address = logAddress(config);
   return (conn, done) => {
     if (pages && done.complete) pages.onComplete(done.status, done.ms);
@@ -292,6 +314,7 @@ function completionHook(
     entry.bytes = done.bytes;
     entry.ms = done.ms;
     entry.complete = done.complete;
+    entry.user = done.head ? users.get(done.head) ?? null : null;
     log.record(entry);
     entry.head = null;
   };

@@ -8,12 +8,20 @@ import type { Session, Transport } from "../../http/types.ts";
 
 const { close } = libc.symbols;
 
+/**
+ * Who hears that a transport closed: the server, one object for all its transports (a closure
+ * per connection would cost every idle connection its size).
+ */
+export interface TransportOwner {
+  transportClosed(transport: { readonly connection: Session | null }): void;
+}
+
 /** A TCP socket seen by a Connection as its Transport, and by the reactor as an IoHandler. */
 export class SocketTransport implements Transport, IoHandler, Disposable {
   /** The connection this socket carries (set right after both exist). */
   connection: Session | null = null;
-  /** Called once the socket is closed, by whichever session owned it (the server counts it). */
-  onClosed: (() => void) | null = null;
+  /** Hears once that the socket is closed, by whichever session owned it (the server counts it). */
+  owner: TransportOwner | null = null;
   #fd: number;
   #reactor: Reactor;
   #interest = EPOLLIN;
@@ -93,6 +101,6 @@ export class SocketTransport implements Transport, IoHandler, Disposable {
     this.#reactor.forget(this.#fd);
     // close(2) also removes the fd from the epoll set; it releases the fd even on EINTR.
     close(this.#fd);
-    this.onClosed?.();
+    this.owner?.transportClosed(this);
   }
 }

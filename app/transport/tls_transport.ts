@@ -21,6 +21,7 @@ import { preadFd } from "../../ffi/files.ts";
 import type { IoHandler, Reactor } from "../../loop/reactor.ts";
 import type { Timer } from "../../loop/timers.ts";
 import type { Session, Transport } from "../../http/types.ts";
+import type { TransportOwner } from "./socket_transport.ts";
 import type { TlsContext } from "./tls_context.ts";
 
 const {
@@ -110,8 +111,8 @@ export interface TlsTransportOptions {
 export class TlsTransport implements Transport, IoHandler, Disposable {
   /** The connection this carries, once the handshake is done. */
   connection: Session | null = null;
-  /** Called once the socket is closed, by whichever session owned it (the server counts it). */
-  onClosed: (() => void) | null = null;
+  /** Hears once that the socket is closed, by whichever session owned it (the server counts it). */
+  owner: TransportOwner | null = null;
   #fd: number;
   #reactor: Reactor;
   #options: TlsTransportOptions;
@@ -497,6 +498,6 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
     if (fileBufOwner === this) fileBufOwner = null;
     this.#reactor.forget(this.#fd);
     close(this.#fd);
-    this.onClosed?.();
+    this.owner?.transportClosed(this);
   }
 }

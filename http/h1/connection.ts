@@ -5,7 +5,7 @@
 //
 // When does it close? Every way out is in this file: #finish (after the last response, at once
 // or after a linger), #onPeerFin (FIN with nothing owed, or an answer the application is still
-// making), #onTimeout, a failed write in #flush, and #handOver (a 101: the transport is another
+// making), onTimer (a deadline), a failed write in #flush, and #handOver (a 101: the transport is another
 // protocol's, not closed). The phases, each with its one deadline:
 //
 //   head --(head parsed)--> busy --(answer ready)--> writing? --(written)--> idle | head
@@ -22,7 +22,15 @@ import { DRAIN } from "./output_queue.ts";
 import { ResponseQueue } from "./responses.ts";
 import { type Phase, PHASE_TIMEOUT, restartsPerRequest, type Timeouts } from "./phases.ts";
 import { type ConnectionStats, countClientLeft, countError, logHandlerFailure } from "../stats.ts";
-import type { Deadline, Handler, HttpResponse, ResponseDone, Session, Transport } from "../types.ts";
+import type {
+  Deadline,
+  DeadlineTarget,
+  Handler,
+  HttpResponse,
+  ResponseDone,
+  Session,
+  Transport,
+} from "../types.ts";
 import { IO } from "../types.ts";
 
 /** A lingering close waits at most this long for the peer's FIN (RFC 9112 §9.6). */
@@ -32,7 +40,7 @@ export const LINGER_MS = 2000;
 export interface ConnectionOptions {
   handler: Handler;
   /** Makes the connection's one deadline (once per connection). */
-  deadline: (callback: () => void) => Deadline;
+  deadline: (callback: (() => void) | DeadlineTarget) => Deadline;
   /**
    * Runs `task` on the event loop's next turn, after the I/O ready by then (the reactor's feed):
    * a stream that spent its allowance for this turn goes on there. Default: a 0 ms timer.
@@ -106,7 +114,7 @@ function limitsOf(options: ConnectionOptions): Limits {
 }
 
 /** One client connection. The server calls onReadable/onWritable from the reactor. */
-export class Connection implements Session {
+export class Connection implements Session, DeadlineTarget {
   /** When it was accepted, on the server's clock (ConnectionOptions.now). */
   readonly openedAt: number;
   #transport: Transport;
@@ -139,7 +147,7 @@ export class Connection implements Session {
     this.openedAt = options.now?.() ?? performance.now();
     this.#responses = new ResponseQueue(transport, options, this);
     this.#intake = new RequestIntake(options, this.#responses, transport, this);
-    this.#timer = options.deadline(() => this.#onTimeout());
+    this.#timer = options.deadline(this);
     this.#enter("head");
     // Looked up (and kept by the transport) while the socket is connected: onComplete reads it
     // when a response ends, which may be after a reset, when getpeername(2) fails (ENOTCONN).
@@ -345,7 +353,8 @@ export class Connection implements Session {
     else this.#timer.arm(this.#limits[timeout]);
   }
 
-  #onTimeout(): void {
+  /** The deadline of the phase the connection is in has passed (the reactor calls it). */
+  onTimer(): void {
     const stats = this.#options.stats;
     switch (this.#phase) {
       case "head":

@@ -396,3 +396,16 @@ export async function withServer(
     await stopOk(server);
   }
 }
+
+/** A fresh temporary directory, removed by the returned function. */
+export function tempRoot(): { root: string; remove: () => void } {
+  const root = Deno.makeTempDirSync({ prefix: "rawserve-e2e-" });
+  return { root, remove: () => Deno.removeSync(root, { recursive: true }) };
+}
+
+/** A directory with one file, big.bin, of `size` bytes, removed by the returned function. */
+export function bigFileRoot(size: number): { root: string; remove: () => void } {
+  const { root, remove } = tempRoot();
+  Deno.writeFileSync(`${root}/big.bin`, new Uint8Array(size).fill(97));
+  return { root, remove };
+}

@@ -1,10 +1,10 @@
 // The access log and the counters tell what happened (issue 23 items 8 and 9): a download cut
 // short logs the bytes that left and the time it took, the operator's paths stay out unless
 // asked, three formats; a handler that fails counts as an error, a client that leaves does not;
-// with --workers each shutdown line names its worker.
+// with --workers each shutdown line names its worker; a log pipe nobody reads never stops serving.
 
 import assert from "node:assert/strict";
-import { exchange, get, startServer, stopOk } from "./_server.ts";
+import { cliCommand, exchange, get, sleep, startServer, stopOk } from "./_server.ts";
 import { makePki, needs } from "./_tls.ts";
 
 const APPS = new URL("./apps/", import.meta.url).pathname;
@@ -152,6 +152,7 @@ Deno.test("--log-format combined adds Referer and User-Agent; json is one object
     bytes: 11,
     ms: 0,
     complete: true,
+    user: null, // no --auth-file
     referer: "http://127.0.0.1/from",
     userAgent: 'test "agent"',
   });
@@ -244,4 +245,36 @@ Deno.test("over HTTP/2 (h2c, curl) the access log has each response once, at its
     "404",
   ]]);
   assert.match(log.lines()[0]!, /" 200 11 \d+\.\d{3}$/);
+});
+
+Deno.test("an access-log pipe nobody reads does not stop the server", async () => {
+  // stdout is a pipe this test stops reading after the URL line: it fills after 64 KiB of log
+  // lines, and a synchronous write of the next batch would block the only thread.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: cliCommand(["--port", "0"]),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const reader = child.stdout.getReader();
+  try {
+    let text = "";
+    while (!/:(\d+)\//.test(text)) text += new TextDecoder().decode((await reader.read()).value);
+    const port = Number(/:(\d+)\//.exec(text)![1]);
+    const count = 3000; // ~200 KB of log lines
+    const { responses } = await exchange(port, get("/").repeat(count), {
+      responses: count,
+      timeoutMs: 10_000,
+    });
+    assert.equal(responses.length, count);
+    await sleep(400); // a batch leaves every 250 ms: the pipe is full by now
+    const after = await exchange(port, get("/"), { responses: 1, timeoutMs: 2000 });
+    assert.equal(after.responses[0]?.status, 200, "still serving with the log pipe full");
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+    reader.releaseLock();
+    await child.stdout.cancel();
+  }
 });

@@ -36,6 +36,8 @@ const CASES: LogEntry[] = [
   entry("127.0.0.1", head("GET", '/x"_200_5_"-"_"forged\\\x01\xe9', 1), 404, 14),
   entry("127.0.0.1", withAgent, 200, 4_194_304, 7),
   entry("127.0.0.1", Object.assign(head("GET", "/h2", 0), { major: 2 }), 200, 5),
+  { ...entry("127.0.0.1", head("GET", "/private/", 1), 200, 9), user: "alice" },
+  { ...entry("127.0.0.1", head("GET", "/private/", 1), 200, 9), user: 'jü"rgen x' },
 ];
 
 for (const format of LOG_FORMATS) {
@@ -86,6 +88,7 @@ Deno.test("log lines escape what could forge a field, and end with the request t
     bytes: 4194304,
     ms: 7,
     complete: false,
+    user: null,
     referer: 'https://a.example/"x"',
     userAgent: "curl/8.5.0",
   });
@@ -107,4 +110,17 @@ Deno.test("AccessLog hands over a batch once it is full, and takes lines longer 
   written += formatLogLine(entry("127.0.0.1", head("GET", long, 1), 200, 1), "common", NOW) + "\n";
   log.flush();
   assert.equal(batches.map((b) => new TextDecoder().decode(b)).join(""), written, "every line, in order");
+});
+
+Deno.test("the user --auth-file let in is CLF's third field, escaped as UTF-8 bytes, and JSON's user", () => {
+  const alice = CASES.at(-2)!;
+  const jurgen = CASES.at(-1)!;
+  assert.match(
+    formatLogLine(alice, "common", NOW),
+    /^127\.0\.0\.1 - alice \[25\/Nov\/2026:09:05:07 \+0000\] "GET /,
+  );
+  assert.match(formatLogLine(jurgen, "common", NOW), /^127\.0\.0\.1 - j\\xC3\\xBC\\x22rgen x \[/);
+  assert.equal(JSON.parse(formatLogLine(jurgen, "json", NOW)).user, 'jü"rgen x');
+  assert.equal(JSON.parse(formatLogLine(CASES[0]!, "json", NOW)).user, null);
+  assert.match(formatLogLine(CASES[0]!, "common", NOW), /^127\.0\.0\.1 - - \[/);
 });

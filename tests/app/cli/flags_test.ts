@@ -148,3 +148,38 @@ Deno.test("--log-format and --log-operator-paths: common and off by default", ()
   assert.equal(parse(["--log-operator-paths"]).logOperatorPaths, true);
   assert.throws(() => parse(["--log-format", "clf"]), UsageError);
 });
+
+Deno.test("--auth-file is off unless given; --auth-paths repeats and --auth-realm defaults to rawserve", () => {
+  assert.equal(parse([]).auth, null);
+  assert.deepEqual(parse(["--auth-file", "users"]).auth, { file: "users", paths: [], realm: "rawserve" });
+  const config = parse([
+    "--auth-file=u",
+    "--auth-paths",
+    "/a/*",
+    "--auth-paths",
+    "*.pdf",
+    "--auth-realm",
+    "Team docs",
+  ]);
+  assert.deepEqual(config.auth, { file: "u", paths: ["/a/*", "*.pdf"], realm: "Team docs" });
+});
+
+Deno.test("--auth-paths and --auth-realm need --auth-file; empty or control-holding values are refused", () => {
+  const bad: [string[], RegExp][] = [
+    [["--auth-paths", "/a/*"], /--auth-paths and --auth-realm need --auth-file FILE/],
+    [["--auth-realm", "x"], /need --auth-file/],
+    [["--auth-file", ""], /--auth-file needs an htpasswd file/],
+    [["--auth-file", "u", "--auth-paths", ""], /--auth-paths takes a glob/],
+    [["--auth-file", "u", "--auth-paths", "/a\n"], /--auth-paths takes a glob/],
+    [["--auth-file", "u", "--auth-realm", ""], /--auth-realm takes up to 100 printable ASCII/],
+    [["--auth-file", "u", "--auth-realm", "naïve"], /--auth-realm takes/],
+    [["--auth-file", "u", "--auth-realm", "a\tb"], /--auth-realm takes/],
+  ];
+  for (const [args, message] of bad) {
+    assert.throws(
+      () => parseCli(args),
+      (e) => e instanceof UsageError && message.test(e.message),
+      args.join(" "),
+    );
+  }
+});

@@ -32,11 +32,8 @@ export interface ServeOptions {
   hostname?: string;
   /** Aborting it shuts the server down gracefully. */
   signal?: AbortSignal;
-  /**
-   * Called once the server listens; by default prints `Listening on http://HOST:PORT/`. With
-   * `path`, it receives a UnixAddr.
-   */
-  onListen?(localAddr: NetAddr | UnixAddr): void;
+  /** Called once the server listens; by default prints `Listening on http://HOST:PORT/`. */
+  onListen?: (localAddr: NetAddr) => void;
   /** The answer for a handler that throws; by default the error is logged and 500 answered. */
   onError?: ErrorHandler;
   /** The handler, when it is not given as the second argument. */
@@ -51,14 +48,6 @@ export interface ServeOptions {
   key?: string;
   /** HTTPS: a TLS handshake must complete within this (default 10 s). */
   handshakeTimeoutMs?: number;
-  /**
-   * Listen on a Unix socket at this path instead of a TCP port (as Deno.serve's `path`): a stale
-   * socket file is replaced, and the file is removed at shutdown. `onListen` then receives
-   * `{ transport: "unix", path }` and `port`, `hostname` and `reusePort` are not used.
-   */
-  path?: string;
-  /** The socket file's permissions with `path` (e.g. 0o660); by default what the umask leaves. */
-  mode?: number;
   /** SO_REUSEPORT, so several processes can listen on the port (as Deno.serve's reusePort). */
   reusePort?: boolean;
   /** Stop accepting beyond this many open connections (default: the open-file limit - 256). */
@@ -77,6 +66,28 @@ export interface ServeOptions {
   writeTimeoutMs?: number;
   /** shutdown() waits this long for responses in flight, then cuts them (default 10 s). */
   shutdownTimeoutMs?: number;
+}
+
+/**
+ * Options for {@linkcode serve} on a Unix socket (as Deno.serve's `path`): the TCP options but
+ * the address, and an `onListen` that receives `{ transport: "unix", path }`.
+ * @example
+ * ```ts
+ * import { serve, type ServeUnixOptions } from "@rawserve/rawserve";
+ * const options: ServeUnixOptions = { path: "/tmp/app.sock", mode: 0o660 };
+ * serve(options, () => new Response("over a Unix socket"));
+ * ```
+ */
+export interface ServeUnixOptions extends Omit<ServeOptions, "port" | "hostname" | "reusePort" | "onListen"> {
+  /**
+   * The socket file to listen on: a stale one (nothing listens there) is replaced, a live one is
+   * an error, and the file is removed at shutdown.
+   */
+  path: string;
+  /** The socket file's permissions (e.g. 0o660); by default what the umask leaves. */
+  mode?: number;
+  /** Called once the server listens; by default prints `Listening on http+unix://PATH`. */
+  onListen?: (localAddr: UnixAddr) => void;
 }
 
 /**
@@ -164,14 +175,18 @@ export function serve(options: ServeOptions & { handler: FetchHandler }): HttpSe
  * serve({ path: "/tmp/app.sock" }, () => new Response("over a Unix socket"));
  * ```
  */
-export function serve(options: ServeOptions & { path: string }, handler: FetchHandler): HttpServer<UnixAddr>;
+export function serve(options: ServeUnixOptions, handler: FetchHandler): HttpServer<UnixAddr>;
 export function serve(
-  first: ServeOptions | FetchHandler,
+  first: ServeOptions | ServeUnixOptions | FetchHandler,
   second?: FetchHandler,
 ): HttpServer<NetAddr> | HttpServer<UnixAddr> {
   const unsupported = unsupportedPlatform();
   if (unsupported !== null) throw new Error(`serve(): ${unsupported}`);
-  const options: ServeOptions = typeof first === "function" ? {} : first;
+  // One of the two shapes; which one is told by `path`, and onListen is called with its address.
+  const options = (typeof first === "function" ? {} : first) as ServeOptions & {
+    path?: string;
+    mode?: number;
+  };
   const handler = typeof first === "function" ? first : second ?? options.handler;
   if (typeof handler !== "function") throw new TypeError("serve() needs a handler function");
   const tls = tlsOptions(options);
@@ -219,7 +234,8 @@ export function serve(
     // first connection is accepted (the listener is already bound, so addr is known now).
     if (tls) serverOptions.tls = disposables.use(await startTls(tls));
     if (stopping) return; // shut down while OpenSSL loaded
-    if (options.onListen) options.onListen(addr);
+    const onListen = options.onListen as ((addr: NetAddr | UnixAddr) => void) | undefined;
+    if (onListen) onListen(addr);
     else defaultOnListen(addr, origin.scheme);
     await server.run();
   })().finally(() => disposables.dispose());

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { denoRunArgs, spawnBanner } from "./_process.ts";
 import { exchange, startServer } from "./_server.ts";
-import { serve } from "../../mod.ts";
+import { serve, type UnixAddr } from "../../mod.ts";
 
 const CURL = ["curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}"];
 
@@ -86,7 +86,7 @@ Deno.test('serve({ path }) listens on a Unix socket: onListen gets { transport: 
   try {
     let listened: unknown = null;
     const server = serve(
-      { path, mode: 0o600, onListen: (addr) => (listened = addr) },
+      { path, mode: 0o600, onListen: (addr: UnixAddr) => void (listened = addr) },
       (request) => new Response(new URL(request.url).host),
     );
     assert.deepEqual(server.addr, { transport: "unix", path });

@@ -10,6 +10,7 @@ function row(peer: string, phase = "writing"): ConnectionRow {
   return {
     fd: 30,
     peer,
+    via: null,
     phase,
     ageMs: 65_000,
     requests: 3,

@@ -2,16 +2,8 @@
 // enforces the connection limit by taking the listener out of epoll, backs off on EMFILE, and
 // drains gracefully on shutdown.
 
-import {
-  acceptConnection,
-  type Listener,
-  type ListenOptions,
-  listenTcp,
-  peekFd,
-  peerAddress,
-} from "../ffi/socket.ts";
-import { EPOLLIN, ignoreSigpipe, libc } from "../ffi/libc.ts";
-import { formatAuthority } from "../ffi/sockaddr.ts";
+import { acceptConnection, type Listener, type ListenOptions, listenTcp, peekFd } from "../ffi/socket.ts";
+import { EPOLLIN, ignoreSigpipe } from "../ffi/libc.ts";
 import { errnoName } from "../ffi/errno.ts";
 import { EAGAIN, ECONNABORTED, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM } from "../ffi/errno_numbers.ts";
 import { type IoHandler, Reactor, type ReactorOptions } from "../loop/reactor.ts";
@@ -23,7 +15,7 @@ import type { Handler, Session } from "../http/types.ts";
 import { batchEnd, batchStart } from "../http/clock.ts";
 import { encodeFields } from "../http/fields.ts";
 import { SocketTransport, type TransportOwner } from "./transport/socket_transport.ts";
-import { ProxyHeaderWait, type ProxyWaitHooks } from "./transport/proxy_header_wait.ts";
+import { type Proxied, ProxyHeaderGate } from "./transport/proxy_header_wait.ts";
 import type { TrustedProxies } from "./transport/trusted_proxies.ts";
 import { DEFAULTS } from "./defaults.ts";
 // Types only: the TLS modules load libssl, which a plain-HTTP server never needs.
@@ -53,12 +45,6 @@ export interface TlsAcceptor {
    * @param hooks the server's: the handshake is done, or the connection ended before HTTP
    */
   wrap(fd: number, reactor: Reactor, hooks: TlsHooks): TlsTransport;
-}
-
-/** The client a PROXY header named, and the balancer that sent it (`host:port`). */
-interface Proxied {
-  client: { host: string; port: number };
-  via: string;
 }
 
 /** Everything a server needs. */
@@ -153,12 +139,8 @@ export class Server implements Disposable {
     established: (transport) => this.#onHandshakeDone(transport),
     ended: (transport, kind) => this.#onHandshakeEnded(transport, kind),
   };
-  /** Connections from a balancer whose PROXY header has not arrived yet. */
-  #proxyWaits = new Set<ProxyHeaderWait>();
-  #proxyHooks: ProxyWaitHooks = {
-    done: (wait, source) => this.#onProxyHeader(wait, source),
-    failed: (wait, kind, clientLeft) => this.#onProxyFailed(wait, kind, clientLeft),
-  };
+  /** With --proxy-protocol, where connections wait for their header (counted as open). */
+  #proxyGate: ProxyHeaderGate | null = null;
   #connOptions: ConnectionOptions;
   #draining = false;
   #announced = false;
@@ -199,6 +181,20 @@ export class Server implements Disposable {
       ...(options.onComplete ? { onComplete: options.onComplete } : {}),
       ...(options.headers?.length ? { headers: encodeFields(options.headers) } : {}),
     };
+    if (options.proxyProtocol) {
+      this.#proxyGate = new ProxyHeaderGate(
+        options.proxyProtocol,
+        this.reactor,
+        this.#connOptions.headerTimeoutMs,
+        {
+          passed: (fd, proxied) => {
+            this.stats.open--;
+            this.#adopt(fd, proxied);
+          },
+          closed: (kind, clientLeft) => this.#onProxyClosed(kind, clientLeft),
+        },
+      );
+    }
   }
 
   /**
@@ -273,37 +269,16 @@ export class Server implements Disposable {
         return;
       }
       this.stats.accepted++;
-      if (this.#options.proxyProtocol) this.#awaitProxyHeader(fd, this.#options.proxyProtocol);
-      else this.#adopt(fd, null);
+      if (!this.#proxyGate) this.#adopt(fd, null);
+      else {
+        this.stats.open++; // until it passes the gate (then #adopt counts it) or is closed there
+        this.#proxyGate.accept(fd);
+      }
     }
   }
 
-  /**
-   * A connection that must open with a PROXY header: from a trusted source it waits for it
-   * (ProxyHeaderWait) before TLS or HTTP begin; from any other it is closed and counted.
-   */
-  #awaitProxyHeader(fd: number, trusted: TrustedProxies): void {
-    const balancer = peerAddress(fd);
-    if (!trusted.trusts(balancer.host)) {
-      libc.symbols.close(fd);
-      countError(this.stats, "proxy untrusted source");
-      return;
-    }
-    const wait = new ProxyHeaderWait(fd, balancer, this.reactor, this.#proxyHooks);
-    this.#proxyWaits.add(wait);
-    this.stats.open++;
-    wait.start(this.#connOptions.headerTimeoutMs);
-  }
-
-  #onProxyHeader(wait: ProxyHeaderWait, source: { host: string; port: number } | null): void {
-    this.#proxyWaits.delete(wait);
-    this.stats.open--;
-    const { host, port } = wait.balancer;
-    this.#adopt(wait.fd, source && { client: source, via: formatAuthority(host, port) });
-  }
-
-  #onProxyFailed(wait: ProxyHeaderWait, kind: string, clientLeft: boolean): void {
-    this.#proxyWaits.delete(wait);
+  /** A connection closed at the PROXY header gate (untrusted, malformed, slow, gone). */
+  #onProxyClosed(kind: string, clientLeft: boolean): void {
     this.stats.open--;
     if (clientLeft) countClientLeft(this.stats, kind);
     else countError(this.stats, kind);
@@ -399,9 +374,8 @@ export class Server implements Disposable {
    * (shutdown has nothing to wait for there).
    */
   #closeHandshakes(): void {
-    for (const wait of this.#proxyWaits) wait.close();
-    this.stats.open -= this.#proxyWaits.size;
-    this.#proxyWaits.clear();
+    this.stats.open -= this.#proxyGate?.size ?? 0;
+    this.#proxyGate?.closeAll();
     for (const transport of [...this.#handshakes]) {
       transport.close();
       this.#onHandshakeEnded(transport, null);

@@ -1,23 +1,103 @@
-// A new connection from a load balancer, before its protocol starts: waits, under a deadline, for
-// the PROXY header (app/transport/proxy_protocol.ts), takes exactly its bytes from the socket and
-// hands the descriptor on with the client's address. It looks with MSG_PEEK and reads only the
-// header, so whatever follows (a request, a ClientHello) stays in the kernel for the session.
+// New connections from a load balancer, before their protocol starts: a source not trusted is
+// closed; from a trusted one the PROXY header (app/transport/proxy_protocol.ts) is awaited under a
+// deadline, exactly its bytes are taken from the socket, and the descriptor goes back to the
+// server with the client's address. It looks with MSG_PEEK and reads only the header, so whatever
+// follows (a request, a ClientHello) stays in the kernel for the session.
 
-import { peekFd, readFd } from "../../ffi/socket.ts";
+import { peekFd, peerAddress, readFd } from "../../ffi/socket.ts";
+import { formatAuthority } from "../../ffi/sockaddr.ts";
 import { EPOLLIN, libc } from "../../ffi/libc.ts";
 import { EAGAIN } from "../../ffi/errno_numbers.ts";
 import { errnoName } from "../../ffi/errno.ts";
 import type { IoHandler, Reactor } from "../../loop/reactor.ts";
 import type { Timer } from "../../loop/timers.ts";
 import { INCOMPLETE, parseProxyHeader, PROXY_HEADER_MAX } from "./proxy_protocol.ts";
+import type { TrustedProxies } from "./trusted_proxies.ts";
 
 const { close } = libc.symbols;
 
 /** One buffer for every wait: a header is parsed whole from a peek, in one turn. */
 const PEEKED = new Uint8Array(PROXY_HEADER_MAX);
 
-/** What the server hears once a wait ends. */
-export interface ProxyWaitHooks {
+/** The client a PROXY header named, and the balancer that sent it (`host:port`). */
+export interface Proxied {
+  client: { host: string; port: number };
+  via: string;
+}
+
+/** What the server hears from the gate. */
+export interface ProxyGateHooks {
+  /**
+   * The header arrived: the descriptor (out of the reactor, still open) is the server's again.
+   * @param proxied the client it named, or null to use the real peer (v2 LOCAL, v1 UNKNOWN)
+   */
+  passed(fd: number, proxied: Proxied | null): void;
+  /**
+   * A connection was closed at the gate: `kind` is a client that left (`proxy header: peer
+   * closed`) or an error to count (untrusted source, malformed, too long, too slow).
+   */
+  closed(kind: string, clientLeft: boolean): void;
+}
+
+/**
+ * Where every accepted connection of a --proxy-protocol listener waits for its header; the
+ * server counts the ones here as open.
+ */
+export class ProxyHeaderGate {
+  #waits = new Set<ProxyHeaderWait>();
+  #trusted: TrustedProxies;
+  #reactor: Reactor;
+  #timeoutMs: number;
+  #hooks: ProxyGateHooks;
+  #waitHooks: ProxyWaitHooks = {
+    done: (wait, source) => {
+      this.#waits.delete(wait);
+      const { host, port } = wait.balancer;
+      this.#hooks.passed(wait.fd, source && { client: source, via: formatAuthority(host, port) });
+    },
+    failed: (wait, kind, clientLeft) => {
+      this.#waits.delete(wait);
+      this.#hooks.closed(kind, clientLeft);
+    },
+  };
+
+  /**
+   * @param trusted the sources allowed to send a header
+   * @param timeoutMs how long a whole header may take
+   */
+  constructor(trusted: TrustedProxies, reactor: Reactor, timeoutMs: number, hooks: ProxyGateHooks) {
+    this.#trusted = trusted;
+    this.#reactor = reactor;
+    this.#timeoutMs = timeoutMs;
+    this.#hooks = hooks;
+  }
+
+  /** Connections waiting for their header. */
+  get size(): number {
+    return this.#waits.size;
+  }
+
+  /** Takes an accepted socket: the hooks hear how it ends, perhaps before this returns. */
+  accept(fd: number): void {
+    const balancer = peerAddress(fd);
+    if (!this.#trusted.trusts(balancer.host)) {
+      close(fd);
+      return this.#hooks.closed("proxy untrusted source", false);
+    }
+    const wait = new ProxyHeaderWait(fd, balancer, this.#reactor, this.#waitHooks);
+    this.#waits.add(wait);
+    wait.start(this.#timeoutMs);
+  }
+
+  /** Closes every connection still waiting, without a word to the hooks (shutdown). */
+  closeAll(): void {
+    for (const wait of this.#waits) wait.close();
+    this.#waits.clear();
+  }
+}
+
+/** What the gate hears once a wait ends. */
+interface ProxyWaitHooks {
   /**
    * The header arrived: the descriptor (out of the reactor, still open) is the server's again.
    * @param source the client's address, or null to use the real peer (v2 LOCAL, v1 UNKNOWN)
@@ -31,7 +111,7 @@ export interface ProxyWaitHooks {
 }
 
 /** A connection waiting for its PROXY header (start() registers it with the reactor if need be). */
-export class ProxyHeaderWait implements IoHandler {
+class ProxyHeaderWait implements IoHandler {
   readonly fd: number;
   /** The socket's peer: the balancer. */
   readonly balancer: { host: string; port: number };

@@ -11,7 +11,9 @@ import type { Timer } from "../loop/timers.ts";
 import { Connection, type ConnectionOptions } from "../http/h1/connection.ts";
 import { Http2Session } from "../http/h2/session.ts";
 import { type ConnectionStats, countClientLeft, countError } from "../http/stats.ts";
-import type { Handler, Session } from "../http/types.ts";
+import type { Handler, HeldDescriptors, HttpSession, Session } from "../http/types.ts";
+import type { WebSocketSession } from "../http/ws/session.ts";
+import { type WebSocketTotals, webSocketTotals } from "../http/ws/stats.ts";
 import { batchEnd, batchStart } from "../http/clock.ts";
 import { encodeFields } from "../http/fields.ts";
 import { SocketTransport, type TransportOwner } from "./transport/socket_transport.ts";
@@ -20,6 +22,9 @@ import type { TrustedProxies } from "./transport/trusted_proxies.ts";
 import { DEFAULTS } from "./defaults.ts";
 // Types only: the TLS modules load libssl, which a plain-HTTP server never needs.
 import type { TlsHooks, TlsTransport } from "./transport/tls_transport.ts";
+
+/** HTTP/2's ALPN protocol ID over TLS (RFC 9113 §3.2; app/transport/alpn.ts offers it). */
+const ALPN_H2 = "h2";
 
 /**
  * How a TLS connection that ended before HTTP ended when its client left (closed, reset, or
@@ -58,6 +63,12 @@ export interface ServerOptions extends ListenOptions {
    * maxConnections.
    */
   maxDescriptors?: number;
+  /**
+   * Descriptors the handler keeps open between responses (the static handler's open files): they
+   * count in maxDescriptors, and are taken back before the server would stop accepting for want
+   * of descriptors.
+   */
+  heldFiles?: HeldDescriptors;
   headerTimeoutMs?: number;
   idleTimeoutMs?: number;
   bodyTimeoutMs?: number;
@@ -78,7 +89,8 @@ export interface ServerOptions extends ListenOptions {
   tls?: TlsAcceptor;
   /**
    * Speak HTTP/2 to a cleartext connection that opens with the client preface (prior knowledge,
-   * RFC 9113 §3.3); default true. Over TLS, ALPN will decide.
+   * RFC 9113 §3.3), and to a TLS connection whose ALPN chose `h2` (the TlsAcceptor offers it
+   * when made with the same setting); default true.
    */
   http2?: boolean;
   /** Fields every response carries (names and values, alternating), error answers included. */
@@ -128,6 +140,8 @@ export class Server implements Disposable {
     tlsHandshakes: 0,
     tlsResumed: 0,
   };
+  /** What its WebSockets add up to (their sessions count into it; the status page and metrics read it). */
+  readonly webSocketTotals: WebSocketTotals = webSocketTotals();
   #options: ServerOptions;
   #listener: Listener | null = null;
   #listening = false;
@@ -229,11 +243,18 @@ export class Server implements Disposable {
     this.#listening = false;
   }
 
-  /** Whether another connection fits under --max-connections and the descriptor budget. */
+  /**
+   * Whether another connection fits under --max-connections and the descriptor budget, which
+   * counts connections, the files responses hold and those the handler keeps (taken back first).
+   */
   #hasRoom(): boolean {
     const { open, filesOpen } = this.stats;
-    return open < this.#options.maxConnections &&
-      open + filesOpen < (this.#options.maxDescriptors ?? Infinity);
+    if (open >= this.#options.maxConnections) return false;
+    const budget = this.#options.maxDescriptors ?? Infinity;
+    const held = this.#options.heldFiles;
+    if (held === undefined) return open + filesOpen < budget;
+    const over = open + filesOpen + held.held - budget + 1;
+    return over <= 0 || held.shed(over) === over;
   }
 
   #resumeAccepting(): void {
@@ -259,6 +280,9 @@ export class Server implements Disposable {
         if (errno === EAGAIN) return;
         if (errno === ECONNABORTED || errno === EINTR) continue;
         countError(this.stats, errnoName(errno));
+        if ((errno === EMFILE || errno === ENFILE) && (this.#options.heldFiles?.shed(Infinity) ?? 0) > 0) {
+          continue; // the kept files' descriptors are free again: retry
+        }
         if (errno === EMFILE || errno === ENFILE || errno === ENOBUFS || errno === ENOMEM) {
           // Level-triggered: the pending connection would wake us again at once. Step out of
           // epoll and retry later, when closing connections may have freed descriptors.
@@ -326,8 +350,8 @@ export class Server implements Disposable {
   }
 
   /**
-   * The one place that decides which protocol a new connection speaks (today HTTP/1.1; by ALPN
-   * or by the HTTP/2 client preface as those arrive), and starts it. TCP_DEFER_ACCEPT means the
+   * The one place that decides which protocol a new connection speaks (HTTP/2 by ALPN over TLS
+   * or by the client preface on a cleartext port, else HTTP/1.1), and starts it. TCP_DEFER_ACCEPT means the
    * first request is usually here already: it is read now rather than after another epoll_wait.
    */
   #begin(transport: SocketTransport | TlsTransport): void {
@@ -341,13 +365,15 @@ export class Server implements Disposable {
   }
 
   /**
-   * Whether a cleartext connection opens with HTTP/2's client preface (RFC 9113 §3.4), seen
-   * without taking it (MSG_PEEK: the session reads it). TCP_DEFER_ACCEPT means the first bytes
-   * are normally here; a client that has sent nothing yet, or only part of the preface's first
-   * line, is taken as HTTP/1.1, where `PRI` is no method (501). TLS will decide by ALPN.
+   * Over TLS, whether ALPN chose `h2` (RFC 9113 §3.2; a client without ALPN speaks HTTP/1.1).
+   * On a cleartext port, whether the connection opens with HTTP/2's client preface (RFC 9113
+   * §3.4), seen without taking it (MSG_PEEK: the session reads it). TCP_DEFER_ACCEPT means the
+   * first bytes are normally here; a client that has sent nothing yet, or only part of the
+   * preface's first line, is taken as HTTP/1.1, where `PRI` is no method (501).
    */
   #speaksHttp2(transport: SocketTransport | TlsTransport): boolean {
-    if (this.#options.http2 === false || !(transport instanceof SocketTransport)) return false;
+    if (this.#options.http2 === false) return false;
+    if (!(transport instanceof SocketTransport)) return transport.protocol === ALPN_H2;
     const n = peekFd(transport.fd, PEEKED, PREFACE_START.length);
     if (n < PREFACE_START.length) return false;
     for (let i = 0; i < n; i++) if (PEEKED[i] !== PREFACE_START[i]) return false;
@@ -400,9 +426,18 @@ export class Server implements Disposable {
     return this.#connections.size;
   }
 
-  /** Open connections, oldest first (for the status page). */
-  *connections(): Iterable<Connection> {
-    for (const session of this.#connections) if (session instanceof Connection) yield session;
+  /** Open HTTP connections, HTTP/1.1 and HTTP/2, oldest first (for the status page). */
+  *connections(): Iterable<HttpSession> {
+    for (const session of this.#connections) {
+      if (session instanceof Connection || session instanceof Http2Session) yield session;
+    }
+  }
+
+  /** Open WebSockets, oldest first (for the status page); only their type is imported here. */
+  *webSockets(): Iterable<WebSocketSession> {
+    for (const session of this.#connections) {
+      if ((session as { protocol?: unknown }).protocol === "websocket") yield session as WebSocketSession;
+    }
   }
 
   /**
@@ -418,6 +453,11 @@ export class Server implements Disposable {
    */
   announceShutdown(): void {
     this.#announced = true;
+  }
+
+  /** Descriptors the handler keeps open between responses (heldFiles), counted in the budget. */
+  get filesKept(): number {
+    return this.#options.heldFiles?.held ?? 0;
   }
 
   /** The listening socket's descriptor, or -1 before listen() and once draining closed it. */

@@ -19,6 +19,22 @@ export interface FileBody {
   close(): void;
 }
 
+/**
+ * Descriptors a handler keeps open between responses (a cache of open files). The server counts
+ * them in its descriptor budget beside connections and the files responses hold, and asks for
+ * them back before it would stop accepting and when the process runs out of descriptors.
+ */
+export interface HeldDescriptors {
+  /** How many descriptors it holds now. */
+  readonly held: number;
+  /**
+   * Stops holding up to `count` descriptors, oldest first: those no response uses are closed at
+   * once, the others when their last response ends (until then each counts as that response's file).
+   * @returns how many it let go
+   */
+  shed(count: number): number;
+}
+
 /** What a response body may be. Strings are sent as UTF-8. */
 export type Body = Uint8Array | string | FileBody | ReadableStream<Uint8Array> | null;
 
@@ -115,6 +131,41 @@ export interface Session {
   closeIfIdle(): boolean;
   /** Closes the session and its transport at once. Safe to call twice. */
   close(): void;
+}
+
+/** Which HTTP a session speaks: HTTP/1.1, or HTTP/2 (over TLS by ALPN, or h2c by prior knowledge). */
+export type HttpProtocol = "h1" | "h2";
+
+/** An HTTP/2 connection's streams and connection-level flow-control windows (RFC 9113 §6.9). */
+export interface StreamFacts {
+  /** Streams open now. */
+  open: number;
+  /** Bytes we may still send before the client opens its window. */
+  sendWindow: number;
+  /** Bytes the client may still send before we open ours. */
+  receiveWindow: number;
+}
+
+/**
+ * A session that carries HTTP requests (HTTP/1.1's Connection, HTTP/2's Http2Session) as the
+ * server's hooks, the access log and the status page read it, whichever protocol it speaks.
+ */
+export interface HttpSession extends Session {
+  readonly protocol: HttpProtocol;
+  /** The client's address, for logs. */
+  readonly remoteAddress: string;
+  /** What it waits for now (head, body, busy, writing, idle, ...). */
+  readonly phase: string;
+  /** When it was accepted, on the server's clock. */
+  readonly openedAt: number;
+  /** Requests read on it (streams opened, for HTTP/2). */
+  readonly requests: number;
+  /** Output composed and not yet taken by the kernel, in bytes. */
+  readonly pendingBytes: number;
+  /** The transport it drives. */
+  readonly transport: Transport;
+  /** HTTP/2's streams and windows; null for HTTP/1.1 (one request at a time, no windows). */
+  streamFacts(): StreamFacts | null;
 }
 
 /**

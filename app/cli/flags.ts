@@ -75,10 +75,12 @@ Options:
   --max-body-memory BYTES   request-body bytes all connections may hold, 503 beyond
                             (default ${DEFAULTS.maxBodyMemoryBytes})
   --cert FILE               serve HTTPS with this PEM certificate (the chain may follow it)
-  --key FILE                the certificate's PEM private key (unencrypted); SIGHUP reloads both
+  --key FILE                the certificate's PEM private key (unencrypted); SIGHUP reloads both;
+                            repeat the pair for more sites: SNI picks the one issued for the
+                            name asked, the first pair is the default
   --tls-tickets on|off      TLS session tickets, for resumed handshakes (default on)
-  --http2 on|off            HTTP/2 for clients that open with its preface on a cleartext port
-                            (h2c by prior knowledge, RFC 9113 §3.3; default on)
+  --http2 on|off            HTTP/2: offered as h2 by ALPN over TLS, and h2c for clients that open
+                            with its preface on a cleartext port (RFC 9113 §3.3; default on)
   --handshake-timeout SECONDS  a TLS handshake must finish within SECONDS (default ${
     DEFAULTS.handshakeTimeoutMs / 1000
   })
@@ -149,7 +151,7 @@ export interface CliConfig extends ProductionConfig {
   sndbuf: number | null;
   rcvbuf: number | null;
   noDelay: boolean;
-  /** Speak HTTP/2 to clients that open with its preface (--http2). */
+  /** Speak HTTP/2: h2 by ALPN over TLS, h2c to clients that open with its preface (--http2). */
   http2: boolean;
   /** Introspection paths (null: off); see app/operator/introspection.ts. */
   statusPath: string | null;
@@ -157,7 +159,14 @@ export interface CliConfig extends ProductionConfig {
   metricsPath: string | null;
   healthPath: string | null;
   /** HTTPS: certificate, key and handshake deadline; null for plain HTTP. */
-  tls: { cert: string; key: string; handshakeTimeoutMs: number; tickets: boolean } | null;
+  tls: {
+    cert: string;
+    key: string;
+    /** The pairs after the first, for other names (SNI); the first is the default. */
+    others: { cert: string; key: string }[];
+    handshakeTimeoutMs: number;
+    tickets: boolean;
+  } | null;
 }
 
 /** A usage error: printed as one line, exit code 2. */
@@ -229,8 +238,8 @@ const FLAGS = {
   "status-public": { type: "boolean" },
   metrics: { type: "string" },
   health: { type: "string" },
-  cert: { type: "string" },
-  key: { type: "string" },
+  cert: { type: "string", multiple: true },
+  key: { type: "string", multiple: true },
   "handshake-timeout": { type: "string" },
   "tls-tickets": { type: "string" },
   http2: { type: "string" },
@@ -297,14 +306,20 @@ function tlsConfig(v: Flags): CliConfig["tls"] {
     }
     return null;
   }
-  if (!cert || !key) {
+  if (!cert?.length || !key?.length) {
     throw new UsageError(
-      `HTTPS needs both --cert FILE and --key FILE (PEM); ${cert ? "--key" : "--cert"} is missing`,
+      `HTTPS needs both --cert FILE and --key FILE (PEM); ${cert?.length ? "--key" : "--cert"} is missing`,
+    );
+  }
+  if (cert.length !== key.length) {
+    throw new UsageError(
+      `Each --cert needs its --key, in the same order: ${cert.length} --cert and ${key.length} --key given`,
     );
   }
   return {
-    cert,
-    key,
+    cert: cert[0]!,
+    key: key[0]!,
+    others: cert.slice(1).map((c, i) => ({ cert: c, key: key[i + 1]! })),
     handshakeTimeoutMs: seconds("handshake-timeout", v["handshake-timeout"], DEFAULTS.handshakeTimeoutMs),
     tickets: onOff("tls-tickets", v["tls-tickets"], true),
   };

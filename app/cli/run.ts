@@ -8,6 +8,7 @@ import { socketBufferSizes } from "../../ffi/socket.ts";
 import { formatAuthority } from "../../ffi/sockaddr.ts";
 import { SYNC_WAIT_MS } from "../../loop/reactor.ts";
 import { createStaticHandler } from "../../http/static/static_handler.ts";
+import { OpenFiles } from "../../http/static/open_files.ts";
 import type { Handler } from "../../http/types.ts";
 import type { RequestHead } from "../../http/request_head.ts";
 import type { CliConfig } from "./flags.ts";
@@ -18,7 +19,7 @@ import { createStaticFs } from "../site/static_fs.ts";
 import { WorkerCompressor } from "../site/compressor.ts";
 import { withCors } from "../../http/cors.ts";
 import { embeddedHandler } from "../site/embedded_page.ts";
-import { AccessLog, type LogSink, openLogSink } from "./access_log.ts";
+import { AccessLog, type LogSink, openLogSink, webSocketLogger } from "./access_log.ts";
 import { formatStats } from "./stats_report.ts";
 import { formatBytes } from "../../http/format.ts";
 import type { FetchHandler } from "../web/handler.ts";
@@ -27,6 +28,7 @@ import type { WebSocketContext } from "../web/websocket.ts";
 import { WORKER_ENV } from "./supervisor.ts";
 import { type OperatorPages, withOperatorPages } from "./operator_pages.ts";
 import { isIntrospectionPath } from "../operator/introspection.ts";
+import { WorkerGroupView } from "../operator/worker_group.ts";
 import { isWildcard, lanAddresses } from "./lan_addresses.ts";
 import { authWrapper, plainHttpWarning } from "./auth.ts";
 import type { LogEntry, LogFormat } from "./access_log.ts";
@@ -135,6 +137,7 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   const fileLimit = raiseFileLimit();
   await using stack = new AsyncDisposableStack();
   let handler: Handler = embeddedHandler;
+  let openFiles: OpenFiles | null = null;
   // The CLI's own handlers await nothing but their compressions, whose answers the server counts,
   // so the reactor may wait for I/O on this thread (SYNC_WAIT_MS); an app's code may wait on
   // timers or I/O outside any answer, which a synchronous wait would hold up.
@@ -155,20 +158,27 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
     // Imported only here: the web bridge's self-tests cost ~10 ms of start-up that a file server needs not pay.
     const { fetchHandler } = await import("../web/handler.ts");
     handler = fetchHandler(app, { origin, websocket });
+    // Frameworks written for Deno call Deno.upgradeWebSocket: it upgrades this server's requests.
+    const { takeDenoUpgrade } = await import("../web/deno_upgrade.ts");
+    stack.use(takeDenoUpgrade());
   } else if (config.root !== null) {
-    handler = siteHandler(config, config.root, stack, protect);
+    ({ handler, openFiles } = siteHandler(config, config.root, stack, protect));
   }
   if (protect && config.root === null) handler = protect(handler);
   const reloads: Reload[] = [];
   const log = config.quiet ? null : openAccessLog(config.accessLog, config.logFormat, stack, reloads);
-  const tls = config.tls ? stack.use(await startTls(config.tls, worker)) : null;
+  if (log && config.app !== null) websocket.ended = webSocketLogger(log);
+  const tls = config.tls ? stack.use(await startTls({ ...config.tls, http2: config.http2 }, worker)) : null;
+  const index = Number(Deno.env.get(WORKER_ENV));
   const pages = withOperatorPages(handler, {
     statusPath: config.statusPath,
     statusPublic: config.statusPublic,
     metricsPath: config.metricsPath,
     healthPath: config.healthPath,
-    // With --workers each worker answers for itself, and says which it is.
-    worker: worker ? { index: Number(Deno.env.get(WORKER_ENV)) } : null,
+    // With --workers the worker says which it is, and answers for its group through the files
+    // the workers share (app/operator/worker_group.ts).
+    worker: worker ? { index } : null,
+    group: worker ? WorkerGroupView.fromEnv(index) : null,
   });
   const options = serverOptions(
     config,
@@ -182,8 +192,10 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   if (onComplete) options.onComplete = onComplete;
   if (syncWait) options.reactor = { ...options.reactor, syncWaitMs: SYNC_WAIT_MS };
   if (tls) options.tls = tls;
+  if (openFiles) options.heldFiles = openFiles;
   const server = stack.use(new Server(options));
   websocket.deadline = (callback) => server.reactor.timer(callback);
+  websocket.totals = server.webSocketTotals;
   pages?.attach(server);
   const bound = server.listen();
   origin.fallbackHost = formatAuthority(bound.host, bound.port);
@@ -219,16 +231,19 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
 }
 
 /**
- * The static handler for --root, with its compressor, --auth-file's check (`protect`) and CORS
- * around both (a preflight carries no credentials); what they hold is closed by `stack`.
+ * The static handler for --root, with its compressor, --auth-file's check (`protect`), CORS
+ * around both (a preflight carries no credentials), and the large files it keeps open (which the
+ * server counts); what they hold is closed by `stack`.
  */
 function siteHandler(
   config: CliConfig,
   root: string,
   stack: AsyncDisposableStack,
   protect: ((handler: Handler) => Handler) | null,
-): Handler {
+): { handler: Handler; openFiles: OpenFiles } {
   const fs = stack.use(createStaticFs(root, config.followSymlinks, config.listing));
+  // Disposed before the root (a stack unwinds in reverse): kept files close while fs can close them.
+  const openFiles = stack.use(new OpenFiles(fs.close));
   const compressor = config.compress ? stack.use(new WorkerCompressor()) : null;
   const handler = createStaticHandler({
     fs,
@@ -239,10 +254,11 @@ function siteHandler(
     compress: config.compress,
     compressor,
     spa: config.spa,
+    openFiles,
     logError: (message) => console.error(`rawserve: ${message}`),
   });
   const site = protect ? protect(handler) : handler;
-  return config.cors.length > 0 ? withCors(site, config.cors) : site;
+  return { handler: config.cors.length > 0 ? withCors(site, config.cors) : site, openFiles };
 }
 
 /**
@@ -250,10 +266,10 @@ function siteHandler(
  * ticket keys and leaves the warnings to it (it printed them once for all workers).
  * @throws {StartupError} when libssl is missing or the files cannot be used
  */
-async function startTls(config: NonNullable<CliConfig["tls"]>, worker: boolean) {
+async function startTls(config: NonNullable<CliConfig["tls"]> & { http2: boolean }, worker: boolean) {
   const { TlsServer, inheritedTicketKeys } = await import("../transport/tls.ts");
   const tls = new TlsServer(config, inheritedTicketKeys() ?? undefined);
-  if (!worker) printTlsWarnings(tls.context.warnings());
+  if (!worker) printTlsWarnings(tls.contexts.flatMap((c) => c.warnings()));
   return tls;
 }
 
@@ -305,7 +321,7 @@ function completionHook(
   const entry: LogEntry = { remote: "", head: null, status: 0, bytes: 0, ms: 0, complete: false, user: null };
   const address = logAddress(config);
   return (conn, done) => {
-    if (pages && done.complete) pages.onComplete(done.status, done.ms);
+    if (pages && done.complete) pages.onComplete(done.status, done.ms, conn.protocol);
     if (!log) return;
     if (unlogged && done.head && isIntrospectionPath(done.head.path, unlogged)) return;
     entry.remote = address(conn.remoteAddress, done.head?.headers ?? null);

@@ -2,6 +2,8 @@
 // response-time histogram. Fixed-size typed arrays, so recording a response allocates nothing
 // and costs a few comparisons (most responses land in the first bucket).
 
+import type { HttpProtocol } from "../../http/types.ts";
+
 /**
  * Upper bounds of the response-time buckets, in seconds: 100 µs to 10 s in 1-2.5-5 steps, the
  * ladder Prometheus client libraries use for their defaults, extended down to 100 µs because a
@@ -27,6 +29,9 @@ export const RESPONSE_BUCKETS_S: readonly number[] = [
   10,
 ];
 
+/** The protocols responses are counted by, each a slot of ResponseMetrics.byProtocol. */
+const PROTOCOLS: readonly HttpProtocol[] = ["h1", "h2"];
+
 /** Status codes are three digits (RFC 9110 §15); a handler's out-of-range code counts here. */
 const OTHER_STATUS = 0;
 
@@ -40,14 +45,18 @@ export class ResponseMetrics {
   sumSeconds = 0;
   /** Responses recorded. */
   count = 0;
+  /** Responses by protocol (HttpProtocol), in the order PROTOCOLS lists them. */
+  readonly byProtocol: Float64Array = new Float64Array(PROTOCOLS.length);
   #boundsMs = Float64Array.from(RESPONSE_BUCKETS_S, (s) => s * 1000);
 
   /**
    * Counts one completed response.
    * @param status its status code
    * @param ms milliseconds from its request's head to its last byte in the kernel
+   * @param protocol the protocol it was answered over
    */
-  record(status: number, ms: number): void {
+  record(status: number, ms: number, protocol: HttpProtocol): void {
+    this.byProtocol[protocol === "h2" ? 1 : 0]!++;
     this.byStatus[status >= 100 && status < 600 ? status : OTHER_STATUS]!++;
     const t = ms > 0 ? ms : 0; // a clock is monotonic; this only guards the sum
     const bounds = this.#boundsMs;
@@ -63,6 +72,15 @@ export class ResponseMetrics {
     const out: Record<string, number> = {};
     this.byStatus.forEach((n, code) => {
       if (n > 0) out[code === OTHER_STATUS ? "other" : String(code)] = n;
+    });
+    return out;
+  }
+
+  /** Counts by protocol (`"h1"`, `"h2"`), only protocols seen. */
+  protocolCounts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    PROTOCOLS.forEach((name, i) => {
+      if (this.byProtocol[i]! > 0) out[name] = this.byProtocol[i]!;
     });
     return out;
   }

@@ -8,9 +8,12 @@ import { getIntOption } from "../../ffi/socket.ts";
 import { countOpenFds, readProcText } from "../../ffi/procfs.ts";
 import { formatAuthority } from "../../ffi/sockaddr.ts";
 import { listenQueue, peerEndpoint, queuedBytes, readTcpInfo, type TcpInfo } from "../../ffi/socket_info.ts";
-import type { Connection } from "../../http/h1/connection.ts";
+import type { HttpProtocol, HttpSession, StreamFacts } from "../../http/types.ts";
 import type { ConnectionStats } from "../../http/stats.ts";
 import type { ResponseMetrics } from "./response_metrics.ts";
+import type { WebSocketSession } from "../../http/ws/session.ts";
+import type { WebSocketDescription, WebSocketTotals } from "../../http/ws/stats.ts";
+import type { GroupSummary } from "./worker_group.ts";
 
 /**
  * Connections shown at most from each end: the N oldest and the N with the most requests. Each
@@ -35,8 +38,21 @@ export interface StatusSource {
   readonly draining: boolean;
   /** The listening socket, or -1 once it is closed (draining). */
   readonly listenerFd: number;
-  /** Open connections, oldest first. */
-  connections(): Iterable<Connection>;
+  /** Descriptors of files kept open between responses (absent: none are kept). */
+  readonly filesKept?: number;
+  /** Open HTTP connections (HTTP/1.1 and HTTP/2), oldest first. */
+  connections(): Iterable<HttpSession>;
+  /** Open WebSockets, oldest first (absent: none). */
+  webSockets?(): Iterable<WebSocketSession>;
+  /** What the server's WebSockets add up to (absent: none). */
+  readonly webSocketTotals?: WebSocketTotals;
+}
+
+/** One WebSocket as the status page shows it: its socket, peer and what its session says. */
+export interface WebSocketRow extends WebSocketDescription {
+  fd: number;
+  /** `host:port` */
+  peer: string;
 }
 
 /** One connection as the status page shows it. */
@@ -46,6 +62,10 @@ export interface ConnectionRow {
   peer: string;
   /** The load balancer's address when a PROXY header named the client (`peer`), else null. */
   via: string | null;
+  /** `h1` or `h2`. */
+  protocol: HttpProtocol;
+  /** HTTP/2's open streams and connection windows; null for HTTP/1.1. */
+  streams: StreamFacts | null;
   /** What it waits for (http/h1/phases.ts). */
   phase: string;
   ageMs: number;
@@ -72,6 +92,8 @@ export interface StatusSnapshot {
   };
   /** This process's place in a --workers group, or null when it serves alone. */
   worker: { index: number } | null;
+  /** On the status page of a --workers group: every worker, from their latest published numbers. */
+  group?: GroupSummary[];
   draining: boolean;
   /** Null once the listener is closed (draining). */
   listener: { backlog: number; acceptQueue: number } | null;
@@ -82,9 +104,13 @@ export interface StatusSnapshot {
     requests: number;
     /** Responses whose last byte reached the kernel, by status code. */
     requestsByStatus: Record<string, number>;
+    /** The same responses by protocol (`h1`, `h2`). */
+    requestsByProtocol: Record<string, number>;
     bytesIn: number;
     bytesOut: number;
     filesOpen: number;
+    /** Files kept open between responses (the static handler's open files). */
+    filesKept: number;
     errors: Record<string, number>;
     /** Clients that left before their answer was all sent, by how (ECONNRESET, EPIPE, ...). */
     clientsLeft: Record<string, number>;
@@ -94,6 +120,8 @@ export interface StatusSnapshot {
   /** The machine's socket totals from /proc/net/sockstat{,6} (this network namespace), or null. */
   system: Record<string, Record<string, number>> | null;
   connections: { total: number; shown: number; rows: ConnectionRow[] };
+  /** WebSockets: the totals, and rows (the oldest and the busiest) on the status page. */
+  webSockets: { totals: WebSocketTotals; shown: number; rows: WebSocketRow[] };
 }
 
 /** Options for {@linkcode collectStatus}. */
@@ -128,9 +156,11 @@ export function collectStatus(source: StatusSource, options: CollectOptions): St
       open: stats.open,
       requests: stats.requests,
       requestsByStatus: metrics ? metrics.statusCounts() : {},
+      requestsByProtocol: metrics ? metrics.protocolCounts() : {},
       bytesIn: stats.bytesIn,
       bytesOut: stats.bytesOut,
       filesOpen: stats.filesOpen,
+      filesKept: source.filesKept ?? 0,
       errors: { ...stats.errors },
       clientsLeft: { ...stats.clientsLeft },
     },
@@ -144,6 +174,37 @@ export function collectStatus(source: StatusSource, options: CollectOptions): St
     },
     system: options.rows ? socketTotals() : null,
     connections: options.rows ? connectionRows(source) : { total: stats.open, shown: 0, rows: [] },
+    webSockets: webSocketRows(source, options.rows),
+  };
+}
+
+const NO_TOTALS: WebSocketTotals = Object.freeze({
+  opened: 0,
+  open: 0,
+  messagesIn: 0,
+  messagesOut: 0,
+  bytesIn: 0,
+  bytesOut: 0,
+  closes: Object.freeze({}),
+});
+
+/** The WebSocket totals and, with rows, the oldest and busiest sessions (one getpeername each). */
+function webSocketRows(source: StatusSource, rows: boolean): StatusSnapshot["webSockets"] {
+  const totals = source.webSocketTotals ?? NO_TOTALS;
+  const copy = { ...totals, closes: { ...totals.closes } };
+  if (!rows || !source.webSockets) return { totals: copy, shown: 0, rows: [] };
+  const picked = pickRows(
+    source.webSockets(),
+    STATUS_ROWS,
+    (s) => s.counts.messagesIn + s.counts.messagesOut,
+  );
+  return {
+    totals: copy,
+    shown: picked.length,
+    rows: picked.map((session) => {
+      const fd = socketFd(session);
+      return { fd, peer: fd >= 0 ? peerEndpoint(fd) : "", ...session.describe() };
+    }),
   };
 }
 
@@ -227,7 +288,7 @@ function connectionRows(source: StatusSource): StatusSnapshot["connections"] {
 }
 
 /** A connection's row: its facts, and what the kernel holds for its socket (six system calls). */
-function describeConnection(conn: Connection, now: number): ConnectionRow {
+function describeConnection(conn: HttpSession, now: number): ConnectionRow {
   const fd = socketFd(conn);
   const option = (name: number) => {
     const value = fd >= 0 ? getIntOption(fd, SOL_SOCKET, name) : -1;
@@ -236,6 +297,8 @@ function describeConnection(conn: Connection, now: number): ConnectionRow {
   return {
     fd,
     ...peerAndVia(conn, fd),
+    protocol: conn.protocol,
+    streams: conn.streamFacts(),
     phase: conn.phase,
     ageMs: Math.round(now - conn.openedAt),
     requests: conn.requests,
@@ -250,16 +313,16 @@ function describeConnection(conn: Connection, now: number): ConnectionRow {
  * Who a row's client is: the socket's peer (getpeername), or the client a PROXY header named,
  * with the balancer the socket is connected to.
  */
-function peerAndVia(conn: Connection, fd: number): { peer: string; via: string | null } {
-  const transport = conn.transport as { via?: unknown } & Connection["transport"];
+function peerAndVia(conn: HttpSession, fd: number): { peer: string; via: string | null } {
+  const transport = conn.transport as { via?: unknown } & HttpSession["transport"];
   if (typeof transport.via === "string") {
     return { peer: formatAuthority(transport.remoteAddress(), transport.remotePort()), via: transport.via };
   }
   return { peer: fd >= 0 ? peerEndpoint(fd) : conn.remoteAddress, via: null };
 }
 
-/** The socket under a connection's transport, when its transport has one (SocketTransport). */
-function socketFd(conn: Connection): number {
+/** The socket under a session's transport, when its transport has one (SocketTransport). */
+function socketFd(conn: { transport: unknown }): number {
   const fd = (conn.transport as { fd?: unknown }).fd;
   return typeof fd === "number" ? fd : -1;
 }

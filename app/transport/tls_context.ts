@@ -1,5 +1,5 @@
 // The TLS configuration every connection of a server shares: one SSL_CTX built from --cert and
-// --key, with TLS 1.2 as the floor, OpenSSL's default ciphers and groups, ALPN http/1.1 and
+// --key, with TLS 1.2 as the floor, OpenSSL's default ciphers and groups, ALPN (app/transport/alpn.ts) and
 // stateless session tickets under rotating keys (app/ticket_keys.ts). Building it checks what a person could get wrong and says so in
 // one line (StartupError); the context is owned by a TlsContext, which counts the references
 // connections take (SSL_CTX_up_ref) and frees each once.
@@ -9,23 +9,22 @@ import {
   EVP_MAX_IV_LENGTH,
   libcrypto,
   libssl,
-  OPENSSL_NPN_NEGOTIATED,
   SSL_CTRL,
   SSL_FILETYPE_PEM,
   SSL_MODE,
   SSL_OP,
   SSL_SESS_CACHE_OFF,
-  SSL_TLSEXT_ERR_ALERT_FATAL,
-  SSL_TLSEXT_ERR_OK,
   sslErrorReason,
   takeSslError,
   TICKET_KEY_NAME_LENGTH,
   TLS1_2_VERSION,
+  X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
 } from "../../ffi/libssl.ts";
 import { StartupError } from "../../ffi/errno.ts";
 import { memoryFile } from "../../ffi/files.ts";
 import type { OwnedFd } from "../../ffi/socket.ts";
 import type { TicketKeyRing } from "./ticket_keys.ts";
+import { alpnSelector } from "./alpn.ts";
 
 const {
   TLS_server_method,
@@ -43,7 +42,6 @@ const {
   SSL_CTX_set_num_tickets,
   SSL_CTX_callback_ctrl,
   SSL_get_SSL_CTX,
-  SSL_select_next_proto,
 } = libssl.symbols;
 const {
   X509_get0_notAfter,
@@ -57,24 +55,8 @@ const {
   EVP_EncryptInit_ex,
   EVP_DecryptInit_ex,
   HMAC_Init_ex,
+  X509_check_host,
 } = libcrypto.symbols;
-
-/** ALPN protocols we speak, in the wire format (RFC 7301 §3.1): length-prefixed names. */
-const ALPN_HTTP11 = new Uint8Array([8, ...new TextEncoder().encode("http/1.1")]);
-
-/**
- * RFC 7301 §3.2: the server picks from the client's list; with nothing in common it "SHALL
- * respond with a fatal no_application_protocol alert" (nginx does the same). A client that
- * sends no ALPN extension never reaches this callback and gets HTTP/1.1.
- */
-const ALPN_SELECT = new Deno.UnsafeCallback(
-  { parameters: ["pointer", "pointer", "pointer", "pointer", "u32", "pointer"], result: "i32" } as const,
-  (_ssl, out, outlen, clientList, clientLength, _arg) =>
-    SSL_select_next_proto(out, outlen, ALPN_HTTP11, ALPN_HTTP11.length, clientList, clientLength) ===
-        OPENSSL_NPN_NEGOTIATED
-      ? SSL_TLSEXT_ERR_OK
-      : SSL_TLSEXT_ERR_ALERT_FATAL,
-);
 
 /**
  * A passphrase callback that gives none: without it OpenSSL would prompt on the terminal for an
@@ -158,6 +140,8 @@ export interface TlsContextOptions {
   ktls: boolean;
   /** Issue session tickets (default true); off, every connection does a full handshake. */
   tickets?: boolean;
+  /** Offer HTTP/2 (`h2`) by ALPN besides `http/1.1` (default true). */
+  http2?: boolean;
 }
 
 /**
@@ -305,6 +289,18 @@ export class TlsContext implements Disposable {
     return out;
   }
 
+  /**
+   * Whether the certificate was issued for a host name: its subjectAltName DNS names, a
+   * wildcard standing for one whole left-most label (`*.example.com` covers `a.example.com`,
+   * not `example.com` nor `a.b.example.com`; RFC 6125 §6.4.3), the subject's CN only when it
+   * has no DNS names. OpenSSL's X509_check_host decides, as clients verify with it.
+   * @param name a C string (SSL_get_servername's); valid while the owner's reference is held
+   */
+  issuedFor(name: Deno.PointerObject): boolean {
+    const cert = SSL_CTX_get0_certificate(this.pointer);
+    return !!cert && X509_check_host(cert, name, 0n, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, null) === 1;
+  }
+
   /** Drops the owner's reference, once; connections made from it keep their own. */
   [Symbol.dispose](): void {
     if (this.#disposed) return;
@@ -353,7 +349,7 @@ function configure(ctx: Deno.PointerObject, options: TlsContextOptions): void {
       throw new StartupError(`Cannot set the session ticket keys: ${sslErrorReason(takeSslError())}`);
     }
   }
-  SSL_CTX_set_alpn_select_cb(ctx, ALPN_SELECT.pointer, null);
+  SSL_CTX_set_alpn_select_cb(ctx, alpnSelector(options.http2 !== false), null);
   SSL_CTX_set_default_passwd_cb(ctx, NO_PASSPHRASE.pointer);
 }
 

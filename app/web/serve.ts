@@ -15,6 +15,7 @@ import type { NetAddr, UnixAddr } from "./info.ts";
 import { listenUnix } from "../../ffi/socket.ts";
 import type { Origin } from "./request.ts";
 import type { WebSocketContext } from "./websocket.ts";
+import { takeDenoUpgrade } from "./deno_upgrade.ts";
 
 /**
  * Options for {@linkcode serve}: where to listen, hooks, and the engine's limits.
@@ -56,6 +57,8 @@ export interface ServeOptions {
   maxBodyBytes?: number;
   /** Request-body bytes all connections may hold unread (503 beyond; default 64 MiB). */
   maxBodyMemoryBytes?: number;
+  /** Received WebSocket message bytes all sockets may hold at once (1013 beyond; default 128 MiB). */
+  maxWebSocketMemoryBytes?: number;
   /** A request head must arrive within this (408 after; default 10 s). */
   headerTimeoutMs?: number;
   /** Idle keep-alive connections close after this (default 5 s). */
@@ -195,6 +198,7 @@ export function serve(
   const websocket: WebSocketContext = {
     deadline: null, // the server's reactor, once it exists
     writeTimeoutMs: options.writeTimeoutMs ?? DEFAULTS.writeTimeoutMs,
+    messageBudget: { used: 0, limit: options.maxWebSocketMemoryBytes ?? DEFAULTS.maxWebSocketMemoryBytes },
   };
   const serverOptions: ServerOptions = {
     host: options.hostname ?? "0.0.0.0",
@@ -214,6 +218,7 @@ export function serve(
   }
   const server = new Server(serverOptions);
   websocket.deadline = (callback) => server.reactor.timer(callback);
+  websocket.totals = server.webSocketTotals;
   let bound;
   try {
     bound = server.listen();
@@ -228,6 +233,8 @@ export function serve(
     : { transport: "tcp", hostname: bound.host, port: bound.port };
   const disposables = new DisposableStack();
   disposables.use(server);
+  // While it serves, frameworks' Deno.upgradeWebSocket upgrades its requests (deno_upgrade.ts).
+  disposables.use(takeDenoUpgrade());
   let stopping: Promise<void> | null = null;
   const finished = (async () => {
     // OpenSSL is loaded only for HTTPS: the import is dynamic, so it happens here, before the

@@ -27,6 +27,7 @@ import type {
   DeadlineTarget,
   Handler,
   HttpResponse,
+  HttpSession,
   ResponseDone,
   Session,
   Transport,
@@ -67,7 +68,7 @@ export interface ConnectionOptions {
   /** Whether new responses must carry `Connection: close` (the server is draining). */
   draining: () => boolean;
   /** Called once when the connection closes. */
-  onClose?: (conn: Connection) => void;
+  onClose?: (session: HttpSession) => void;
   /**
    * Called once when the connection has handed its transport to another protocol after a 101
    * (its response's `upgrade`); the connection is closed, the transport is not.
@@ -86,7 +87,7 @@ export interface ConnectionOptions {
    * milliseconds since its request's head arrived (the access log, metrics). `done` is reused:
    * keep nothing of it. Without the hook, nothing is timed.
    */
-  onComplete?: (conn: Connection, done: ResponseDone) => void;
+  onComplete?: (session: HttpSession, done: ResponseDone) => void;
   /**
    * Fields every response carries, error answers of the HTTP layer included (--header),
    * pre-encoded with encodeFields().
@@ -114,7 +115,9 @@ function limitsOf(options: ConnectionOptions): Limits {
 }
 
 /** One client connection. The server calls onReadable/onWritable from the reactor. */
-export class Connection implements Session, DeadlineTarget {
+export class Connection implements HttpSession, DeadlineTarget {
+  /** HTTP/1.1 (the status page's and the metrics' label). */
+  readonly protocol = "h1";
   /** When it was accepted, on the server's clock (ConnectionOptions.now). */
   readonly openedAt: number;
   #transport: Transport;
@@ -191,6 +194,10 @@ export class Connection implements Session, DeadlineTarget {
   get idle(): boolean {
     return this.#phase !== "closed" && this.#intake.state === READ.HEAD && !this.#intake.hasLeftover &&
       this.#responses.length === 0 && this.#responses.written;
+  }
+  /** HTTP/1.1 has no streams or windows (HttpSession). */
+  streamFacts(): null {
+    return null;
   }
 
   /** Reactor callback: the socket is readable (or has an error or hang-up pending). */

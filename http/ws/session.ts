@@ -3,16 +3,18 @@
 // record and one function (#settle) turns it into the deadline and the epoll interest, as the
 // HTTP/1.1 connection does. Memory is bounded: reading stops while the queue is over a bound (TCP
 // pushes back on the sender), and a peer that does not read while the application sends is closed
-// (1008) once its queue passes a larger one. Work per reactor turn is bounded: one read, one
-// slice of compression, one step of inflation.
+// (1008) once its queue passes a larger one (or the one message, when larger). Work per reactor turn is bounded: one
+// read, one slice of compression, one step of inflation. An exception while receiving (a bug, zlib
+// out of memory) fails this socket with 1011; it never reaches the reactor.
 
 import { CLOSE_CODE, encodeFrame, FIN, MAX_HEAD, OPCODE, RSV1, writeFrameHead } from "./frame.ts";
 import { encodeCloseBody } from "./close.ts";
-import { DEFAULT_MAX_MESSAGE, Receiver, type ReceiverSink } from "./receiver.ts";
+import { DEFAULT_MAX_MESSAGE, type MessageBudget, Receiver, type ReceiverSink } from "./receiver.ts";
 import type { PerMessageDeflate } from "./permessage_deflate.ts";
 import type { Deadline, Session, Transport } from "../types.ts";
 import { IO } from "../types.ts";
 import { monoClock } from "../clock.ts";
+import type { WebSocketDescription, WebSocketTotals } from "./stats.ts";
 
 /** The WebSocket's states (WHATWG readyState numbering; CONNECTING ends before a session exists). */
 export const WS_STATE = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
@@ -20,7 +22,10 @@ export type WsState = typeof WS_STATE[keyof typeof WS_STATE];
 
 /** Queued output past which the session stops reading: 1 MiB, so a peer cannot grow it by sending. */
 export const READ_PAUSE_BYTES = 1024 * 1024;
-/** Queued output past which a peer that does not read is closed with 1008: 16 MiB by default. */
+/**
+ * Queued output past which a peer that does not read is closed with 1008: 16 MiB by default. A
+ * single larger message is accepted when nothing else waits (the bound is then its size).
+ */
 export const DEFAULT_MAX_QUEUED = 16 * 1024 * 1024;
 /** How long the close handshake may take once begun (RFC 6455 §7.1.1 leaves it to the server). */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
@@ -66,14 +71,23 @@ export interface SessionOptions {
   writeTimeoutMs?: number;
   /** Time the close handshake may take. */
   closeTimeoutMs?: number;
-  /** Queued output past which the peer is closed with 1008 (it does not read). */
+  /**
+   * Queued output past which the peer is closed with 1008 (it does not read); a single message
+   * larger than this is accepted when it is alone in the queue.
+   */
   maxQueuedBytes?: number;
+  /** The budget every WebSocket's received message bytes are charged to (1013 beyond it). */
+  messageBudget?: MessageBudget | null;
   /** Queued output past which reading stops (default READ_PAUSE_BYTES). */
   readPauseBytes?: number;
   /** The negotiated permessage-deflate, or null. */
   deflate?: PerMessageDeflate | null;
   /** The clock (ms) the idle timeout reads; default the batch clock (http/clock.ts). */
   now?: () => number;
+  /** The server's totals, which the session adds to. */
+  totals?: WebSocketTotals;
+  /** The negotiated Sec-WebSocket-Extensions (describe() shows it). */
+  extensions?: string;
 }
 
 /** What the session's deadline is for now. */
@@ -122,6 +136,8 @@ export class WebSocketSession implements Session {
   #leftover: Uint8Array | null;
   #queue: Chunk[] = [];
   #pending: PendingMessage[] = [];
+  /** Bytes of the pending messages not yet compressed (a running total: send() reads it). */
+  #pendingBytes = 0;
   /** Encoded bytes queued and not written. */
   #queuedBytes = 0;
   /** Application bytes queued and not written (WebSocket bufferedAmount). */
@@ -150,6 +166,10 @@ export class WebSocketSession implements Session {
   #clean = false;
   /** Counters for the status page and metrics. */
   readonly counts = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 };
+  #totals: WebSocketTotals | null;
+  #extensions: string;
+  /** When the session began, on the `now` clock. */
+  readonly openedAt: number;
 
   /**
    * @param transport the socket after the 101, which the session now owns
@@ -171,6 +191,7 @@ export class WebSocketSession implements Session {
     this.#receiver = new Receiver(sink, {
       maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE,
       inflater: this.#deflate,
+      budget: options.messageBudget ?? null,
     });
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 0;
     this.#writeTimeoutMs = options.writeTimeoutMs ?? 30_000;
@@ -178,8 +199,40 @@ export class WebSocketSession implements Session {
     this.#maxQueued = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED;
     this.#readPause = options.readPauseBytes ?? READ_PAUSE_BYTES;
     this.#now = options.now ?? monoClock;
-    this.#lastHeard = this.#now();
+    this.#lastHeard = this.openedAt = this.#now();
     this.#timer = options.deadline(() => this.#onTimeout());
+    this.#extensions = options.extensions ?? "";
+    this.#totals = options.totals ?? null;
+    if (this.#totals !== null) {
+      this.#totals.opened++;
+      this.#totals.open++;
+    }
+  }
+
+  /** What kind of session this is (the server tells its sessions apart by it). */
+  get protocol(): "websocket" {
+    return "websocket";
+  }
+
+  /** The transport the session owns (the status page reads its socket). */
+  get transport(): Transport {
+    return this.#transport;
+  }
+
+  /** The session's row on the status page. */
+  describe(): WebSocketDescription {
+    const c = this.counts;
+    return {
+      phase: ["connecting", "open", "closing", "closed"][this.#state]! +
+        (this.#blocked && this.#state === WS_STATE.OPEN ? ", blocked" : ""),
+      ageMs: Math.round(this.#now() - this.openedAt),
+      messagesIn: c.messagesIn,
+      messagesOut: c.messagesOut,
+      bytesIn: c.bytesIn,
+      bytesOut: c.bytesOut,
+      extensions: this.#extensions,
+      queuedBytes: this.queuedBytes,
+    };
   }
 
   /** The WebSocket's state (OPEN, CLOSING, CLOSED). */
@@ -194,7 +247,7 @@ export class WebSocketSession implements Session {
 
   /** Encoded bytes waiting for the kernel, uncompressed slices included. */
   get queuedBytes(): number {
-    return this.#queuedBytes + this.#pendingBytes();
+    return this.#queuedBytes + this.#pendingBytes;
   }
 
   /** The negotiated extension's parameters, or null. */
@@ -217,13 +270,16 @@ export class WebSocketSession implements Session {
     if (n === IO.EAGAIN) return;
     if (n <= 0) return this.#peerGone();
     this.counts.bytesIn += n;
+    if (this.#totals !== null) this.#totals.bytesIn += n;
     this.#lastHeard = this.#now();
     this.#awaitingPong = false; // any input shows the peer is there
     if (this.#finishing || this.#receiver.finished) return this.#settle(); // draining to the FIN
     this.#reading = true;
-    let used: number;
+    let used = n;
     try {
       used = this.#receiver.push(READ_BUFFER, 0, n);
+    } catch (e) {
+      this.#internalError(e);
     } finally {
       this.#reading = false;
     }
@@ -240,30 +296,51 @@ export class WebSocketSession implements Session {
 
   /** One turn of deferred work: a step of inflation, held input, a slice of compression, writes. */
   #work(): void {
-    if (this.#receiver.busy) this.#receiver.resume();
-    if (!this.#receiver.busy && this.#leftover !== null && this.#state !== WS_STATE.CLOSED) {
-      const input = this.#leftover;
-      this.#leftover = null;
-      const used = this.#receiver.push(input);
-      if (used < input.length) this.#leftover = input.subarray(used);
+    try {
+      if (this.#receiver.busy) this.#receiver.resume();
+      if (!this.#receiver.busy && this.#leftover !== null && this.#state !== WS_STATE.CLOSED) {
+        const input = this.#leftover;
+        this.#leftover = null;
+        const used = this.#receiver.push(input);
+        if (used < input.length) this.#leftover = input.subarray(used);
+      }
+    } catch (e) {
+      this.#internalError(e);
     }
     this.#flush();
   }
 
   /**
+   * Receiving threw (a defect, or zlib out of memory): this socket fails with 1011 (RFC 6455
+   * §7.4.1, an unexpected condition); the reactor and the other sockets go on.
+   */
+  #internalError(e: unknown): void {
+    console.error(`WebSocket receive failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    this.#leftover = null;
+    this.#receiver.stop();
+    if (this.#state !== WS_STATE.CLOSED) this.#fail(CLOSE_CODE.INTERNAL_ERROR, "Internal error");
+  }
+
+  /**
    * Queues a message. Ignored unless OPEN (the web layer counts it, as the standard says).
    * Messages of COMPRESS_THRESHOLD bytes and more are compressed when the extension was negotiated,
-   * DEFLATE_SLICE bytes per turn. A peer whose queue passes maxQueuedBytes is closed with 1008.
+   * DEFLATE_SLICE bytes per turn. A peer whose queue passes the larger of maxQueuedBytes and this
+   * message is closed with 1008: one message larger than the bound is accepted alone (the
+   * application holds it already, and a peer allowed 64 MiB messages may be echoed one).
+   * @param owned whether the session may keep `data` as it is; when false it copies what it keeps
+   *   (a small frame is copied into its frame anyway, so an echo copies once)
    */
-  send(text: boolean, data: Uint8Array): void {
+  send(text: boolean, data: Uint8Array, owned = true): void {
     if (this.#state !== WS_STATE.OPEN) return;
     this.counts.messagesOut++;
+    if (this.#totals !== null) this.#totals.messagesOut++;
     this.#buffered += data.length;
     // A message to compress, or one behind it (order is kept), waits for its turn.
     if ((this.#deflate !== null && data.length >= COMPRESS_THRESHOLD) || this.#pending.length > 0) {
-      this.#pending.push({ text, data, offset: 0, started: false, carry: 0 });
-    } else this.#queueFrame(FIN | (text ? OPCODE.TEXT : OPCODE.BINARY), data, data.length);
-    if (this.queuedBytes > this.#maxQueued) return this.#overflow();
+      this.#pending.push({ text, data: owned ? data : data.slice(), offset: 0, started: false, carry: 0 });
+      this.#pendingBytes += data.length;
+    } else this.#queueFrame(FIN | (text ? OPCODE.TEXT : OPCODE.BINARY), data, data.length, owned);
+    if (this.queuedBytes > Math.max(this.#maxQueued, data.length + MAX_HEAD)) return this.#overflow();
     // Sent from a message handler: the read that delivered it writes once, after its last frame.
     if (!this.#reading) this.#flush();
   }
@@ -313,6 +390,7 @@ export class WebSocketSession implements Session {
 
   #onMessage(text: boolean, data: Uint8Array): void {
     this.counts.messagesIn++;
+    if (this.#totals !== null) this.#totals.messagesIn++;
     // WHATWG: a message that arrives once closing has begun is not delivered.
     if (this.#state === WS_STATE.OPEN) this.#events.message(text, data);
   }
@@ -333,6 +411,8 @@ export class WebSocketSession implements Session {
       this.#dropPending();
       this.#sendClose(code, "");
     }
+    // Closing already, the application's messages still compressing go out, then its close frame
+    // (§7.1.2; #flush ends the connection once both are written).
     this.#finishing = true;
   }
 
@@ -349,6 +429,7 @@ export class WebSocketSession implements Session {
   #dropPending(): void {
     for (const p of this.#pending) this.#buffered -= p.data.length - p.offset + p.carry;
     this.#pending.length = 0;
+    this.#pendingBytes = 0;
     this.#closeAfterPending = null;
   }
 
@@ -358,7 +439,7 @@ export class WebSocketSession implements Session {
     this.#queueFrame(FIN | OPCODE.CLOSE, encodeCloseBody(code, reason), 0);
   }
 
-  #queueFrame(first: number, payload: Uint8Array, app: number): void {
+  #queueFrame(first: number, payload: Uint8Array, app: number, owned = true): void {
     if (payload.length <= COPY_LIMIT) {
       const frame = encodeFrame(first, payload);
       this.#push(frame, app, frame.length - payload.length);
@@ -366,18 +447,12 @@ export class WebSocketSession implements Session {
     }
     const head = new Uint8Array(MAX_HEAD);
     this.#push(head.subarray(0, writeFrameHead(head, 0, first, payload.length)), 0, 0);
-    this.#push(payload, app, 0);
+    this.#push(owned ? payload : payload.slice(), app, 0);
   }
 
   #push(bytes: Uint8Array, app: number, head: number): void {
     this.#queue.push({ bytes, offset: 0, app, head, credited: 0 });
     this.#queuedBytes += bytes.length;
-  }
-
-  #pendingBytes(): number {
-    let n = 0;
-    for (const p of this.#pending) n += p.data.length - p.offset;
-    return n;
   }
 
   /**
@@ -390,6 +465,7 @@ export class WebSocketSession implements Session {
     const opcode = p.text ? OPCODE.TEXT : OPCODE.BINARY;
     if (p.data.length < COMPRESS_THRESHOLD) {
       this.#pending.shift();
+      this.#pendingBytes -= p.data.length;
       return this.#queueFrame(FIN | opcode, p.data, p.data.length);
     }
     const end = Math.min(p.data.length, p.offset + DEFLATE_SLICE);
@@ -401,6 +477,7 @@ export class WebSocketSession implements Session {
       return this.#fail(CLOSE_CODE.INTERNAL_ERROR, "Compression failed");
     }
     p.carry += end - p.offset;
+    this.#pendingBytes -= end - p.offset;
     p.offset = end;
     if (compressed.length === 0 && !last) return;
     if (last) this.#pending.shift();
@@ -427,7 +504,7 @@ export class WebSocketSession implements Session {
       const result = this.#write();
       if (result < 0) return this.#end(CLOSE_CODE.ABNORMAL, "", false);
       if (this.#buffered < before) this.#events.drained?.();
-      if (this.#queue.length === 0 && this.#finishing) {
+      if (this.#queue.length === 0 && this.#finishing && this.#pending.length === 0) {
         // RFC 6455 §7.1.1: after the handshake the server closes the TCP connection first.
         if (this.#closeReceived) return this.#end(this.#closedCode, this.#closedReason, this.#clean);
         // We failed the peer: our close is out. Send FIN and read (discarding) until the peer's,
@@ -462,6 +539,7 @@ export class WebSocketSession implements Session {
       progress = true;
       this.#queuedBytes -= n;
       this.counts.bytesOut += n;
+      if (this.#totals !== null) this.#totals.bytesOut += n;
       this.#advance(n);
       if (n < length) {
         this.#blocked = true;
@@ -573,6 +651,8 @@ export class WebSocketSession implements Session {
     const partial = this.#queue.length > 0 && this.#queue[0]!.offset > 0;
     this.#queue.length = partial ? 1 : 0;
     this.#pending.length = 0;
+    this.#pendingBytes = 0;
+    this.#closeAfterPending = null;
     this.#queuedBytes = partial ? this.#queue[0]!.bytes.length - this.#queue[0]!.offset : 0;
     this.#buffered = 0;
     if (!partial) {
@@ -601,8 +681,14 @@ export class WebSocketSession implements Session {
     this.#deflate?.close();
     this.#queue.length = 0;
     this.#pending.length = 0;
+    this.#pendingBytes = 0;
     this.#leftover = null;
     this.#transport.close();
+    const totals = this.#totals;
+    if (totals !== null) {
+      totals.open--;
+      totals.closes[code] = (totals.closes[code] ?? 0) + 1;
+    }
     this.#events.closed(code, reason, clean);
   }
 }

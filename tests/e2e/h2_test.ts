@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import http2 from "node:http2";
 import { startServer } from "./_server.ts";
+import { request } from "./_h2.ts";
+import type { StatusSnapshot } from "../../app/operator/server_status.ts";
 
 function h2Test(name: string, fn: () => Promise<void>): void {
   Deno.test({ name, fn });
@@ -15,30 +17,6 @@ async function site(): Promise<string> {
   await Deno.writeTextFile(`${dir}/index.html`, "hello h2\n");
   await Deno.writeFile(`${dir}/big.bin`, new Uint8Array(300_000).map((_, i) => i * 7));
   return dir;
-}
-
-/** One request over a node:http2 session: status, headers and body. */
-function request(
-  session: http2.ClientHttp2Session,
-  headers: http2.OutgoingHttpHeaders,
-  body?: Uint8Array,
-): Promise<{ status: number; headers: http2.IncomingHttpHeaders; body: Uint8Array }> {
-  return new Promise((resolve, reject) => {
-    const req = session.request(headers);
-    const chunks: Uint8Array[] = [];
-    let head: http2.IncomingHttpHeaders = {};
-    req.on("response", (h) => head = h);
-    req.on("data", (d: Uint8Array) => chunks.push(d));
-    req.on("end", () => {
-      const total = chunks.reduce((n, c) => n + c.length, 0);
-      const all = new Uint8Array(total);
-      let o = 0;
-      for (const c of chunks) (all.set(c, o), o += c.length);
-      resolve({ status: Number(head[":status"]), headers: head, body: all });
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
 }
 
 h2Test("curl --http2-prior-knowledge gets a static file over h2c, HEAD without a body", async () => {
@@ -112,3 +90,42 @@ h2Test("an app's streamed bodies go both ways over h2c, through flow control", a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+h2Test(
+  "the status page lists h2 connections with streams and windows; metrics count requests by protocol",
+  async () => {
+    const dir = await site();
+    const server = await startServer(["--quiet", "--status", "/status", "--metrics", "/metrics", dir]);
+    const session = http2.connect(`http://127.0.0.1:${server.port}`);
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await request(session, { ":path": "/" })).status, 200);
+      const h1 = await fetch(`http://127.0.0.1:${server.port}/`);
+      assert.equal(await h1.text(), "hello h2\n");
+      const status = await request(session, { ":path": "/status", accept: "application/json" });
+      assert.equal(status.status, 200);
+      const snapshot = JSON.parse(new TextDecoder().decode(status.body)) as StatusSnapshot;
+      const rows = snapshot.connections.rows;
+      const h2Row = rows.find((r) => r.protocol === "h2");
+      assert.ok(h2Row, "the h2 connection has a row");
+      assert.equal(h2Row.requests, 4, "three files and this page, each a stream");
+      assert.equal(h2Row.streams!.open, 1, "this page's own stream is open");
+      assert.ok(h2Row.streams!.sendWindow > 0 && h2Row.streams!.receiveWindow > 0);
+      assert.ok(
+        rows.some((r) => r.protocol === "h1" && r.streams === null),
+        "fetch's HTTP/1.1 connection too",
+      );
+      assert.deepEqual(snapshot.counters.requestsByProtocol, { h1: 1, h2: 3 });
+      const metrics = new TextDecoder().decode((await request(session, { ":path": "/metrics" })).body);
+      assert.match(metrics, /^rawserve_requests_by_protocol_total\{protocol="h1"\} 1$/m);
+      assert.match(
+        metrics,
+        /^rawserve_requests_by_protocol_total\{protocol="h2"\} 4$/m,
+        "the status page's too",
+      );
+    } finally {
+      session.close();
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

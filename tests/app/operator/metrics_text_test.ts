@@ -2,7 +2,7 @@
 // (tests/app/operator/_prometheus_text.ts), and that parser shown to reject what the rules forbid.
 
 import assert from "node:assert/strict";
-import { renderMetrics } from "../../../app/operator/metrics_text.ts";
+import { renderGroupMetrics, renderMetrics } from "../../../app/operator/metrics_text.ts";
 import { ResponseMetrics } from "../../../app/operator/response_metrics.ts";
 import type { StatusSnapshot } from "../../../app/operator/server_status.ts";
 import { parsePrometheusText, PromParseError } from "./_prometheus_text.ts";
@@ -10,8 +10,14 @@ import { parsePrometheusText, PromParseError } from "./_prometheus_text.ts";
 /** A snapshot with every part filled, and error kinds that need escaping. */
 function snapshot(worker: { index: number } | null = null): StatusSnapshot {
   const metrics = new ResponseMetrics();
-  for (const [status, ms] of [[200, 0], [200, 0.3], [404, 12], [500, 20_000]] as const) {
-    metrics.record(status, ms);
+  for (
+    const [status, ms, protocol] of [[200, 0, "h2"], [200, 0.3, "h1"], [404, 12, "h2"], [
+      500,
+      20_000,
+      "h2",
+    ]] as const
+  ) {
+    metrics.record(status, ms, protocol);
   }
   return {
     process: { pid: 1, uptimeS: 2, startTimeS: 1_700_000_000, rssBytes: 50e6, openFds: 12, fdLimit: 1024 },
@@ -24,9 +30,11 @@ function snapshot(worker: { index: number } | null = null): StatusSnapshot {
       open: 2,
       requests: 5,
       requestsByStatus: metrics.statusCounts(),
+      requestsByProtocol: metrics.protocolCounts(),
       bytesIn: 400,
       bytesOut: 9000,
       filesOpen: 0,
+      filesKept: 2,
       errors: { 'quote " and back\\slash': 1, "line\nbreak": 2, "http 400": 3 },
       clientsLeft: { ECONNRESET: 2 },
     },
@@ -40,6 +48,19 @@ function snapshot(worker: { index: number } | null = null): StatusSnapshot {
     },
     system: null,
     connections: { total: 2, shown: 0, rows: [] },
+    webSockets: {
+      totals: {
+        opened: 3,
+        open: 1,
+        messagesIn: 7,
+        messagesOut: 5,
+        bytesIn: 700,
+        bytesOut: 500,
+        closes: { "1000": 1, "1006": 1 },
+      },
+      shown: 0,
+      rows: [],
+    },
   };
 }
 
@@ -48,6 +69,7 @@ Deno.test("renderMetrics() output parses strictly and carries every metric the i
   for (
     const name of [
       "rawserve_requests_total",
+      "rawserve_requests_by_protocol_total",
       "rawserve_bytes_received_total",
       "rawserve_bytes_sent_total",
       "rawserve_connections_open",
@@ -65,7 +87,21 @@ Deno.test("renderMetrics() output parses strictly and carries every metric the i
   }
   const requests = families.get("rawserve_requests_total")!.samples;
   assert.deepEqual(requests.map((s) => [s.labels.code, s.value]), [["200", 2], ["404", 1], ["500", 1]]);
+  const byProtocol = families.get("rawserve_requests_by_protocol_total")!.samples;
+  assert.deepEqual(byProtocol.map((s) => [s.labels.protocol, s.value]), [["h1", 1], ["h2", 3]]);
   assert.equal(families.get("rawserve_accept_queue_length")!.samples[0]!.value, 3);
+  assert.equal(families.get("rawserve_files_kept")!.samples[0]!.value, 2);
+});
+
+Deno.test("WebSockets are counted: open, opened, messages and bytes by direction, closes by code", () => {
+  const families = parsePrometheusText(renderMetrics(snapshot()));
+  const values = (name: string) =>
+    families.get(name)!.samples.map((s) => [s.labels.direction ?? s.labels.code ?? "", s.value]);
+  assert.deepEqual(values("rawserve_websockets_open"), [["", 1]]);
+  assert.deepEqual(values("rawserve_websockets_opened_total"), [["", 3]]);
+  assert.deepEqual(values("rawserve_websocket_messages_total"), [["received", 7], ["sent", 5]]);
+  assert.deepEqual(values("rawserve_websocket_bytes_total"), [["received", 700], ["sent", 500]]);
+  assert.deepEqual(values("rawserve_websocket_closes_total"), [["1000", 1], ["1006", 1]]);
 });
 
 Deno.test("error kinds with quotes, backslashes and line feeds come back intact from their labels", () => {
@@ -95,6 +131,36 @@ Deno.test("with --workers every sample says which worker answered", () => {
   for (const family of families.values()) {
     for (const s of family.samples) assert.equal(s.labels.worker, "1", `${s.name} has worker="1"`);
   }
+});
+
+Deno.test("renderGroupMetrics() parses strictly: the group's sums unlabelled, then each worker's series", () => {
+  const a = snapshot({ index: 0 });
+  const b = snapshot({ index: 1 });
+  b.counters.requestsByStatus = { "200": 7, "301": 1 }; // a code only one worker has seen
+  b.process.startTimeS = a.process.startTimeS - 5;
+  b.draining = true;
+  const families = parsePrometheusText(renderGroupMetrics([
+    { index: 0, snapshot: a, ageS: 0 },
+    { index: 1, snapshot: b, ageS: 0.4 },
+  ]));
+  const of = (name: string, worker?: string) =>
+    families.get(name)!.samples.filter((s) => s.labels.worker === worker);
+  assert.deepEqual(
+    of("rawserve_requests_total").map((s) => [s.labels.code, s.value]),
+    [["200", 9], ["301", 1], ["404", 1], ["500", 1]],
+  );
+  assert.equal(of("rawserve_requests_total", "1").length, 2);
+  assert.equal(of("rawserve_bytes_sent_total")[0]!.value, 18000);
+  assert.equal(of("rawserve_start_time_seconds")[0]!.value, b.process.startTimeS, "the earliest");
+  assert.equal(of("rawserve_draining")[0]!.value, 1, "any worker draining");
+  assert.equal(of("rawserve_max_fds").length, 0, "a per-process limit has no group value");
+  assert.equal(of("rawserve_max_fds", "0")[0]!.value, 1024);
+  const count = of("rawserve_response_seconds").find((s) => s.name.endsWith("_count"))!;
+  assert.equal(count.value, 8, "histograms add bucket by bucket");
+  assert.deepEqual(
+    families.get("rawserve_worker_snapshot_age_seconds")!.samples.map((s) => [s.labels.worker, s.value]),
+    [["0", 0], ["1", 0.4]],
+  );
 });
 
 Deno.test("a draining server without a listener drops the accept-queue series and says it drains", () => {

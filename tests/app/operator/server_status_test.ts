@@ -32,11 +32,11 @@ Deno.test("parseSockstat() reads each line's name and its key/value pairs", () =
 
 Deno.test("ResponseMetrics counts a time at a bucket's bound in that bucket (le is <=)", () => {
   const m = new ResponseMetrics();
-  m.record(200, 0.1); // exactly 100 µs
-  m.record(200, 0.1001);
-  m.record(204, 10_000); // exactly 10 s
-  m.record(999, 10_001);
-  m.record(200, -1);
+  m.record(200, 0.1, "h1"); // exactly 100 µs
+  m.record(200, 0.1001, "h2");
+  m.record(204, 10_000, "h1"); // exactly 10 s
+  m.record(999, 10_001, "h1");
+  m.record(200, -1, "h2");
   const b = m.cumulativeBuckets();
   assert.equal(b[0]!.count, 2, "0.1 ms and the clamped -1 ms");
   assert.equal(b[1]!.count, 3);
@@ -44,4 +44,5 @@ Deno.test("ResponseMetrics counts a time at a bucket's bound in that bucket (le 
   assert.deepEqual(b.at(-1), { le: Infinity, count: 5 });
   assert.deepEqual(m.statusCounts(), { other: 1, 200: 3, 204: 1 });
   assert.equal(m.count, 5);
+  assert.deepEqual(m.protocolCounts(), { h1: 3, h2: 2 });
 });

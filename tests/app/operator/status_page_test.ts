@@ -4,13 +4,15 @@
 import assert from "node:assert/strict";
 import { formatAge, renderStatusPage } from "../../../app/operator/status_page.ts";
 import { escapeHtml } from "../../../http/format.ts";
-import type { ConnectionRow, StatusSnapshot } from "../../../app/operator/server_status.ts";
+import type { ConnectionRow, StatusSnapshot, WebSocketRow } from "../../../app/operator/server_status.ts";
 
-function row(peer: string, phase = "writing"): ConnectionRow {
+function row(peer: string, phase = "writing", h2 = false): ConnectionRow {
   return {
     fd: 30,
     peer,
     via: null,
+    protocol: h2 ? "h2" : "h1",
+    streams: h2 ? { open: 7, sendWindow: 65_535, receiveWindow: 1 << 20 } : null,
     phase,
     ageMs: 65_000,
     requests: 3,
@@ -37,7 +39,26 @@ function row(peer: string, phase = "writing"): ConnectionRow {
   };
 }
 
-function snapshot(rows: ConnectionRow[], total = rows.length): StatusSnapshot {
+function wsRow(peer: string): WebSocketRow {
+  return {
+    fd: 31,
+    peer,
+    phase: "open, blocked",
+    ageMs: 5_000,
+    messagesIn: 12,
+    messagesOut: 3400,
+    bytesIn: 900,
+    bytesOut: 2_000_000,
+    extensions: "permessage-deflate; server_no_context_takeover",
+    queuedBytes: 1_500_000,
+  };
+}
+
+function snapshot(
+  rows: ConnectionRow[],
+  total = rows.length,
+  webSockets: WebSocketRow[] = [],
+): StatusSnapshot {
   return {
     process: { pid: 4242, uptimeS: 3700, startTimeS: 1, rssBytes: 48 << 20, openFds: 30, fdLimit: 1024 },
     worker: { index: 1 },
@@ -49,15 +70,30 @@ function snapshot(rows: ConnectionRow[], total = rows.length): StatusSnapshot {
       open: rows.length,
       requests: 20,
       requestsByStatus: { "200": 18, "404": 1 },
+      requestsByProtocol: { h1: 4, h2: 15 },
       bytesIn: 2000,
       bytesOut: 5_000_000,
       filesOpen: 1,
+      filesKept: 0,
       errors: { "<script>alert(1)</script>": 1 },
       clientsLeft: { ECONNRESET: 2 },
     },
     responseSeconds: { buckets: [{ le: 0.0001, count: 18 }, { le: "+Inf", count: 19 }], sum: 2, count: 19 },
     system: { sockets: { used: 100 }, TCP: { inuse: 10, orphan: 0, tw: 3, alloc: 12, mem: 4 } },
     connections: { total, shown: rows.length, rows },
+    webSockets: {
+      totals: {
+        opened: webSockets.length,
+        open: webSockets.length,
+        messagesIn: 12,
+        messagesOut: 3400,
+        bytesIn: 900,
+        bytesOut: 2_000_000,
+        closes: webSockets.length ? { "1000": 4, "1006": 1 } : {},
+      },
+      shown: webSockets.length,
+      rows: webSockets,
+    },
   };
 }
 
@@ -76,7 +112,7 @@ Deno.test("the page has every section, explains each field, and names the worker
       "Connections",
       "SIOCOUTQ",
       "TCP_INFO",
-      "worker 1: each worker answers for itself",
+      "worker 1 answered: each worker answers for itself",
       "2 <small>of 4,096</small>",
       "∞",
       "2.4 MiB",
@@ -87,6 +123,36 @@ Deno.test("the page has every section, explains each field, and names the worker
   assert.equal((html.match(/class="why"/g) ?? []).length >= 30, true, "a line of explanation per field");
   assert.match(html, /<meta name="viewport"/);
   assert.doesNotMatch(html, /(src|href)="(https?:)?\/\//, "nothing loaded from elsewhere");
+});
+
+Deno.test("an h2 connection's row shows its protocol, open streams and both windows; h1 rows show none", () => {
+  const html = renderStatusPage(snapshot([row("127.0.0.1:5000"), row("127.0.0.1:5001", "busy", true)]));
+  assert.match(html, /<td data-label="proto"><span>h2<\/span>/);
+  assert.match(html, /<td data-label="proto"><span>h1<\/span>/);
+  assert.match(html, /<td data-label="streams"><span>7 <small>↑ 64(\.0)? KiB ↓ 1(\.0)? MiB<\/small>/);
+  assert.match(html, /<td data-label="streams"><span>–<\/span>/);
+  assert.match(html, /h1 × 4<\/span> <span class="chip">h2 × 15/);
+});
+
+Deno.test("WebSockets have their table: phase, messages and bytes each way, extensions, queued bytes, closes", () => {
+  const html = renderStatusPage(snapshot([], 0, [wsRow("127.0.0.1:6000")]));
+  const section = html.slice(html.indexOf('id="websockets"'));
+  for (
+    const words of [
+      "WebSockets",
+      "open, blocked",
+      "12 <small>/ 3,400</small>",
+      "permessage-deflate; server_no_context_takeover",
+      "127.0.0.1:6000",
+      "1000 × 4",
+      "1006 × 1",
+      'class="hot"',
+    ]
+  ) assert.ok(section.includes(words), `shows ${words}`);
+  assert.ok(
+    !renderStatusPage(snapshot([])).includes('id="websockets"'),
+    "no section before the first WebSocket",
+  );
 });
 
 Deno.test("peer addresses and error kinds are escaped, never markup", () => {

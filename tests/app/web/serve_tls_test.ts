@@ -4,7 +4,9 @@
 
 import assert from "node:assert/strict";
 import { serve } from "../../../mod.ts";
+import http2 from "node:http2";
 import { makePki, needs } from "../../e2e/_tls.ts";
+import { request } from "../../e2e/_h2.ts";
 
 const text = (path: string) => Deno.readTextFileSync(path);
 
@@ -35,6 +37,39 @@ Deno.test({
       assert.ok(!fds.some((link) => link.includes("memfd:rawserve")), "the memfd files are closed");
     } finally {
       client.close();
+      await server.shutdown();
+      pki.remove();
+    }
+  },
+});
+
+Deno.test({
+  ...needs("serve({ cert, key }) speaks h2 to a client that offers it by ALPN, streamed bodies both ways", [
+    "openssl",
+  ]),
+  async fn() {
+    const pki = makePki();
+    const server = serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      cert: text(pki.leaf.cert),
+      key: text(pki.leaf.key),
+      onListen: () => {},
+    }, (request) => new Response(request.body, { headers: { "x-url": request.url } }));
+    const session = http2.connect(`https://127.0.0.1:${server.addr.port}`, { rejectUnauthorized: false });
+    try {
+      const body = new Uint8Array(500_000).map((_, i) => i * 3);
+      const answers = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => request(session, { ":path": `/e${i}`, ":method": "POST" }, body)),
+      );
+      answers.forEach((answer, i) => {
+        assert.equal(answer.status, 200);
+        assert.equal(answer.headers["x-url"], `https://127.0.0.1:${server.addr.port}/e${i}`);
+        assert.deepEqual(answer.body, body);
+      });
+      assert.equal((session.socket as unknown as { alpnProtocol?: string }).alpnProtocol, "h2");
+    } finally {
+      session.close();
       await server.shutdown();
       pki.remove();
     }

@@ -6,8 +6,10 @@
 import "./app/cli/platform_gate.ts";
 import { StartupError, SyscallError } from "./ffi/errno.ts";
 import { withFlagHint } from "./app/cli/messages.ts";
-import { type CliConfig, parseCli, usage, UsageError, VERSION } from "./app/cli/flags.ts";
-import { bannerLines, printTlsWarnings, runServer } from "./app/cli/run.ts";
+import { type CliConfig, parseCli, UsageError } from "./app/cli/flags.ts";
+import { usage, VERSION } from "./app/cli/usage.ts";
+import { printTlsWarnings, runServer } from "./app/cli/run.ts";
+import { bannerLines } from "./app/cli/banner.ts";
 import { commandName, startDirectory } from "./app/cli/invocation.ts";
 import { createStaticFs } from "./app/site/static_fs.ts";
 import { superviseWorkers, WORKER_ENV } from "./app/cli/supervisor.ts";

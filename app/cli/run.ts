@@ -2,7 +2,6 @@
 // the start-up line, the counters, and the signals that stop it. Everything opened is disposed
 // in reverse order on every path out, by one AsyncDisposableStack.
 
-import { styleText } from "node:util";
 import { exitWithParent, raiseFileLimit } from "../../ffi/libc.ts";
 import { socketBufferSizes } from "../../ffi/socket.ts";
 import { formatAuthority } from "../../ffi/sockaddr.ts";
@@ -20,7 +19,7 @@ import { WorkerCompressor } from "../site/compressor.ts";
 import { withCors } from "../../http/cors.ts";
 import { embeddedHandler } from "../site/embedded_page.ts";
 import { AccessLog, type LogSink, openLogSink, webSocketLogger } from "./access_log.ts";
-import { formatStats } from "./stats_report.ts";
+import { formatStats, reportStats } from "./stats_report.ts";
 import { formatBytes } from "../../http/format.ts";
 import type { FetchHandler } from "../web/handler.ts";
 import type { Origin } from "../web/request.ts";
@@ -29,74 +28,12 @@ import { WORKER_ENV } from "./supervisor.ts";
 import { type OperatorPages, withOperatorPages } from "./operator_pages.ts";
 import { isIntrospectionPath } from "../operator/introspection.ts";
 import { WorkerGroupView } from "../operator/worker_group.ts";
-import { isWildcard, lanAddresses } from "./lan_addresses.ts";
+import { listeningLines } from "./banner.ts";
+import { type Reload, reloadOnHangup, stopOnSignals } from "./signals.ts";
 import { authWrapper, plainHttpWarning } from "./auth.ts";
 import type { LogEntry, LogFormat } from "./access_log.ts";
 import { chosenListener, logAddress, withForwardedClient } from "./production.ts";
 import { TrustedProxies } from "../transport/trusted_proxies.ts";
-
-/** Colours for a terminal, unless NO_COLOR is set (https://no-color.org). */
-export function paint(format: Parameters<typeof styleText>[0], text: string): string {
-  const color = Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
-  return color ? styleText(format, text) : text;
-}
-
-/** `http://127.0.0.1:8080/` (or `https://`), with brackets around an IPv6 address. */
-export function formatUrl(host: string, port: number, tls = false): string {
-  const scheme = tls ? "https" : "http";
-  return `${scheme}://${formatAuthority(host, port)}/`;
-}
-
-/** What the start-up line says is served: the root as an absolute path, so there is no doubt which. */
-export function describeSite(config: CliConfig): string {
-  if (config.app !== null) return `app ${config.app}`;
-  return config.root === null ? "embedded page" : `serving ${absolutePath(config.root)}`;
-}
-
-/** `path` from the working directory, as an absolute path without `.` and `..` (node:path costs ~1.5 ms to load). */
-export function absolutePath(path: string): string {
-  const parts: string[] = [];
-  for (const part of (path.startsWith("/") ? path : `${Deno.cwd()}/${path}`).split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") parts.pop();
-    else parts.push(part);
-  }
-  return `/${parts.join("/")}`;
-}
-
-/**
- * The start-up banner: the URL line (which tools and a --workers supervisor read first), then
- * where else the server can be reached, its operator pages, and how to stop it.
- * @param config the command line
- * @param bound the address listened on
- * @param extra words after the site in the URL line (e.g. `4 workers`)
- */
-export function bannerLines(config: CliConfig, bound: { host: string; port: number }, extra = ""): string[] {
-  const tls = config.tls !== null;
-  const site = describeSite(config) + (extra ? `, ${extra}` : "");
-  const lines = [`rawserve listening on ${paint("bold", formatUrl(bound.host, bound.port, tls))} (${site})`];
-  const addresses = lanAddresses(bound.host);
-  if (isWildcard(bound.host)) {
-    lines.push(
-      addresses.length > 0
-        ? `  on your network: ${addresses.map((a) => formatUrl(a, bound.port, tls)).join("  ")}`
-        : `  on your network: no address other than loopback found`,
-    );
-  }
-  // The operator pages from this machine (the status page answers loopback clients only).
-  const local = isWildcard(bound.host) ? (bound.host.includes(":") ? "::1" : "127.0.0.1") : bound.host;
-  const base = formatUrl(local, bound.port, tls).slice(0, -1);
-  for (
-    const [name, path] of [["status", config.statusPath], ["metrics", config.metricsPath], [
-      "health",
-      config.healthPath,
-    ]] as const
-  ) {
-    if (path !== null) lines.push(`  ${name.padEnd(8)}${base}${path}`);
-  }
-  lines.push(paint("dim", "Ctrl-C to stop"));
-  return lines;
-}
 
 /**
  * Loads `--app MODULE`: its default export must have fetch(request, info) (the `deno serve`
@@ -136,12 +73,6 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   if (worker) exitWithParent(); // a worker never outlives its supervisor
   const fileLimit = raiseFileLimit();
   await using stack = new AsyncDisposableStack();
-  let handler: Handler = embeddedHandler;
-  let openFiles: OpenFiles | null = null;
-  // The CLI's own handlers await nothing but their compressions, whose answers the server counts,
-  // so the reactor may wait for I/O on this thread (SYNC_WAIT_MS); an app's code may wait on
-  // timers or I/O outside any answer, which a synchronous wait would hold up.
-  const syncWait = config.app === null;
   const origin: Origin = { scheme: config.tls ? "https" : "http", fallbackHost: "" };
   // An --app's WebSockets get the server's reactor once it exists, and --write-timeout.
   const websocket: WebSocketContext = { deadline: null, writeTimeoutMs: config.writeTimeoutMs };
@@ -153,33 +84,12 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   const protect = config.auth
     ? await authWrapper(config.auth, (request, user) => users.set(request.head, user))
     : null;
-  if (config.app !== null) {
-    const app = await loadApp(config.app);
-    // Imported only here: the web bridge's self-tests cost ~10 ms of start-up that a file server needs not pay.
-    const { fetchHandler } = await import("../web/handler.ts");
-    handler = fetchHandler(app, { origin, websocket });
-    // Frameworks written for Deno call Deno.upgradeWebSocket: it upgrades this server's requests.
-    const { takeDenoUpgrade } = await import("../web/deno_upgrade.ts");
-    stack.use(takeDenoUpgrade());
-  } else if (config.root !== null) {
-    ({ handler, openFiles } = siteHandler(config, config.root, stack, protect));
-  }
-  if (protect && config.root === null) handler = protect(handler);
+  const { handler, openFiles } = await contentHandler(config, stack, protect, { origin, websocket });
   const reloads: Reload[] = [];
   const log = config.quiet ? null : openAccessLog(config.accessLog, config.logFormat, stack, reloads);
   if (log && config.app !== null) websocket.ended = webSocketLogger(log);
   const tls = config.tls ? stack.use(await startTls({ ...config.tls, http2: config.http2 }, worker)) : null;
-  const index = Number(Deno.env.get(WORKER_ENV));
-  const pages = withOperatorPages(handler, {
-    statusPath: config.statusPath,
-    statusPublic: config.statusPublic,
-    metricsPath: config.metricsPath,
-    healthPath: config.healthPath,
-    // With --workers the worker says which it is, and answers for its group through the files
-    // the workers share (app/operator/worker_group.ts).
-    worker: worker ? { index } : null,
-    group: worker ? WorkerGroupView.fromEnv(index) : null,
-  });
+  const pages = operatorPages(handler, config, worker);
   const options = serverOptions(
     config,
     withForwardedClient(pages?.handler ?? handler, config),
@@ -190,7 +100,6 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   if (listener) options.listener = stack.use(listener);
   const onComplete = completionHook(config, log, pages, users);
   if (onComplete) options.onComplete = onComplete;
-  if (syncWait) options.reactor = { ...options.reactor, syncWaitMs: SYNC_WAIT_MS };
   if (tls) options.tls = tls;
   if (openFiles) options.heldFiles = openFiles;
   const server = stack.use(new Server(options));
@@ -199,13 +108,7 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   pages?.attach(server);
   const bound = server.listen();
   origin.fallbackHost = formatAuthority(bound.host, bound.port);
-  if ((config.sndbuf || config.rcvbuf) && !worker) {
-    const sizes = socketBufferSizes(bound.fd);
-    console.log(
-      `socket buffers (effective, inherited by connections): SO_SNDBUF ${formatBytes(sizes.sndbuf)}, ` +
-        `SO_RCVBUF ${formatBytes(sizes.rcvbuf)}`,
-    );
-  }
+  if ((config.sndbuf || config.rcvbuf) && !worker) printSocketBuffers(bound.fd);
   // Listeners first: whoever reads the URL line may signal at once (a signal without a listener
   // would kill the process with the default action, exit code 143).
   const who = worker ? `rawserve worker ${Deno.env.get(WORKER_ENV)}` : "rawserve";
@@ -214,12 +117,7 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   stack.use(reloadOnHangup(reloads));
   // A worker prints the URL line only: its supervisor reads it as "listening", does not pass it
   // on, and prints the banner once for all.
-  const banner = bound.path !== null
-    ? [
-      `rawserve listening on ${paint("bold", `unix:${bound.path}`)} (${describeSite(config)})`,
-      paint("dim", "Ctrl-C to stop"),
-    ]
-    : bannerLines(config, bound);
+  const banner = listeningLines(config, bound);
   console.log(worker ? banner[0] : banner.join("\n"));
   if (config.statsIntervalMs !== null) stack.use(reportStats(server, config.statsIntervalMs, who));
   await server.run();
@@ -228,6 +126,58 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
     console.error(worker ? `${who}: ${formatStats(server.stats)}` : formatStats(server.stats));
   }
   return signals.exitCode;
+}
+
+/** The operator pages (--status, --metrics, --health) around `handler`, or null with none of them. */
+function operatorPages(handler: Handler, config: CliConfig, worker: boolean): OperatorPages | null {
+  const index = Number(Deno.env.get(WORKER_ENV));
+  return withOperatorPages(handler, {
+    statusPath: config.statusPath,
+    statusPublic: config.statusPublic,
+    metricsPath: config.metricsPath,
+    healthPath: config.healthPath,
+    // With --workers the worker says which it is, and answers for its group through the files
+    // the workers share (app/operator/worker_group.ts).
+    worker: worker ? { index } : null,
+    group: worker ? WorkerGroupView.fromEnv(index) : null,
+  });
+}
+
+/**
+ * What the server answers before the operator pages: --app's fetch handler, --root's site, or the
+ * embedded page; --auth-file's check (`protect`) around the site or the app. What they hold is
+ * closed by `stack`.
+ */
+async function contentHandler(
+  config: CliConfig,
+  stack: AsyncDisposableStack,
+  protect: ((handler: Handler) => Handler) | null,
+  web: { origin: Origin; websocket: WebSocketContext },
+): Promise<{ handler: Handler; openFiles: OpenFiles | null }> {
+  let handler: Handler = embeddedHandler;
+  let openFiles: OpenFiles | null = null;
+  if (config.app !== null) {
+    const app = await loadApp(config.app);
+    // Imported only here: the web bridge's self-tests cost ~10 ms of start-up that a file server needs not pay.
+    const { fetchHandler } = await import("../web/handler.ts");
+    handler = fetchHandler(app, web);
+    // Frameworks written for Deno call Deno.upgradeWebSocket: it upgrades this server's requests.
+    const { takeDenoUpgrade } = await import("../web/deno_upgrade.ts");
+    stack.use(takeDenoUpgrade());
+  } else if (config.root !== null) {
+    ({ handler, openFiles } = siteHandler(config, config.root, stack, protect));
+  }
+  if (protect && config.root === null) handler = protect(handler);
+  return { handler, openFiles };
+}
+
+/** With --sndbuf or --rcvbuf: the sizes the kernel chose (it doubles, and clamps to its limits). */
+function printSocketBuffers(fd: number): void {
+  const sizes = socketBufferSizes(fd);
+  console.log(
+    `socket buffers (effective, inherited by connections): SO_SNDBUF ${formatBytes(sizes.sndbuf)}, ` +
+      `SO_RCVBUF ${formatBytes(sizes.rcvbuf)}`,
+  );
 }
 
 /**
@@ -276,24 +226,6 @@ async function startTls(config: NonNullable<CliConfig["tls"]> & { http2: boolean
 /** The certificate's warnings (expiry, a weak key), one line each, printed once per group. */
 export function printTlsWarnings(warnings: readonly string[]): void {
   for (const warning of warnings) console.error(`rawserve: warning: ${warning}`);
-}
-
-/** Something SIGHUP reloads; returns the line that says how it went. */
-type Reload = () => string;
-
-/**
- * SIGHUP: reload what can be reloaded (the certificate and key for new connections, the
- * access-log file), one line each; with nothing to reload, one line that says so. SIGHUP never
- * stops the server: its default action would end the process without draining, and a process
- * manager or a terminal may send it at any time.
- */
-function reloadOnHangup(reloads: Reload[]): Disposable {
-  const onHangup = () => {
-    if (reloads.length === 0) console.error("rawserve: SIGHUP: nothing to reload");
-    for (const reload of reloads) console.error(`rawserve: ${reload()}`);
-  };
-  Deno.addSignalListener("SIGHUP", onHangup);
-  return { [Symbol.dispose]: () => Deno.removeSignalListener("SIGHUP", onHangup) };
 }
 
 /**
@@ -395,95 +327,13 @@ function serverOptions(
     writeTimeoutMs: config.writeTimeoutMs,
     maxBodyBytes: config.maxBodyBytes,
     maxBodyMemoryBytes: config.maxBodyMemoryBytes,
-    reactor: { yieldIntervalMs: config.yieldIntervalMs, idleSpins: config.idleSpins },
-  };
-}
-
-/**
- * Prints the counters and their rates every `intervalMs` to stderr, until disposed.
- * @param who names a worker (`rawserve worker 2`); `rawserve` alone is left out
- */
-function reportStats(server: Server, intervalMs: number, who: string): Disposable {
-  const snapshot = () => ({
-    ...server.stats,
-    errors: { ...server.stats.errors },
-    clientsLeft: { ...server.stats.clientsLeft },
-  });
-  let previous = snapshot();
-  const prefix = who === "rawserve" ? "" : `${who}: `;
-  const timer = setInterval(() => {
-    console.error(paint("dim", prefix + formatStats(server.stats, previous, intervalMs / 1000)));
-    previous = snapshot();
-  }, intervalMs);
-  return { [Symbol.dispose]: () => clearInterval(timer) };
-}
-
-/**
- * SIGINT or SIGTERM: graceful shutdown within `timeoutMs`, said at once when responses are in
- * flight (a download may hold it up to the end); a second one cuts every connection.
- * @param who the name its lines begin with (`rawserve`, `rawserve worker 2`)
- * @returns the exit code to use once the server has stopped, and the listeners' removal
- */
-function stopOnSignals(
-  server: Server,
-  config: CliConfig,
-  who: string,
-): Disposable & { readonly exitCode: number } {
-  const timeoutMs = config.shutdownTimeoutMs;
-  let signals = 0;
-  let exitCode = 0;
-  let delay: ReturnType<typeof setTimeout> | undefined;
-  const onSignal = (signal: Deno.Signal) => {
-    if (++signals === 1 && signal === "SIGTERM" && config.drainDelayMs > 0) {
-      // Health says 503 at once; the balancer stops sending, then the listener closes.
-      server.announceShutdown();
-      console.error(
-        `${who}: stopping in ${config.drainDelayMs / 1000} s (--drain-delay); health answers 503`,
-      );
-      delay = setTimeout(() => stop(), config.drainDelayMs);
-      return;
-    }
-    if (signals === 1 || delay !== undefined) stop();
-    else force();
-  };
-  // A second signal during the delay starts the graceful shutdown at once; one after that cuts.
-  const stop = () => {
-    clearTimeout(delay);
-    delay = undefined;
-    signals = 1;
-    const finished = server.shutdown(timeoutMs);
-    // shutdown() closed the idle connections before its first await: the rest owe responses.
-    const busy = server.connectionCount;
-    if (busy > 0) {
-      console.error(
-        `${who}: stopping: waiting up to ${timeoutMs / 1000} s for ${busy} ${
-          busy === 1 ? "response" : "responses"
-        } (Ctrl-C again to stop now)`,
-      );
-    }
-    finished.then((cut) => {
-      if (cut > 0) {
-        console.error(`${who}: shutdown timeout reached; cut ${cut} connection(s) with responses in flight`);
-      }
-    });
-  };
-  const force = () => {
-    const open = server.connectionCount;
-    if (open > 0) console.error(`${who}: forced exit; cut ${open} open connection(s)`);
-    server[Symbol.dispose]();
-    exitCode = 130;
-  };
-  const onInt = () => onSignal("SIGINT"), onTerm = () => onSignal("SIGTERM");
-  Deno.addSignalListener("SIGINT", onInt);
-  Deno.addSignalListener("SIGTERM", onTerm);
-  return {
-    get exitCode() {
-      return exitCode;
-    },
-    [Symbol.dispose]() {
-      clearTimeout(delay);
-      Deno.removeSignalListener("SIGINT", onInt);
-      Deno.removeSignalListener("SIGTERM", onTerm);
+    reactor: {
+      yieldIntervalMs: config.yieldIntervalMs,
+      idleSpins: config.idleSpins,
+      // The CLI's own handlers await nothing but their compressions, whose answers the server
+      // counts, so the reactor may wait for I/O on this thread (SYNC_WAIT_MS); an app's code may
+      // wait on timers or I/O outside any answer, which a synchronous wait would hold up.
+      ...(config.app === null ? { syncWaitMs: SYNC_WAIT_MS } : {}),
     },
   };
 }

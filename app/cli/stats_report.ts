@@ -2,6 +2,8 @@
 // that left by kind.
 
 import { formatBytes } from "../../http/format.ts";
+import type { Server } from "../server.ts";
+import { paint } from "./banner.ts";
 
 /** The counters a report shows. */
 export interface StatsSnapshot {
@@ -58,4 +60,23 @@ export function formatStats(now: StatsSnapshot, previous?: StatsSnapshot, second
   if (leftTotal > 0) parts.push(`clients left ${formatCount(leftTotal)} (${byKind(left)})`);
   parts.push(`errors ${byKind(now.errors) || "none"}`);
   return parts.join("; ");
+}
+
+/**
+ * Prints the counters and their rates every `intervalMs` to stderr, until disposed.
+ * @param who names a worker (`rawserve worker 2`); `rawserve` alone is left out
+ */
+export function reportStats(server: Server, intervalMs: number, who: string): Disposable {
+  const snapshot = () => ({
+    ...server.stats,
+    errors: { ...server.stats.errors },
+    clientsLeft: { ...server.stats.clientsLeft },
+  });
+  let previous = snapshot();
+  const prefix = who === "rawserve" ? "" : `${who}: `;
+  const timer = setInterval(() => {
+    console.error(paint("dim", prefix + formatStats(server.stats, previous, intervalMs / 1000)));
+    previous = snapshot();
+  }, intervalMs);
+  return { [Symbol.dispose]: () => clearInterval(timer) };
 }

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { cliCommand, exchange, get, runCli, startServer } from "./_server.ts";
-import { VERSION } from "../../app/cli/flags.ts";
+import { VERSION } from "../../app/cli/usage.ts";
 import { childPids, processAlive } from "../../scripts/measure.ts";
 
 Deno.test("--help and --version exit 0", async () => {

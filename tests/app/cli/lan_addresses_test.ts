@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { isWildcard, parseFibTrie, parseIfInet6 } from "../../../app/cli/lan_addresses.ts";
-import { absolutePath } from "../../../app/cli/run.ts";
+import { absolutePath } from "../../../app/cli/banner.ts";
 
 const FIB_TRIE = `Main:
   +-- 0.0.0.0/0 3 0 5

@@ -12,7 +12,7 @@ import {
   SOCK_NONBLOCK,
   SOCK_STREAM,
 } from "../ffi/libc.ts";
-import { makeSocketPair } from "../ffi/socket.ts";
+import { makeSocketPair } from "../ffi/unix_socket.ts";
 import { nsPerCall } from "./measure.ts";
 
 const { socket, close, read, write, epoll_create1, epoll_wait } = libc.symbols;

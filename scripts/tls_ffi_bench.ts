@@ -6,7 +6,7 @@
 
 import { parseArgs } from "node:util";
 import { libssl } from "../ffi/libssl.ts";
-import { makeSocketPair } from "../ffi/socket.ts";
+import { makeSocketPair } from "../ffi/unix_socket.ts";
 import { TlsContext } from "../app/transport/tls_context.ts";
 import { TicketKeyRing } from "../app/transport/ticket_keys.ts";
 import { nsPerCall } from "./measure.ts";

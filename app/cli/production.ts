@@ -2,7 +2,8 @@
 // to serve (a TCP port, a Unix socket, one inherited from systemd or the parent), whose word on
 // the client is taken (PROXY header, Forwarded, X-Forwarded-For), and the drain at SIGTERM.
 
-import { adoptListener, type Listener, listenUnix } from "../../ffi/socket.ts";
+import { adoptListener, type Listener } from "../../ffi/socket.ts";
+import { listenUnix } from "../../ffi/unix_socket.ts";
 import { StartupError } from "../../ffi/errno.ts";
 import type { Handler, HttpRequest, Peer } from "../../http/types.ts";
 import type { ProductionConfig } from "./production_flags.ts";

@@ -2,7 +2,8 @@
 // isolate per core, nothing shared). The parent reserves the port, starts the workers, forwards
 // SIGINT/SIGTERM, and restarts a worker that dies, with a back-off if it keeps dying.
 
-import { listenTcp, lockAbstractName } from "../../ffi/socket.ts";
+import { listenTcp } from "../../ffi/socket.ts";
+import { lockAbstractName } from "../../ffi/unix_socket.ts";
 import { formatAuthority } from "../../ffi/sockaddr.ts";
 import { SyscallError } from "../../ffi/errno.ts";
 import { EADDRINUSE } from "../../ffi/errno_numbers.ts";

@@ -12,7 +12,7 @@ import { DEFAULTS, descriptorBudget } from "../defaults.ts";
 import type { TlsConfig } from "../transport/tls.ts";
 import { type ErrorHandler, type FetchHandler, fetchHandler } from "./handler.ts";
 import type { NetAddr, UnixAddr } from "./info.ts";
-import { listenUnix } from "../../ffi/socket.ts";
+import { listenUnix } from "../../ffi/unix_socket.ts";
 import type { Origin } from "./request.ts";
 import type { WebSocketContext } from "./websocket.ts";
 import { takeDenoUpgrade } from "./deno_upgrade.ts";

@@ -5,7 +5,8 @@ import { lastErrno, libc } from "../../ffi/libc.ts";
 import { errnoName, SyscallError } from "../../ffi/errno.ts";
 import { EADDRINUSE, EAGAIN, EBADF, EINVAL } from "../../ffi/errno_numbers.ts";
 import { decodeSockaddr, encodeSockaddr, parseHost } from "../../ffi/sockaddr.ts";
-import { listenTcp, makeSocketPair, peekFd, readFd, writeFd } from "../../ffi/socket.ts";
+import { listenTcp, peekFd, readFd, writeFd } from "../../ffi/socket.ts";
+import { makeSocketPair } from "../../ffi/unix_socket.ts";
 import { memoryFile, preadFd } from "../../ffi/files.ts";
 
 /** The descriptors open in this process now. */

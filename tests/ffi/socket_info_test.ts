@@ -2,7 +2,8 @@
 // the queues from SIOCINQ/SIOCOUTQ, and the peer's address, over real loopback sockets.
 
 import assert from "node:assert/strict";
-import { acceptConnection, listenTcp, makeSocketPair, OwnedFd, writeFd } from "../../ffi/socket.ts";
+import { acceptConnection, listenTcp, OwnedFd, writeFd } from "../../ffi/socket.ts";
+import { makeSocketPair } from "../../ffi/unix_socket.ts";
 import { listenQueue, peerEndpoint, queuedBytes, readTcpInfo } from "../../ffi/socket_info.ts";
 
 function fdCount(): number {

@@ -3,7 +3,8 @@
 
 import assert from "node:assert/strict";
 import { EPOLLIN, EPOLLOUT } from "../../ffi/libc.ts";
-import { makeSocketPair, readFd, writeFd } from "../../ffi/socket.ts";
+import { readFd, writeFd } from "../../ffi/socket.ts";
+import { makeSocketPair } from "../../ffi/unix_socket.ts";
 import { Reactor } from "../../loop/reactor.ts";
 import { Timer, TimerHeap } from "../../loop/timers.ts";
 

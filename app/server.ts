@@ -21,7 +21,8 @@ import { type Proxied, ProxyHeaderGate } from "./transport/proxy_header_wait.ts"
 import type { TrustedProxies } from "./transport/trusted_proxies.ts";
 import { DEFAULTS } from "./defaults.ts";
 // Types only: the TLS modules load libssl, which a plain-HTTP server never needs.
-import type { TlsHooks, TlsTransport } from "./transport/tls_transport.ts";
+import type { TlsTransport } from "./transport/tls_transport.ts";
+import type { TlsHooks } from "./transport/tls_transport_options.ts";
 
 /** HTTP/2's ALPN protocol ID over TLS (RFC 9113 §3.2; app/transport/alpn.ts offers it). */
 const ALPN_H2 = "h2";

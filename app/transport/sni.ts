@@ -4,11 +4,18 @@
 // chosen; the connection then moves to the chosen context (SSL_set_SSL_CTX), holding a
 // reference to it until it closes (TlsTransport.chooseContext).
 
-import { libssl, SSL_CTRL, SSL_TLSEXT_ERR_OK, sslErrorReason, takeSslError } from "../../ffi/libssl.ts";
+import {
+  libssl,
+  SSL_CTRL,
+  SSL_TLSEXT_ERR_OK,
+  sslErrorReason,
+  takeSslError,
+  TLSEXT_NAMETYPE_HOST_NAME,
+} from "../../ffi/libssl.ts";
 import type { TlsContext } from "./tls_context.ts";
 import type { TlsTransport } from "./tls_transport.ts";
 
-const { SSL_CTX_callback_ctrl } = libssl.symbols;
+const { SSL_CTX_callback_ctrl, SSL_get_servername, SSL_set_SSL_CTX } = libssl.symbols;
 
 /**
  * The transport whose SSL_do_handshake is running: the callback gets the SSL, not an argument
@@ -56,4 +63,29 @@ export function chooseContextsByName(context: TlsContext): void {
 export function contextForName(contexts: readonly TlsContext[], name: Deno.PointerObject): TlsContext | null {
   for (const context of contexts) if (context.issuedFor(name)) return context;
   return null;
+}
+
+/**
+ * The servername callback's work for one connection: the name asked, the context `choose` picks
+ * for it, a reference taken, and `ssl` moved to it (its certificate, chain and key). Anything
+ * that fails leaves the connection on the default certificate.
+ * @param current the context the connection began with (the default)
+ * @returns the context moved to, retained (release it when the connection closes), or null
+ */
+export function moveToNamedContext(
+  ssl: Deno.PointerObject,
+  choose: (name: Deno.PointerObject) => TlsContext | null,
+  current: TlsContext,
+): TlsContext | null {
+  const name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_HOST_NAME);
+  if (!name) return null; // no SNI (an IP address was dialled): the default
+  const context = choose(name);
+  if (!context || context === current) return null;
+  const ctx = context.retain();
+  if (SSL_set_SSL_CTX(ssl, ctx) === null) {
+    takeSslError();
+    context.release();
+    return null;
+  }
+  return context;
 }

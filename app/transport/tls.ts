@@ -7,7 +7,8 @@ import type { Reactor } from "../../loop/reactor.ts";
 import { StartupError } from "../../ffi/errno.ts";
 import { kernelTlsAvailable, TlsContext, type TlsFiles } from "./tls_context.ts";
 import { TICKET_STATE_LENGTH, TicketKeyRing } from "./ticket_keys.ts";
-import { type TlsHooks, TlsTransport, type TlsTransportOptions } from "./tls_transport.ts";
+import { TlsTransport } from "./tls_transport.ts";
+import type { TlsHooks, TlsTransportOptions } from "./tls_transport_options.ts";
 import { chooseContextsByName, contextForName } from "./sni.ts";
 import type { TlsAcceptor } from "../server.ts";
 

@@ -12,20 +12,21 @@ import {
   SSL_ERROR,
   sslErrorReason,
   takeSslError,
-  TLSEXT_NAMETYPE_HOST_NAME,
 } from "../../ffi/libssl.ts";
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, lastErrno, libc } from "../../ffi/libc.ts";
 import { errnoName } from "../../ffi/errno.ts";
 import { EAGAIN, EPIPE, EPROTO } from "../../ffi/errno_numbers.ts";
-import { peekFd, peerAddress, readFd, shutdownWrite, writeFd } from "../../ffi/socket.ts";
-import { preadFd } from "../../ffi/files.ts";
+import { peekFd, peerAddress, shutdownWrite } from "../../ffi/socket.ts";
 import type { IoHandler, Reactor } from "../../loop/reactor.ts";
 import type { Timer } from "../../loop/timers.ts";
 import type { Session, Transport } from "../../http/types.ts";
 import type { TransportOwner } from "./socket_transport.ts";
+import type { TlsTransportOptions } from "./tls_transport_options.ts";
+import { FILE_BUF, fileChunk, releaseFileChunk } from "./tls_file_chunk.ts";
+import { answerPlainHttp, lingerEnded, REJECT_LINGER_MS } from "./plain_http_answer.ts";
 import type { TlsContext } from "./tls_context.ts";
 import { negotiatedProtocol } from "./alpn.ts";
-import { SNI_HANDSHAKE } from "./sni.ts";
+import { moveToNamedContext, SNI_HANDSHAKE } from "./sni.ts";
 
 const {
   SSL_new,
@@ -41,8 +42,6 @@ const {
   SSL_session_reused,
   SSL_get_wbio,
   SSL_sendfile,
-  SSL_get_servername,
-  SSL_set_SSL_CTX,
 } = libssl.symbols;
 const { close } = libc.symbols;
 const { BIO_ctrl } = libcrypto.symbols;
@@ -50,74 +49,12 @@ const { BIO_ctrl } = libcrypto.symbols;
 /** A TLS record's content type for a handshake (RFC 8446 §5.1); a ClientHello starts with it. */
 const RECORD_HANDSHAKE = 0x16;
 
-/**
- * File bytes read per pread when a file goes out over TLS without kernel TLS: four full TLS
- * records (16 KiB each, RFC 8446 §5.1). One buffer serves every connection: a write that
- * blocks is retried from the file (see #sendFileChunk), so no connection keeps file bytes.
- */
-export const FILE_CHUNK = 64 * 1024;
-const FILE_BUF = new Uint8Array(FILE_CHUNK);
-/** Which connection's bytes FILE_BUF holds, so a retry need not read them again. */
-let fileBufOwner: TlsTransport | null = null;
-let fileBufFd = -1;
-let fileBufOffset = -1;
-let fileBufLength = 0;
-
-/** Bytes thrown away while answering plain HTTP on the TLS port. */
-const SCRATCH = new Uint8Array(16 * 1024);
-/** At most this many reads drain a plain-HTTP request before the answer. */
-const DRAIN_READS = 4;
-/** A lingering close of a plain-HTTP answer waits at most this long for the client's FIN. */
-const REJECT_LINGER_MS = 2000;
-
-/**
- * The answer to plain HTTP sent to the TLS port, as nginx's 497 does it (a 400 on the wire),
- * in plain text because the client is not speaking TLS.
- */
-const PLAIN_HTTP_ANSWER = (() => {
-  const body = "This port speaks HTTPS: use an https:// URL.\n";
-  return new TextEncoder().encode(
-    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n" +
-      `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
-  );
-})();
+/** The first byte a client sent, peeked to tell TLS from plain HTTP. */
+const FIRST_BYTE = new Uint8Array(1);
 
 /** Where a TLS connection is in its life. */
 const STATE = { PEEK: 0, HANDSHAKE: 1, OPEN: 2, REJECTING: 3, CLOSED: 4 } as const;
 type State = typeof STATE[keyof typeof STATE];
-
-/** What the server learns from a TLS connection before it carries HTTP. */
-export interface TlsHooks {
-  /** The handshake is done: make the Connection, set `transport.connection`, read. */
-  established(transport: TlsTransport): void;
-  /**
-   * The connection ended before it carried HTTP; it is closed already.
-   * @param kind an error counter to add to (a bounded set of names), or null for none
-   */
-  ended(transport: TlsTransport, kind: string | null): void;
-}
-
-/** What a TLS connection needs from its server. */
-export interface TlsTransportOptions {
-  /**
-   * The context of the moment (a reload changes it for new connections only). The transport
-   * retains it at once and releases it when closed: SSL_new runs only at the first byte, which
-   * may come after a reload has dropped the server's reference.
-   */
-  context: TlsContext;
-  /** The whole handshake must be done within this. */
-  handshakeTimeoutMs: number;
-  /** Whether to look for kernel TLS after the handshake (the context asked for it). */
-  ktls: boolean;
-  hooks: TlsHooks;
-  /**
-   * The context for the name a client asks for by SNI (RFC 6066 §3), or null to stay on
-   * `context` (the default). Called inside the handshake with the name as OpenSSL holds it (a C
-   * string, valid during the call); what it returns must not be disposed yet (the server's
-   * current contexts). Absent: one certificate, and no name is looked at.
-   */
-  chooseContext?: (name: Deno.PointerObject) => TlsContext | null;
-}
 
 /** A TLS connection seen by a Connection as its Transport, and by the reactor as an IoHandler. */
 export class TlsTransport implements Transport, IoHandler, Disposable {
@@ -240,7 +177,7 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
    * @returns true once the SSL object exists and the handshake can run
    */
   #peek(): boolean {
-    const n = peekFd(this.#fd, SCRATCH, 1);
+    const n = peekFd(this.#fd, FIRST_BYTE, 1);
     if (n === -EAGAIN) {
       this.#setEpoll(EPOLLIN);
       return false;
@@ -249,7 +186,7 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
       this.#abort(n === 0 ? "tls handshake: peer closed" : `tls handshake: ${errnoName(-n)}`);
       return false;
     }
-    const first = SCRATCH[0]!;
+    const first = FIRST_BYTE[0]!;
     if (first >= 0x41 && first <= 0x5a) { // A-Z: a request line's method (RFC 9110 §9)
       this.#rejectPlainHttp();
       return false;
@@ -270,25 +207,11 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
     return true;
   }
 
-  /**
-   * The servername callback's work for this connection: the name asked, the context the server
-   * chooses for it, a reference taken, and the SSL moved to it (its certificate, chain and key).
-   * Anything that fails leaves the connection on the default certificate.
-   */
+  /** The servername callback's work for this connection (app/transport/sni.ts moves it). */
   chooseContext(ssl: Deno.PointerObject): void {
     const choose = this.#options.chooseContext;
     if (!choose || this.#named || !this.#ssl || !Deno.UnsafePointer.equals(ssl, this.#ssl)) return;
-    const name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_HOST_NAME);
-    if (!name) return; // no SNI (an IP address was dialled): the default
-    const context = choose(name);
-    if (!context || context === this.#options.context) return;
-    const ctx = context.retain();
-    if (SSL_set_SSL_CTX(ssl, ctx) === null) {
-      takeSslError();
-      context.release();
-      return;
-    }
-    this.#named = context;
+    this.#named = moveToNamedContext(ssl, choose, this.#options.context);
   }
 
   #established(): void {
@@ -314,17 +237,14 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
    * or REJECT_LINGER_MS.
    */
   #rejectPlainHttp(): void {
-    for (let i = 0; i < DRAIN_READS && readFd(this.#fd, SCRATCH, SCRATCH.length) > 0; i++);
-    writeFd(this.#fd, PLAIN_HTTP_ANSWER, PLAIN_HTTP_ANSWER.length);
-    shutdownWrite(this.#fd);
+    answerPlainHttp(this.#fd);
     this.#state = STATE.REJECTING;
     this.#timer!.arm(Math.min(REJECT_LINGER_MS, this.#options.handshakeTimeoutMs));
     this.#setEpoll(EPOLLIN);
   }
 
   #lingerRead(): void {
-    const n = readFd(this.#fd, SCRATCH, SCRATCH.length);
-    if (n === -EAGAIN || n > 0) return;
+    if (!lingerEnded(this.#fd)) return;
     this.#abort(null);
   }
 
@@ -414,17 +334,10 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
    * pread gives the same bytes (read again only if another connection used the buffer since).
    */
   #sendFileChunk(fileFd: number, offset: number, count: number): number {
-    const want = Math.min(count, FILE_CHUNK);
-    if (fileBufOwner !== this || fileBufFd !== fileFd || fileBufOffset !== offset || fileBufLength < want) {
-      const got = preadFd(fileFd, FILE_BUF, want, offset);
-      if (got <= 0) return got; // 0: the file shrank (the queue fails the response)
-      fileBufOwner = this;
-      fileBufFd = fileFd;
-      fileBufOffset = offset;
-      fileBufLength = got;
-    }
-    const n = this.write(FILE_BUF, Math.min(want, fileBufLength));
-    if (n > 0) fileBufOwner = null; // the next call asks for a later offset
+    const length = fileChunk(this, fileFd, offset, count);
+    if (length <= 0) return length; // 0: the file shrank (the queue fails the response)
+    const n = this.write(FILE_BUF, length);
+    if (n > 0) releaseFileChunk(this); // the next call asks for a later offset
     return n;
   }
 
@@ -543,7 +456,7 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
       this.#named = null;
       named.release();
     }
-    if (fileBufOwner === this) fileBufOwner = null;
+    releaseFileChunk(this);
     this.#reactor.forget(this.#fd);
     close(this.#fd);
     this.owner?.transportClosed(this);

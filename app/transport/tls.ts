@@ -10,7 +10,7 @@ import { TICKET_STATE_LENGTH, TicketKeyRing } from "./ticket_keys.ts";
 import { TlsTransport } from "./tls_transport.ts";
 import type { TlsHooks, TlsTransportOptions } from "./tls_transport_options.ts";
 import { chooseContextsByName, contextForName } from "./sni.ts";
-import type { TlsAcceptor } from "../server.ts";
+import type { TlsAcceptor } from "../server_options.ts";
 
 export { kernelTlsAvailable, TicketKeyRing, TlsContext };
 

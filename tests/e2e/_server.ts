@@ -4,7 +4,8 @@
 import { CACHE_FILE_MAX_BYTES } from "../../http/static/file_cache.ts";
 import assert from "node:assert/strict";
 import { RUN_PERMISSIONS } from "../../app/cli/supervisor.ts";
-import { Server, type ServerOptions } from "../../app/server.ts";
+import { Server } from "../../app/server.ts";
+import type { ServerOptions } from "../../app/server_options.ts";
 import { fdCount } from "../../scripts/measure.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;

@@ -2,7 +2,8 @@
 // escaped, a bounded table note, and the worker it came from.
 
 import assert from "node:assert/strict";
-import { formatAge, renderStatusPage } from "../../../app/operator/status_page.ts";
+import { renderStatusPage } from "../../../app/operator/status_page.ts";
+import { formatAge } from "../../../app/operator/status_numbers.ts";
 import { escapeHtml } from "../../../http/format.ts";
 import type { ConnectionRow, StatusSnapshot, WebSocketRow } from "../../../app/operator/server_status.ts";
 

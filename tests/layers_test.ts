@@ -180,6 +180,7 @@ Deno.test("serve() loads nothing only WebSockets need (node:crypto ~30 ms, the p
   assert.ok(graph.has("app/web/serve.ts") && graph.has("app/web/websocket.ts"), "the scan follows imports");
   const late = [...graph].filter((m) =>
     m === "node:crypto" || m === "node:zlib" || m === "ffi/zlib.ts" || m === "app/web/server_websocket.ts" ||
+    m === "app/web/websocket_upgrade.ts" ||
     (m.startsWith("http/ws/") && m !== "http/ws/stats.ts")
   );
   assert.deepEqual(late, [], "loaded by import() at the first request asking for a WebSocket");

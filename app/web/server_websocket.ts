@@ -1,9 +1,8 @@
-// The server's WebSocket object and what only upgrades need, loaded by import() at the first
-// request that asks for one (websocket.ts): a `socket` that behaves as the web's WebSocket
+// The server's WebSocket object, loaded by import() at the first request that asks for one
+// (websocket.ts, through websocket_upgrade.ts): a `socket` that behaves as the web's WebSocket
 // (WHATWG WebSockets: events, send(), close() and its validation, readyState, exact
-// bufferedAmount, binaryType) over the protocol in http/ws/session.ts, permessage-deflate's
-// negotiation (RFC 7692) and the 101's fields. serve() users who never upgrade never load it,
-// nor zlib.
+// bufferedAmount, binaryType) over the protocol in http/ws/session.ts, with permessage-deflate
+// (RFC 7692). serve() users who never upgrade never load it, nor zlib.
 
 import { ZStream } from "../../ffi/zlib.ts";
 import { WebSocketSession } from "../../http/ws/session.ts";
@@ -11,22 +10,16 @@ import { WS_STATE } from "../../http/ws/session_options.ts";
 import {
   type CodecFactory,
   CodecPool,
-  type DeflatePolicy,
   type Negotiated,
-  negotiateDeflate,
-  parseExtensions,
   PerMessageDeflate,
 } from "../../http/ws/permessage_deflate.ts";
 import { checkAppClose, CLOSE_REFUSAL } from "../../http/ws/close.ts";
 import { CLOSE_CODE } from "../../http/ws/frame.ts";
-import { checkMaxMessageSize, type MessageBudget } from "../../http/ws/receiver.ts";
+import type { MessageBudget } from "../../http/ws/receiver.ts";
 import { DEFAULTS } from "../defaults.ts";
-import { acceptValue } from "../../http/ws/accept.ts";
 import type { HttpResponse, Session, Transport } from "../../http/types.ts";
-import { RequestHead } from "../../http/request_head.ts";
-import { SYMBOLS } from "./internals.ts";
+import type { RequestHead } from "../../http/request_head.ts";
 import {
-  type Candidate,
   ENGINE_RESPONSE,
   FAIL_CONNECTING,
   type UpgradeWebSocketOptions,
@@ -46,73 +39,6 @@ const DECODER = new TextDecoder("utf-8", { ignoreBOM: true });
 /** The budget of sockets whose server gave none (DEFAULTS.maxWebSocketMemoryBytes for the process). */
 const MESSAGE_BUDGET: MessageBudget = { used: 0, limit: DEFAULTS.maxWebSocketMemoryBytes };
 
-/**
- * The upgrade of a request websocket.ts checked: permessage-deflate negotiated, the 101's fields
- * and the socket, which opens when the engine writes that 101.
- * @param request the handler's request
- * @param key its valid Sec-WebSocket-Key
- * @param protocol the subprotocol to answer with, "" for none
- * @throws {RangeError} for a maxMessageSize past MAX_MESSAGE_LIMIT or not an integer
- */
-export function createUpgrade(
-  request: Request,
-  candidate: Candidate,
-  key: string,
-  protocol: string,
-  options: UpgradeWebSocketOptions,
-): { socket: ServerWebSocket; response: Response } {
-  if (options.maxMessageSize !== undefined) checkMaxMessageSize(options.maxMessageSize);
-  const compression = options.compression ?? true;
-  let negotiated: Negotiated | null = null;
-  if (compression !== false) {
-    const offers = parseExtensions(request.headers.get("sec-websocket-extensions") ?? "");
-    const keep = typeof compression === "object" && compression.contextTakeover;
-    const policy: DeflatePolicy = { serverContextTakeover: keep, clientContextTakeover: keep };
-    negotiated = offers && negotiateDeflate(offers, policy);
-  }
-  const fields: [string, string][] = [
-    ["Upgrade", "websocket"],
-    ["Connection", "Upgrade"],
-    ["Sec-WebSocket-Accept", acceptValue(key)],
-  ];
-  if (protocol !== "") fields.push(["Sec-WebSocket-Protocol", protocol]);
-  if (negotiated) fields.push(["Sec-WebSocket-Extensions", negotiated.answer]);
-  const socket = new ServerWebSocket(request.url, protocol, negotiated, fields, candidate.context, options);
-  if (candidate.context.ended) {
-    socket[LOGGED] = { remote: candidate.http.peer.remoteAddress(), head: logHead(candidate.http.head) };
-  }
-  return { socket, response: switchingProtocols(fields) };
-}
-
-/** The request line, Referer and User-Agent of `head`, copied (the connection reuses its own). */
-function logHead(head: RequestHead): RequestHead {
-  const copy = new RequestHead();
-  copy.method = head.method;
-  copy.target = head.target;
-  copy.path = head.path;
-  copy.major = head.major;
-  copy.minor = head.minor;
-  for (const name of ["referer", "user-agent"]) {
-    const value = head.get(name);
-    if (value !== undefined) copy.headers.push(name, value);
-  }
-  return copy;
-}
-
-/**
- * A Response standing for the 101: status 101 where Deno's private fields allow it (a public
- * Response cannot have it), else 200; the engine sends the 101 either way.
- */
-function switchingProtocols(fields: [string, string][]): Response {
-  const response = new Response(null, { headers: fields });
-  const inner = SYMBOLS.response?.inner;
-  if (inner) {
-    const innerResponse = (response as unknown as Record<symbol, { status?: number }>)[inner];
-    if (innerResponse && typeof innerResponse.status === "number") innerResponse.status = 101;
-  }
-  return response;
-}
-
 /** Streams without context, shared by every socket of the process (made at first use). */
 let POOL: CodecPool | null = null;
 const FACTORY: CodecFactory = {
@@ -127,7 +53,7 @@ const FACTORY: CodecFactory = {
 const RECEIVED_BLOBS = new WeakMap<Blob, Uint8Array>();
 
 /** Who asked, for the access log's closing line (a friend field: not visible on the web API). */
-const LOGGED = Symbol("logged");
+export const LOGGED = Symbol("logged");
 
 /** The events a socket has handler attributes for (onopen, ...). */
 const EVENT_TYPES = ["open", "message", "error", "close"] as const;

@@ -1,9 +1,9 @@
 // upgradeWebSocket() as Deno has it, on rawserve's engine: the handshake checked strictly (RFC 6455
 // §4.2.1), and the bridge that tells the web layer which requests may be upgraded and which
 // answer opens a socket. This module is all that serve() loads: the socket, permessage-deflate
-// and the protocol (server_websocket.ts, http/ws/) are loaded by import() when the first request
-// that asks for a WebSocket arrives, before its handler runs, so upgradeWebSocket() stays
-// synchronous and a server that never upgrades never loads them.
+// and the protocol (websocket_upgrade.ts, server_websocket.ts, http/ws/) are loaded by import()
+// when the first request that asks for a WebSocket arrives, before its handler runs, so
+// upgradeWebSocket() stays synchronous and a server that never upgrades never loads them.
 
 import type { Deadline, HttpRequest, HttpResponse } from "../../http/types.ts";
 import type { RequestHead } from "../../http/request_head.ts";
@@ -11,7 +11,7 @@ import type { WebSocketTotals } from "../../http/ws/stats.ts";
 import type { MessageBudget } from "../../http/ws/receiver.ts";
 import type { HandlerInfo } from "./info.ts";
 
-type Implementation = typeof import("./server_websocket.ts");
+type Implementation = typeof import("./websocket_upgrade.ts");
 
 /** RFC 6455 §4.2.1: a key is 16 random bytes in base64, 24 characters ending in "==". */
 const KEY_PATTERN = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
@@ -106,17 +106,18 @@ export interface Candidate {
   upgrade: PendingSocket | null;
 }
 
-/** server_websocket.ts, once loaded. */
+/** websocket_upgrade.ts, once loaded. */
 let implementation: Implementation | null = null;
 let loading: Promise<Implementation> | null = null;
 
 /**
- * Loads what upgrades need (server_websocket.ts, the protocol, zlib's bindings), once; the web
- * bridge awaits it before it hands the first upgradable request to its handler.
+ * Loads what upgrades need (websocket_upgrade.ts, server_websocket.ts, the protocol, zlib's
+ * bindings), once; the web bridge awaits it before it hands the first upgradable request to its
+ * handler.
  */
 export function loadWebSocketSupport(): Promise<Implementation> | null {
   if (implementation !== null) return null;
-  return loading ??= import("./server_websocket.ts").then((module) => implementation = module);
+  return loading ??= import("./websocket_upgrade.ts").then((module) => implementation = module);
 }
 
 const CANDIDATES = new WeakMap<Request, Candidate>();

@@ -1,8 +1,9 @@
 // The TLS configuration every connection of a server shares: one SSL_CTX built from --cert and
-// --key, with TLS 1.2 as the floor, OpenSSL's default ciphers and groups, ALPN (app/transport/alpn.ts) and
-// stateless session tickets under rotating keys (app/ticket_keys.ts). Building it checks what a person could get wrong and says so in
-// one line (StartupError); the context is owned by a TlsContext, which counts the references
-// connections take (SSL_CTX_up_ref) and frees each once.
+// --key, with TLS 1.2 as the floor, OpenSSL's default ciphers and groups, ALPN (alpn.ts) and
+// stateless session tickets under rotating keys (ticket_keys.ts). Building it checks what a
+// person could get wrong (pem_files.ts) and says so in one line (StartupError); the context is
+// owned by a TlsContext, which counts the references connections take (SSL_CTX_up_ref) and frees
+// each once.
 
 import {
   cString,
@@ -25,6 +26,7 @@ import { memoryFile } from "../../ffi/files.ts";
 import type { OwnedFd } from "../../ffi/socket.ts";
 import type { TicketKeyRing } from "./ticket_keys.ts";
 import { alpnSelector } from "./alpn.ts";
+import { CERT_MARKER, checkPem, checkText, KEY_MARKER, mismatch } from "./pem_files.ts";
 
 const {
   TLS_server_method,
@@ -357,65 +359,6 @@ function ctrl(ctx: Deno.PointerObject, cmd: number, value: number, what: string)
   if (Number(SSL_CTX_ctrl(ctx, cmd, BigInt(value), null)) <= 0) {
     throw new StartupError(`Cannot ${what} of the TLS context: ${sslErrorReason(takeSslError())}`);
   }
-}
-
-function mismatch(labels: TlsFiles, reason: string): StartupError {
-  return new StartupError(
-    `${labels.key} does not match ${labels.cert} (${reason}); give the key the certificate was issued for`,
-  );
-}
-
-const CERT_MARKER = {
-  re: /-----BEGIN CERTIFICATE-----/,
-  what: "PEM certificate (-----BEGIN CERTIFICATE-----)",
-};
-const KEY_MARKER = {
-  re: /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
-  what: "PEM private key (-----BEGIN PRIVATE KEY-----)",
-};
-
-/**
- * Turns the likely mistakes in PEM text into one clear line before OpenSSL sees it.
- * @param keyName how to name the key in the advice to decrypt it
- */
-function checkText(pem: TlsFiles, labels: TlsFiles, keyName: string): void {
-  if (!CERT_MARKER.re.test(pem.cert)) {
-    throw new StartupError(`Cannot use ${labels.cert}: it holds no ${CERT_MARKER.what}`);
-  }
-  if (!KEY_MARKER.re.test(pem.key)) {
-    throw new StartupError(`Cannot use ${labels.key}: it holds no ${KEY_MARKER.what}`);
-  }
-  if (/ENCRYPTED/.test(pem.key)) {
-    throw new StartupError(
-      `Cannot use ${labels.key}: the key is encrypted with a passphrase; rawserve needs it ` +
-        `unencrypted (openssl pkey -in ${keyName} -out key.pem), readable only by its user`,
-    );
-  }
-}
-
-/**
- * Reads a PEM file the way OpenSSL will, to turn the likely mistakes into one clear line.
- * @returns the file's text
- */
-function checkPem(path: string, flag: string, marker: { re: RegExp; what: string }): string {
-  let text: string;
-  try {
-    text = new TextDecoder().decode(Deno.readFileSync(path));
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    const why = code === "ENOENT"
-      ? "no such file (ENOENT)"
-      : code === "EACCES"
-      ? "permission denied (EACCES); this user must be able to read it"
-      : code === "EISDIR"
-      ? "is a directory (EISDIR)"
-      : e instanceof Error
-      ? e.message
-      : String(e);
-    throw new StartupError(`Cannot read ${flag} ${path}: ${why}`);
-  }
-  if (!marker.re.test(text)) throw new StartupError(`Cannot use ${flag} ${path}: it holds no ${marker.what}`);
-  return text;
 }
 
 /** struct tm on x86-64 glibc: nine ints, then long tm_gmtoff and const char *tm_zone (56 bytes). */

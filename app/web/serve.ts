@@ -186,47 +186,19 @@ export function serve(
 ): HttpServer<NetAddr> | HttpServer<UnixAddr> {
   const unsupported = unsupportedPlatform();
   if (unsupported !== null) throw new Error(`serve(): ${unsupported}`);
-  // One of the two shapes; which one is told by `path`, and onListen is called with its address.
-  const options = (typeof first === "function" ? {} : first) as ServeOptions & {
-    path?: string;
-    mode?: number;
-  };
-  const handler = typeof first === "function" ? first : second ?? options.handler;
-  if (typeof handler !== "function") throw new TypeError("serve() needs a handler function");
+  const { options, handler } = serveArguments(first, second);
   const tls = tlsOptions(options);
-  const descriptors = descriptorBudget(raiseFileLimit());
   const origin: Origin = { scheme: tls ? "https" : "http", fallbackHost: "" };
   const websocket: WebSocketContext = {
     deadline: null, // the server's reactor, once it exists
     writeTimeoutMs: options.writeTimeoutMs ?? DEFAULTS.writeTimeoutMs,
     messageBudget: { used: 0, limit: options.maxWebSocketMemoryBytes ?? DEFAULTS.maxWebSocketMemoryBytes },
   };
-  const serverOptions: ServerOptions = {
-    host: options.hostname ?? "0.0.0.0",
-    port: options.port ?? 8000,
-    reusePort: options.reusePort ?? false,
-    maxConnections: options.maxConnections ?? descriptors,
-    maxDescriptors: descriptors,
-    handler: fetchHandler(handler, {
-      origin,
-      websocket,
-      ...(options.onError ? { onError: options.onError } : {}),
-    }),
-    ...limits(options),
-  };
-  if (options.path !== undefined) {
-    serverOptions.listener = listenUnix(options.path, options.mode ?? null, DEFAULTS.backlog);
-  }
+  const serverOptions = engineOptions(options, handler, origin, websocket);
   const server = new Server(serverOptions);
   websocket.deadline = (callback) => server.reactor.timer(callback);
   websocket.totals = server.webSocketTotals;
-  let bound;
-  try {
-    bound = server.listen();
-  } catch (e) {
-    server[Symbol.dispose]();
-    throw e instanceof SyscallError ? withOptionHint(e) : e;
-  }
+  const bound = listenOrDispose(server);
   // A request over a Unix socket without Host gets `localhost` in its URL.
   origin.fallbackHost = bound.path !== null ? "localhost" : formatAuthority(bound.host, bound.port);
   const addr: NetAddr | UnixAddr = bound.path !== null
@@ -261,6 +233,64 @@ export function serve(
     unref: () => server.reactor.unref(),
     [Symbol.asyncDispose]: shutdown,
   };
+}
+
+/**
+ * serve()'s arguments in either shape: (options, handler), (handler), or options with a handler;
+ * which address family is told by `path` (onListen is called with that address).
+ * @throws {TypeError} without a handler function
+ */
+function serveArguments(
+  first: ServeOptions | ServeUnixOptions | FetchHandler,
+  second: FetchHandler | undefined,
+): { options: ServeOptions & { path?: string; mode?: number }; handler: FetchHandler } {
+  const options = (typeof first === "function" ? {} : first) as ServeOptions & {
+    path?: string;
+    mode?: number;
+  };
+  const handler = typeof first === "function" ? first : second ?? options.handler;
+  if (typeof handler !== "function") throw new TypeError("serve() needs a handler function");
+  return { options, handler };
+}
+
+/**
+ * The engine's options for serve()'s: the address (or the Unix socket, bound here), the
+ * descriptor budget from the raised file limit, the web bridge's handler, and the limits given.
+ */
+function engineOptions(
+  options: ServeOptions & { path?: string; mode?: number },
+  handler: FetchHandler,
+  origin: Origin,
+  websocket: WebSocketContext,
+): ServerOptions {
+  const descriptors = descriptorBudget(raiseFileLimit());
+  const serverOptions: ServerOptions = {
+    host: options.hostname ?? "0.0.0.0",
+    port: options.port ?? 8000,
+    reusePort: options.reusePort ?? false,
+    maxConnections: options.maxConnections ?? descriptors,
+    maxDescriptors: descriptors,
+    handler: fetchHandler(handler, {
+      origin,
+      websocket,
+      ...(options.onError ? { onError: options.onError } : {}),
+    }),
+    ...limits(options),
+  };
+  if (options.path !== undefined) {
+    serverOptions.listener = listenUnix(options.path, options.mode ?? null, DEFAULTS.backlog);
+  }
+  return serverOptions;
+}
+
+/** Listens, or disposes of the server and throws the failure in the words of serve()'s options. */
+function listenOrDispose(server: Server): ReturnType<Server["listen"]> {
+  try {
+    return server.listen();
+  } catch (e) {
+    server[Symbol.dispose]();
+    throw e instanceof SyscallError ? withOptionHint(e) : e;
+  }
 }
 
 /** A listening failure in the words of serve()'s options. */

@@ -366,6 +366,13 @@ export interface LogSink {
   close(): Promise<void>;
 }
 
+/** A full disk or a closed stdout must not take the server down with it: logging stops, said once. */
+function sayWriteFailed(e: unknown): void {
+  console.error(
+    `rawserve: Cannot write the access log (${e instanceof Error ? e.message : e}); logging stops`,
+  );
+}
+
 /**
  * Opens the access-log sink: stdout, or a file opened for appending. Writes are asynchronous
  * (Deno performs them off the main thread) and one at a time, because a synchronous write to a
@@ -390,11 +397,8 @@ export function openLogSink(path: string | null): LogSink {
       try {
         for (let off = 0; off < chunk.length;) off += await out.write(chunk.subarray(off));
       } catch (e) {
-        // A full disk or a closed stdout must not take the server down with it.
         failed = true;
-        console.error(
-          `rawserve: Cannot write the access log (${e instanceof Error ? e.message : e}); logging stops`,
-        );
+        sayWriteFailed(e);
       }
       queued -= chunk.length;
       for (const old of retired.splice(0)) old.close();

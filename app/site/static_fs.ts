@@ -103,26 +103,39 @@ export function createStaticFs(
       // Deno reads directories by path, outside openat2's containment: resolve the path again
       // so a directory swapped for a link since it was opened cannot list what lies outside.
       if (!followSymlinks && !inside(await Deno.realPath(base))) throw new Deno.errors.PermissionDenied();
-      const entries: DirEntry[] = [];
-      let truncated = false, seen = 0;
-      let batch: Deno.DirEntry[] = [];
-      const describeBatch = async () => {
-        const described = await Promise.all(batch.map((e) => describeEntry(base, e, followSymlinks, inside)));
-        for (const d of described) if (d) entries.push(d);
-        batch = [];
-      };
-      for await (const entry of Deno.readDir(base)) {
-        if (seen === MAX_LISTING_SCAN) {
-          truncated = true;
-          break;
-        }
-        seen++;
-        batch.push(entry);
-        if (batch.length === STAT_BATCH) await describeBatch();
-      }
-      await describeBatch();
-      return { entries, truncated };
+      return await listDirectory(base, followSymlinks, inside);
     },
     [Symbol.dispose]: () => root[Symbol.dispose](),
   };
+}
+
+/**
+ * The entries of the directory at `base`, described STAT_BATCH at a time; past MAX_LISTING_SCAN
+ * entries the scan stops and the listing says it is truncated.
+ * @param inside whether a resolved path lies beneath the root
+ */
+async function listDirectory(
+  base: string,
+  followSymlinks: boolean,
+  inside: (real: string) => boolean,
+): Promise<{ entries: DirEntry[]; truncated: boolean }> {
+  const entries: DirEntry[] = [];
+  let truncated = false, seen = 0;
+  let batch: Deno.DirEntry[] = [];
+  const describeBatch = async () => {
+    const described = await Promise.all(batch.map((e) => describeEntry(base, e, followSymlinks, inside)));
+    for (const d of described) if (d) entries.push(d);
+    batch = [];
+  };
+  for await (const entry of Deno.readDir(base)) {
+    if (seen === MAX_LISTING_SCAN) {
+      truncated = true;
+      break;
+    }
+    seen++;
+    batch.push(entry);
+    if (batch.length === STAT_BATCH) await describeBatch();
+  }
+  await describeBatch();
+  return { entries, truncated };
 }

@@ -64,50 +64,9 @@ export function fetchHandler(handle: FetchHandler, options: FetchHandlerOptions)
   const onError = options.onError ?? defaultOnError;
   const origin = options.origin;
   const websocket = options.websocket ?? null;
-
-  /**
-   * A request asking for a WebSocket: the handler may call upgradeWebSocket() on it, and its
-   * answer is either that upgrade's 101 or an ordinary response (the socket then fails, as in Deno).
-   */
-  async function handleUpgradable(
-    http: HttpRequest,
-    info: HandlerInfo,
-    context: WebSocketContext,
-  ): Promise<HttpResponse> {
-    // What upgrades need is loaded at the first request that asks for one (then never again).
-    const loading = loadWebSocketSupport();
-    if (loading !== null) await loading;
-    const request = webRequest(http.head, http.body, { origin, info });
-    registerCandidate(request, http, info, context);
-    let response: unknown;
-    try {
-      response = await handle(request, info);
-    } catch (error) {
-      settleCandidate(request, null);
-      return failed(error);
-    }
-    const upgrade = settleCandidate(request, response instanceof Response ? response : null);
-    if (upgrade) return upgrade;
-    try {
-      return engineResponse(response);
-    } catch (error) {
-      return failed(error);
-    }
-  }
-
-  /** The answer when the handler, or the conversion of its Response, failed. */
-  function failed(error: unknown): HttpResponse | Promise<HttpResponse> {
-    // The engine refused the request's body (too large, malformed, too slow) and answers it
-    // itself; the handler's rejection that followed is not the application's bug.
-    if (error instanceof HttpError) return statusResponse(error.status);
-    try {
-      const answer = onError(error);
-      if (answer instanceof Response) return engineResponse(answer);
-      return Promise.resolve(answer).then(engineResponse).catch(onErrorFailed);
-    } catch (nested) {
-      return onErrorFailed(nested);
-    }
-  }
+  // Made once, not per request: the answer to a failure, and what an upgradable request needs.
+  const failed = (error: unknown) => answerFailure(error, onError);
+  const upgradable = { handle, origin, failed };
 
   return function handleFetch(http: HttpRequest): HttpResponse | Promise<HttpResponse> {
     const method = http.head.method;
@@ -115,7 +74,7 @@ export function fetchHandler(handle: FetchHandler, options: FetchHandlerOptions)
     // tunnel (RFC 9110 §9.3.6) or reflect requests (§9.3.8).
     if (method === "CONNECT" || method === "TRACE") return statusResponse(STATUS.NOT_IMPLEMENTED);
     const info = new HandlerInfo(http);
-    if (websocket && asksForWebSocket(http)) return handleUpgradable(http, info, websocket);
+    if (websocket && asksForWebSocket(http)) return handleUpgradable(http, info, websocket, upgradable);
     let result: Response | Promise<Response>;
     try {
       result = handle(webRequest(http.head, http.body, { origin, info }), info);
@@ -131,6 +90,55 @@ export function fetchHandler(handle: FetchHandler, options: FetchHandlerOptions)
     }
     return Promise.resolve(result).then(engineResponse).catch(failed);
   };
+}
+
+/**
+ * A request asking for a WebSocket: the handler may call upgradeWebSocket() on it, and its
+ * answer is either that upgrade's 101 or an ordinary response (the socket then fails, as in Deno).
+ */
+async function handleUpgradable(
+  http: HttpRequest,
+  info: HandlerInfo,
+  context: WebSocketContext,
+  { handle, origin, failed }: {
+    handle: FetchHandler;
+    origin: Origin;
+    failed: (error: unknown) => HttpResponse | Promise<HttpResponse>;
+  },
+): Promise<HttpResponse> {
+  // What upgrades need is loaded at the first request that asks for one (then never again).
+  const loading = loadWebSocketSupport();
+  if (loading !== null) await loading;
+  const request = webRequest(http.head, http.body, { origin, info });
+  registerCandidate(request, http, info, context);
+  let response: unknown;
+  try {
+    response = await handle(request, info);
+  } catch (error) {
+    settleCandidate(request, null);
+    return failed(error);
+  }
+  const upgrade = settleCandidate(request, response instanceof Response ? response : null);
+  if (upgrade) return upgrade;
+  try {
+    return engineResponse(response);
+  } catch (error) {
+    return failed(error);
+  }
+}
+
+/** The answer when the handler, or the conversion of its Response, failed. */
+function answerFailure(error: unknown, onError: ErrorHandler): HttpResponse | Promise<HttpResponse> {
+  // The engine refused the request's body (too large, malformed, too slow) and answers it
+  // itself; the handler's rejection that followed is not the application's bug.
+  if (error instanceof HttpError) return statusResponse(error.status);
+  try {
+    const answer = onError(error);
+    if (answer instanceof Response) return engineResponse(answer);
+    return Promise.resolve(answer).then(engineResponse).catch(onErrorFailed);
+  } catch (nested) {
+    return onErrorFailed(nested);
+  }
 }
 
 /** onError itself failed: log both and answer 500. */

@@ -75,7 +75,7 @@ async function supervise(config: CliConfig, args: string[]): Promise<number> {
     );
     const keys = TicketKeyRing.fresh();
     using tls = new TlsServer(config.tls, keys);
-    printTlsWarnings(tls.context.warnings());
+    printTlsWarnings(tls.contexts.flatMap((c) => c.warnings()));
     // Each worker reads the ring's state of the moment on its stdin, never from its environment.
     env[TICKET_KEYS_ENV] = TICKET_KEYS_ON_STDIN;
     input = () => keys.toBytes();

@@ -62,6 +62,13 @@ export const LIBSSL = {
   // ossl_ssize_t (SSL *, int fd, off_t offset, size_t size, int flags): kernel TLS only. Its
   // 64-bit arguments cost a BigInt per call, once per sendfile of up to 2^30 bytes.
   SSL_sendfile: { parameters: ["pointer", "i32", "i64", "usize", "i32"], result: "i64" },
+  // For SNI (RFC 6066 §3), inside the servername callback that SSL_CTX_callback_ctrl installs
+  // (SSL_CTX_set_tlsext_servername_callback expands to it): int cb(SSL *, int *alert, void *arg).
+  // const char *(const SSL *, int type): the name the client asked for, or NULL
+  SSL_get_servername: { parameters: ["pointer", "i32"], result: "pointer" },
+  // SSL_CTX *(SSL *, SSL_CTX *): serve this connection from another context (its certificate);
+  // the SSL takes its own reference to it and drops the one it held on the previous
+  SSL_set_SSL_CTX: { parameters: ["pointer", "pointer"], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 export const LIBCRYPTO = {
@@ -88,6 +95,10 @@ export const LIBCRYPTO = {
   ASN1_TIME_to_tm: { parameters: ["pointer", "buffer"], result: "i32" }, // int (const ASN1_TIME *, struct tm *)
   X509_get_subject_name: { parameters: ["pointer"], result: "pointer" }, // X509_NAME *(const X509 *)
   X509_NAME_oneline: { parameters: ["pointer", "buffer", "i32"], result: "pointer" }, // char *(const X509_NAME *, char *buf, int size)
+  // int (X509 *, const char *name, size_t namelen, unsigned int flags, char **peername): 1 when
+  // the certificate was issued for the name (subjectAltName DNS entries, wildcards as RFC 6125
+  // §6.4.3 allows, the subject's CN only without any). namelen 0: a C string.
+  X509_check_host: { parameters: ["pointer", "pointer", "usize", "u32", "pointer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 function open<T extends Deno.ForeignLibraryInterface>(name: string, symbols: T): Deno.DynamicLibrary<T> {
@@ -137,6 +148,7 @@ export const SSL_CTRL = {
   MODE: 33,
   SET_READ_AHEAD: 41,
   SET_SESS_CACHE_MODE: 44,
+  SET_TLSEXT_SERVERNAME_CB: 53,
   SET_TLSEXT_TICKET_KEY_CB: 72,
   SET_MIN_PROTO_VERSION: 123,
 } as const;
@@ -150,6 +162,10 @@ export const EVP_MAX_IV_LENGTH = 16;
 export const SSL_TLSEXT_ERR_OK = 0;
 export const SSL_TLSEXT_ERR_ALERT_FATAL = 2;
 export const BIO_CTRL_GET_KTLS_SEND = 73;
+/** SSL_get_servername's type: a DNS host name, the only type RFC 6066 §3 defines. */
+export const TLSEXT_NAMETYPE_HOST_NAME = 0;
+/** X509_check_host: `*` stands for a whole label (`*.example.com`), never part of one (`w*.example.com`). */
+export const X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS = 0x4;
 
 const { ERR_get_error, ERR_clear_error, ERR_reason_error_string } = libcrypto.symbols;
 

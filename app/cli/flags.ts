@@ -74,7 +74,9 @@ Options:
   --max-body-memory BYTES   request-body bytes all connections may hold, 503 beyond
                             (default ${DEFAULTS.maxBodyMemoryBytes})
   --cert FILE               serve HTTPS with this PEM certificate (the chain may follow it)
-  --key FILE                the certificate's PEM private key (unencrypted); SIGHUP reloads both
+  --key FILE                the certificate's PEM private key (unencrypted); SIGHUP reloads both;
+                            repeat the pair for more sites: SNI picks the one issued for the
+                            name asked, the first pair is the default
   --tls-tickets on|off      TLS session tickets, for resumed handshakes (default on)
   --http2 on|off            HTTP/2: offered as h2 by ALPN over TLS, and h2c for clients that open
                             with its preface on a cleartext port (RFC 9113 §3.3; default on)
@@ -155,7 +157,14 @@ export interface CliConfig {
   metricsPath: string | null;
   healthPath: string | null;
   /** HTTPS: certificate, key and handshake deadline; null for plain HTTP. */
-  tls: { cert: string; key: string; handshakeTimeoutMs: number; tickets: boolean } | null;
+  tls: {
+    cert: string;
+    key: string;
+    /** The pairs after the first, for other names (SNI); the first is the default. */
+    others: { cert: string; key: string }[];
+    handshakeTimeoutMs: number;
+    tickets: boolean;
+  } | null;
 }
 
 /** A usage error: printed as one line, exit code 2. */
@@ -227,8 +236,8 @@ const FLAGS = {
   "status-public": { type: "boolean" },
   metrics: { type: "string" },
   health: { type: "string" },
-  cert: { type: "string" },
-  key: { type: "string" },
+  cert: { type: "string", multiple: true },
+  key: { type: "string", multiple: true },
   "handshake-timeout": { type: "string" },
   "tls-tickets": { type: "string" },
   http2: { type: "string" },
@@ -287,14 +296,20 @@ function tlsConfig(v: Flags): CliConfig["tls"] {
     }
     return null;
   }
-  if (!cert || !key) {
+  if (!cert?.length || !key?.length) {
     throw new UsageError(
-      `HTTPS needs both --cert FILE and --key FILE (PEM); ${cert ? "--key" : "--cert"} is missing`,
+      `HTTPS needs both --cert FILE and --key FILE (PEM); ${cert?.length ? "--key" : "--cert"} is missing`,
+    );
+  }
+  if (cert.length !== key.length) {
+    throw new UsageError(
+      `Each --cert needs its --key, in the same order: ${cert.length} --cert and ${key.length} --key given`,
     );
   }
   return {
-    cert,
-    key,
+    cert: cert[0]!,
+    key: key[0]!,
+    others: cert.slice(1).map((c, i) => ({ cert: c, key: key[i + 1]! })),
     handshakeTimeoutMs: seconds("handshake-timeout", v["handshake-timeout"], DEFAULTS.handshakeTimeoutMs),
     tickets: onOff("tls-tickets", v["tls-tickets"], true),
   };

@@ -10,14 +10,18 @@ import {
   withIntrospection,
 } from "../operator/introspection.ts";
 import { ResponseMetrics } from "../operator/response_metrics.ts";
-import type { StatusSource } from "../operator/server_status.ts";
+import { collectStatus, type StatusSource } from "../operator/server_status.ts";
+import { PUBLISH_INTERVAL_MS } from "../operator/worker_group.ts";
 
 /** The site's handler with the operator's paths in front, and what the server must be given. */
 export interface OperatorPages {
   handler: Handler;
   /** The server's onComplete: responses counted by status and protocol, and timed. */
   onComplete: (status: number, ms: number, protocol: HttpProtocol) => void;
-  /** Tells the pages which server they describe, once it exists. */
+  /**
+   * Tells the pages which server they describe, once it exists; in a --workers group, starts
+   * publishing this worker's numbers for its siblings on the server's reactor.
+   */
   attach(server: Server): void;
 }
 
@@ -54,6 +58,16 @@ export function withOperatorPages(site: Handler, options: IntrospectionOptions):
     onComplete: (status, ms, protocol) => metrics.record(status, ms, protocol),
     attach: (s) => {
       server = s;
+      const group = options.group;
+      if (!group) return;
+      const worker = options.worker ?? null;
+      // A reactor timer, not setInterval: the reactor may block in epoll_wait, where Deno's
+      // timers do not run. It is disposed with the reactor's other timers when the server stops.
+      const timer = s.reactor.timer(() => {
+        group.publish(collectStatus(source, { rows: false, worker }));
+        timer.arm(PUBLISH_INTERVAL_MS);
+      });
+      timer.arm(0);
     },
   };
 }

@@ -27,6 +27,7 @@ import type { WebSocketContext } from "../web/websocket.ts";
 import { WORKER_ENV } from "./supervisor.ts";
 import { type OperatorPages, withOperatorPages } from "./operator_pages.ts";
 import { isIntrospectionPath } from "../operator/introspection.ts";
+import { WorkerGroupView } from "../operator/worker_group.ts";
 import { isWildcard, lanAddresses } from "./lan_addresses.ts";
 import { authWrapper, plainHttpWarning } from "./auth.ts";
 import type { LogEntry, LogFormat } from "./access_log.ts";
@@ -160,13 +161,16 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   const reloads: Reload[] = [];
   const log = config.quiet ? null : openAccessLog(config.accessLog, config.logFormat, stack, reloads);
   const tls = config.tls ? stack.use(await startTls({ ...config.tls, http2: config.http2 }, worker)) : null;
+  const index = Number(Deno.env.get(WORKER_ENV));
   const pages = withOperatorPages(handler, {
     statusPath: config.statusPath,
     statusPublic: config.statusPublic,
     metricsPath: config.metricsPath,
     healthPath: config.healthPath,
-    // With --workers each worker answers for itself, and says which it is.
-    worker: worker ? { index: Number(Deno.env.get(WORKER_ENV)) } : null,
+    // With --workers the worker says which it is, and answers for its group through the files
+    // the workers share (app/operator/worker_group.ts).
+    worker: worker ? { index } : null,
+    group: worker ? WorkerGroupView.fromEnv(index) : null,
   });
   const options = serverOptions(config, pages?.handler ?? handler, fileLimit, worker);
   const onComplete = completionHook(config, log, pages, users);
@@ -239,7 +243,7 @@ function siteHandler(
 async function startTls(config: NonNullable<CliConfig["tls"]> & { http2: boolean }, worker: boolean) {
   const { TlsServer, inheritedTicketKeys } = await import("../transport/tls.ts");
   const tls = new TlsServer(config, inheritedTicketKeys() ?? undefined);
-  if (!worker) printTlsWarnings(tls.context.warnings());
+  if (!worker) printTlsWarnings(tls.contexts.flatMap((c) => c.warnings()));
   return tls;
 }
 

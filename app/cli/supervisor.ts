@@ -6,6 +6,7 @@ import { listenTcp, lockAbstractName } from "../../ffi/socket.ts";
 import { formatAuthority } from "../../ffi/sockaddr.ts";
 import { SyscallError } from "../../ffi/errno.ts";
 import { EADDRINUSE } from "../../ffi/errno_numbers.ts";
+import { GROUP_DIR_ENV, GROUP_SIZE_ENV } from "../operator/worker_group.ts";
 
 /** Environment variable that marks a worker process (its value is the worker's index). */
 export const WORKER_ENV = "RAWSERVE_WORKER";
@@ -250,6 +251,25 @@ function forwardSignals(group: WorkerGroup, signals: Deno.Signal[]): Disposable 
 }
 
 /**
+ * The directory where the workers publish their numbers for each other (one metrics view for
+ * the group: app/operator/worker_group.ts). Private to this user (mode 0700, as
+ * Deno.makeTempDirSync makes it), removed with what is in it when the group stops.
+ */
+function groupDirectory(): Disposable & { path: string } {
+  const path = Deno.makeTempDirSync({ prefix: "rawserve-group-" });
+  return {
+    path,
+    [Symbol.dispose]() {
+      try {
+        Deno.removeSync(path, { recursive: true });
+      } catch {
+        // already gone (a tmp cleaner); nothing else holds it
+      }
+    },
+  };
+}
+
+/**
  * Runs the workers until a signal stops them.
  * @returns the exit code
  * @throws {SyscallError} when the port cannot be reserved (printed by the caller)
@@ -258,9 +278,10 @@ export async function superviseWorkers(options: SupervisorOptions): Promise<numb
   const { lock, reservation } = reservePort(options.host, options.port);
   using _lock = lock;
   using _reservation = reservation;
+  using shared = groupDirectory();
   const group = new WorkerGroup(
     [...selfCommand(), ...workerArgs(options.args, reservation.port)],
-    options.env,
+    { ...options.env, [GROUP_DIR_ENV]: shared.path, [GROUP_SIZE_ENV]: String(options.workers) },
     options.input ?? null,
   );
   const started = await Promise.all(Array.from({ length: options.workers }, (_, i) => group.start(i)));

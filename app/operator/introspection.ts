@@ -7,7 +7,8 @@ import type { Handler, HttpRequest, HttpResponse } from "../../http/types.ts";
 import { STATUS, statusResponse } from "../../http/status.ts";
 import { parseHost } from "../../ffi/sockaddr.ts";
 import { collectStatus, type StatusSource } from "./server_status.ts";
-import { METRICS_CONTENT_TYPE, renderMetrics } from "./metrics_text.ts";
+import { METRICS_CONTENT_TYPE, renderGroupMetrics, renderMetrics } from "./metrics_text.ts";
+import { summarizeGroup, type WorkerGroupView } from "./worker_group.ts";
 import { renderStatusPage } from "./status_page.ts";
 import { prefersJson } from "../../http/negotiation.ts";
 
@@ -23,6 +24,11 @@ export interface IntrospectionOptions {
   healthPath?: string | null;
   /** This process's place in a --workers group: pages and metrics say which worker answered. */
   worker?: { index: number } | null;
+  /**
+   * The files a --workers group shares (worker_group.ts): the metrics answer for the whole
+   * group, and the status page lists the other workers. Without it each worker answers for itself.
+   */
+  group?: WorkerGroupView | null;
 }
 
 /** Whether any introspection path is configured (then responses are counted and timed). */
@@ -144,7 +150,6 @@ function answerRoute(
   if (method !== "GET" && method !== "HEAD") {
     return statusResponse(STATUS.METHOD_NOT_ALLOWED, { headers: ALLOW });
   }
-  const worker = options.worker ?? null;
   switch (route) {
     case "health":
       // A load balancer's check: 503 takes this server out of rotation while it drains; the
@@ -160,11 +165,16 @@ function answerRoute(
       return {
         status: STATUS.OK,
         headers: ["Content-Type", METRICS_CONTENT_TYPE, ...NO_STORE],
-        body: renderMetrics(collectStatus(source, { rows: false, worker })),
+        body: metricsText(options, source),
       };
     case "status":
       return statusPage(request, options, source);
   }
+}
+
+function metricsText(options: IntrospectionOptions, source: StatusSource): string {
+  const own = collectStatus(source, { rows: false, worker: options.worker ?? null });
+  return options.group ? renderGroupMetrics(options.group.members(own)) : renderMetrics(own);
 }
 
 function statusPage(request: HttpRequest, options: IntrospectionOptions, source: StatusSource): HttpResponse {
@@ -184,6 +194,11 @@ function statusPage(request: HttpRequest, options: IntrospectionOptions, source:
     }
   }
   const snapshot = collectStatus(source, { rows: true, worker: options.worker ?? null });
+  if (options.group) {
+    // Siblings read the published copy: the totals, not this page's rows.
+    const bare = { ...snapshot, system: null, connections: { ...snapshot.connections, rows: [] } };
+    snapshot.group = summarizeGroup(options.group.members(bare));
+  }
   if (prefersJson(request.head.get("accept"))) {
     return {
       status: STATUS.OK,

@@ -5,6 +5,7 @@
 // `le="+Inf"` (equal to `_count`), then `_sum` and `_count`.
 
 import type { StatusSnapshot } from "./server_status.ts";
+import type { GroupMember } from "./worker_group.ts";
 
 /** The Content-Type of format 0.0.4 (a missing version means "the newest", which may change). */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -12,11 +13,19 @@ export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 type Labels = Readonly<Record<string, string>>;
 type Sample = readonly [suffix: string, labels: Labels, value: number];
 
+/**
+ * How a --workers group's series add up into the group's own (no `worker` label): counts and
+ * sizes add, the start time is the earliest, draining is anyone's; a per-process setting
+ * (the descriptor limit, the spin budget) has no group value.
+ */
+type Total = "sum" | "min" | "max" | "none";
+
 interface Family {
   name: string;
   type: "counter" | "gauge" | "histogram";
   help: string;
   samples: Sample[];
+  total: Total;
 }
 
 /** Label values escape backslash, double quote and line feed as `\\`, `\"` and `\n`. */
@@ -50,8 +59,14 @@ function byLabel(label: string, counts: Record<string, number>): Sample[] {
 }
 
 /** One family, with its samples. */
-function family(name: string, type: Family["type"], help: string, samples: Sample[]): Family {
-  return { name, type, help, samples };
+function family(
+  name: string,
+  type: Family["type"],
+  help: string,
+  samples: Sample[],
+  total: Total = "sum",
+): Family {
+  return { name, type, help, samples, total };
 }
 
 /** The families, in a fixed order, from one snapshot. */
@@ -128,6 +143,7 @@ function processFamilies(s: StatusSnapshot): Family[] {
       "gauge",
       "The soft limit on open descriptors (RLIMIT_NOFILE).",
       s.process.fdLimit >= 0 ? one(s.process.fdLimit) : [],
+      "none",
     ),
     family(
       "rawserve_accept_queue_length",
@@ -141,13 +157,14 @@ function processFamilies(s: StatusSnapshot): Family[] {
       "The listener's backlog in force (listen() capped at net.core.somaxconn).",
       queue ? one(queue.backlog) : [],
     ),
-    family("rawserve_draining", "gauge", "1 while shutting down gracefully.", one(+s.draining)),
+    family("rawserve_draining", "gauge", "1 while shutting down gracefully.", one(+s.draining), "max"),
     family("rawserve_resident_memory_bytes", "gauge", "Resident set size.", one(s.process.rssBytes)),
     family(
       "rawserve_start_time_seconds",
       "gauge",
       "Start time of the process, Unix seconds.",
       one(s.process.startTimeS),
+      "min",
     ),
   ];
 }
@@ -179,6 +196,7 @@ function reactorFamilies(s: StatusSnapshot): Family[] {
       "gauge",
       "Empty polls the reactor spins before it blocks, as adapted now.",
       one(s.reactor.spinBudget),
+      "none",
     ),
   ];
 }
@@ -198,5 +216,75 @@ export function renderMetrics(snapshot: StatusSnapshot): string {
       lines.push(`${family.name}${suffix}${formatLabels({ ...base, ...labels })} ${formatValue(value)}`);
     }
   }
+  return lines.join("\n") + "\n";
+}
+
+/** A family's header lines. */
+function header(family: Family): string[] {
+  return [`# HELP ${family.name} ${escapeHelp(family.help)}`, `# TYPE ${family.name} ${family.type}`];
+}
+
+function sampleLine(name: string, suffix: string, labels: Labels, value: number): string {
+  return `${name}${suffix}${formatLabels(labels)} ${formatValue(value)}`;
+}
+
+/**
+ * The group's samples of one family: the members' samples with the same suffix and labels
+ * combined by the family's rule, in first-seen order (which keeps a histogram's buckets in
+ * increasing order: every member has the same ones), other families' sorted by labels.
+ */
+function groupTotals(kind: Family, all: readonly Family[]): Sample[] {
+  const merged = new Map<string, [string, Labels, number]>();
+  for (const f of all) {
+    for (const [suffix, labels, value] of f.samples) {
+      const key = suffix + formatLabels(labels);
+      const seen = merged.get(key);
+      if (!seen) merged.set(key, [suffix, labels, value]);
+      else if (kind.total === "sum") seen[2] += value;
+      else if (kind.total === "min") seen[2] = Math.min(seen[2], value);
+      else seen[2] = Math.max(seen[2], value);
+    }
+  }
+  const out = [...merged.entries()];
+  if (kind.type !== "histogram") out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return out.map(([, sample]) => sample);
+}
+
+/**
+ * A --workers group's metrics, answered by whichever worker the scrape reached: each family
+ * has the group's series first (no `worker` label: sums, or the earliest start, or whether any
+ * drains), then every member's own series labelled `worker="N"`. Sum the unlabelled series, or
+ * the labelled ones, never both. `rawserve_worker_snapshot_age_seconds` says how old each
+ * member's numbers are (0 for the worker that answered; at most about PUBLISH_INTERVAL_MS for
+ * the others while they run).
+ * @param members the group's snapshots, by index (worker_group.ts)
+ */
+export function renderGroupMetrics(members: readonly GroupMember[]): string {
+  const perMember = members.map((m) => families(m.snapshot));
+  const lines: string[] = [];
+  const first = perMember[0] ?? [];
+  for (let i = 0; i < first.length; i++) {
+    const kind = first[i]!;
+    const all = perMember.map((fs) => fs[i]!);
+    if (all.every((f) => f.samples.length === 0)) continue;
+    lines.push(...header(kind));
+    if (kind.total !== "none") {
+      for (const [suffix, labels, value] of groupTotals(kind, all)) {
+        lines.push(sampleLine(kind.name, suffix, labels, value));
+      }
+    }
+    members.forEach((m, j) => {
+      for (const [suffix, labels, value] of all[j]!.samples) {
+        lines.push(sampleLine(kind.name, suffix, { worker: String(m.index), ...labels }, value));
+      }
+    });
+  }
+  const age = family(
+    "rawserve_worker_snapshot_age_seconds",
+    "gauge",
+    "How old each worker's numbers in this answer are (0 for the worker that answered).",
+    members.map((m) => ["", { worker: String(m.index) }, m.ageS] as const),
+  );
+  lines.push(...header(age), ...age.samples.map(([s, l, v]) => sampleLine(age.name, s, l, v)));
   return lines.join("\n") + "\n";
 }

@@ -10,6 +10,7 @@ import { listenQueue, peerEndpoint, queuedBytes, readTcpInfo, type TcpInfo } fro
 import type { HttpProtocol, HttpSession, StreamFacts } from "../../http/types.ts";
 import type { ConnectionStats } from "../../http/stats.ts";
 import type { ResponseMetrics } from "./response_metrics.ts";
+import type { GroupSummary } from "./worker_group.ts";
 
 /**
  * Connections shown at most from each end: the N oldest and the N with the most requests. Each
@@ -73,6 +74,8 @@ export interface StatusSnapshot {
   };
   /** This process's place in a --workers group, or null when it serves alone. */
   worker: { index: number } | null;
+  /** On the status page of a --workers group: every worker, from their latest published numbers. */
+  group?: GroupSummary[];
   draining: boolean;
   /** Null once the listener is closed (draining). */
   listener: { backlog: number; acceptQueue: number } | null;

@@ -305,9 +305,24 @@ function connectionsSection(s: StatusSnapshot): string {
     `<details><summary>What the columns mean</summary><dl class="legend">${legend}</dl></details></section>`;
 }
 
+/**
+ * The group's workers, each with its pid, requests and open connections (as of its latest
+ * published numbers, whose age is given). The port is shared, so a link cannot choose one:
+ * reloading the page reaches one at random.
+ */
+function groupList(s: StatusSnapshot): string {
+  return (s.group ?? []).map((w) =>
+    `worker ${w.index} (pid ${w.pid}, ${n(w.requests)} requests, ${n(w.open)} open` +
+    (w.index === s.worker?.index ? ", this one)" : `, as of ${w.ageS} s ago)`)
+  ).join(", ");
+}
+
 function summaryLine(s: StatusSnapshot): string {
   const who = s.worker
-    ? `pid ${s.process.pid} · worker ${s.worker.index}: each worker answers for itself, a reload may reach another`
+    ? `pid ${s.process.pid} · worker ${s.worker.index} answered` +
+      (s.group
+        ? ` (the connections below are its own); the group: ${groupList(s)}`
+        : ": each worker answers for itself, a reload may reach another")
     : `pid ${s.process.pid}`;
   const state = s.draining ? `<b class="draining">draining</b>` : `<b class="serving">serving</b>`;
   return `<p id="top" class="sub">${state} · ${who} · up ${formatAge(s.process.uptimeS * 1000)}</p>`;

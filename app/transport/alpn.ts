@@ -11,9 +11,12 @@ const { SSL_get0_alpn_selected } = libssl.symbols;
 /** The protocol IDs we speak (RFC 7301 §6, IANA's registry): HTTP/2 over TLS, and HTTP/1.1. */
 export const ALPN = { H2: "h2", HTTP11: "http/1.1" } as const;
 
+const ENCODER = new TextEncoder();
+const H2_ID = ENCODER.encode(ALPN.H2);
+const HTTP11_ID = ENCODER.encode(ALPN.HTTP11);
 /** The server's preference: h2 first when HTTP/2 is on (RFC 9113 §3.2), as nginx and Caddy do. */
-const WITH_H2: readonly Uint8Array[] = [ALPN.H2, ALPN.HTTP11].map((name) => new TextEncoder().encode(name));
-const HTTP11_ONLY: readonly Uint8Array[] = WITH_H2.slice(1);
+const WITH_H2: readonly Uint8Array[] = [H2_ID, HTTP11_ID];
+const HTTP11_ONLY: readonly Uint8Array[] = [HTTP11_ID];
 
 /**
  * Where the first of `preferred` that the client offers starts in the client's list, in the
@@ -92,8 +95,7 @@ export function negotiatedProtocol(ssl: Deno.PointerObject): string {
   const length = SELECTED_LENGTH[0]!;
   if (!pointer || length === 0) return "";
   const selected = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(pointer, length));
-  for (const [i, name] of WITH_H2.entries()) {
-    if (name.length === length && equalAt(selected, 0, name)) return i === 0 ? ALPN.H2 : ALPN.HTTP11;
-  }
+  if (length === H2_ID.length && equalAt(selected, 0, H2_ID)) return ALPN.H2;
+  if (length === HTTP11_ID.length && equalAt(selected, 0, HTTP11_ID)) return ALPN.HTTP11;
   return "";
 }

@@ -1,12 +1,14 @@
-// HTTPS for one server: the TLS context built from --cert and --key, the transports that use
-// it, and SIGHUP's reload, which replaces the context for new connections only. Imported only
-// when --cert is given, so a plain-HTTP rawserve never loads OpenSSL.
+// HTTPS for one server: the TLS contexts built from --cert and --key (one per pair; with several,
+// SNI chooses, RFC 6066), the transports that use them, and SIGHUP's reload, which replaces them
+// all for new connections only. Imported only when --cert is given, so a plain-HTTP rawserve
+// never loads OpenSSL.
 
 import type { Reactor } from "../../loop/reactor.ts";
 import { StartupError } from "../../ffi/errno.ts";
 import { kernelTlsAvailable, TlsContext, type TlsFiles } from "./tls_context.ts";
 import { TICKET_STATE_LENGTH, TicketKeyRing } from "./ticket_keys.ts";
-import { type TlsHooks, TlsTransport } from "./tls_transport.ts";
+import { type TlsHooks, TlsTransport, type TlsTransportOptions } from "./tls_transport.ts";
+import { chooseContextsByName, contextForName } from "./sni.ts";
 import type { TlsAcceptor } from "../server.ts";
 
 export { kernelTlsAvailable, TicketKeyRing, TlsContext };
@@ -26,16 +28,25 @@ export interface TlsConfig extends TlsFiles {
   tickets: boolean;
   /** `cert` and `key` hold PEM text rather than file paths (serve(), as Deno.serve takes them). */
   pem?: boolean;
-  /** Offer HTTP/2 by ALPN (`h2`, then `http/1.1`); default true. */
+  /**
+   * More pairs (files), for other names: a client asking by SNI for a name one of them was
+   * issued for gets it (the first that covers it, `cert` and `key` first of all); any other
+   * client gets `cert` and `key`.
+   */
+  others?: TlsFiles[];
+  /** Offer HTTP/2 by ALPN (`h2`, then `http/1.1`) on every pair's context; default true. */
   http2?: boolean;
 }
 
-/** The TLS side of one server: the current context, and how to wrap sockets with it. */
+/** The TLS side of one server: the current contexts, and how to wrap sockets with them. */
 export class TlsServer implements TlsAcceptor, Disposable {
   #config: TlsConfig;
   #ticketKeys: TicketKeyRing;
   #ktls: boolean;
-  #context: TlsContext;
+  /** The default pair's context first, then the others', in the order given. */
+  #contexts: TlsContext[];
+  /** SNI's choice among the current contexts; null with one pair. */
+  #choose: ((name: Deno.PointerObject) => TlsContext | null) | null;
 
   /**
    * @param config the files and the handshake deadline
@@ -46,23 +57,43 @@ export class TlsServer implements TlsAcceptor, Disposable {
     this.#config = config;
     this.#ticketKeys = ticketKeys;
     this.#ktls = kernelTlsAvailable();
-    this.#context = this.#load();
+    this.#contexts = this.#load();
+    // Read at each handshake: after a reload, the new contexts.
+    this.#choose = config.others?.length ? (name) => contextForName(this.#contexts, name) : null;
   }
 
-  #load(): TlsContext {
+  /**
+   * Builds every pair's context, or none: a pair that cannot be used frees those built before it.
+   * @throws {StartupError} naming the pair that cannot be used
+   */
+  #load(): TlsContext[] {
     const config = this.#config;
     const options = {
       ticketKeys: this.#ticketKeys,
       ktls: this.#ktls,
       tickets: config.tickets,
+      // Every pair's context: SNI may switch to any of them before ALPN runs.
       http2: config.http2 !== false,
     };
-    return config.pem ? TlsContext.fromPem(config, options) : TlsContext.load(config, options);
+    const contexts = [config.pem ? TlsContext.fromPem(config, options) : TlsContext.load(config, options)];
+    try {
+      for (const files of config.others ?? []) contexts.push(TlsContext.load(files, options));
+      if (contexts.length > 1) chooseContextsByName(contexts[0]!);
+    } catch (e) {
+      for (const context of contexts) context[Symbol.dispose]();
+      throw e;
+    }
+    return contexts;
   }
 
-  /** The context new connections use. */
+  /** The context new connections begin with (the default pair's). */
   get context(): TlsContext {
-    return this.#context;
+    return this.#contexts[0]!;
+  }
+
+  /** Every pair's context, the default first (to report their certificates). */
+  get contexts(): readonly TlsContext[] {
+    return this.#contexts;
   }
 
   /** Whether kernel TLS is asked for (the tls ULP is loaded). */
@@ -71,41 +102,48 @@ export class TlsServer implements TlsAcceptor, Disposable {
   }
 
   wrap(fd: number, reactor: Reactor, hooks: TlsHooks): TlsTransport {
-    return new TlsTransport(fd, reactor, {
-      context: this.#context,
+    const options: TlsTransportOptions = {
+      context: this.#contexts[0]!,
       ktls: this.#ktls,
       handshakeTimeoutMs: this.#config.handshakeTimeoutMs,
       hooks,
-    });
+    };
+    if (this.#choose) options.chooseContext = this.#choose;
+    return new TlsTransport(fd, reactor, options);
   }
 
   /**
-   * Loads the certificate and key again (SIGHUP). Connections already accepted keep the context
-   * they began with (each holds a reference to it from accept on, and its SSL object another);
-   * new ones get the new pair. A pair that
-   * cannot be used leaves the old one in place.
+   * Loads every certificate and key again (SIGHUP). Connections already accepted keep the
+   * contexts they began with or SNI moved them to (each holds a reference to them, and its SSL
+   * object another); new ones get the new pairs. One pair that cannot be used leaves all the
+   * old ones in place.
    * @returns one line for the log
    */
   reload(): string {
-    let next: TlsContext;
+    let next: TlsContext[];
     try {
       next = this.#load();
     } catch (e) {
       if (!(e instanceof StartupError)) throw e;
-      return `SIGHUP: kept the previous certificate: ${e.message}`;
+      return `SIGHUP: kept the previous certificate${this.#contexts.length > 1 ? "s" : ""}: ${e.message}`;
     }
-    this.#context[Symbol.dispose]();
-    this.#context = next;
-    const warnings = next.warnings();
-    const what = this.#config.pem ? "the certificate" : this.#config.cert;
-    return `SIGHUP: reloaded ${what} (${next.subject}, valid until ${
-      next.notAfter?.toISOString().slice(0, 10) ?? "?"
-    })` + (warnings.length ? `; warning: ${warnings.join("; ")}` : "");
+    for (const context of this.#contexts) context[Symbol.dispose]();
+    this.#contexts = next;
+    const files = [this.#config, ...this.#config.others ?? []];
+    const described = next.map((context, i) => {
+      const what = this.#config.pem ? "the certificate" : files[i]!.cert;
+      const warnings = context.warnings();
+      return `${what} (${context.subject}, valid until ${
+        context.notAfter?.toISOString().slice(0, 10) ?? "?"
+      })` +
+        (warnings.length ? `; warning: ${warnings.join("; ")}` : "");
+    });
+    return `SIGHUP: reloaded ${described.join(", ")}`;
   }
 
-  /** Frees the current context (connections still open hold their own references). */
+  /** Frees the current contexts (connections still open hold their own references). */
   [Symbol.dispose](): void {
-    this.#context[Symbol.dispose]();
+    for (const context of this.#contexts) context[Symbol.dispose]();
   }
 }
 

@@ -18,6 +18,7 @@ import {
   takeSslError,
   TICKET_KEY_NAME_LENGTH,
   TLS1_2_VERSION,
+  X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
 } from "../../ffi/libssl.ts";
 import { StartupError } from "../../ffi/errno.ts";
 import { memoryFile } from "../../ffi/files.ts";
@@ -54,6 +55,7 @@ const {
   EVP_EncryptInit_ex,
   EVP_DecryptInit_ex,
   HMAC_Init_ex,
+  X509_check_host,
 } = libcrypto.symbols;
 
 /**
@@ -285,6 +287,18 @@ export class TlsContext implements Disposable {
       out.push(`the certificate (${this.subject}) is not valid until ${isoDate(this.notBefore)}`);
     }
     return out;
+  }
+
+  /**
+   * Whether the certificate was issued for a host name: its subjectAltName DNS names, a
+   * wildcard standing for one whole left-most label (`*.example.com` covers `a.example.com`,
+   * not `example.com` nor `a.b.example.com`; RFC 6125 §6.4.3), the subject's CN only when it
+   * has no DNS names. OpenSSL's X509_check_host decides, as clients verify with it.
+   * @param name a C string (SSL_get_servername's); valid while the owner's reference is held
+   */
+  issuedFor(name: Deno.PointerObject): boolean {
+    const cert = SSL_CTX_get0_certificate(this.pointer);
+    return !!cert && X509_check_host(cert, name, 0n, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, null) === 1;
   }
 
   /** Drops the owner's reference, once; connections made from it keep their own. */

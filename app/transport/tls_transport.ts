@@ -12,6 +12,7 @@ import {
   SSL_ERROR,
   sslErrorReason,
   takeSslError,
+  TLSEXT_NAMETYPE_HOST_NAME,
 } from "../../ffi/libssl.ts";
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, lastErrno, libc } from "../../ffi/libc.ts";
 import { errnoName } from "../../ffi/errno.ts";
@@ -24,6 +25,7 @@ import type { Session, Transport } from "../../http/types.ts";
 import type { TransportOwner } from "./socket_transport.ts";
 import type { TlsContext } from "./tls_context.ts";
 import { negotiatedProtocol } from "./alpn.ts";
+import { SNI_HANDSHAKE } from "./sni.ts";
 
 const {
   SSL_new,
@@ -39,6 +41,8 @@ const {
   SSL_session_reused,
   SSL_get_wbio,
   SSL_sendfile,
+  SSL_get_servername,
+  SSL_set_SSL_CTX,
 } = libssl.symbols;
 const { close } = libc.symbols;
 const { BIO_ctrl } = libcrypto.symbols;
@@ -106,6 +110,13 @@ export interface TlsTransportOptions {
   /** Whether to look for kernel TLS after the handshake (the context asked for it). */
   ktls: boolean;
   hooks: TlsHooks;
+  /**
+   * The context for the name a client asks for by SNI (RFC 6066 §3), or null to stay on
+   * `context` (the default). Called inside the handshake with the name as OpenSSL holds it (a C
+   * string, valid during the call); what it returns must not be disposed yet (the server's
+   * current contexts). Absent: one certificate, and no name is looked at.
+   */
+  chooseContext?: (name: Deno.PointerObject) => TlsContext | null;
 }
 
 /** A TLS connection seen by a Connection as its Transport, and by the reactor as an IoHandler. */
@@ -119,6 +130,11 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
   #options: TlsTransportOptions;
   /** The SSL_CTX this connection holds a reference to (retained), until closed. */
   #ctx: Deno.PointerObject | null;
+  /**
+   * The context SNI moved this connection to, retained until closed like the default: a reload
+   * may dispose it (its owner's reference) while the connection still uses its certificate.
+   */
+  #named: TlsContext | null = null;
   #ssl: Deno.PointerObject | null = null;
   #state: State = STATE.PEEK;
   #timer: Timer | null;
@@ -202,7 +218,9 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
   #advance(): void {
     if (this.#state === STATE.PEEK && !this.#peek()) return;
     const ssl = this.#ssl!;
+    SNI_HANDSHAKE.transport = this; // the servername callback runs inside SSL_do_handshake, if at all
     const r = SSL_do_handshake(ssl);
+    SNI_HANDSHAKE.transport = null;
     if (r === 1) return this.#established();
     const errno = lastErrno();
     const err = SSL_get_error(ssl, r);
@@ -248,6 +266,27 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
     this.#ssl = ssl;
     this.#state = STATE.HANDSHAKE;
     return true;
+  }
+
+  /**
+   * The servername callback's work for this connection: the name asked, the context the server
+   * chooses for it, a reference taken, and the SSL moved to it (its certificate, chain and key).
+   * Anything that fails leaves the connection on the default certificate.
+   */
+  chooseContext(ssl: Deno.PointerObject): void {
+    const choose = this.#options.chooseContext;
+    if (!choose || this.#named || !this.#ssl || !Deno.UnsafePointer.equals(ssl, this.#ssl)) return;
+    const name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_HOST_NAME);
+    if (!name) return; // no SNI (an IP address was dialled): the default
+    const context = choose(name);
+    if (!context || context === this.#options.context) return;
+    const ctx = context.retain();
+    if (SSL_set_SSL_CTX(ssl, ctx) === null) {
+      takeSslError();
+      context.release();
+      return;
+    }
+    this.#named = context;
   }
 
   #established(): void {
@@ -487,6 +526,11 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
     if (this.#ctx) {
       this.#ctx = null;
       this.#options.context.release(); // after SSL_free, which drops the SSL object's own reference
+    }
+    if (this.#named) {
+      const named = this.#named;
+      this.#named = null;
+      named.release();
     }
     if (fileBufOwner === this) fileBufOwner = null;
     this.#reactor.forget(this.#fd);

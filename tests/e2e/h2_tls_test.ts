@@ -111,6 +111,40 @@ Deno.test({
   },
 });
 
+Deno.test({
+  ...needs(
+    "HTTPS: a name SNI moves to another certificate still gets h2 by ALPN (and not with --http2 off)",
+    [
+      "openssl",
+    ],
+  ),
+  fn: async () => {
+    const dir = Deno.makeTempDirSync({ prefix: "rawserve-h2-sni-" });
+    const other = { cert: `${dir}/other.pem`, key: `${dir}/other.key` };
+    await runTool("openssl", [
+      "req",
+      "-x509",
+      ...["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"],
+      ...["-keyout", other.key, "-out", other.cert, "-days", "2"],
+      ...["-subj", "/CN=site a", "-addext", "subjectAltName=DNS:a.test"],
+    ]);
+    try {
+      for (const http2On of [true, false]) {
+        await withHttps(
+          [...(http2On ? [] : ["--http2", "off"]), "--cert", other.cert, "--key", other.key],
+          async (server, pki) => {
+            const out = await sClient(server.port, pki, ["-servername", "a.test", "-alpn", "h2,http/1.1"]);
+            assert.match(out, /subject=CN ?= ?site a/, "SNI chose the second pair");
+            assert.match(out, http2On ? /ALPN protocol: h2\n/ : /ALPN protocol: http\/1\.1/);
+          },
+        );
+      }
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
+
 /** openssl s_client's output (stdout and stderr) for a handshake with nothing sent after it. */
 async function sClient(port: number, pki: TestPki, args: string[]): Promise<string> {
   const out = await runTool("openssl", [
@@ -119,8 +153,7 @@ async function sClient(port: number, pki: TestPki, args: string[]): Promise<stri
     `127.0.0.1:${port}`,
     "-CAfile",
     pki.ca,
-    "-servername",
-    "localhost",
+    ...(args.includes("-servername") ? [] : ["-servername", "localhost"]),
     ...args,
   ], "");
   return out.stdout + out.stderr;

@@ -397,18 +397,80 @@ Deno.test("the status page answers a loopback peer only for a loopback Host (DNS
   }
 });
 
-Deno.test("with --workers each worker answers for itself and says which it is", async () => {
+/** The group's series of a family (no `worker` label) and each worker's, summed separately. */
+function groupSums(families: Map<string, PromFamily>, name: string) {
+  const samples = families.get(name)?.samples ?? [];
+  const byWorker = new Map<string, number>();
+  let total = 0;
+  for (const s of samples) {
+    if (s.labels.worker === undefined) total += s.value;
+    else byWorker.set(s.labels.worker, (byWorker.get(s.labels.worker) ?? 0) + s.value);
+  }
+  return { total, byWorker };
+}
+
+/** One request on a connection of its own, so the kernel picks a worker for each. */
+async function askAlone(port: number, request: string) {
+  const client = await Client.open(port);
+  try {
+    return await client.ask(request);
+  } finally {
+    client.close();
+  }
+}
+
+/** Longer than a worker takes to publish its numbers (PUBLISH_INTERVAL_MS, 1 s), with slack. */
+const PUBLISHED_MS = 1500;
+
+Deno.test("with --workers 2 any scrape counts the whole group: totals equal the requests made, both workers' series present", async () => {
   const server = await startServer(["--quiet", ...PATHS, "--workers", "2"]);
   try {
+    const N = 40;
+    for (let i = 0; i < N; i++) {
+      assert.equal((await askAlone(server.port, get("/"))).responses[0]?.status, 200);
+    }
+    await sleep(PUBLISHED_MS);
+    const answered = new Set<string>();
+    // Each scrape is answered before its own response is counted; the next one, after a
+    // publication, sees it (whichever worker answered it).
+    for (let scrape = 0; scrape < 4; scrape++) {
+      const { responses } = await askAlone(server.port, get("/metrics"));
+      const text = new TextDecoder().decode(responses[0]!.body);
+      const families = parsePrometheusText(text);
+      const requests = groupSums(families, "rawserve_requests_total");
+      assert.equal(requests.total, N + scrape, `scrape ${scrape}: the group's total`);
+      assert.deepEqual([...requests.byWorker.keys()].sort(), ["0", "1"], `scrape ${scrape}: both workers`);
+      const perWorker = [...requests.byWorker.values()].reduce((a, b) => a + b, 0);
+      assert.equal(perWorker, N + scrape, "the workers' series add up to the group's");
+      assert.ok(requests.byWorker.get("0")! > 0 && requests.byWorker.get("1")! > 0, "both served some");
+      const accepted = groupSums(families, "rawserve_connections_accepted_total");
+      assert.equal(accepted.total, N + scrape + 1, "every connection, this scrape's included");
+      const ages = families.get("rawserve_worker_snapshot_age_seconds")!.samples;
+      const own = ages.find((s) => s.value === 0)!;
+      answered.add(own.labels.worker!);
+      assert.ok(ages.every((s) => s.value < 3), text);
+      await sleep(PUBLISHED_MS);
+    }
+    assert.ok(answered.size >= 1);
+  } finally {
+    await stopOk(server);
+  }
+});
+
+Deno.test("with --workers the status page says which worker answered and lists the others", async () => {
+  const server = await startServer(["--quiet", ...PATHS, "--workers", "2"]);
+  try {
+    await sleep(PUBLISHED_MS); // both have published once
     const client = await Client.open(server.port);
     try {
       const snapshot = await client.status();
       assert.ok(snapshot.worker && [0, 1].includes(snapshot.worker.index), JSON.stringify(snapshot.worker));
       assert.notEqual(snapshot.process.pid, server.pid, "a worker, not the supervisor, answered");
-      const m = await client.metrics();
-      for (const family of m.values()) {
-        for (const s of family.samples) assert.equal(s.labels.worker, String(snapshot.worker.index), s.name);
-      }
+      assert.deepEqual(snapshot.group?.map((w) => w.index), [0, 1]);
+      assert.equal(new Set(snapshot.group!.map((w) => w.pid)).size, 2, "two processes");
+      const html = new TextDecoder().decode((await client.ask(getStatus())).responses[0]!.body);
+      assert.match(html, new RegExp(`worker ${snapshot.worker.index} answered`));
+      assert.match(html, new RegExp(`worker ${1 - snapshot.worker.index} \\(pid \\d+`));
     } finally {
       client.close();
     }

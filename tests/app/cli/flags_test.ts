@@ -183,3 +183,31 @@ Deno.test("--auth-paths and --auth-realm need --auth-file; empty or control-hold
     );
   }
 });
+
+Deno.test("--cert/--key repeat in pairs: the first is the default, the others are for SNI, in order", () => {
+  assert.deepEqual(parse(["--cert", "a.pem", "--key", "a.key"]).tls?.others, []);
+  const tls = parse([
+    "--cert",
+    "a.pem",
+    "--key",
+    "a.key",
+    "--cert",
+    "b.pem",
+    "--key",
+    "b.key",
+    "--cert",
+    "c.pem",
+    "--key",
+    "c.key",
+  ]).tls!;
+  assert.deepEqual([tls.cert, tls.key], ["a.pem", "a.key"]);
+  assert.deepEqual(tls.others, [{ cert: "b.pem", key: "b.key" }, { cert: "c.pem", key: "c.key" }]);
+  assert.throws(
+    () => parse(["--cert", "a.pem", "--key", "a.key", "--cert", "b.pem"]),
+    (e) => e instanceof UsageError && /2 --cert and 1 --key/.test(e.message),
+  );
+  assert.throws(
+    () => parse(["--cert", "a.pem"]),
+    (e) => e instanceof UsageError && /--key is missing/.test(e.message),
+  );
+});

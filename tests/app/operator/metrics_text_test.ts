@@ -2,7 +2,7 @@
 // (tests/app/operator/_prometheus_text.ts), and that parser shown to reject what the rules forbid.
 
 import assert from "node:assert/strict";
-import { renderMetrics } from "../../../app/operator/metrics_text.ts";
+import { renderGroupMetrics, renderMetrics } from "../../../app/operator/metrics_text.ts";
 import { ResponseMetrics } from "../../../app/operator/response_metrics.ts";
 import type { StatusSnapshot } from "../../../app/operator/server_status.ts";
 import { parsePrometheusText, PromParseError } from "./_prometheus_text.ts";
@@ -105,6 +105,36 @@ Deno.test("with --workers every sample says which worker answered", () => {
   for (const family of families.values()) {
     for (const s of family.samples) assert.equal(s.labels.worker, "1", `${s.name} has worker="1"`);
   }
+});
+
+Deno.test("renderGroupMetrics() parses strictly: the group's sums unlabelled, then each worker's series", () => {
+  const a = snapshot({ index: 0 });
+  const b = snapshot({ index: 1 });
+  b.counters.requestsByStatus = { "200": 7, "301": 1 }; // a code only one worker has seen
+  b.process.startTimeS = a.process.startTimeS - 5;
+  b.draining = true;
+  const families = parsePrometheusText(renderGroupMetrics([
+    { index: 0, snapshot: a, ageS: 0 },
+    { index: 1, snapshot: b, ageS: 0.4 },
+  ]));
+  const of = (name: string, worker?: string) =>
+    families.get(name)!.samples.filter((s) => s.labels.worker === worker);
+  assert.deepEqual(
+    of("rawserve_requests_total").map((s) => [s.labels.code, s.value]),
+    [["200", 9], ["301", 1], ["404", 1], ["500", 1]],
+  );
+  assert.equal(of("rawserve_requests_total", "1").length, 2);
+  assert.equal(of("rawserve_bytes_sent_total")[0]!.value, 18000);
+  assert.equal(of("rawserve_start_time_seconds")[0]!.value, b.process.startTimeS, "the earliest");
+  assert.equal(of("rawserve_draining")[0]!.value, 1, "any worker draining");
+  assert.equal(of("rawserve_max_fds").length, 0, "a per-process limit has no group value");
+  assert.equal(of("rawserve_max_fds", "0")[0]!.value, 1024);
+  const count = of("rawserve_response_seconds").find((s) => s.name.endsWith("_count"))!;
+  assert.equal(count.value, 8, "histograms add bucket by bucket");
+  assert.deepEqual(
+    families.get("rawserve_worker_snapshot_age_seconds")!.samples.map((s) => [s.labels.worker, s.value]),
+    [["0", 0], ["1", 0.4]],
+  );
 });
 
 Deno.test("a draining server without a listener drops the accept-queue series and says it drains", () => {

@@ -78,7 +78,7 @@ Deno.test("the page has every section, explains each field, and names the worker
       "Connections",
       "SIOCOUTQ",
       "TCP_INFO",
-      "worker 1: each worker answers for itself",
+      "worker 1 answered: each worker answers for itself",
       "2 <small>of 4,096</small>",
       "∞",
       "2.4 MiB",

@@ -11,7 +11,9 @@ import type { Timer } from "../loop/timers.ts";
 import { Connection, type ConnectionOptions } from "../http/h1/connection.ts";
 import { Http2Session } from "../http/h2/session.ts";
 import { type ConnectionStats, countClientLeft, countError } from "../http/stats.ts";
-import type { Handler, HttpSession, Session } from "../http/types.ts";
+import type { Handler, HeldDescriptors, HttpSession, Session } from "../http/types.ts";
+import type { WebSocketSession } from "../http/ws/session.ts";
+import { type WebSocketTotals, webSocketTotals } from "../http/ws/stats.ts";
 import { batchEnd, batchStart } from "../http/clock.ts";
 import { encodeFields } from "../http/fields.ts";
 import { SocketTransport, type TransportOwner } from "./transport/socket_transport.ts";
@@ -59,6 +61,12 @@ export interface ServerOptions extends ListenOptions {
    * maxConnections.
    */
   maxDescriptors?: number;
+  /**
+   * Descriptors the handler keeps open between responses (the static handler's open files): they
+   * count in maxDescriptors, and are taken back before the server would stop accepting for want
+   * of descriptors.
+   */
+  heldFiles?: HeldDescriptors;
   headerTimeoutMs?: number;
   idleTimeoutMs?: number;
   bodyTimeoutMs?: number;
@@ -119,6 +127,8 @@ export class Server implements Disposable {
     tlsHandshakes: 0,
     tlsResumed: 0,
   };
+  /** What its WebSockets add up to (their sessions count into it; the status page and metrics read it). */
+  readonly webSocketTotals: WebSocketTotals = webSocketTotals();
   #options: ServerOptions;
   #listener: Listener | null = null;
   #listening = false;
@@ -202,11 +212,18 @@ export class Server implements Disposable {
     this.#listening = false;
   }
 
-  /** Whether another connection fits under --max-connections and the descriptor budget. */
+  /**
+   * Whether another connection fits under --max-connections and the descriptor budget, which
+   * counts connections, the files responses hold and those the handler keeps (taken back first).
+   */
   #hasRoom(): boolean {
     const { open, filesOpen } = this.stats;
-    return open < this.#options.maxConnections &&
-      open + filesOpen < (this.#options.maxDescriptors ?? Infinity);
+    if (open >= this.#options.maxConnections) return false;
+    const budget = this.#options.maxDescriptors ?? Infinity;
+    const held = this.#options.heldFiles;
+    if (held === undefined) return open + filesOpen < budget;
+    const over = open + filesOpen + held.held - budget + 1;
+    return over <= 0 || held.shed(over) === over;
   }
 
   #resumeAccepting(): void {
@@ -232,6 +249,9 @@ export class Server implements Disposable {
         if (errno === EAGAIN) return;
         if (errno === ECONNABORTED || errno === EINTR) continue;
         countError(this.stats, errnoName(errno));
+        if ((errno === EMFILE || errno === ENFILE) && (this.#options.heldFiles?.shed(Infinity) ?? 0) > 0) {
+          continue; // the kept files' descriptors are free again: retry
+        }
         if (errno === EMFILE || errno === ENFILE || errno === ENOBUFS || errno === ENOMEM) {
           // Level-triggered: the pending connection would wake us again at once. Step out of
           // epoll and retry later, when closing connections may have freed descriptors.
@@ -360,9 +380,21 @@ export class Server implements Disposable {
     }
   }
 
+  /** Open WebSockets, oldest first (for the status page); only their type is imported here. */
+  *webSockets(): Iterable<WebSocketSession> {
+    for (const session of this.#connections) {
+      if ((session as { protocol?: unknown }).protocol === "websocket") yield session as WebSocketSession;
+    }
+  }
+
   /** Whether a graceful shutdown has begun. */
   get draining(): boolean {
     return this.#draining;
+  }
+
+  /** Descriptors the handler keeps open between responses (heldFiles), counted in the budget. */
+  get filesKept(): number {
+    return this.#options.heldFiles?.held ?? 0;
   }
 
   /** The listening socket's descriptor, or -1 before listen() and once draining closed it. */

@@ -28,6 +28,8 @@ import { OwnedFd } from "./socket.ts";
 
 /** What rawserve reads from fstat(2). */
 export interface FileStat {
+  /** The device holding it: with `ino`, what names this file and no other. */
+  dev: number;
   size: number;
   mtimeMs: number;
   ino: number;
@@ -145,6 +147,7 @@ export function statFd(fd: number, out: FileStat): number {
   const v = STAT_VIEW;
   const mode = v.getUint32(STAT.MODE, true) & S_IFMT;
   out.size = v.getUint32(STAT.FILE_SIZE, true) + v.getUint32(STAT.FILE_SIZE + 4, true) * 2 ** 32;
+  out.dev = v.getUint32(STAT.DEV, true) + v.getUint32(STAT.DEV + 4, true) * 2 ** 32;
   out.ino = v.getUint32(STAT.INO, true) + v.getUint32(STAT.INO + 4, true) * 2 ** 32;
   out.mtimeMs = (v.getUint32(STAT.MTIME_SEC, true) + v.getInt32(STAT.MTIME_SEC + 4, true) * 2 ** 32) * 1000 +
     Math.floor(v.getUint32(STAT.MTIME_NSEC, true) / 1e6);

@@ -158,6 +158,7 @@ export const EPOLL_EVENT_SIZE = 12;
  */
 export const STAT = {
   SIZE: 144,
+  DEV: 0,
   INO: 8,
   MODE: 24,
   FILE_SIZE: 48,

@@ -19,6 +19,22 @@ export interface FileBody {
   close(): void;
 }
 
+/**
+ * Descriptors a handler keeps open between responses (a cache of open files). The server counts
+ * them in its descriptor budget beside connections and the files responses hold, and asks for
+ * them back before it would stop accepting and when the process runs out of descriptors.
+ */
+export interface HeldDescriptors {
+  /** How many descriptors it holds now. */
+  readonly held: number;
+  /**
+   * Stops holding up to `count` descriptors, oldest first: those no response uses are closed at
+   * once, the others when their last response ends (until then each counts as that response's file).
+   * @returns how many it let go
+   */
+  shed(count: number): number;
+}
+
 /** What a response body may be. Strings are sent as UTF-8. */
 export type Body = Uint8Array | string | FileBody | ReadableStream<Uint8Array> | null;
 

@@ -12,7 +12,7 @@
 
 import { parseArgs } from "node:util";
 import { Connection } from "../http/h1/connection.ts";
-import type { Handler } from "../http/types.ts";
+import type { Handler, HttpSession, ResponseDone } from "../http/types.ts";
 import { MemoryTransport } from "./_memory_transport.ts";
 import { median } from "./measure.ts";
 import { Timer, TimerHeap } from "../loop/timers.ts";
@@ -112,10 +112,7 @@ const conn = new Connection(transport, {
   ...(values["access-log"]
     ? {
       now: monoClock, // the batch clock, as the server's reactor.now()
-      onComplete: (
-        c: Connection,
-        done: { head: LogEntry["head"]; status: number; bytes: number; ms: number },
-      ) => {
+      onComplete: (c: HttpSession, done: ResponseDone) => {
         entry.remote = c.remoteAddress;
         entry.head = done.head;
         entry.status = done.status;

@@ -142,8 +142,8 @@ function staticImportsOf(text: string): string[] {
   return specifiers;
 }
 
-/** Every module the CLI loads before it runs (main.ts's static import graph). */
-function startupGraph(): Set<string> {
+/** Every module loaded before `root` runs (its static import graph; main.ts: the CLI's). */
+function startupGraph(root = "main.ts"): Set<string> {
   const seen = new Set<string>();
   const visit = (file: string) => {
     if (seen.has(file)) return;
@@ -157,7 +157,7 @@ function startupGraph(): Set<string> {
       );
     }
   };
-  visit("main.ts");
+  visit(root);
   return seen;
 }
 
@@ -173,6 +173,16 @@ Deno.test("the CLI starts without what only some runs need (node:zlib ~18 ms, In
     /^(?:const|let)\s.*=\s*new Intl\./m.test(codeOf(Deno.readTextFileSync(new URL(m, ROOT))))
   );
   assert.deepEqual(eagerIntl, [], "Intl objects made at first use");
+});
+
+Deno.test("serve() loads nothing only WebSockets need (node:crypto ~30 ms, the protocol, zlib): the first upgrade does", () => {
+  const graph = startupGraph("mod.ts");
+  assert.ok(graph.has("app/web/serve.ts") && graph.has("app/web/websocket.ts"), "the scan follows imports");
+  const late = [...graph].filter((m) =>
+    m === "node:crypto" || m === "node:zlib" || m === "ffi/zlib.ts" || m === "app/web/server_websocket.ts" ||
+    (m.startsWith("http/ws/") && m !== "http/ws/stats.ts")
+  );
+  assert.deepEqual(late, [], "loaded by import() at the first request asking for a WebSocket");
 });
 
 Deno.test("the start-up scan skips type imports and import(), and sees the rest", () => {

@@ -1,11 +1,12 @@
 // Access log, one line per response when it ends (so its bytes are those that really left and
-// its time is the whole answer's): Common or Combined Log Format with the request time after
+// its time is the whole answer's), and one more for a WebSocket when it ends (after its 101's): Common or Combined Log Format with the request time after
 // them (nginx's `$request_time`), or JSON. Lines gather in memory and leave in one write when
 // the batch is large or old enough, never one system call per request; the write itself is
 // asynchronous, so a slow or stuck destination never stops the reactor.
 
 import type { RequestHead } from "../../http/request_head.ts";
 import { wallClock } from "../../http/clock.ts";
+import type { WebSocketEnded } from "../web/websocket.ts";
 
 /** A batch is written once it holds this many bytes... */
 export const LOG_BATCH_BYTES = 64 * 1024;
@@ -80,6 +81,12 @@ export interface LogEntry {
   complete: boolean;
   /** The user --auth-file let in (CLF's authuser), or null/absent for "-". */
   user?: string | null;
+  /**
+   * For the line a WebSocket gets when it ends (after its 101's line): the close code the
+   * application heard and the bytes read from the client; `bytes` are then those sent and `ms`
+   * the connection's life since the 101. Absent or null for a response.
+   */
+  webSocket?: { code: number; bytesIn: number } | null;
 }
 
 /** `ms` as seconds with millisecond resolution, as nginx's `$request_time` (`0.012`). */
@@ -112,7 +119,8 @@ export function formatLogLine(
       escapeLogText(head?.get("user-agent") ?? "-")
     }"`;
   }
-  return `${line} ${requestTime(entry.ms)}`;
+  line += ` ${requestTime(entry.ms)}`;
+  return entry.webSocket ? `${line} ws-close=${entry.webSocket.code} ws-in=${entry.webSocket.bytesIn}` : line;
 }
 
 /** A JSON log line: one object per response, the fields named as a reader would guess them. */
@@ -129,6 +137,9 @@ function jsonLine(entry: LogEntry, nowMs: number): string {
     ms: Math.round(entry.ms * 1000) / 1000,
     complete: entry.complete,
     user: entry.user ?? null,
+    ...(entry.webSocket
+      ? { webSocket: { close: entry.webSocket.code, bytesIn: entry.webSocket.bytesIn } }
+      : {}),
     referer: head?.get("referer") ?? null,
     userAgent: head?.get("user-agent") ?? null,
   });
@@ -204,6 +215,7 @@ export class AccessLog {
       this.#quoted(agent);
     }
     this.#seconds(entry.ms);
+    if (entry.webSocket) this.#latin1(` ws-close=${entry.webSocket.code} ws-in=${entry.webSocket.bytesIn}`);
     this.#batch[this.#length++] = 10;
     this.#lineDone();
   }
@@ -314,6 +326,24 @@ export class AccessLog {
       n = q;
     } while (n > 0);
   }
+}
+
+/**
+ * The hook that writes the access log's line for a WebSocket that ended: the upgrade's request
+ * and 101, the bytes sent, its life since the 101, its close code and the bytes received.
+ * @param log where the line goes
+ */
+export function webSocketLogger(log: AccessLog): (ended: WebSocketEnded) => void {
+  return (ended) =>
+    log.record({
+      remote: ended.remote,
+      head: ended.head,
+      status: 101,
+      bytes: ended.bytesOut,
+      ms: ended.ms,
+      complete: true,
+      webSocket: { code: ended.code, bytesIn: ended.bytesIn },
+    });
 }
 
 /** Access-log bytes kept while the sink is slower than the traffic; beyond this, batches are dropped. */

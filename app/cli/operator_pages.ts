@@ -51,7 +51,14 @@ export function withOperatorPages(site: Handler, options: IntrospectionOptions):
     get listenerFd() {
       return server!.listenerFd;
     },
+    get filesKept() {
+      return server!.filesKept;
+    },
     connections: () => server!.connections(),
+    webSockets: () => server!.webSockets(),
+    get webSocketTotals() {
+      return server!.webSocketTotals;
+    },
   };
   return {
     handler: withIntrospection(site, options, source),

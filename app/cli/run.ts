@@ -8,6 +8,7 @@ import { socketBufferSizes } from "../../ffi/socket.ts";
 import { formatAuthority } from "../../ffi/sockaddr.ts";
 import { SYNC_WAIT_MS } from "../../loop/reactor.ts";
 import { createStaticHandler } from "../../http/static/static_handler.ts";
+import { OpenFiles } from "../../http/static/open_files.ts";
 import type { Handler } from "../../http/types.ts";
 import type { RequestHead } from "../../http/request_head.ts";
 import type { CliConfig } from "./flags.ts";
@@ -18,7 +19,7 @@ import { createStaticFs } from "../site/static_fs.ts";
 import { WorkerCompressor } from "../site/compressor.ts";
 import { withCors } from "../../http/cors.ts";
 import { embeddedHandler } from "../site/embedded_page.ts";
-import { AccessLog, type LogSink, openLogSink } from "./access_log.ts";
+import { AccessLog, type LogSink, openLogSink, webSocketLogger } from "./access_log.ts";
 import { formatStats } from "./stats_report.ts";
 import { formatBytes } from "../../http/format.ts";
 import type { FetchHandler } from "../web/handler.ts";
@@ -134,6 +135,7 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   const fileLimit = raiseFileLimit();
   await using stack = new AsyncDisposableStack();
   let handler: Handler = embeddedHandler;
+  let openFiles: OpenFiles | null = null;
   // The CLI's own handlers await nothing but their compressions, whose answers the server counts,
   // so the reactor may wait for I/O on this thread (SYNC_WAIT_MS); an app's code may wait on
   // timers or I/O outside any answer, which a synchronous wait would hold up.
@@ -154,12 +156,16 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
     // Imported only here: the web bridge's self-tests cost ~10 ms of start-up that a file server needs not pay.
     const { fetchHandler } = await import("../web/handler.ts");
     handler = fetchHandler(app, { origin, websocket });
+    // Frameworks written for Deno call Deno.upgradeWebSocket: it upgrades this server's requests.
+    const { takeDenoUpgrade } = await import("../web/deno_upgrade.ts");
+    stack.use(takeDenoUpgrade());
   } else if (config.root !== null) {
-    handler = siteHandler(config, config.root, stack, protect);
+    ({ handler, openFiles } = siteHandler(config, config.root, stack, protect));
   }
   if (protect && config.root === null) handler = protect(handler);
   const reloads: Reload[] = [];
   const log = config.quiet ? null : openAccessLog(config.accessLog, config.logFormat, stack, reloads);
+  if (log && config.app !== null) websocket.ended = webSocketLogger(log);
   const tls = config.tls ? stack.use(await startTls({ ...config.tls, http2: config.http2 }, worker)) : null;
   const index = Number(Deno.env.get(WORKER_ENV));
   const pages = withOperatorPages(handler, {
@@ -177,8 +183,10 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   if (onComplete) options.onComplete = onComplete;
   if (syncWait) options.reactor = { ...options.reactor, syncWaitMs: SYNC_WAIT_MS };
   if (tls) options.tls = tls;
+  if (openFiles) options.heldFiles = openFiles;
   const server = stack.use(new Server(options));
   websocket.deadline = (callback) => server.reactor.timer(callback);
+  websocket.totals = server.webSocketTotals;
   pages?.attach(server);
   const bound = server.listen();
   origin.fallbackHost = formatAuthority(bound.host, bound.port);
@@ -209,16 +217,19 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
 }
 
 /**
- * The static handler for --root, with its compressor, --auth-file's check (`protect`) and CORS
- * around both (a preflight carries no credentials); what they hold is closed by `stack`.
+ * The static handler for --root, with its compressor, --auth-file's check (`protect`), CORS
+ * around both (a preflight carries no credentials), and the large files it keeps open (which the
+ * server counts); what they hold is closed by `stack`.
  */
 function siteHandler(
   config: CliConfig,
   root: string,
   stack: AsyncDisposableStack,
   protect: ((handler: Handler) => Handler) | null,
-): Handler {
+): { handler: Handler; openFiles: OpenFiles } {
   const fs = stack.use(createStaticFs(root, config.followSymlinks, config.listing));
+  // Disposed before the root (a stack unwinds in reverse): kept files close while fs can close them.
+  const openFiles = stack.use(new OpenFiles(fs.close));
   const compressor = config.compress ? stack.use(new WorkerCompressor()) : null;
   const handler = createStaticHandler({
     fs,
@@ -229,10 +240,11 @@ function siteHandler(
     compress: config.compress,
     compressor,
     spa: config.spa,
+    openFiles,
     logError: (message) => console.error(`rawserve: ${message}`),
   });
   const site = protect ? protect(handler) : handler;
-  return config.cors.length > 0 ? withCors(site, config.cors) : site;
+  return { handler: config.cors.length > 0 ? withCors(site, config.cors) : site, openFiles };
 }
 
 /**

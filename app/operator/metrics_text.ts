@@ -71,7 +71,43 @@ function family(
 
 /** The families, in a fixed order, from one snapshot. */
 function families(s: StatusSnapshot): Family[] {
-  return [...httpFamilies(s), ...processFamilies(s), ...reactorFamilies(s)];
+  return [...httpFamilies(s), ...webSocketFamilies(s), ...processFamilies(s), ...reactorFamilies(s)];
+}
+
+/** WebSockets: open, opened, messages and bytes by direction, and how they ended. */
+function webSocketFamilies(s: StatusSnapshot): Family[] {
+  const w = s.webSockets.totals;
+  const way = (received: number, sent: number): Sample[] => [
+    ["", { direction: "received" }, received],
+    ["", { direction: "sent" }, sent],
+  ];
+  return [
+    family("rawserve_websockets_open", "gauge", "Open WebSocket connections.", one(w.open)),
+    family(
+      "rawserve_websockets_opened_total",
+      "counter",
+      "WebSocket connections opened (101 sent).",
+      one(w.opened),
+    ),
+    family(
+      "rawserve_websocket_messages_total",
+      "counter",
+      "WebSocket messages, by direction.",
+      way(w.messagesIn, w.messagesOut),
+    ),
+    family(
+      "rawserve_websocket_bytes_total",
+      "counter",
+      "WebSocket bytes on the wire after the 101 (frames), by direction.",
+      way(w.bytesIn, w.bytesOut),
+    ),
+    family(
+      "rawserve_websocket_closes_total",
+      "counter",
+      "WebSocket connections ended, by the close code the application heard (1006: no close frame).",
+      byLabel("code", w.closes),
+    ),
+  ];
 }
 
 /** Requests, responses, bytes, connections and errors. */
@@ -132,6 +168,7 @@ function processFamilies(s: StatusSnapshot): Family[] {
   const queue = s.listener;
   return [
     family("rawserve_files_open", "gauge", "Files held open by responses.", one(s.counters.filesOpen)),
+    family("rawserve_files_kept", "gauge", "Files kept open between responses.", one(s.counters.filesKept)),
     family(
       "rawserve_open_fds",
       "gauge",

@@ -10,6 +10,8 @@ import { listenQueue, peerEndpoint, queuedBytes, readTcpInfo, type TcpInfo } fro
 import type { HttpProtocol, HttpSession, StreamFacts } from "../../http/types.ts";
 import type { ConnectionStats } from "../../http/stats.ts";
 import type { ResponseMetrics } from "./response_metrics.ts";
+import type { WebSocketSession } from "../../http/ws/session.ts";
+import type { WebSocketDescription, WebSocketTotals } from "../../http/ws/stats.ts";
 import type { GroupSummary } from "./worker_group.ts";
 
 /**
@@ -35,8 +37,21 @@ export interface StatusSource {
   readonly draining: boolean;
   /** The listening socket, or -1 once it is closed (draining). */
   readonly listenerFd: number;
+  /** Descriptors of files kept open between responses (absent: none are kept). */
+  readonly filesKept?: number;
   /** Open HTTP connections (HTTP/1.1 and HTTP/2), oldest first. */
   connections(): Iterable<HttpSession>;
+  /** Open WebSockets, oldest first (absent: none). */
+  webSockets?(): Iterable<WebSocketSession>;
+  /** What the server's WebSockets add up to (absent: none). */
+  readonly webSocketTotals?: WebSocketTotals;
+}
+
+/** One WebSocket as the status page shows it: its socket, peer and what its session says. */
+export interface WebSocketRow extends WebSocketDescription {
+  fd: number;
+  /** `host:port` */
+  peer: string;
 }
 
 /** One connection as the status page shows it. */
@@ -91,6 +106,8 @@ export interface StatusSnapshot {
     bytesIn: number;
     bytesOut: number;
     filesOpen: number;
+    /** Files kept open between responses (the static handler's open files). */
+    filesKept: number;
     errors: Record<string, number>;
     /** Clients that left before their answer was all sent, by how (ECONNRESET, EPIPE, ...). */
     clientsLeft: Record<string, number>;
@@ -100,6 +117,8 @@ export interface StatusSnapshot {
   /** The machine's socket totals from /proc/net/sockstat{,6} (this network namespace), or null. */
   system: Record<string, Record<string, number>> | null;
   connections: { total: number; shown: number; rows: ConnectionRow[] };
+  /** WebSockets: the totals, and rows (the oldest and the busiest) on the status page. */
+  webSockets: { totals: WebSocketTotals; shown: number; rows: WebSocketRow[] };
 }
 
 /** Options for {@linkcode collectStatus}. */
@@ -138,6 +157,7 @@ export function collectStatus(source: StatusSource, options: CollectOptions): St
       bytesIn: stats.bytesIn,
       bytesOut: stats.bytesOut,
       filesOpen: stats.filesOpen,
+      filesKept: source.filesKept ?? 0,
       errors: { ...stats.errors },
       clientsLeft: { ...stats.clientsLeft },
     },
@@ -151,6 +171,37 @@ export function collectStatus(source: StatusSource, options: CollectOptions): St
     },
     system: options.rows ? socketTotals() : null,
     connections: options.rows ? connectionRows(source) : { total: stats.open, shown: 0, rows: [] },
+    webSockets: webSocketRows(source, options.rows),
+  };
+}
+
+const NO_TOTALS: WebSocketTotals = Object.freeze({
+  opened: 0,
+  open: 0,
+  messagesIn: 0,
+  messagesOut: 0,
+  bytesIn: 0,
+  bytesOut: 0,
+  closes: Object.freeze({}),
+});
+
+/** The WebSocket totals and, with rows, the oldest and busiest sessions (one getpeername each). */
+function webSocketRows(source: StatusSource, rows: boolean): StatusSnapshot["webSockets"] {
+  const totals = source.webSocketTotals ?? NO_TOTALS;
+  const copy = { ...totals, closes: { ...totals.closes } };
+  if (!rows || !source.webSockets) return { totals: copy, shown: 0, rows: [] };
+  const picked = pickRows(
+    source.webSockets(),
+    STATUS_ROWS,
+    (s) => s.counts.messagesIn + s.counts.messagesOut,
+  );
+  return {
+    totals: copy,
+    shown: picked.length,
+    rows: picked.map((session) => {
+      const fd = socketFd(session);
+      return { fd, peer: fd >= 0 ? peerEndpoint(fd) : "", ...session.describe() };
+    }),
   };
 }
 
@@ -255,8 +306,8 @@ function describeConnection(conn: HttpSession, now: number): ConnectionRow {
   };
 }
 
-/** The socket under a connection's transport, when its transport has one (SocketTransport). */
-function socketFd(conn: HttpSession): number {
+/** The socket under a session's transport, when its transport has one (SocketTransport). */
+function socketFd(conn: { transport: unknown }): number {
   const fd = (conn.transport as { fd?: unknown }).fd;
   return typeof fd === "number" ? fd : -1;
 }

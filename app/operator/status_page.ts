@@ -6,7 +6,7 @@
 
 import { escapeHtml, formatBytes } from "../../http/format.ts";
 import { TCP_INFINITE_SSTHRESH } from "../../ffi/socket_info.ts";
-import type { ConnectionRow, StatusSnapshot } from "./server_status.ts";
+import type { ConnectionRow, StatusSnapshot, WebSocketRow } from "./server_status.ts";
 
 /** How often the page fetches itself again. */
 export const REFRESH_MS = 2000;
@@ -122,6 +122,11 @@ function countersCard(s: StatusSnapshot): string {
       fact("received", bytes(c.bytesIn), "Bytes read from client sockets.") +
       fact("sent", bytes(c.bytesOut), "Bytes the kernel accepted into send queues (write, sendfile).") +
       fact("files open", n(c.filesOpen), "Files held by responses being sent with sendfile(2).") +
+      fact(
+        "files kept",
+        n(c.filesKept),
+        "Large files kept open between responses (counted in the descriptor budget).",
+      ) +
       fact(
         "errors",
         errors || "none",
@@ -305,6 +310,63 @@ function connectionsSection(s: StatusSnapshot): string {
     `<details><summary>What the columns mean</summary><dl class="legend">${legend}</dl></details></section>`;
 }
 
+/** The WebSocket table's columns, as COLUMNS. */
+const WS_COLUMNS: readonly [string, string, (r: WebSocketRow) => string][] = [
+  ["fd", "The descriptor of its socket.", (r) => String(r.fd)],
+  ["peer", "Client address and port (getpeername).", (r) => escapeHtml(r.peer)],
+  [
+    "phase",
+    "open; closing (the close handshake under way); blocked: the client does not read what is sent.",
+    (r) => `<span class="ph">${escapeHtml(r.phase)}</span>`,
+  ],
+  ["age", "Since the 101.", (r) => formatAge(r.ageMs)],
+  [
+    "msgs in / out",
+    "Messages received and sent.",
+    (r) => `${n(r.messagesIn)} <small>/ ${n(r.messagesOut)}</small>`,
+  ],
+  [
+    "bytes in / out",
+    "Frame bytes read and written.",
+    (r) => `${bytes(r.bytesIn)} <small>/ ${bytes(r.bytesOut)}</small>`,
+  ],
+  ["extensions", "Negotiated Sec-WebSocket-Extensions.", (r) => escapeHtml(r.extensions || "none")],
+  [
+    "queued",
+    "Bytes in rawserve's queue for this client (reading stops past 1 MiB; the client is closed past its limit).",
+    (r) => `<span class="${r.queuedBytes > 0 ? "hot" : ""}">${bytes(r.queuedBytes)}</span>`,
+  ],
+];
+
+function webSocketsSection(s: StatusSnapshot): string {
+  const w = s.webSockets;
+  if (w.totals.opened === 0) return "";
+  const t = w.totals;
+  const closes = Object.entries(t.closes).map(([code, count]) =>
+    `<span class="chip">${escapeHtml(code)} × ${n(count)}</span>`
+  ).join(" ");
+  const body = w.rows.map((row) =>
+    `<tr>${
+      WS_COLUMNS.map(([name, , cell]) => `<td data-label="${name}"><span>${cell(row)}</span></td>`).join("")
+    }</tr>`
+  ).join("");
+  const legend = WS_COLUMNS.map(([name, why]) =>
+    `<div class="fact"><dt>${name}</dt><dd class="why">${why}</dd></div>`
+  )
+    .join("");
+  return `<section class="card wide" id="websockets"><h2>WebSockets</h2><p class="note">${n(t.open)} open ` +
+    `(${n(w.shown)} shown: the oldest and the busiest) · ${n(t.opened)} opened · messages ${
+      n(t.messagesIn)
+    } in, ` +
+    `${n(t.messagesOut)} out · ${bytes(t.bytesIn)} in, ${bytes(t.bytesOut)} out · closed: ${
+      closes || "none"
+    }</p>` +
+    `<div class="scroll"><table><thead><tr>${
+      WS_COLUMNS.map(([name]) => `<th>${name}</th>`).join("")
+    }</tr></thead><tbody>${body}</tbody></table></div>` +
+    `<details><summary>What the columns mean</summary><dl class="legend">${legend}</dl></details></section>`;
+}
+
 /**
  * The group's workers, each with its pid, requests and open connections (as of its latest
  * published numbers, whose age is given). The port is shared, so a link cannot choose one:
@@ -385,7 +447,8 @@ setTimeout(tick,${REFRESH_MS});
  */
 export function renderStatusPage(snapshot: StatusSnapshot): string {
   const main = processCard(snapshot) + listenerCard(snapshot) + countersCard(snapshot) +
-    histogramCard(snapshot) + reactorCard(snapshot) + systemCard(snapshot) + connectionsSection(snapshot);
+    histogramCard(snapshot) + reactorCard(snapshot) + systemCard(snapshot) + connectionsSection(snapshot) +
+    webSocketsSection(snapshot);
   return `<!doctype html>
 <html lang="en">
 <head>

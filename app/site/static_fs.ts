@@ -17,7 +17,7 @@ import type { DirEntry, StaticFs } from "../../http/static/types.ts";
 
 /**
  * Most entries a listing reads. The listing sorts what it reads and shows the first
- * MAX_LISTING_ENTRIES (http/static/listing.ts) in the order asked for, so it must read past them;
+ * MAX_LISTING_ENTRIES (http/static/listing_order.ts) in the order asked for, so it must read past them;
  * reading runs on Deno's thread pool, never on the reactor, but its time and memory grow with the
  * directory: 100,000 entries take ~1.8 s of stat calls (64 at a time) and ~10 MB here. Beyond this the listing
  * says it read only part of the directory.
@@ -71,7 +71,7 @@ export function createStaticFs(
 ): StaticFs & Disposable {
   const root = openRoot(dir, listing);
   const realRoot = Deno.realPathSync(dir);
-  const info: FileStat = { size: 0, mtimeMs: 0, ino: 0, isFile: false, isDirectory: false };
+  const info: FileStat = { dev: 0, size: 0, mtimeMs: 0, ino: 0, isFile: false, isDirectory: false };
   if (statFd(root.fd, info) === 0 && !info.isDirectory) {
     root[Symbol.dispose]();
     throw new SyscallError("open", ENOTDIR, `Cannot serve ${dir}`, { path: dir });

@@ -8,7 +8,13 @@ import type { Handler, HttpRequest, HttpResponse } from "../../http/types.ts";
 import { HandlerInfo, type ServeHandlerInfo } from "./info.ts";
 import { type Origin, webRequest } from "./request.ts";
 import { engineResponse } from "./response.ts";
-import { asksForWebSocket, registerCandidate, settleCandidate, type WebSocketContext } from "./websocket.ts";
+import {
+  asksForWebSocket,
+  loadWebSocketSupport,
+  registerCandidate,
+  settleCandidate,
+  type WebSocketContext,
+} from "./websocket.ts";
 
 /**
  * What an application gives: Deno.ServeHandler's shape.
@@ -68,6 +74,9 @@ export function fetchHandler(handle: FetchHandler, options: FetchHandlerOptions)
     info: HandlerInfo,
     context: WebSocketContext,
   ): Promise<HttpResponse> {
+    // What upgrades need is loaded at the first request that asks for one (then never again).
+    const loading = loadWebSocketSupport();
+    if (loading !== null) await loading;
     const request = webRequest(http.head, http.body, { origin, info });
     registerCandidate(request, http, info, context);
     let response: unknown;

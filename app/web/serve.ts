@@ -14,6 +14,7 @@ import { type ErrorHandler, type FetchHandler, fetchHandler } from "./handler.ts
 import type { NetAddr } from "./info.ts";
 import type { Origin } from "./request.ts";
 import type { WebSocketContext } from "./websocket.ts";
+import { takeDenoUpgrade } from "./deno_upgrade.ts";
 
 /**
  * Options for {@linkcode serve}: where to listen, hooks, and the engine's limits.
@@ -167,6 +168,7 @@ export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler)
   };
   const server = new Server(serverOptions);
   websocket.deadline = (callback) => server.reactor.timer(callback);
+  websocket.totals = server.webSocketTotals;
   let bound;
   try {
     bound = server.listen();
@@ -178,6 +180,8 @@ export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler)
   const addr: NetAddr = { transport: "tcp", hostname: bound.host, port: bound.port };
   const disposables = new DisposableStack();
   disposables.use(server);
+  // While it serves, frameworks' Deno.upgradeWebSocket upgrades its requests (deno_upgrade.ts).
+  disposables.use(takeDenoUpgrade());
   let stopping: Promise<void> | null = null;
   const finished = (async () => {
     // OpenSSL is loaded only for HTTPS: the import is dynamic, so it happens here, before the

@@ -1,41 +1,19 @@
 // upgradeWebSocket() as Deno has it, on rawserve's engine: the handshake checked strictly (RFC 6455
-// §4.2.1), permessage-deflate negotiated (RFC 7692), and a `socket` that behaves as the web's
-// WebSocket (WHATWG WebSockets: events, send(), close() and its validation, readyState, exact
-// bufferedAmount, binaryType). The socket opens when the handler returns that very response and
-// the 101 is written; the protocol itself runs in http/ws/session.ts.
+// §4.2.1), and the bridge that tells the web layer which requests may be upgraded and which
+// answer opens a socket. This module is all that serve() loads: the socket, permessage-deflate
+// and the protocol (server_websocket.ts, http/ws/) are loaded by import() when the first request
+// that asks for a WebSocket arrives, before its handler runs, so upgradeWebSocket() stays
+// synchronous and a server that never upgrades never loads them.
 
-import { createHash } from "node:crypto";
-import { ZStream } from "../../ffi/zlib.ts";
-import { WebSocketSession, WS_STATE } from "../../http/ws/session.ts";
-import {
-  type CodecFactory,
-  CodecPool,
-  type DeflatePolicy,
-  type Negotiated,
-  negotiateDeflate,
-  parseExtensions,
-  PerMessageDeflate,
-} from "../../http/ws/permessage_deflate.ts";
-import { checkAppClose, CLOSE_REFUSAL } from "../../http/ws/close.ts";
-import { CLOSE_CODE } from "../../http/ws/frame.ts";
-import type { Deadline, HttpRequest, HttpResponse, Session, Transport } from "../../http/types.ts";
+import type { Deadline, HttpRequest, HttpResponse } from "../../http/types.ts";
+import type { RequestHead } from "../../http/request_head.ts";
+import type { WebSocketTotals } from "../../http/ws/stats.ts";
 import type { HandlerInfo } from "./info.ts";
-import { SYMBOLS } from "./internals.ts";
 
-/** RFC 6455 §1.3: appended to the client's key before hashing. */
-const ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+type Implementation = typeof import("./server_websocket.ts");
+
 /** RFC 6455 §4.2.1: a key is 16 random bytes in base64, 24 characters ending in "==". */
 const KEY_PATTERN = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
-/** Deno's default idle timeout, in seconds: ping after this much silence, close after as long again. */
-const DEFAULT_IDLE_TIMEOUT_S = 30;
-/** deflate level 1: 17.7 µs per 4 KiB message against 24.5 at 6 for 1.2 points of ratio (scripts/ws_deflate_cost.ts). */
-const DEFLATE_LEVEL = 1;
-/** memLevel 8 (zlib's default): the pooled streams are few, so their memory is not per connection. */
-const DEFLATE_MEM_LEVEL = 8;
-
-const ENCODER = new TextEncoder();
-const DECODER = new TextDecoder();
-
 /**
  * Options of {@linkcode upgradeWebSocket}: Deno's, and rawserve's limits.
  * @example
@@ -75,20 +53,66 @@ export interface WebSocketContext {
   writeTimeoutMs: number;
   /** Time the close handshake may take (graceful shutdown waits for it). */
   closeTimeoutMs?: number;
+  /** The server's WebSocket totals (the status page, metrics), set with `deadline`. */
+  totals?: WebSocketTotals | null;
+  /** Hears each WebSocket as it ends (the access log's closing line); null: nobody listens. */
+  ended?: ((ended: WebSocketEnded) => void) | null;
 }
 
+/** A WebSocket that ended, for the access log. */
+export interface WebSocketEnded {
+  /** The client's address. */
+  remote: string;
+  /** The upgrade request: its request line, Referer and User-Agent (a copy). */
+  head: RequestHead;
+  /** The close code the application heard. */
+  code: number;
+  /** Milliseconds from the 101 to the end. */
+  ms: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/**
+ * What websocket.ts asks of the socket server_websocket.ts makes, by symbols that the web API
+ * does not show.
+ */
+export interface PendingSocket {
+  /** The engine response for the 101: the session is made when the head is written. */
+  [ENGINE_RESPONSE](): HttpResponse;
+  /** The upgrade will never happen (another answer, a handler that threw, a client gone). */
+  [FAIL_CONNECTING](message: string): void;
+}
+
+/** Friend methods of the socket (not visible on the web API). */
+export const ENGINE_RESPONSE: unique symbol = Symbol("engine response");
+export const FAIL_CONNECTING: unique symbol = Symbol("fail connecting");
+
 /** A request rawserve received that asks to upgrade to websocket, until its handler has answered. */
-interface Candidate {
+export interface Candidate {
   http: HttpRequest;
   info: HandlerInfo;
   context: WebSocketContext;
   /** The upgrade made for it, once upgradeWebSocket() was called. */
-  upgrade: ServerWebSocket | null;
+  upgrade: PendingSocket | null;
+}
+
+/** server_websocket.ts, once loaded. */
+let implementation: Implementation | null = null;
+let loading: Promise<Implementation> | null = null;
+
+/**
+ * Loads what upgrades need (server_websocket.ts, the protocol, zlib's bindings), once; the web
+ * bridge awaits it before it hands the first upgradable request to its handler.
+ */
+export function loadWebSocketSupport(): Promise<Implementation> | null {
+  if (implementation !== null) return null;
+  return loading ??= import("./server_websocket.ts").then((module) => implementation = module);
 }
 
 const CANDIDATES = new WeakMap<Request, Candidate>();
 /** The engine responses of the responses upgradeWebSocket() made. */
-const RESPONSES = new WeakMap<Response, ServerWebSocket>();
+const RESPONSES = new WeakMap<Response, PendingSocket>();
 
 /**
  * Whether a request asks for a WebSocket (head.upgrade names websocket): only those are
@@ -97,6 +121,14 @@ const RESPONSES = new WeakMap<Response, ServerWebSocket>();
 export function asksForWebSocket(http: HttpRequest): boolean {
   const upgrade = http.head.upgrade;
   return upgrade !== null && upgrade !== undefined && /(^|,)\s*websocket\s*(,|$)/i.test(upgrade);
+}
+
+/**
+ * Whether rawserve received `request` and its handler may still upgrade it (deno_upgrade.ts asks,
+ * to pass every other request to Deno's own upgrade).
+ */
+export function isRawserveRequest(request: Request): boolean {
+  return CANDIDATES.has(request);
 }
 
 /** The web bridge: `request` (made for `http`) may be upgraded by its handler. */
@@ -111,7 +143,7 @@ export function registerCandidate(
 
 /**
  * The web bridge, once the handler answered `request`: the engine response for an upgrade's
- * response, or null for any other answer; an upgrade answered otherwise (or not at all, when
+ * response (or any 101), or null for any other answer; an upgrade answered otherwise (or not at all, when
  * `response` is null because the handler threw) fails its socket, as in Deno.
  */
 export function settleCandidate(request: Request, response: Response | null): HttpResponse | null {
@@ -120,7 +152,9 @@ export function settleCandidate(request: Request, response: Response | null): Ht
   CANDIDATES.delete(request);
   const socket = candidate.upgrade;
   if (socket === null) return null;
-  if (response !== null && RESPONSES.get(response) === socket) {
+  // As Deno.serve does, any 101 counts: frameworks rebuild the response to add fields (Hono's
+  // c.header() after the handler); its fields are the upgrade's either way.
+  if (response !== null && (RESPONSES.get(response) === socket || response.status === 101)) {
     RESPONSES.delete(response);
     return socket[ENGINE_RESPONSE]();
   }
@@ -190,344 +224,11 @@ export function upgradeWebSocket(
   if (request.bodyUsed) throw new TypeError("The request's body was used already");
   if (candidate.upgrade !== null) throw new TypeError("The request was upgraded already");
 
-  const compression = options.compression ?? true;
-  let negotiated: Negotiated | null = null;
-  if (compression !== false) {
-    const offers = parseExtensions(headers.get("sec-websocket-extensions") ?? "");
-    const keep = typeof compression === "object" && compression.contextTakeover;
-    const policy: DeflatePolicy = { serverContextTakeover: keep, clientContextTakeover: keep };
-    negotiated = offers && negotiateDeflate(offers, policy);
-  }
-  const accept = createHash("sha1").update(key + ACCEPT_GUID).digest("base64");
-  const fields: [string, string][] = [["Upgrade", "websocket"], ["Connection", "Upgrade"], [
-    "Sec-WebSocket-Accept",
-    accept,
-  ]];
-  if (protocol !== "") fields.push(["Sec-WebSocket-Protocol", protocol]);
-  if (negotiated) fields.push(["Sec-WebSocket-Extensions", negotiated.answer]);
-
-  const socket = new ServerWebSocket(request.url, protocol, negotiated, fields, candidate.context, options);
+  // Loaded before the handler got the request (handler.ts awaits loadWebSocketSupport()).
+  const { socket, response } = implementation!.createUpgrade(request, candidate, key, protocol, options);
   candidate.upgrade = socket;
-  const response = switchingProtocols(fields);
   RESPONSES.set(response, socket);
   // The 101 never written (the client left first): the socket fails instead of staying CONNECTING.
   candidate.info.completed.then(() => socket[FAIL_CONNECTING]("The client left before the upgrade"));
   return { socket: socket as unknown as WebSocket, response };
 }
-
-/**
- * A Response standing for the 101: status 101 where Deno's private fields allow it (a public
- * Response cannot have it), else 200; the engine sends the 101 either way.
- */
-function switchingProtocols(fields: [string, string][]): Response {
-  const response = new Response(null, { headers: fields });
-  const inner = SYMBOLS.response?.inner;
-  if (inner) {
-    const innerResponse = (response as unknown as Record<symbol, { status?: number }>)[inner];
-    if (innerResponse && typeof innerResponse.status === "number") innerResponse.status = 101;
-  }
-  return response;
-}
-
-/** Streams without context, shared by every socket of the process (made at first use). */
-let POOL: CodecPool | null = null;
-const FACTORY: CodecFactory = {
-  deflater: (windowBits) => ZStream.deflater(windowBits, DEFLATE_LEVEL, DEFLATE_MEM_LEVEL),
-  inflater: (windowBits) => ZStream.inflater(windowBits),
-};
-
-/**
- * The bytes of the Blobs made for received messages: sending one back (an echo, a relay) needs no
- * asynchronous read, which costs ~8 µs a message. A Blob is immutable, so its bytes are these.
- */
-const RECEIVED_BLOBS = new WeakMap<Blob, Uint8Array>();
-
-// Friend methods of ServerWebSocket for this module (not visible on the web API).
-const ENGINE_RESPONSE = Symbol("engine response");
-const FAIL_CONNECTING = Symbol("fail connecting");
-
-/** An event handler attribute (onopen, ...): the listener it registered and the current function. */
-interface HandlerSlot {
-  fn: ((event: Event) => unknown) | null;
-  listener: (event: Event) => void;
-}
-
-/**
- * The server side of a WebSocket, as the web's WebSocket: an EventTarget whose prototype chain
- * includes WebSocket.prototype (`instanceof WebSocket` holds) and which overrides every member.
- */
-class ServerWebSocket extends EventTarget {
-  static readonly CONNECTING = 0;
-  static readonly OPEN = 1;
-  static readonly CLOSING = 2;
-  static readonly CLOSED = 3;
-  readonly CONNECTING = 0;
-  readonly OPEN = 1;
-  readonly CLOSING = 2;
-  readonly CLOSED = 3;
-  #url: string;
-  /** The origin of `url`, for MessageEvent.origin (made at the first message). */
-  #origin: string | null = null;
-  #protocol: string;
-  #negotiated: Negotiated | null;
-  #fields: [string, string][];
-  #context: WebSocketContext;
-  #options: UpgradeWebSocketOptions;
-  #session: WebSocketSession | null = null;
-  /** Before the session exists: CONNECTING, or CLOSING/CLOSED when close() or a failure came first. */
-  #state: number = WS_STATE.CONNECTING;
-  #closeRequest: { code: number; reason: string } | null = null;
-  #binaryType: BinaryType = "blob";
-  #handlers = new Map<string, HandlerSlot>();
-  /** Bytes of Blobs being read, and bytes sent once closing (the standard counts both). */
-  #unsentBytes = 0;
-  #lostBytes = 0;
-  /** Sends wait behind a Blob being read, in order. */
-  #chain: Promise<void> | null = null;
-
-  constructor(
-    url: string,
-    protocol: string,
-    negotiated: Negotiated | null,
-    fields: [string, string][],
-    context: WebSocketContext,
-    options: UpgradeWebSocketOptions,
-  ) {
-    super();
-    this.#url = url;
-    this.#protocol = protocol;
-    this.#negotiated = negotiated;
-    this.#fields = fields;
-    this.#context = context;
-    this.#options = options;
-  }
-
-  get url(): string {
-    return this.#url;
-  }
-  get protocol(): string {
-    return this.#protocol;
-  }
-  get extensions(): string {
-    return this.#negotiated?.answer ?? "";
-  }
-  get readyState(): number {
-    return this.#session?.state ?? this.#state;
-  }
-  /** Bytes sent and not yet taken by the kernel (exact), plus Blobs being read and sends after closing. */
-  get bufferedAmount(): number {
-    return (this.#session?.bufferedAmount ?? 0) + this.#unsentBytes + this.#lostBytes;
-  }
-  get binaryType(): BinaryType {
-    return this.#binaryType;
-  }
-  set binaryType(value: BinaryType) {
-    // WHATWG: other values are ignored.
-    if (value === "blob" || value === "arraybuffer") this.#binaryType = value;
-  }
-
-  get onopen(): ((event: Event) => unknown) | null {
-    return this.#handler("open");
-  }
-  set onopen(fn: ((event: Event) => unknown) | null) {
-    this.#setHandler("open", fn);
-  }
-  get onmessage(): ((event: MessageEvent) => unknown) | null {
-    return this.#handler("message");
-  }
-  set onmessage(fn: ((event: MessageEvent) => unknown) | null) {
-    this.#setHandler("message", fn as ((event: Event) => unknown) | null);
-  }
-  get onerror(): ((event: Event) => unknown) | null {
-    return this.#handler("error");
-  }
-  set onerror(fn: ((event: Event) => unknown) | null) {
-    this.#setHandler("error", fn);
-  }
-  get onclose(): ((event: CloseEvent) => unknown) | null {
-    return this.#handler("close");
-  }
-  set onclose(fn: ((event: CloseEvent) => unknown) | null) {
-    this.#setHandler("close", fn as ((event: Event) => unknown) | null);
-  }
-
-  #handler<T>(type: string): T | null {
-    return (this.#handlers.get(type)?.fn ?? null) as T | null;
-  }
-
-  /** HTML event handler attributes: registered as a listener when first set, removed when null. */
-  #setHandler(type: string, fn: ((event: Event) => unknown) | null): void {
-    const slot = this.#handlers.get(type);
-    if (typeof fn !== "function") fn = null;
-    if (fn === null) {
-      if (slot) {
-        this.removeEventListener(type, slot.listener);
-        this.#handlers.delete(type);
-      }
-      return;
-    }
-    if (slot) {
-      slot.fn = fn;
-      return;
-    }
-    const created: HandlerSlot = { fn, listener: (event) => created.fn?.call(this, event) };
-    this.#handlers.set(type, created);
-    this.addEventListener(type, created.listener);
-  }
-
-  /**
-   * Sends a message (WHATWG send()): a string as text, an ArrayBuffer, a view or a Blob as
-   * binary. The bytes are copied. Once closing, the message is dropped and counted.
-   * @throws {DOMException} InvalidStateError while CONNECTING
-   */
-  send(data: string | ArrayBufferLike | ArrayBufferView | Blob): void {
-    if (this.readyState === WS_STATE.CONNECTING) {
-      throw new DOMException("The WebSocket is not open yet", "InvalidStateError");
-    }
-    if (data instanceof Blob) {
-      const known = RECEIVED_BLOBS.get(data);
-      if (known !== undefined && this.#chain === null) return this.#deliver(false, known);
-      const size = data.size;
-      this.#unsentBytes += size;
-      const chain = (this.#chain ?? Promise.resolve()).then(async () => {
-        const bytes = await data.bytes();
-        this.#unsentBytes -= size;
-        this.#deliver(false, bytes);
-      }).catch(() => {
-        this.#unsentBytes -= size;
-      }).finally(() => {
-        if (this.#chain === chain) this.#chain = null;
-      });
-      this.#chain = chain;
-      return;
-    }
-    let text: boolean;
-    let bytes: Uint8Array;
-    if (typeof data === "string") {
-      text = true;
-      bytes = ENCODER.encode(data);
-    } else if (ArrayBuffer.isView(data)) {
-      text = false;
-      bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
-    } else if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) {
-      text = false;
-      bytes = new Uint8Array(data).slice();
-    } else {
-      text = true;
-      bytes = ENCODER.encode(String(data)); // WebIDL: anything else converts to a string
-    }
-    if (this.#chain) {
-      this.#unsentBytes += bytes.length;
-      const chain = this.#chain.then(() => {
-        this.#unsentBytes -= bytes.length;
-        this.#deliver(text, bytes);
-      }).finally(() => {
-        if (this.#chain === chain) this.#chain = null;
-      });
-      this.#chain = chain;
-      return;
-    }
-    this.#deliver(text, bytes);
-  }
-
-  #deliver(text: boolean, bytes: Uint8Array): void {
-    if (this.#session !== null && this.#session.state === WS_STATE.OPEN) this.#session.send(text, bytes);
-    else this.#lostBytes += bytes.length;
-  }
-
-  /**
-   * Begins the closing handshake (WHATWG close()).
-   * @param code 1000 or 3000-4999
-   * @param reason at most 123 bytes as UTF-8
-   * @throws {DOMException} InvalidAccessError for another code, SyntaxError for a longer reason
-   */
-  close(code?: number, reason?: string): void {
-    if (code !== undefined) code = Number(code) & 0xffff; // WebIDL [Clamp] unsigned short, roughly
-    const refused = checkAppClose(code, reason);
-    if (refused === CLOSE_REFUSAL.CODE) {
-      throw new DOMException(`The close code must be 1000 or 3000-4999, not ${code}`, "InvalidAccessError");
-    }
-    if (refused === CLOSE_REFUSAL.REASON) {
-      throw new DOMException("The close reason must be at most 123 bytes as UTF-8", "SyntaxError");
-    }
-    const wire = code ?? CLOSE_CODE.NO_STATUS;
-    if (this.#session !== null) return this.#session.beginClose(wire, reason ?? "");
-    if (this.#state === WS_STATE.CONNECTING) {
-      // The 101 is not written yet: the socket closes as soon as it opens.
-      this.#state = WS_STATE.CLOSING;
-      this.#closeRequest = { code: wire, reason: reason ?? "" };
-    }
-  }
-
-  /** The engine response for the 101: the session is made when the head is written. */
-  [ENGINE_RESPONSE](): HttpResponse {
-    const headers: string[] = [];
-    for (const [name, value] of this.#fields) headers.push(name, value);
-    return { status: 101, headers, upgrade: (transport, buffered) => this.#open(transport, buffered) };
-  }
-
-  /** The 101 is written: the session takes the transport, "open" fires, then input is read. */
-  #open(transport: Transport, buffered: Uint8Array): Session {
-    const context = this.#context;
-    if (context.deadline === null) {
-      throw new Error("WebSockets need the server's reactor (WebSocketContext.deadline)");
-    }
-    let deflate: PerMessageDeflate | null = null;
-    if (this.#negotiated) {
-      deflate = new PerMessageDeflate(this.#negotiated.params, POOL ??= new CodecPool(FACTORY));
-    }
-    const idle = this.#options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_S;
-    const session = new WebSocketSession(transport, buffered, {
-      message: (text, data) => this.#onMessage(text, data),
-      closed: (code, reason, clean) => this.#onClosed(code, reason, clean),
-    }, {
-      deadline: context.deadline,
-      idleTimeoutMs: Math.max(0, idle) * 1000,
-      writeTimeoutMs: context.writeTimeoutMs,
-      deflate,
-      ...(context.closeTimeoutMs !== undefined ? { closeTimeoutMs: context.closeTimeoutMs } : {}),
-      ...(this.#options.maxMessageSize !== undefined ? { maxMessageSize: this.#options.maxMessageSize } : {}),
-      ...(this.#options.maxQueuedBytes !== undefined ? { maxQueuedBytes: this.#options.maxQueuedBytes } : {}),
-    });
-    this.#session = session;
-    const request = this.#closeRequest;
-    if (request !== null) session.beginClose(request.code, request.reason);
-    else this.dispatchEvent(new Event("open"));
-    session.start();
-    return session;
-  }
-
-  #onMessage(text: boolean, data: Uint8Array): void {
-    let payload: string | ArrayBuffer | Blob;
-    if (text) payload = DECODER.decode(data);
-    else if (this.#binaryType === "arraybuffer") {
-      payload = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength
-        ? data.buffer as ArrayBuffer
-        : data.slice().buffer;
-    } else {
-      payload = new Blob([data as Uint8Array<ArrayBuffer>]);
-      RECEIVED_BLOBS.set(payload, data);
-    }
-    this.#origin ??= new URL(this.#url).origin;
-    this.dispatchEvent(new MessageEvent("message", { data: payload, origin: this.#origin }));
-  }
-
-  /** WHATWG: an unclean close fires "error" first; then "close" with the code and reason. */
-  #onClosed(code: number, reason: string, clean: boolean): void {
-    if (!clean) {
-      this.dispatchEvent(new ErrorEvent("error", { message: reason || `WebSocket closed (${code})` }));
-    }
-    this.dispatchEvent(new CloseEvent("close", { wasClean: clean, code, reason }));
-  }
-
-  /** The upgrade will never happen (another answer, a handler that threw, a client gone). */
-  [FAIL_CONNECTING](message: string): void {
-    if (this.#session !== null || this.#state === WS_STATE.CLOSED) return;
-    this.#state = WS_STATE.CLOSED;
-    this.dispatchEvent(new ErrorEvent("error", { message }));
-    this.dispatchEvent(new CloseEvent("close", { wasClean: false, code: CLOSE_CODE.ABNORMAL, reason: "" }));
-  }
-}
-
-// `socket instanceof WebSocket` holds, as for Deno's sockets; every member is ServerWebSocket's own.
-Object.setPrototypeOf(ServerWebSocket.prototype, WebSocket.prototype);

@@ -18,7 +18,7 @@ import {
   parseFrame,
   SETTING,
 } from "./frames.ts";
-import { HpackError } from "./hpack.ts";
+import { HpackError } from "./hpack_tables.ts";
 import { requestHeadFromFields } from "./semantics.ts";
 import { nextState, STREAM_EVENT, STREAM_STATE } from "./stream_states.ts";
 import {

@@ -145,7 +145,7 @@ export function newEntry(
 export function sameVersion(form: Representation, info: FileInfo): boolean {
   const described = form.file?.info;
   return described !== undefined && described.size === info.size && described.mtimeMs === info.mtimeMs &&
-    described.ino === info.ino;
+    described.ino === info.ino && (described.dev ?? 0) === (info.dev ?? 0);
 }
 
 /** Bytes an entry holds in memory, plus a fixed overhead so that empty files count too. */

@@ -49,6 +49,7 @@ import { listDirectory, ListingGate } from "./listing.ts";
 import { monoClock } from "../clock.ts";
 import { emptyFileInfo, type FileInfo, type StaticOptions } from "./types.ts";
 import { CLIENT_LEFT, CopyWaiter, type CopyWaiters, fileBody } from "./waiting.ts";
+import type { OpenFiles } from "./open_files.ts";
 
 const ALLOW = ["Allow", "GET, HEAD"];
 const TEXT = "text/plain; charset=utf-8";
@@ -92,9 +93,16 @@ class StaticServer {
   #missingAt = new Map<string, number>();
   /** Who waits for each copy being made (the promise in CachedFile.copies). */
   #waiters = new WeakMap<Promise<void>, CopyWaiters>();
+  /** Descriptors of large files kept open between responses, or null to open each time. */
+  #openFiles: OpenFiles | null;
+  /** Closes a descriptor, or gives it back to #openFiles when it is one of theirs. */
+  #closeFile = (fd: number) => {
+    if (this.#openFiles === null || !this.#openFiles.release(fd)) this.#options.fs.close(fd);
+  };
 
   constructor(options: StaticOptions) {
     this.#options = options;
+    this.#openFiles = options.openFiles ?? null;
     this.#policy = new CachePolicy(options);
     const compress = options.compress ?? true;
     const compressor = compress ? options.compressor ?? null : null;
@@ -133,7 +141,7 @@ class StaticServer {
     const rel = segments.join("/");
     const { fs } = this.#options;
     const info = this.#info;
-    const fd = fs.open(rel);
+    const fd = this.#open(rel);
     if (fd < 0) {
       this.#cache.forgetRoute(rawPath);
       return this.#missing(request, -fd, rel, segments.at(-1));
@@ -151,6 +159,17 @@ class StaticServer {
     if (!info.isDirectory) return this.#error(request, STATUS.FORBIDDEN); // devices, sockets, FIFOs
     const query = q < 0 ? "" : head.path.slice(q);
     return this.#serveDirectory(request, { key: rawPath, segments, trailingSlash, query, now });
+  }
+
+  /**
+   * Opens a path beneath the root. Out of descriptors (other processes, or a low limit: the
+   * server stops accepting before its own use gets there), the kept ones are closed first.
+   * @returns a descriptor or -errno
+   */
+  #open(rel: string): number {
+    const fd = this.#options.fs.open(rel);
+    if (fd !== -EMFILE && fd !== -ENFILE || this.#openFiles === null) return fd;
+    return this.#openFiles.shed(Infinity) > 0 ? this.#options.fs.open(rel) : fd;
   }
 
   /** A directory: a redirect to its slash, its index.html, its listing, or 404. */
@@ -171,7 +190,7 @@ class StaticServer {
       };
     }
     const indexRel = rel ? `${rel}/${INDEX}` : INDEX;
-    const indexFd = fs.open(indexRel);
+    const indexFd = this.#open(indexRel);
     const info = this.#info;
     if (indexFd >= 0) {
       if (fs.stat(indexFd, info) === 0 && info.isFile) {
@@ -241,7 +260,7 @@ class StaticServer {
     if (now - (this.#missingAt.get(name) ?? -Infinity) < CACHE_REVALIDATE_MS) return null;
     const { fs } = this.#options;
     const info = this.#info;
-    const fd = fs.open(name);
+    const fd = this.#open(name);
     if (fd >= 0 && fs.stat(fd, info) === 0 && info.isFile) {
       this.#missingAt.delete(name);
       return this.#serveFile(request, { rel: name, fd, info, now, route: null }, status);
@@ -308,8 +327,10 @@ class StaticServer {
       }
     }
     if (form === entry.identity && form.body === null) {
-      if (fd < 0) return null;
-      file = fd;
+      const kept = this.#openFiles;
+      const info = form.file!.info;
+      file = kept === null ? fd : fd >= 0 ? kept.adopt(entry.key, fd, info) : kept.acquire(entry.key, info);
+      if (file < 0) return null;
     } else if (fd >= 0) fs.close(fd);
     return status === STATUS.OK
       ? this.#respond(request, entry, form, file)
@@ -390,7 +411,7 @@ class StaticServer {
   #openSidecar(form: Representation): number {
     const { fs } = this.#options;
     const described = form.file!;
-    const fd = fs.open(described.name);
+    const fd = this.#open(described.name);
     if (fd < 0) return -1;
     const info = this.#info;
     if (fs.stat(fd, info) === 0 && sameVersion(form, info)) return fd;
@@ -403,23 +424,22 @@ class StaticServer {
     return {
       status: STATUS.NOT_FOUND,
       headers: [...contentFields(entry, form), ...(entry.codings !== 0 ? VARY_ENCODING : []), ...NOSNIFF],
-      body: form.body ?? fileBody((file) => this.#options.fs.close(file), fd, 0, form.size),
+      body: form.body ?? fileBody(this.#closeFile, fd, 0, form.size),
     };
   }
 
   /** Answers for a form of a file: 304, 416, 206 or 200. `fd` is its open file, or -1 if in memory. */
   #respond(request: HttpRequest, entry: CachedFile, form: Representation, fd: number): HttpResponse {
-    const { fs } = this.#options;
     const head = request.head;
     const size = form.size;
     if (isNotModified(head, form.etag, form.mtimeMs)) {
-      if (fd >= 0) fs.close(fd);
+      if (fd >= 0) this.#closeFile(fd);
       return { status: STATUS.NOT_MODIFIED, headers: form.notModified };
     }
     // Files (the file itself, a sidecar) answer ranges; a copy is sent whole (#choose says why).
     const range = form.file !== null ? requestedRange(head, size, form) : null;
     if (range === "unsatisfiable") {
-      if (fd >= 0) fs.close(fd);
+      if (fd >= 0) this.#closeFile(fd);
       return this.#error(request, STATUS.RANGE_NOT_SATISFIABLE, [
         "Content-Range",
         `bytes */${size}`,
@@ -432,7 +452,7 @@ class StaticServer {
     const length = size === 0 ? 0 : end - start + 1;
     const body = form.body
       ? (range ? form.body.subarray(start, end + 1) : form.body)
-      : fileBody((file) => fs.close(file), fd, start, length);
+      : fileBody(this.#closeFile, fd, start, length);
     if (!range) return { status: STATUS.OK, headers: form.fields, body };
     return {
       status: STATUS.PARTIAL_CONTENT,

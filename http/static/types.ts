@@ -3,9 +3,12 @@
 // node:zlib on a worker); tests provide them in memory.
 
 import type { Coding } from "../negotiation.ts";
+import type { OpenFiles } from "./open_files.ts";
 
 /** What the static server reads from fstat(2). */
 export interface FileInfo {
+  /** The device holding it (with `ino`, the file's identity); absent where there is one device. */
+  dev?: number;
   size: number;
   mtimeMs: number;
   ino: number;
@@ -81,6 +84,11 @@ export interface StaticOptions {
   compressor?: Compressor | null;
   /** A missing path whose last segment has no extension gets the root's index.html (200). */
   spa?: boolean;
+  /**
+   * Keeps the descriptors of files sent with sendfile open between responses; its descriptors
+   * must close with `fs.close`. Absent: each response opens and closes its file.
+   */
+  openFiles?: OpenFiles | null;
   /** Logs unexpected file-system errors (500s) and failed compressions. */
   logError?: (message: string) => void;
 }

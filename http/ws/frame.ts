@@ -81,10 +81,9 @@ export function writeFrameHead(out: Uint8Array, at: number, first: number, lengt
  * @param first the first byte: FIN, RSV1 and the opcode
  */
 export function encodeFrame(first: number, payload: Uint8Array): Uint8Array {
-  const head = new Uint8Array(MAX_HEAD);
-  const n = writeFrameHead(head, 0, first, payload.length);
-  const frame = new Uint8Array(n + payload.length);
-  frame.set(head.subarray(0, n));
-  frame.set(payload, n);
+  const length = payload.length;
+  // One allocation: the head's length is known from the payload's (writeFrameHead's rule).
+  const frame = new Uint8Array((length < 126 ? 2 : length < 0x10000 ? 4 : MAX_HEAD) + length);
+  frame.set(payload, writeFrameHead(frame, 0, first, length));
   return frame;
 }

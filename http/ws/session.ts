@@ -13,6 +13,7 @@ import type { PerMessageDeflate } from "./permessage_deflate.ts";
 import type { Deadline, Session, Transport } from "../types.ts";
 import { IO } from "../types.ts";
 import { monoClock } from "../clock.ts";
+import type { WebSocketDescription, WebSocketTotals } from "./stats.ts";
 
 /** The WebSocket's states (WHATWG readyState numbering; CONNECTING ends before a session exists). */
 export const WS_STATE = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
@@ -74,6 +75,10 @@ export interface SessionOptions {
   deflate?: PerMessageDeflate | null;
   /** The clock (ms) the idle timeout reads; default the batch clock (http/clock.ts). */
   now?: () => number;
+  /** The server's totals, which the session adds to. */
+  totals?: WebSocketTotals;
+  /** The negotiated Sec-WebSocket-Extensions (describe() shows it). */
+  extensions?: string;
 }
 
 /** What the session's deadline is for now. */
@@ -150,6 +155,10 @@ export class WebSocketSession implements Session {
   #clean = false;
   /** Counters for the status page and metrics. */
   readonly counts = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 };
+  #totals: WebSocketTotals | null;
+  #extensions: string;
+  /** When the session began, on the `now` clock. */
+  readonly openedAt: number;
 
   /**
    * @param transport the socket after the 101, which the session now owns
@@ -178,8 +187,40 @@ export class WebSocketSession implements Session {
     this.#maxQueued = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED;
     this.#readPause = options.readPauseBytes ?? READ_PAUSE_BYTES;
     this.#now = options.now ?? monoClock;
-    this.#lastHeard = this.#now();
+    this.#lastHeard = this.openedAt = this.#now();
     this.#timer = options.deadline(() => this.#onTimeout());
+    this.#extensions = options.extensions ?? "";
+    this.#totals = options.totals ?? null;
+    if (this.#totals !== null) {
+      this.#totals.opened++;
+      this.#totals.open++;
+    }
+  }
+
+  /** What kind of session this is (the server tells its sessions apart by it). */
+  get protocol(): "websocket" {
+    return "websocket";
+  }
+
+  /** The transport the session owns (the status page reads its socket). */
+  get transport(): Transport {
+    return this.#transport;
+  }
+
+  /** The session's row on the status page. */
+  describe(): WebSocketDescription {
+    const c = this.counts;
+    return {
+      phase: ["connecting", "open", "closing", "closed"][this.#state]! +
+        (this.#blocked && this.#state === WS_STATE.OPEN ? ", blocked" : ""),
+      ageMs: Math.round(this.#now() - this.openedAt),
+      messagesIn: c.messagesIn,
+      messagesOut: c.messagesOut,
+      bytesIn: c.bytesIn,
+      bytesOut: c.bytesOut,
+      extensions: this.#extensions,
+      queuedBytes: this.queuedBytes,
+    };
   }
 
   /** The WebSocket's state (OPEN, CLOSING, CLOSED). */
@@ -217,6 +258,7 @@ export class WebSocketSession implements Session {
     if (n === IO.EAGAIN) return;
     if (n <= 0) return this.#peerGone();
     this.counts.bytesIn += n;
+    if (this.#totals !== null) this.#totals.bytesIn += n;
     this.#lastHeard = this.#now();
     this.#awaitingPong = false; // any input shows the peer is there
     if (this.#finishing || this.#receiver.finished) return this.#settle(); // draining to the FIN
@@ -254,15 +296,18 @@ export class WebSocketSession implements Session {
    * Queues a message. Ignored unless OPEN (the web layer counts it, as the standard says).
    * Messages of COMPRESS_THRESHOLD bytes and more are compressed when the extension was negotiated,
    * DEFLATE_SLICE bytes per turn. A peer whose queue passes maxQueuedBytes is closed with 1008.
+   * @param owned whether the session may keep `data` as it is; when false it copies what it keeps
+   *   (a small frame is copied into its frame anyway, so an echo copies once)
    */
-  send(text: boolean, data: Uint8Array): void {
+  send(text: boolean, data: Uint8Array, owned = true): void {
     if (this.#state !== WS_STATE.OPEN) return;
     this.counts.messagesOut++;
+    if (this.#totals !== null) this.#totals.messagesOut++;
     this.#buffered += data.length;
     // A message to compress, or one behind it (order is kept), waits for its turn.
     if ((this.#deflate !== null && data.length >= COMPRESS_THRESHOLD) || this.#pending.length > 0) {
-      this.#pending.push({ text, data, offset: 0, started: false, carry: 0 });
-    } else this.#queueFrame(FIN | (text ? OPCODE.TEXT : OPCODE.BINARY), data, data.length);
+      this.#pending.push({ text, data: owned ? data : data.slice(), offset: 0, started: false, carry: 0 });
+    } else this.#queueFrame(FIN | (text ? OPCODE.TEXT : OPCODE.BINARY), data, data.length, owned);
     if (this.queuedBytes > this.#maxQueued) return this.#overflow();
     // Sent from a message handler: the read that delivered it writes once, after its last frame.
     if (!this.#reading) this.#flush();
@@ -313,6 +358,7 @@ export class WebSocketSession implements Session {
 
   #onMessage(text: boolean, data: Uint8Array): void {
     this.counts.messagesIn++;
+    if (this.#totals !== null) this.#totals.messagesIn++;
     // WHATWG: a message that arrives once closing has begun is not delivered.
     if (this.#state === WS_STATE.OPEN) this.#events.message(text, data);
   }
@@ -358,7 +404,7 @@ export class WebSocketSession implements Session {
     this.#queueFrame(FIN | OPCODE.CLOSE, encodeCloseBody(code, reason), 0);
   }
 
-  #queueFrame(first: number, payload: Uint8Array, app: number): void {
+  #queueFrame(first: number, payload: Uint8Array, app: number, owned = true): void {
     if (payload.length <= COPY_LIMIT) {
       const frame = encodeFrame(first, payload);
       this.#push(frame, app, frame.length - payload.length);
@@ -366,7 +412,7 @@ export class WebSocketSession implements Session {
     }
     const head = new Uint8Array(MAX_HEAD);
     this.#push(head.subarray(0, writeFrameHead(head, 0, first, payload.length)), 0, 0);
-    this.#push(payload, app, 0);
+    this.#push(owned ? payload : payload.slice(), app, 0);
   }
 
   #push(bytes: Uint8Array, app: number, head: number): void {
@@ -462,6 +508,7 @@ export class WebSocketSession implements Session {
       progress = true;
       this.#queuedBytes -= n;
       this.counts.bytesOut += n;
+      if (this.#totals !== null) this.#totals.bytesOut += n;
       this.#advance(n);
       if (n < length) {
         this.#blocked = true;
@@ -603,6 +650,11 @@ export class WebSocketSession implements Session {
     this.#pending.length = 0;
     this.#leftover = null;
     this.#transport.close();
+    const totals = this.#totals;
+    if (totals !== null) {
+      totals.open--;
+      totals.closes[code] = (totals.closes[code] ?? 0) + 1;
+    }
     this.#events.closed(code, reason, clean);
   }
 }

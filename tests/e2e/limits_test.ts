@@ -8,6 +8,7 @@ import {
   exchange,
   get,
   readResponses,
+  settledFdCount,
   sleep,
   startServer,
   stopOk,
@@ -175,5 +176,49 @@ Deno.test("request bodies nobody reads are not kept: 300 stalled 1 MB uploads le
       }
     }
     await stopOk(server);
+  }
+});
+
+Deno.test("large files kept open count in the descriptor budget, and are closed to make room for connections", async () => {
+  const { root, remove } = tempRoot();
+  const files = 40; // kept open after one request each (MAX_OPEN_FILES allows 64)
+  for (let i = 0; i < files; i++) Deno.writeFileSync(`${root}/f${i}.bin`, new Uint8Array(100 * 1024)); // sent with sendfile
+  // A limit of 300 leaves a budget of 300 - 256 = 44 descriptors: the 40 kept files and 20
+  // connections do not fit together, so the server must close kept files to take the connections.
+  const budget = 44;
+  const args = ["--access-log", "/dev/null", "--root", root, "--metrics", "/metrics"];
+  const server = await startServer(args, {}, { fileLimit: 300 });
+  const conns: Deno.Conn[] = [];
+  try {
+    await settledFdCount(server, get("/f0.bin", "Connection: close\r\n"));
+    const baseline = server.fdCount();
+    for (let i = 1; i < files; i++) {
+      const { responses } = await exchange(server.port, get(`/f${i}.bin`, "Connection: close\r\n"), {
+        responses: 1,
+      });
+      assert.equal(responses[0]?.status, 200);
+    }
+    await sleep(100);
+    assert.ok(server.fdCount() >= baseline + files - 1, "the files stay open between requests");
+    const metrics = await exchange(server.port, get("/metrics", "Connection: close\r\n"), { responses: 1 });
+    assert.match(
+      new TextDecoder().decode(metrics.responses[0]!.body),
+      new RegExp(`^rawserve_files_kept ${files}$`, "m"),
+    );
+    let peak = 0;
+    for (let i = 0; i < 20; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      conns.push(conn);
+      await writeAll(conn, bytes(get("/f0.bin")));
+      const { responses } = await readResponses(conn, { responses: 1, timeoutMs: 3000 });
+      assert.equal(responses[0]?.status, 200, `connection ${i} accepted and served`);
+      peak = Math.max(peak, server.fdCount());
+    }
+    // The baseline holds f0.bin's kept descriptor already; connections plus kept files stay in the budget.
+    assert.ok(peak - baseline + 1 <= budget, `${peak - baseline + 1} descriptors in use, budget ${budget}`);
+  } finally {
+    for (const conn of conns) conn.close();
+    await stopOk(server);
+    remove();
   }
 });

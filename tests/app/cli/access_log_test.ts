@@ -36,6 +36,10 @@ const CASES: LogEntry[] = [
   entry("127.0.0.1", head("GET", '/x"_200_5_"-"_"forged\\\x01\xe9', 1), 404, 14),
   entry("127.0.0.1", withAgent, 200, 4_194_304, 7),
   entry("127.0.0.1", Object.assign(head("GET", "/h2", 0), { major: 2 }), 200, 5),
+  {
+    ...entry("127.0.0.1", head("GET", "/chat", 1), 101, 5120, 62_500),
+    webSocket: { code: 1001, bytesIn: 777 },
+  },
   { ...entry("127.0.0.1", head("GET", "/private/", 1), 200, 9), user: "alice" },
   { ...entry("127.0.0.1", head("GET", "/private/", 1), 200, 9), user: 'jü"rgen x' },
 ];
@@ -77,6 +81,15 @@ Deno.test("log lines escape what could forge a field, and end with the request t
     /"GET \/h2 HTTP\/2\.0" 200 5 0\.000$/,
     "a request over HTTP/2 is logged as HTTP/2.0",
   );
+  assert.match(
+    line(7, "common"),
+    /"GET \/chat HTTP\/1\.1" 101 5120 62\.500 ws-close=1001 ws-in=777$/,
+    "a WebSocket's closing line: bytes sent, its life, the close code, bytes received",
+  );
+  assert.deepEqual(JSON.parse(formatLogLine(CASES[7]!, "json", NOW)).webSocket, {
+    close: 1001,
+    bytesIn: 777,
+  });
   const json = JSON.parse(formatLogLine({ ...CASES[5]!, complete: false }, "json", NOW));
   assert.deepEqual(json, {
     time: "2026-11-25T09:05:07.000Z",

@@ -183,6 +183,7 @@ Deno.test("the status page is HTML for browsers and JSON for Accept: application
     "responseSeconds",
     "system",
     "connections",
+    "webSockets",
   ]);
 });
 

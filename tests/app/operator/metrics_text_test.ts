@@ -34,6 +34,7 @@ function snapshot(worker: { index: number } | null = null): StatusSnapshot {
       bytesIn: 400,
       bytesOut: 9000,
       filesOpen: 0,
+      filesKept: 2,
       errors: { 'quote " and back\\slash': 1, "line\nbreak": 2, "http 400": 3 },
       clientsLeft: { ECONNRESET: 2 },
     },
@@ -47,6 +48,19 @@ function snapshot(worker: { index: number } | null = null): StatusSnapshot {
     },
     system: null,
     connections: { total: 2, shown: 0, rows: [] },
+    webSockets: {
+      totals: {
+        opened: 3,
+        open: 1,
+        messagesIn: 7,
+        messagesOut: 5,
+        bytesIn: 700,
+        bytesOut: 500,
+        closes: { "1000": 1, "1006": 1 },
+      },
+      shown: 0,
+      rows: [],
+    },
   };
 }
 
@@ -76,6 +90,18 @@ Deno.test("renderMetrics() output parses strictly and carries every metric the i
   const byProtocol = families.get("rawserve_requests_by_protocol_total")!.samples;
   assert.deepEqual(byProtocol.map((s) => [s.labels.protocol, s.value]), [["h1", 1], ["h2", 3]]);
   assert.equal(families.get("rawserve_accept_queue_length")!.samples[0]!.value, 3);
+  assert.equal(families.get("rawserve_files_kept")!.samples[0]!.value, 2);
+});
+
+Deno.test("WebSockets are counted: open, opened, messages and bytes by direction, closes by code", () => {
+  const families = parsePrometheusText(renderMetrics(snapshot()));
+  const values = (name: string) =>
+    families.get(name)!.samples.map((s) => [s.labels.direction ?? s.labels.code ?? "", s.value]);
+  assert.deepEqual(values("rawserve_websockets_open"), [["", 1]]);
+  assert.deepEqual(values("rawserve_websockets_opened_total"), [["", 3]]);
+  assert.deepEqual(values("rawserve_websocket_messages_total"), [["received", 7], ["sent", 5]]);
+  assert.deepEqual(values("rawserve_websocket_bytes_total"), [["received", 700], ["sent", 500]]);
+  assert.deepEqual(values("rawserve_websocket_closes_total"), [["1000", 1], ["1006", 1]]);
 });
 
 Deno.test("error kinds with quotes, backslashes and line feeds come back intact from their labels", () => {

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { formatAge, renderStatusPage } from "../../../app/operator/status_page.ts";
 import { escapeHtml } from "../../../http/format.ts";
-import type { ConnectionRow, StatusSnapshot } from "../../../app/operator/server_status.ts";
+import type { ConnectionRow, StatusSnapshot, WebSocketRow } from "../../../app/operator/server_status.ts";
 
 function row(peer: string, phase = "writing", h2 = false): ConnectionRow {
   return {
@@ -38,7 +38,26 @@ function row(peer: string, phase = "writing", h2 = false): ConnectionRow {
   };
 }
 
-function snapshot(rows: ConnectionRow[], total = rows.length): StatusSnapshot {
+function wsRow(peer: string): WebSocketRow {
+  return {
+    fd: 31,
+    peer,
+    phase: "open, blocked",
+    ageMs: 5_000,
+    messagesIn: 12,
+    messagesOut: 3400,
+    bytesIn: 900,
+    bytesOut: 2_000_000,
+    extensions: "permessage-deflate; server_no_context_takeover",
+    queuedBytes: 1_500_000,
+  };
+}
+
+function snapshot(
+  rows: ConnectionRow[],
+  total = rows.length,
+  webSockets: WebSocketRow[] = [],
+): StatusSnapshot {
   return {
     process: { pid: 4242, uptimeS: 3700, startTimeS: 1, rssBytes: 48 << 20, openFds: 30, fdLimit: 1024 },
     worker: { index: 1 },
@@ -54,12 +73,26 @@ function snapshot(rows: ConnectionRow[], total = rows.length): StatusSnapshot {
       bytesIn: 2000,
       bytesOut: 5_000_000,
       filesOpen: 1,
+      filesKept: 0,
       errors: { "<script>alert(1)</script>": 1 },
       clientsLeft: { ECONNRESET: 2 },
     },
     responseSeconds: { buckets: [{ le: 0.0001, count: 18 }, { le: "+Inf", count: 19 }], sum: 2, count: 19 },
     system: { sockets: { used: 100 }, TCP: { inuse: 10, orphan: 0, tw: 3, alloc: 12, mem: 4 } },
     connections: { total, shown: rows.length, rows },
+    webSockets: {
+      totals: {
+        opened: webSockets.length,
+        open: webSockets.length,
+        messagesIn: 12,
+        messagesOut: 3400,
+        bytesIn: 900,
+        bytesOut: 2_000_000,
+        closes: webSockets.length ? { "1000": 4, "1006": 1 } : {},
+      },
+      shown: webSockets.length,
+      rows: webSockets,
+    },
   };
 }
 
@@ -98,6 +131,27 @@ Deno.test("an h2 connection's row shows its protocol, open streams and both wind
   assert.match(html, /<td data-label="streams"><span>7 <small>↑ 64(\.0)? KiB ↓ 1(\.0)? MiB<\/small>/);
   assert.match(html, /<td data-label="streams"><span>–<\/span>/);
   assert.match(html, /h1 × 4<\/span> <span class="chip">h2 × 15/);
+});
+
+Deno.test("WebSockets have their table: phase, messages and bytes each way, extensions, queued bytes, closes", () => {
+  const html = renderStatusPage(snapshot([], 0, [wsRow("127.0.0.1:6000")]));
+  const section = html.slice(html.indexOf('id="websockets"'));
+  for (
+    const words of [
+      "WebSockets",
+      "open, blocked",
+      "12 <small>/ 3,400</small>",
+      "permessage-deflate; server_no_context_takeover",
+      "127.0.0.1:6000",
+      "1000 × 4",
+      "1006 × 1",
+      'class="hot"',
+    ]
+  ) assert.ok(section.includes(words), `shows ${words}`);
+  assert.ok(
+    !renderStatusPage(snapshot([])).includes('id="websockets"'),
+    "no section before the first WebSocket",
+  );
 });
 
 Deno.test("peer addresses and error kinds are escaped, never markup", () => {

@@ -273,6 +273,39 @@ Deno.test("Deno's WebSocket client: echo, binaryType on both sides, bufferedAmou
   });
 });
 
+Deno.test("binaryType starts as arraybuffer, as on Deno.upgradeWebSocket's sockets; blob gives Blobs", async () => {
+  /** The server socket's first binaryType and the type of each binary message, under `upgrade`. */
+  async function observe(kind: "rawserve" | "deno"): Promise<string[]> {
+    const seen: string[] = [];
+    const handler = (request: Request) => {
+      const { socket, response } = kind === "rawserve"
+        ? upgradeWebSocket(request)
+        : Deno.upgradeWebSocket(request);
+      seen.push(socket.binaryType);
+      socket.onmessage = (e) => {
+        seen.push(Object.prototype.toString.call(e.data));
+        if (seen.length === 2) socket.binaryType = "blob";
+        else socket.close(1000);
+      };
+      return response;
+    };
+    const options = { hostname: "127.0.0.1", port: 0, onListen: () => {} };
+    const server = kind === "rawserve" ? serve(options, handler) : Deno.serve(options, handler);
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${server.addr.port}/`);
+      const closed = new Promise((resolve) => ws.onclose = resolve);
+      ws.onopen = () => (ws.send(new Uint8Array([1])), ws.send(new Uint8Array([2])));
+      await closed;
+    } finally {
+      await server.shutdown();
+    }
+    return seen;
+  }
+  const expected = ["arraybuffer", "[object ArrayBuffer]", "[object Blob]"];
+  assert.deepEqual(await observe("deno"), expected, "Deno's own sockets");
+  assert.deepEqual(await observe("rawserve"), expected);
+});
+
 Deno.test("Debian's python3-websockets: echo with permessage-deflate, then a clean close", async () => {
   const python = "/usr/bin/python3";
   try {

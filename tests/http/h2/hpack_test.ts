@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  decodeInteger,
-  DynamicTable,
-  encodeInteger,
-  HpackDecoder,
-  HpackEncoder,
-  HpackError,
-  STATIC_TABLE,
-} from "../../../http/h2/hpack.ts";
+import { decodeInteger, encodeInteger, HpackDecoder, HpackEncoder } from "../../../http/h2/hpack.ts";
+import { DynamicTable, HpackError, STATIC_TABLE } from "../../../http/h2/hpack_tables.ts";
 import {
   HUFFMAN_BITS,
   HUFFMAN_CODES,

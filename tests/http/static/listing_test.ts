@@ -6,16 +6,18 @@ import assert from "node:assert/strict";
 import { setImmediate } from "node:timers";
 import {
   breadcrumbs,
-  compareNames,
-  DEFAULT_ORDER,
   listDirectory,
   ListingGate,
-  type ListingOrder,
   MAX_CONCURRENT_LISTINGS,
+} from "../../../http/static/listing.ts";
+import {
+  compareNames,
+  DEFAULT_ORDER,
+  type ListingOrder,
   MAX_LISTING_ENTRIES,
   parseListingOrder,
   sortAndCut,
-} from "../../../http/static/listing.ts";
+} from "../../../http/static/listing_order.ts";
 import { createStaticHandler } from "../../../http/static/static_handler.ts";
 import type { DirEntry, StaticFs } from "../../../http/static/types.ts";
 import type { HttpResponse } from "../../../http/types.ts";

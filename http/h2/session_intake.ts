@@ -70,7 +70,8 @@ export abstract class SessionIntake extends SessionOutput implements StreamOwner
   protected onPastStream(id: number, type: number): void {
     const past = this.ids.past(id);
     if (past === PAST_STREAM.IDLE || past === PAST_STREAM.UNUSED) {
-      throw new H2Error(H2_ERROR.PROTOCOL_ERROR, `A frame of type ${type} on stream ${id}, never opened`);
+      const name = Object.keys(FRAME).find((key) => FRAME[key as keyof typeof FRAME] === type);
+      throw new H2Error(H2_ERROR.PROTOCOL_ERROR, `${name} on stream ${id}, which was never opened`);
     }
     if (past === PAST_STREAM.RESET || id > this.goawayLastId) return;
     if (type === FRAME.DATA || type === FRAME.HEADERS) this.resetId(id, H2_ERROR.STREAM_CLOSED);

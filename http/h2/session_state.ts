@@ -118,6 +118,7 @@ export abstract class SessionState {
   /** Graceful drain: 0 none, 1 first GOAWAY sent (awaiting the PING's ACK), 2 final GOAWAY sent. */
   protected drainStep = 0;
 
+  /** The id our final GOAWAY named (none yet: the largest): streams above it are ignored (§6.8). */
   protected goawayLastId = MAX_STREAM_ID;
 
   protected peerGoaway = false;

@@ -163,7 +163,7 @@ Deno.test("a request body that stalls while its response streams: the stream is 
 });
 
 Deno.test("trailers that end a body shorter than its Content-Length reset the stream with PROTOCOL_ERROR", async () => {
-  const c = h2(async (req) => ok(String((await req.body!.bytes()).length)));
+  const c = h2((req) => req.body!.bytes().then((b) => ok(String(b.length)), () => ok("cut")));
   c.preface();
   c.frames((w) => {
     c.request(w, 1, post(["content-length", "10"]), false);

@@ -19,6 +19,12 @@ export const DEFAULTS = {
    * the bound would be max connections x max body (~19 GiB with the defaults).
    */
   maxBodyMemoryBytes: 64 * 1024 * 1024,
+  /**
+   * Received WebSocket message bytes (being assembled or inflated) all sockets together may hold;
+   * beyond it, 1013. Two messages at the default maxMessageSize (64 MiB): without it the bound
+   * would be sockets x 64 MiB, and a few deflate bombs of 64 KiB each reach it at once.
+   */
+  maxWebSocketMemoryBytes: 128 * 1024 * 1024,
   /** Pipelined responses owed before the connection stops reading more requests. */
   maxPipelined: 64,
   /** Graceful shutdown waits this long for in-flight responses. */

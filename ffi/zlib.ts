@@ -96,8 +96,8 @@ export class ZStream {
   #strm = new Uint8Array(new ArrayBuffer(Z_STREAM.SIZE));
   #view = new DataView(this.#strm.buffer);
   #ended = false;
-  /** An inflate stream that saw the last block must be reset before more input. */
-  #finished = false;
+  /** An inflate stream read a block with BFINAL=1 since the last reset(). */
+  #sawFinal = false;
 
   private constructor(kind: "deflate" | "inflate") {
     this.kind = kind;
@@ -142,12 +142,19 @@ export class ZStream {
   }
 
   /**
-   * Feeds `input` through the stream and appends copies of the output to `out`.
+   * Feeds `input` through the stream and appends copies of the output to `out`, or hands each
+   * piece of output to `out` as a view of a shared buffer, valid only during the call (the
+   * caller copies it where it belongs: no copy per piece).
    * @param flush Z.NO_FLUSH, or Z.SYNC_FLUSH to end on a byte boundary with 00 00 FF FF
    * @param maxOut the most output to produce before giving up (TOO_BIG)
    * @returns the bytes of output, or ZRUN.BAD_DATA / ZRUN.TOO_BIG
    */
-  run(input: Uint8Array, flush: number, out: Uint8Array[], maxOut = Infinity): number {
+  run(
+    input: Uint8Array,
+    flush: number,
+    out: Uint8Array[] | ((piece: Uint8Array) => void),
+    maxOut = Infinity,
+  ): number {
     if (this.#ended) throw new Error("ZStream used after end()");
     const z = libz!; // a stream exists, so zlib is open
     const call = this.kind === "deflate" ? z.deflate : z.inflate;
@@ -155,7 +162,6 @@ export class ZStream {
     let total = 0;
     let offset = 0;
     do {
-      if (this.#finished) return ZRUN.BAD_DATA; // bytes after the stream's last block
       const n = Math.min(SLICE, input.length - offset);
       IN.set(input.subarray(offset, offset + n));
       offset += n;
@@ -166,25 +172,35 @@ export class ZStream {
         view.setBigUint64(Z_STREAM.NEXT_OUT, OUT_ADDRESS, true);
         view.setUint32(Z_STREAM.AVAIL_OUT, SLICE, true);
         const rc = call(this.#strm, last ? flush : Z.NO_FLUSH);
-        if (rc === Z.STREAM_END) this.#finished = true;
-        else if (rc !== Z.OK && rc !== Z.BUF_ERROR) return ZRUN.BAD_DATA;
+        // RFC 7692 §7.2.3.4: a block with BFINAL=1 ends the stream; what follows (the 0x00 the RFC
+        // appends and the 00 00 FF FF tail) is read by the same stream reset, keeping next_in.
+        const ended = rc === Z.STREAM_END;
+        if (ended) {
+          this.#sawFinal = true;
+          z.inflateReset(this.#strm);
+        } else if (rc !== Z.OK && rc !== Z.BUF_ERROR) return ZRUN.BAD_DATA;
         const produced = SLICE - view.getUint32(Z_STREAM.AVAIL_OUT, true);
         if (produced > 0) {
           total += produced;
           if (total > maxOut) return ZRUN.TOO_BIG;
-          out.push(OUT.slice(0, produced));
+          if (typeof out === "function") out(OUT.subarray(0, produced));
+          else out.push(OUT.slice(0, produced));
         }
-        // More output is pending while zlib filled the whole output buffer.
-        if (produced < SLICE || this.#finished) break;
+        // More output is pending while zlib filled the whole output buffer, or input follows the end.
+        if (produced < SLICE && !(ended && view.getUint32(Z_STREAM.AVAIL_IN, true) > 0)) break;
       }
-      if (this.#finished && view.getUint32(Z_STREAM.AVAIL_IN, true) > 0) return ZRUN.BAD_DATA;
     } while (offset < input.length);
     return total;
   }
 
+  /** Whether a block with BFINAL=1 ended a stream since the last reset() (inflaters). */
+  get sawFinalBlock(): boolean {
+    return this.#sawFinal;
+  }
+
   /** Forgets the context (the next message starts a fresh stream), keeping the memory. */
   reset(): void {
-    this.#finished = false;
+    this.#sawFinal = false;
     if (this.kind === "deflate") libz!.deflateReset(this.#strm);
     else libz!.inflateReset(this.#strm);
   }

@@ -6,7 +6,8 @@
 // nor zlib.
 
 import { ZStream } from "../../ffi/zlib.ts";
-import { WebSocketSession, WS_STATE } from "../../http/ws/session.ts";
+import { WebSocketSession } from "../../http/ws/session.ts";
+import { WS_STATE } from "../../http/ws/session_options.ts";
 import {
   type CodecFactory,
   CodecPool,
@@ -18,6 +19,8 @@ import {
 } from "../../http/ws/permessage_deflate.ts";
 import { checkAppClose, CLOSE_REFUSAL } from "../../http/ws/close.ts";
 import { CLOSE_CODE } from "../../http/ws/frame.ts";
+import { checkMaxMessageSize, type MessageBudget } from "../../http/ws/receiver.ts";
+import { DEFAULTS } from "../defaults.ts";
 import { acceptValue } from "../../http/ws/accept.ts";
 import type { HttpResponse, Session, Transport } from "../../http/types.ts";
 import { RequestHead } from "../../http/request_head.ts";
@@ -38,7 +41,10 @@ const DEFLATE_LEVEL = 1;
 const DEFLATE_MEM_LEVEL = 8;
 
 const ENCODER = new TextEncoder();
-const DECODER = new TextDecoder();
+/** WHATWG WebSockets: a text message is decoded with "UTF-8 decode without BOM": a BOM is kept. */
+const DECODER = new TextDecoder("utf-8", { ignoreBOM: true });
+/** The budget of sockets whose server gave none (DEFAULTS.maxWebSocketMemoryBytes for the process). */
+const MESSAGE_BUDGET: MessageBudget = { used: 0, limit: DEFAULTS.maxWebSocketMemoryBytes };
 
 /**
  * The upgrade of a request websocket.ts checked: permessage-deflate negotiated, the 101's fields
@@ -46,6 +52,7 @@ const DECODER = new TextDecoder();
  * @param request the handler's request
  * @param key its valid Sec-WebSocket-Key
  * @param protocol the subprotocol to answer with, "" for none
+ * @throws {RangeError} for a maxMessageSize past MAX_MESSAGE_LIMIT or not an integer
  */
 export function createUpgrade(
   request: Request,
@@ -54,6 +61,7 @@ export function createUpgrade(
   protocol: string,
   options: UpgradeWebSocketOptions,
 ): { socket: ServerWebSocket; response: Response } {
+  if (options.maxMessageSize !== undefined) checkMaxMessageSize(options.maxMessageSize);
   const compression = options.compression ?? true;
   let negotiated: Negotiated | null = null;
   if (compression !== false) {
@@ -339,7 +347,7 @@ export class ServerWebSocket extends EventTarget {
    * @throws {DOMException} InvalidAccessError for another code, SyntaxError for a longer reason
    */
   close(code?: number, reason?: string): void {
-    if (code !== undefined) code = Number(code) & 0xffff; // WebIDL [Clamp] unsigned short, roughly
+    if (code !== undefined) code = clampUnsignedShort(code);
     const refused = checkAppClose(code, reason);
     if (refused === CLOSE_REFUSAL.CODE) {
       throw new DOMException(`The close code must be 1000 or 3000-4999, not ${code}`, "InvalidAccessError");
@@ -364,39 +372,62 @@ export class ServerWebSocket extends EventTarget {
     return { status: 101, headers, upgrade: (transport, buffered) => this.#open(transport, buffered) };
   }
 
-  /** The 101 is written: the session takes the transport, "open" fires, then input is read. */
+  /**
+   * The 101 is written: the session takes the transport, "open" fires, then input is read. If this
+   * throws, the socket fails first (error, close 1006) and what it holds is released; the
+   * connection then closes the transport.
+   */
   #open(transport: Transport, buffered: Uint8Array): Session {
-    const context = this.#context;
-    if (context.deadline === null) {
-      throw new Error("WebSockets need the server's reactor (WebSocketContext.deadline)");
-    }
     let deflate: PerMessageDeflate | null = null;
-    if (this.#negotiated) {
-      deflate = new PerMessageDeflate(this.#negotiated.params, POOL ??= new CodecPool(FACTORY));
+    try {
+      if (this.#context.deadline === null) {
+        throw new Error("WebSockets need the server's reactor (WebSocketContext.deadline)");
+      }
+      if (this.#negotiated) {
+        deflate = new PerMessageDeflate(this.#negotiated.params, POOL ??= new CodecPool(FACTORY));
+      }
+      const session = this.#makeSession(transport, buffered, deflate);
+      this.#session = session;
+      const request = this.#closeRequest;
+      if (request !== null) session.beginClose(request.code, request.reason);
+      else this.dispatchEvent(new Event("open"));
+      session.start();
+      return session;
+    } catch (e) {
+      // The session's end fires error and close (1006) and frees its timer and zlib streams.
+      if (this.#session !== null) this.#session.close();
+      else {
+        deflate?.close();
+        this[FAIL_CONNECTING](`The upgrade failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      throw e;
     }
+  }
+
+  #makeSession(
+    transport: Transport,
+    buffered: Uint8Array,
+    deflate: PerMessageDeflate | null,
+  ): WebSocketSession {
+    const context = this.#context;
     const options = this.#options!;
     this.#options = null;
     const idle = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_S;
-    const session = new WebSocketSession(transport, buffered, {
+    return new WebSocketSession(transport, buffered, {
       message: (text, data) => this.#onMessage(text, data),
       closed: (code, reason, clean) => this.#onClosed(code, reason, clean),
     }, {
-      deadline: context.deadline,
+      deadline: context.deadline!,
       idleTimeoutMs: Math.max(0, idle) * 1000,
       writeTimeoutMs: context.writeTimeoutMs,
       deflate,
       extensions: this.extensions,
+      messageBudget: context.messageBudget ?? MESSAGE_BUDGET,
       ...(context.totals ? { totals: context.totals } : {}),
       ...(context.closeTimeoutMs !== undefined ? { closeTimeoutMs: context.closeTimeoutMs } : {}),
       ...(options.maxMessageSize !== undefined ? { maxMessageSize: options.maxMessageSize } : {}),
       ...(options.maxQueuedBytes !== undefined ? { maxQueuedBytes: options.maxQueuedBytes } : {}),
     });
-    this.#session = session;
-    const request = this.#closeRequest;
-    if (request !== null) session.beginClose(request.code, request.reason);
-    else this.dispatchEvent(new Event("open"));
-    session.start();
-    return session;
   }
 
   #onMessage(text: boolean, data: Uint8Array): void {
@@ -436,6 +467,20 @@ export class ServerWebSocket extends EventTarget {
     this.dispatchEvent(new ErrorEvent("error", { message }));
     this.dispatchEvent(new CloseEvent("close", { wasClean: false, code: CLOSE_CODE.ABNORMAL, reason: "" }));
   }
+}
+
+/**
+ * WebIDL `[Clamp] unsigned short`: NaN is 0, the value is clamped to 0-65535 and rounded to the
+ * nearest integer, ties to even (so close(66536) is 65535 and refused, close(1000.7) is 1001).
+ */
+function clampUnsignedShort(value: unknown): number {
+  const x = Number(value);
+  if (Number.isNaN(x)) return 0;
+  const clamped = Math.min(65535, Math.max(0, x));
+  const floor = Math.floor(clamped);
+  const fraction = clamped - floor;
+  if (fraction > 0.5 || (fraction === 0.5 && floor % 2 === 1)) return floor + 1;
+  return floor;
 }
 
 // `socket instanceof WebSocket` holds, as for Deno's sockets; every member is ServerWebSocket's own.

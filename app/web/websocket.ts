@@ -8,6 +8,7 @@
 import type { Deadline, HttpRequest, HttpResponse } from "../../http/types.ts";
 import type { RequestHead } from "../../http/request_head.ts";
 import type { WebSocketTotals } from "../../http/ws/stats.ts";
+import type { MessageBudget } from "../../http/ws/receiver.ts";
 import type { HandlerInfo } from "./info.ts";
 
 type Implementation = typeof import("./server_websocket.ts");
@@ -30,7 +31,10 @@ export interface UpgradeWebSocketOptions {
    * socket closes (1001, with an error event), as in Deno. 0 disables it. Default 30.
    */
   idleTimeout?: number;
-  /** Largest message accepted, across fragments and inflated (1009 beyond). Default 64 MiB. */
+  /**
+   * Largest message accepted, across fragments and inflated (1009 beyond). Default 64 MiB, at most
+   * 1 GiB (upgradeWebSocket() throws a RangeError beyond).
+   */
   maxMessageSize?: number;
   /**
    * Output queued for a client that does not read, past which it is closed with 1008. Default 16 MiB.
@@ -55,6 +59,11 @@ export interface WebSocketContext {
   closeTimeoutMs?: number;
   /** The server's WebSocket totals (the status page, metrics), set with `deadline`. */
   totals?: WebSocketTotals | null;
+  /**
+   * Received message bytes (assembled or inflated) all the server's sockets may hold; past it a
+   * socket fails with 1013 (default: one budget of DEFAULTS.maxWebSocketMemoryBytes per process).
+   */
+  messageBudget?: MessageBudget;
   /** Hears each WebSocket as it ends (the access log's closing line); null: nobody listens. */
   ended?: ((ended: WebSocketEnded) => void) | null;
 }
@@ -178,6 +187,7 @@ function hasToken(value: string | null, token: string): boolean {
  * @throws {TypeError} for a request that is not a valid upgrade (answer 400, or 426 with
  *   `Sec-WebSocket-Version: 13` for another version, RFC 6455 §4.4), a protocol the client did
  *   not offer, a body already used, or a request upgraded already
+ * @throws {RangeError} for a maxMessageSize that is not an integer from 0 to 1 GiB
  * @example
  * ```ts
  * import { serve, upgradeWebSocket } from "@rawserve/rawserve";

@@ -5,7 +5,8 @@
 import { CLOSE_CODE, MAX_CONTROL_PAYLOAD } from "./frame.ts";
 import { isUtf8 } from "./utf8.ts";
 
-const DECODER = new TextDecoder();
+/** A reason is decoded as UTF-8 without BOM (WHATWG WebSockets): a leading U+FEFF is kept. */
+const DECODER = new TextDecoder("utf-8", { ignoreBOM: true });
 const ENCODER = new TextEncoder();
 
 /** A close frame's reason is at most 123 bytes: 125 less the code's 2 (§5.5). */

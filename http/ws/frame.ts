@@ -25,6 +25,8 @@ export const CLOSE_CODE = {
   POLICY_VIOLATION: 1008,
   MESSAGE_TOO_BIG: 1009,
   INTERNAL_ERROR: 1011,
+  /** The server is overloaded for now (IANA registry, RFC 6455 §11.7). */
+  TRY_AGAIN_LATER: 1013,
 } as const;
 
 /** RFC 6455 §5.5: a control frame's payload is at most 125 bytes. */

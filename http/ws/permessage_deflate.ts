@@ -15,8 +15,22 @@ const RUN = { BAD_DATA: -1, TOO_BIG: -2 } as const;
 
 /** A raw DEFLATE stream (ffi/zlib.ts ZStream has this shape). */
 export interface RawCodec {
-  /** @returns output bytes appended to `out`, or -1 (bad data) / -2 (past maxOut) */
-  run(input: Uint8Array, flush: number, out: Uint8Array[], maxOut?: number): number;
+  /**
+   * @param out gets copies of the output appended, or each piece of output as a view valid
+   *   only during the call
+   * @returns output bytes, or -1 (bad data) / -2 (past maxOut)
+   */
+  run(
+    input: Uint8Array,
+    flush: number,
+    out: Uint8Array[] | ((piece: Uint8Array) => void),
+    maxOut?: number,
+  ): number;
+  /**
+   * An inflater: whether a block with BFINAL=1 ended a stream since the last reset() (what follows
+   * it was read as a new stream, RFC 7692 §7.2.3.4).
+   */
+  readonly sawFinalBlock?: boolean;
   reset(): void;
   end(): void;
 }
@@ -175,6 +189,8 @@ export function negotiateDeflate(
 const TAIL = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
 
 const EMPTY = new Uint8Array(0);
+/** First allocation for an inflated message: 64 KiB (one zlib call's output); it doubles from there. */
+const FIRST_OUTPUT = 64 * 1024;
 
 /**
  * Compressed bytes fed to zlib per call while inflating: at DEFLATE's best ratio (~1032:1) a piece
@@ -259,8 +275,21 @@ export class PerMessageDeflate implements MessageInflater {
   #input: Uint8Array = EMPTY;
   #offset = 0;
   #maxBytes = 0;
-  #out: Uint8Array[] = [];
+  /** The inflated message so far, in a buffer that doubles: no pieces to join at the end. */
+  #message: Uint8Array = EMPTY;
   #total = 0;
+  /** Copies a piece of zlib's output into the message (bound once: no closure per call). */
+  #take = (piece: Uint8Array): void => {
+    const needed = this.#total + piece.length;
+    if (needed > this.#message.length) {
+      const size = Math.min(this.#maxBytes, Math.max(needed, FIRST_OUTPUT, this.#message.length * 2));
+      const grown = new Uint8Array(size);
+      grown.set(this.#message.subarray(0, this.#total));
+      this.#message = grown;
+    }
+    this.#message.set(piece, this.#total);
+    this.#total = needed;
+  };
   #closed = false;
 
   constructor(params: DeflateParams, pool: CodecPool) {
@@ -274,12 +303,20 @@ export class PerMessageDeflate implements MessageInflater {
       this.#inflating !== null;
   }
 
-  /** Starts inflating a received message (the receiver calls step() until it is done). */
+  /** Bytes held for the message being inflated: its compressed payload and the output so far. */
+  get held(): number {
+    return this.#inflating === null ? 0 : this.#input.length + this.#message.length;
+  }
+
+  /**
+   * Starts inflating a received message (the receiver calls step() until it is done).
+   * @throws Error when zlib cannot make a stream (out of memory, no libz): the socket fails (1011)
+   */
   begin(data: Uint8Array, maxBytes: number): void {
     this.#input = data;
     this.#offset = 0;
     this.#maxBytes = maxBytes;
-    this.#out = [];
+    this.#message = EMPTY;
     this.#total = 0;
     this.#inflating = this.params.clientNoContextTakeover
       ? this.#pool.inflater()
@@ -300,26 +337,31 @@ export class PerMessageDeflate implements MessageInflater {
       const piece = this.#offset === input.length
         ? TAIL
         : input.subarray(this.#offset, Math.min(input.length, this.#offset + INFLATE_PIECE));
-      const n = codec.run(piece, FLUSH.SYNC, this.#out, this.#maxBytes - this.#total);
+      const n = codec.run(piece, FLUSH.SYNC, this.#take, this.#maxBytes - this.#total);
       if (n < 0) {
         return this.#endInflate(n === RUN.TOO_BIG ? CLOSE_CODE.MESSAGE_TOO_BIG : CLOSE_CODE.INVALID_PAYLOAD);
       }
       this.#offset += piece === TAIL ? 1 : piece.length;
-      this.#total += n;
       produced += n;
       if (produced >= budget && this.#offset <= input.length) return null;
     }
-    return this.#endInflate(join(this.#out, this.#total));
+    const total = this.#total;
+    return this.#endInflate(
+      total === this.#message.length ? this.#message : this.#message.subarray(0, total),
+    );
   }
 
   #endInflate<T>(result: T): T {
     const codec = this.#inflating!;
     const failed = typeof result === "number";
     if (this.params.clientNoContextTakeover) this.#pool.giveInflater(codec);
-    else if (failed) codec.reset();
+    // RFC 7692 §7.2.3.4: a message may end its DEFLATE stream with a final block; the next one
+    // then begins a new stream, without the previous context.
+    else if (failed || codec.sawFinalBlock) codec.reset();
     this.#inflating = null;
     this.#input = EMPTY;
-    this.#out = [];
+    this.#message = EMPTY;
+    this.#total = 0;
     return result;
   }
 
@@ -363,6 +405,6 @@ export class PerMessageDeflate implements MessageInflater {
       this.#inflating =
         null;
     this.#input = EMPTY;
-    this.#out = [];
+    this.#message = EMPTY;
   }
 }

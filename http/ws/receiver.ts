@@ -2,7 +2,8 @@
 // pings, pongs, a close or a failure out. It checks every rule a server must check of a client
 // (masking, reserved bits and opcodes, control frames, fragmentation, UTF-8, close bodies) and
 // refuses a message too large from the frame head, before its bytes arrive. Work is linear in the
-// bytes pushed; memory is the message being assembled, which never exceeds the limit.
+// bytes pushed; memory is the message being assembled, which grows as its bytes arrive (never from
+// what a head claims), never exceeds the limit, and is charged to a budget every WebSocket shares.
 
 import { CLOSE_CODE, FIN, isControl, MAX_CONTROL_PAYLOAD, OPCODE, RSV1, RSV2, RSV3 } from "./frame.ts";
 import { parseCloseBody } from "./close.ts";
@@ -10,6 +11,34 @@ import { Utf8Validator } from "./utf8.ts";
 
 /** Default largest message, across its fragments (and after inflating): 64 MiB, as ws and uWS. */
 export const DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024;
+/**
+ * The largest maxMessageSize allowed: 1 GiB. A message is held whole in one buffer; past this,
+ * one allocation is likely to fail (V8 refuses typed arrays past 2^32) and a server should stream.
+ */
+export const MAX_MESSAGE_LIMIT = 1024 * 1024 * 1024;
+/** First allocation for a message's bytes: 16 KiB; it doubles as bytes arrive, up to the frame's length. */
+const FIRST_CHUNK = 16 * 1024;
+
+/**
+ * Bytes of messages being assembled or inflated, across every WebSocket of a server (as
+ * BodyBudget is for HTTP bodies): a message that would take it past `limit` fails its socket with
+ * 1013 (Try Again Later), so many peers at their maxMessageSize at once cannot exhaust memory.
+ */
+export interface MessageBudget {
+  used: number;
+  limit: number;
+}
+
+/**
+ * Checks a maxMessageSize option.
+ * @throws {RangeError} unless an integer from 0 to MAX_MESSAGE_LIMIT
+ */
+export function checkMaxMessageSize(value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > MAX_MESSAGE_LIMIT) {
+    throw new RangeError(`maxMessageSize must be an integer from 0 to ${MAX_MESSAGE_LIMIT}, not ${value}`);
+  }
+  return value;
+}
 
 /** What the receiver reports, in the order the peer sent it. */
 export interface ReceiverSink {
@@ -29,8 +58,13 @@ export interface ReceiverSink {
  * extension provides it.
  */
 export interface MessageInflater {
-  /** Starts on a message's whole compressed payload; the result may be at most `maxBytes`. */
+  /**
+   * Starts on a message's whole compressed payload; the result may be at most `maxBytes`.
+   * @throws Error when no stream can be made (out of memory, no zlib): the socket fails with 1011
+   */
   begin(data: Uint8Array, maxBytes: number): void;
+  /** Inflated bytes held for the message so far (charged to the MessageBudget). */
+  readonly held: number;
   /**
    * Inflates until about `budget` bytes came out, or the message is done.
    * @returns the message when done, null when more steps are needed, or the close code to fail
@@ -48,6 +82,8 @@ export interface ReceiverOptions {
   maxMessageSize?: number;
   /** Present when permessage-deflate was negotiated: RSV1 is then allowed on a message's first frame. */
   inflater?: MessageInflater | null;
+  /** The budget every WebSocket's message bytes are charged to (none: unlimited). */
+  budget?: MessageBudget | null;
 }
 
 /** Where the reader is within a frame. */
@@ -100,12 +136,19 @@ export class Receiver {
   #message: Uint8Array = EMPTY;
   #messageLength = 0;
   #utf8: Utf8Validator | null = null;
+  #budget: MessageBudget | null;
+  /** Bytes charged to the budget now: the message buffer and the inflater's output. */
+  #charged = 0;
 
-  /** @param sink hears messages, control frames and failures */
+  /**
+   * @param sink hears messages, control frames and failures
+   * @throws {RangeError} for a maxMessageSize that checkMaxMessageSize() refuses
+   */
   constructor(sink: ReceiverSink, options: ReceiverOptions = {}) {
     this.#sink = sink;
-    this.#maxMessage = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE;
+    this.#maxMessage = checkMaxMessageSize(options.maxMessageSize ?? DEFAULT_MAX_MESSAGE);
     this.#inflater = options.inflater ?? null;
+    this.#budget = options.budget ?? null;
   }
 
   /** Whether nothing more will be read (a close arrived or the peer failed). */
@@ -138,6 +181,7 @@ export class Receiver {
     this.#stage = STAGE.DONE;
     this.#message = EMPTY;
     this.#control = EMPTY;
+    this.#charge(0);
   }
 
   /**
@@ -158,10 +202,18 @@ export class Receiver {
         case STAGE.BYTE1:
           this.#readByte1(bytes[i++]!);
           break;
-        case STAGE.LENGTH:
-          this.#length = this.#length * 256 + bytes[i++]!;
+        case STAGE.LENGTH: {
+          const b = bytes[i++]!;
+          // §5.2: the most significant bit of a 64-bit length must be 0. Checked on the byte: as a
+          // double, 2^63-1 rounds up to 2^63.
+          if (this.#left === 8 && b >= 0x80) {
+            this.#fail(CLOSE_CODE.PROTOCOL_ERROR, "Length with its top bit set");
+            break;
+          }
+          this.#length = this.#length * 256 + b;
           if (--this.#left === 0) this.#lengthKnown();
           break;
+        }
         case STAGE.MASK:
           this.#readMaskByte(bytes[i++]!);
           break;
@@ -228,12 +280,12 @@ export class Receiver {
     }
   }
 
-  /** The frame's length is read (numbers stay exact: past 2^53 it fails first, see below). */
+  /**
+   * The frame's length is read (past 2^53 it is inexact, but far past any limit, so it fails). The
+   * minimal encoding is not required of the peer (ws and uWS accept it too).
+   */
   #lengthKnown(): void {
     const length = this.#length;
-    // §5.2: the most significant bit of a 64-bit length must be 0 (only a 64-bit length reaches
-    // 2^63). The minimal encoding is not required of the peer (ws and uWS accept it too).
-    if (length >= 2 ** 63) return this.#fail(CLOSE_CODE.PROTOCOL_ERROR, "Length with its top bit set");
     if (!isControl(this.#opcode)) {
       // The limit is decided here, from the head, before the payload arrives.
       if (this.#messageLength + length > this.#maxMessage) {
@@ -267,30 +319,57 @@ export class Receiver {
     if (this.#remaining === 0) this.#frameEnd();
   }
 
-  /** A data frame's payload begins: make room for it in the message. */
+  /** A data frame's payload begins: a new message starts empty; its buffer grows as bytes arrive. */
   #beginData(): void {
     if (this.#opcode !== OPCODE.CONTINUATION) {
       this.#messageOpcode = this.#opcode;
       this.#compressed = (this.#first & RSV1) !== 0;
       this.#messageLength = 0;
-      // A whole message in one frame gets a buffer of its size; fragments grow one by doubling.
-      this.#message = this.#remaining === 0 ? EMPTY : new Uint8Array(this.#remaining);
+      this.#message = EMPTY;
       if (this.#opcode === OPCODE.TEXT && !this.#compressed) {
         this.#utf8 ??= new Utf8Validator();
         this.#utf8.reset();
       }
     }
-    const needed = this.#messageLength + this.#remaining;
-    if (needed > this.#message.length) {
-      const grown = new Uint8Array(Math.min(this.#maxMessage, Math.max(needed, this.#message.length * 2)));
-      grown.set(this.#message.subarray(0, this.#messageLength));
-      this.#message = grown;
+  }
+
+  /**
+   * Makes room for `n` more bytes of the message: the buffer doubles (from FIRST_CHUNK) but never
+   * past what the frame's head announced, so memory follows the bytes received, not a claim.
+   * @returns false when the budget every WebSocket shares is spent (the receiver failed)
+   */
+  #reserve(n: number): boolean {
+    const needed = this.#messageLength + n;
+    if (needed <= this.#message.length) return true;
+    const announced = this.#messageLength + this.#remaining;
+    const size = Math.min(announced, Math.max(needed, FIRST_CHUNK, this.#message.length * 2));
+    if (!this.#charge(size)) return false;
+    const grown = new Uint8Array(size);
+    grown.set(this.#message.subarray(0, this.#messageLength));
+    this.#message = grown;
+    return true;
+  }
+
+  /**
+   * Sets what this receiver holds against the budget.
+   * @returns false, after failing with 1013, when the budget cannot take it
+   */
+  #charge(bytes: number): boolean {
+    const budget = this.#budget;
+    if (budget === null || bytes === this.#charged) return true;
+    if (bytes > this.#charged && budget.used + bytes - this.#charged > budget.limit) {
+      this.#fail(CLOSE_CODE.TRY_AGAIN_LATER, "Server busy: too much WebSocket data in memory");
+      return false;
     }
+    budget.used += bytes - this.#charged;
+    this.#charged = bytes;
+    return true;
   }
 
   /** Unmasks payload bytes into the control frame or the message. */
   #payload(bytes: Uint8Array, start: number, end: number): void {
     const control = isControl(this.#opcode);
+    if (!control && !this.#reserve(end - start)) return;
     const out = control ? this.#control : this.#message;
     const at = control ? this.#controlLength : this.#messageLength;
     const m0 = this.#mask0, m1 = this.#mask1, m2 = this.#mask2, m3 = this.#mask3;
@@ -343,9 +422,14 @@ export class Receiver {
     if (this.#compressed) {
       this.#stage = STAGE.INFLATING;
       this.#messageOpcode = text ? OPCODE.TEXT : OPCODE.BINARY; // still in progress
-      this.#inflater!.begin(data, this.#maxMessage);
+      try {
+        this.#inflater!.begin(data, this.#maxMessage);
+      } catch {
+        return this.#fail(CLOSE_CODE.INTERNAL_ERROR, "Cannot inflate");
+      }
       return this.#inflateStep();
     }
+    this.#charge(0); // delivered: the application holds it now
     if (text && !this.#utf8!.complete) {
       return this.#fail(CLOSE_CODE.INVALID_PAYLOAD, "Text ends inside a character");
     }
@@ -353,8 +437,14 @@ export class Receiver {
   }
 
   #inflateStep(): void {
-    const result = this.#inflater!.step(INFLATE_STEP);
-    if (result === null) return; // more on a later turn
+    const inflater = this.#inflater!;
+    const result = inflater.step(INFLATE_STEP);
+    // The compressed payload is still held (the inflater reads it), with what came out so far.
+    if (result === null) {
+      this.#charge(inflater.held);
+      return; // more on a later turn
+    }
+    this.#charge(0); // delivered (or failed): the application holds it now
     const text = this.#messageOpcode === OPCODE.TEXT;
     this.#messageOpcode = 0;
     this.#stage = STAGE.BYTE0;
@@ -378,6 +468,10 @@ export class Receiver {
     this.#stage = STAGE.DONE;
     this.#message = EMPTY;
     this.#control = EMPTY;
+    if (this.#budget !== null) {
+      this.#budget.used -= this.#charged;
+      this.#charged = 0;
+    }
     this.#sink.fail(code, reason);
   }
 }

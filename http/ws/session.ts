@@ -3,10 +3,23 @@
 // record and one function (#settle) turns it into the deadline and the epoll interest, as the
 // HTTP/1.1 connection does. Memory is bounded: reading stops while the queue is over a bound (TCP
 // pushes back on the sender), and a peer that does not read while the application sends is closed
-// (1008) once its queue passes a larger one. Work per reactor turn is bounded: one read, one
-// slice of compression, one step of inflation.
+// (1008) once its queue passes a larger one (or the one message, when larger). Work per reactor turn is bounded: one
+// read, one slice of compression, one step of inflation. An exception while receiving (a bug, zlib
+// out of memory) fails this socket with 1011; it never reaches the reactor.
 
-import { CLOSE_CODE, encodeFrame, FIN, MAX_HEAD, OPCODE, RSV1, writeFrameHead } from "./frame.ts";
+import { CLOSE_CODE, FIN, MAX_HEAD, OPCODE } from "./frame.ts";
+import { FrameQueue } from "./frame_queue.ts";
+import { PendingMessages } from "./pending_messages.ts";
+import {
+  COMPRESS_THRESHOLD,
+  DEFAULT_CLOSE_TIMEOUT_MS,
+  DEFAULT_MAX_QUEUED,
+  READ_PAUSE_BYTES,
+  type SessionEvents,
+  type SessionOptions,
+  WS_STATE,
+  type WsState,
+} from "./session_options.ts";
 import { encodeCloseBody } from "./close.ts";
 import { DEFAULT_MAX_MESSAGE, Receiver, type ReceiverSink } from "./receiver.ts";
 import type { PerMessageDeflate } from "./permessage_deflate.ts";
@@ -15,97 +28,13 @@ import { IO } from "../types.ts";
 import { monoClock } from "../clock.ts";
 import type { WebSocketDescription, WebSocketTotals } from "./stats.ts";
 
-/** The WebSocket's states (WHATWG readyState numbering; CONNECTING ends before a session exists). */
-export const WS_STATE = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
-export type WsState = typeof WS_STATE[keyof typeof WS_STATE];
-
-/** Queued output past which the session stops reading: 1 MiB, so a peer cannot grow it by sending. */
-export const READ_PAUSE_BYTES = 1024 * 1024;
-/** Queued output past which a peer that does not read is closed with 1008: 16 MiB by default. */
-export const DEFAULT_MAX_QUEUED = 16 * 1024 * 1024;
-/** How long the close handshake may take once begun (RFC 6455 §7.1.1 leaves it to the server). */
-export const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
 /** Input copied per read: the largest bite of work one turn takes from one peer. */
 const READ_SIZE = 64 * 1024;
-/** Uncompressed bytes deflated per turn: ~0.25 ms of zlib level 1 (scripts/ws_deflate_cost.ts). */
-export const DEFLATE_SLICE = 16 * 1024;
-/** Messages shorter than this are sent uncompressed: they fit one TCP segment either way. */
-export const COMPRESS_THRESHOLD = 1024;
-/** Payloads up to this size are copied into their frame; larger ones follow their head unchanged. */
-const COPY_LIMIT = 4096;
-
 /** One read buffer for every session: the reactor runs one callback at a time. */
 const READ_BUFFER = new Uint8Array(READ_SIZE);
-/** One buffer to gather small frames into a single write(2), for every session. */
-const WRITE_BUFFER = new Uint8Array(64 * 1024);
-/** Chunks up to this size are gathered; larger ones are written from where they are. */
-const GATHER_CHUNK = 16 * 1024;
-
-/** What the application hears from a session, in order. */
-export interface SessionEvents {
-  /** A whole message; UTF-8 already validated when `text`. */
-  message(text: boolean, data: Uint8Array): void;
-  /** The queue shrank: bufferedAmount went down. */
-  drained?(): void;
-  /**
-   * The connection is over, once: `clean` when the close handshake completed. `code` is the
-   * peer's (1005 for none), or 1006 when the TCP connection ended without one, or the code the
-   * server failed the connection with.
-   */
-  closed(code: number, reason: string, clean: boolean): void;
-}
-
-/** Limits and hooks of a session. */
-export interface SessionOptions {
-  /** Makes the session's one deadline. */
-  deadline: (callback: () => void) => Deadline;
-  /** Largest message received, across fragments and inflated (1009 beyond). */
-  maxMessageSize?: number;
-  /** Silence after which the peer is pinged; as long again without an answer and it is closed. 0: never. */
-  idleTimeoutMs?: number;
-  /** Time the queue may make no progress while the peer does not read. */
-  writeTimeoutMs?: number;
-  /** Time the close handshake may take. */
-  closeTimeoutMs?: number;
-  /** Queued output past which the peer is closed with 1008 (it does not read). */
-  maxQueuedBytes?: number;
-  /** Queued output past which reading stops (default READ_PAUSE_BYTES). */
-  readPauseBytes?: number;
-  /** The negotiated permessage-deflate, or null. */
-  deflate?: PerMessageDeflate | null;
-  /** The clock (ms) the idle timeout reads; default the batch clock (http/clock.ts). */
-  now?: () => number;
-  /** The server's totals, which the session adds to. */
-  totals?: WebSocketTotals;
-  /** The negotiated Sec-WebSocket-Extensions (describe() shows it). */
-  extensions?: string;
-}
 
 /** What the session's deadline is for now. */
 type Wait = "idle" | "pong" | "write" | "close" | "none";
-
-/** A piece of output: bytes from `offset`, and how much of the application's data it carries. */
-interface Chunk {
-  bytes: Uint8Array;
-  offset: number;
-  /** Application bytes this chunk stands for (bufferedAmount), credited as it is written. */
-  app: number;
-  /** Bytes of frame head at its start, which stand for no application bytes. */
-  head: number;
-  /** Application bytes credited so far. */
-  credited: number;
-}
-
-/** A message waiting to be compressed slice by slice. */
-interface PendingMessage {
-  text: boolean;
-  data: Uint8Array;
-  offset: number;
-  /** Whether its first frame was queued (later ones are continuations). */
-  started: boolean;
-  /** Application bytes compressed but not yet in a frame (zlib holds their output). */
-  carry: number;
-}
 
 /**
  * A WebSocket over a Transport, a Session of the server's (http/types.ts): the reactor calls
@@ -125,10 +54,8 @@ export class WebSocketSession implements Session {
   #state: WsState = WS_STATE.OPEN;
   /** Input read but not yet taken by the receiver (it is inflating), or the bytes after the 101. */
   #leftover: Uint8Array | null;
-  #queue: Chunk[] = [];
-  #pending: PendingMessage[] = [];
-  /** Encoded bytes queued and not written. */
-  #queuedBytes = 0;
+  #queue = new FrameQueue();
+  #pending = new PendingMessages();
   /** Application bytes queued and not written (WebSocket bufferedAmount). */
   #buffered = 0;
   /** The socket is full: waiting for EPOLLOUT. */
@@ -180,6 +107,7 @@ export class WebSocketSession implements Session {
     this.#receiver = new Receiver(sink, {
       maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE,
       inflater: this.#deflate,
+      budget: options.messageBudget ?? null,
     });
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 0;
     this.#writeTimeoutMs = options.writeTimeoutMs ?? 30_000;
@@ -235,7 +163,7 @@ export class WebSocketSession implements Session {
 
   /** Encoded bytes waiting for the kernel, uncompressed slices included. */
   get queuedBytes(): number {
-    return this.#queuedBytes + this.#pendingBytes();
+    return this.#queue.bytes + this.#pending.bytes;
   }
 
   /** The negotiated extension's parameters, or null. */
@@ -263,9 +191,11 @@ export class WebSocketSession implements Session {
     this.#awaitingPong = false; // any input shows the peer is there
     if (this.#finishing || this.#receiver.finished) return this.#settle(); // draining to the FIN
     this.#reading = true;
-    let used: number;
+    let used = n;
     try {
       used = this.#receiver.push(READ_BUFFER, 0, n);
+    } catch (e) {
+      this.#internalError(e);
     } finally {
       this.#reading = false;
     }
@@ -282,20 +212,37 @@ export class WebSocketSession implements Session {
 
   /** One turn of deferred work: a step of inflation, held input, a slice of compression, writes. */
   #work(): void {
-    if (this.#receiver.busy) this.#receiver.resume();
-    if (!this.#receiver.busy && this.#leftover !== null && this.#state !== WS_STATE.CLOSED) {
-      const input = this.#leftover;
-      this.#leftover = null;
-      const used = this.#receiver.push(input);
-      if (used < input.length) this.#leftover = input.subarray(used);
+    try {
+      if (this.#receiver.busy) this.#receiver.resume();
+      if (!this.#receiver.busy && this.#leftover !== null && this.#state !== WS_STATE.CLOSED) {
+        const input = this.#leftover;
+        this.#leftover = null;
+        const used = this.#receiver.push(input);
+        if (used < input.length) this.#leftover = input.subarray(used);
+      }
+    } catch (e) {
+      this.#internalError(e);
     }
     this.#flush();
   }
 
   /**
+   * Receiving threw (a defect, or zlib out of memory): this socket fails with 1011 (RFC 6455
+   * §7.4.1, an unexpected condition); the reactor and the other sockets go on.
+   */
+  #internalError(e: unknown): void {
+    console.error(`WebSocket receive failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    this.#leftover = null;
+    this.#receiver.stop();
+    if (this.#state !== WS_STATE.CLOSED) this.#fail(CLOSE_CODE.INTERNAL_ERROR, "Internal error");
+  }
+
+  /**
    * Queues a message. Ignored unless OPEN (the web layer counts it, as the standard says).
    * Messages of COMPRESS_THRESHOLD bytes and more are compressed when the extension was negotiated,
-   * DEFLATE_SLICE bytes per turn. A peer whose queue passes maxQueuedBytes is closed with 1008.
+   * DEFLATE_SLICE bytes per turn. A peer whose queue passes the larger of maxQueuedBytes and this
+   * message is closed with 1008: one message larger than the bound is accepted alone (the
+   * application holds it already, and a peer allowed 64 MiB messages may be echoed one).
    * @param owned whether the session may keep `data` as it is; when false it copies what it keeps
    *   (a small frame is copied into its frame anyway, so an echo copies once)
    */
@@ -306,9 +253,9 @@ export class WebSocketSession implements Session {
     this.#buffered += data.length;
     // A message to compress, or one behind it (order is kept), waits for its turn.
     if ((this.#deflate !== null && data.length >= COMPRESS_THRESHOLD) || this.#pending.length > 0) {
-      this.#pending.push({ text, data: owned ? data : data.slice(), offset: 0, started: false, carry: 0 });
-    } else this.#queueFrame(FIN | (text ? OPCODE.TEXT : OPCODE.BINARY), data, data.length, owned);
-    if (this.queuedBytes > this.#maxQueued) return this.#overflow();
+      this.#pending.push(text, owned ? data : data.slice());
+    } else this.#queue.frame(FIN | (text ? OPCODE.TEXT : OPCODE.BINARY), data, data.length, owned);
+    if (this.queuedBytes > Math.max(this.#maxQueued, data.length + MAX_HEAD)) return this.#overflow();
     // Sent from a message handler: the read that delivered it writes once, after its last frame.
     if (!this.#reading) this.#flush();
   }
@@ -316,7 +263,7 @@ export class WebSocketSession implements Session {
   /** Sends a ping (the application's or the idle check's). */
   ping(payload: Uint8Array = new Uint8Array(0)): void {
     if (this.#state !== WS_STATE.OPEN) return;
-    this.#queueFrame(FIN | OPCODE.PING, payload, 0);
+    this.#queue.frame(FIN | OPCODE.PING, payload, 0);
     this.#flush();
   }
 
@@ -365,7 +312,9 @@ export class WebSocketSession implements Session {
 
   /** RFC 6455 §5.5.2: a pong with the same payload, unless our close is already sent. */
   #onPing(payload: Uint8Array): void {
-    if (!this.#closeSent && this.#closeAfterPending === null) this.#queueFrame(FIN | OPCODE.PONG, payload, 0);
+    if (!this.#closeSent && this.#closeAfterPending === null) {
+      this.#queue.frame(FIN | OPCODE.PONG, payload, 0);
+    }
   }
 
   /** The peer's close (§5.5.1): answer it echoing its code, then end the TCP connection. */
@@ -379,6 +328,8 @@ export class WebSocketSession implements Session {
       this.#dropPending();
       this.#sendClose(code, "");
     }
+    // Closing already, the application's messages still compressing go out, then its close frame
+    // (§7.1.2; #flush ends the connection once both are written).
     this.#finishing = true;
   }
 
@@ -393,67 +344,14 @@ export class WebSocketSession implements Session {
   }
 
   #dropPending(): void {
-    for (const p of this.#pending) this.#buffered -= p.data.length - p.offset + p.carry;
-    this.#pending.length = 0;
+    this.#buffered -= this.#pending.drop();
     this.#closeAfterPending = null;
   }
 
   /** Queues our close frame; nothing is sent after it (§5.5.1). */
   #sendClose(code: number, reason: string): void {
     this.#closeSent = true;
-    this.#queueFrame(FIN | OPCODE.CLOSE, encodeCloseBody(code, reason), 0);
-  }
-
-  #queueFrame(first: number, payload: Uint8Array, app: number, owned = true): void {
-    if (payload.length <= COPY_LIMIT) {
-      const frame = encodeFrame(first, payload);
-      this.#push(frame, app, frame.length - payload.length);
-      return;
-    }
-    const head = new Uint8Array(MAX_HEAD);
-    this.#push(head.subarray(0, writeFrameHead(head, 0, first, payload.length)), 0, 0);
-    this.#push(owned ? payload : payload.slice(), app, 0);
-  }
-
-  #push(bytes: Uint8Array, app: number, head: number): void {
-    this.#queue.push({ bytes, offset: 0, app, head, credited: 0 });
-    this.#queuedBytes += bytes.length;
-  }
-
-  #pendingBytes(): number {
-    let n = 0;
-    for (const p of this.#pending) n += p.data.length - p.offset;
-    return n;
-  }
-
-  /**
-   * Compresses one slice of the first pending message into a frame: fragments of one message,
-   * RSV1 on the first only (RFC 7692 §6.1). Bytes zlib holds back are credited to a later frame.
-   * A message too short to compress, queued behind a compressed one, is framed as it is.
-   */
-  #compressSlice(): void {
-    const p = this.#pending[0]!;
-    const opcode = p.text ? OPCODE.TEXT : OPCODE.BINARY;
-    if (p.data.length < COMPRESS_THRESHOLD) {
-      this.#pending.shift();
-      return this.#queueFrame(FIN | opcode, p.data, p.data.length);
-    }
-    const end = Math.min(p.data.length, p.offset + DEFLATE_SLICE);
-    const last = end === p.data.length;
-    let compressed: Uint8Array;
-    try {
-      compressed = this.#deflate!.deflate(p.data.subarray(p.offset, end), last);
-    } catch {
-      return this.#fail(CLOSE_CODE.INTERNAL_ERROR, "Compression failed");
-    }
-    p.carry += end - p.offset;
-    p.offset = end;
-    if (compressed.length === 0 && !last) return;
-    if (last) this.#pending.shift();
-    const first = (last ? FIN : 0) | (p.started ? OPCODE.CONTINUATION : RSV1 | opcode);
-    p.started = true;
-    this.#queueFrame(first, compressed, p.carry);
-    p.carry = 0;
+    this.#queue.frame(FIN | OPCODE.CLOSE, encodeCloseBody(code, reason), 0);
   }
 
   /**
@@ -464,7 +362,12 @@ export class WebSocketSession implements Session {
     if (this.#flushing || this.#state === WS_STATE.CLOSED) return;
     this.#flushing = true;
     try {
-      if (this.#pending.length > 0 && this.#queuedBytes < this.#readPause) this.#compressSlice();
+      if (
+        this.#pending.length > 0 && this.#queue.bytes < this.#readPause &&
+        !this.#pending.compressSlice(this.#deflate, this.#queue)
+      ) {
+        this.#fail(CLOSE_CODE.INTERNAL_ERROR, "Compression failed"); // our close goes out below
+      }
       if (this.#pending.length === 0 && this.#closeAfterPending !== null) {
         this.#sendClose(this.#closeAfterPending.code, this.#closeAfterPending.reason);
         this.#closeAfterPending = null;
@@ -473,7 +376,7 @@ export class WebSocketSession implements Session {
       const result = this.#write();
       if (result < 0) return this.#end(CLOSE_CODE.ABNORMAL, "", false);
       if (this.#buffered < before) this.#events.drained?.();
-      if (this.#queue.length === 0 && this.#finishing) {
+      if (this.#queue.empty && this.#finishing && this.#pending.length === 0) {
         // RFC 6455 §7.1.1: after the handshake the server closes the TCP connection first.
         if (this.#closeReceived) return this.#end(this.#closedCode, this.#closedReason, this.#clean);
         // We failed the peer: our close is out. Send FIN and read (discarding) until the peer's,
@@ -491,66 +394,16 @@ export class WebSocketSession implements Session {
 
   /** @returns 0 when everything was written or the socket is full, -errno on failure */
   #write(): number {
-    const queue = this.#queue;
-    let progress = false;
-    while (queue.length > 0) {
-      // Small frames (an echo's, a burst of sends) leave together in one write.
-      const gathered = queue.length > 1 ? this.#gather() : 0;
-      const chunk = queue[0]!;
-      const out = gathered > 0 ? WRITE_BUFFER : chunk.bytes.subarray(chunk.offset);
-      const length = gathered > 0 ? gathered : out.length;
-      const n = this.#transport.write(out, length);
-      if (n === IO.EAGAIN) {
-        this.#blocked = true;
-        break;
-      }
-      if (n < 0) return n;
-      progress = true;
-      this.#queuedBytes -= n;
+    const n = this.#queue.write(this.#transport);
+    if (n < 0) return n;
+    this.#buffered -= this.#queue.credited;
+    if (this.#queue.blocked) this.#blocked = true;
+    if (n > 0) {
       this.counts.bytesOut += n;
       if (this.#totals !== null) this.#totals.bytesOut += n;
-      this.#advance(n);
-      if (n < length) {
-        this.#blocked = true;
-        break;
-      }
+      if (this.#wait === "write") this.#timer.arm(this.#writeTimeoutMs);
     }
-    if (progress && this.#wait === "write") this.#timer.arm(this.#writeTimeoutMs);
     return 0;
-  }
-
-  /**
-   * Copies the leading frames that fit into the shared write buffer, while they are small.
-   * @returns the bytes gathered, or 0 when the first chunk is better written alone
-   */
-  #gather(): number {
-    let length = 0;
-    for (const chunk of this.#queue) {
-      const rest = chunk.bytes.length - chunk.offset;
-      if (rest > GATHER_CHUNK || length + rest > WRITE_BUFFER.length) break;
-      WRITE_BUFFER.set(chunk.offset === 0 ? chunk.bytes : chunk.bytes.subarray(chunk.offset), length);
-      length += rest;
-    }
-    return length;
-  }
-
-  /** `n` bytes of the queue were written: chunks advance, bufferedAmount falls, done ones leave. */
-  #advance(n: number): void {
-    const queue = this.#queue;
-    while (n > 0) {
-      const chunk = queue[0]!;
-      const take = Math.min(n, chunk.bytes.length - chunk.offset);
-      chunk.offset += take;
-      n -= take;
-      // Uncompressed, each payload byte is an application byte; compressed, they count pro rata.
-      const payload = Math.max(0, chunk.offset - chunk.head);
-      const credit = chunk.offset === chunk.bytes.length
-        ? chunk.app
-        : Math.floor(chunk.app * payload / (chunk.bytes.length - chunk.head));
-      this.#buffered -= credit - chunk.credited;
-      chunk.credited = credit;
-      if (chunk.offset === chunk.bytes.length) queue.shift();
-    }
   }
 
   /** The deadline the state calls for, and the interest. */
@@ -575,8 +428,8 @@ export class WebSocketSession implements Session {
       }
     }
     const busy = this.#receiver.busy || this.#leftover !== null || this.#pending.length > 0;
-    const readable = !busy && this.#queuedBytes < this.#readPause;
-    this.#transport.setInterest(readable, this.#blocked || (busy && this.#queuedBytes < this.#readPause));
+    const readable = !busy && this.#queue.bytes < this.#readPause;
+    this.#transport.setInterest(readable, this.#blocked || (busy && this.#queue.bytes < this.#readPause));
   }
 
   #onTimeout(): void {
@@ -587,7 +440,7 @@ export class WebSocketSession implements Session {
         if (quiet < this.#idleTimeoutMs) return this.#timer.arm(this.#idleTimeoutMs - quiet);
         // Silence: ask the peer whether it is there (RFC 6455 §5.5.2).
         this.#awaitingPong = true;
-        this.#queueFrame(FIN | OPCODE.PING, new Uint8Array(0), 0);
+        this.#queue.frame(FIN | OPCODE.PING, new Uint8Array(0), 0);
         this.#wait = "none";
         return this.#flush();
       }
@@ -595,8 +448,7 @@ export class WebSocketSession implements Session {
         // No answer within another idle period: the peer is gone; do not wait for its close. As
         // Deno does, the application hears 1001 "No response from ping frame.", not clean.
         const reason = "No response from ping frame.";
-        if (!this.#closeSent && this.#queue.every((c) => c.offset === 0)) {
-          this.#queue.length = 0;
+        if (!this.#closeSent && this.#queue.dropIfUnstarted()) {
           this.#sendClose(CLOSE_CODE.GOING_AWAY, reason);
           this.#write();
         }
@@ -617,10 +469,9 @@ export class WebSocketSession implements Session {
   /** The peer does not read while the application sends: close with 1008, dropping the queue. */
   #overflow(): void {
     // A frame partly written cannot be cut: the close frame goes only on a frame boundary.
-    const partial = this.#queue.length > 0 && this.#queue[0]!.offset > 0;
-    this.#queue.length = partial ? 1 : 0;
-    this.#pending.length = 0;
-    this.#queuedBytes = partial ? this.#queue[0]!.bytes.length - this.#queue[0]!.offset : 0;
+    const partial = this.#queue.dropAllButStarted();
+    this.#pending.drop();
+    this.#closeAfterPending = null;
     this.#buffered = 0;
     if (!partial) {
       this.#sendClose(CLOSE_CODE.POLICY_VIOLATION, "Client does not read");
@@ -646,8 +497,8 @@ export class WebSocketSession implements Session {
     this.#timer.dispose();
     this.#receiver.stop();
     this.#deflate?.close();
-    this.#queue.length = 0;
-    this.#pending.length = 0;
+    this.#queue.clear();
+    this.#pending.drop();
     this.#leftover = null;
     this.#transport.close();
     const totals = this.#totals;

@@ -1,6 +1,7 @@
 // Helpers for end-to-end tests: start the real CLI on an ephemeral port, talk raw bytes to it,
 // split the byte stream into responses, and watch the server's descriptor count.
 
+import { CACHE_FILE_MAX_BYTES } from "../../http/static/file_cache.ts";
 import assert from "node:assert/strict";
 import { RUN_PERMISSIONS } from "../../app/cli/supervisor.ts";
 import { Server, type ServerOptions } from "../../app/server.ts";
@@ -318,11 +319,22 @@ export async function settledFdCount(
 }
 
 /**
- * Descriptors a process holds, less one for each file path they open: the static handler keeps
- * one descriptor per large file open between responses (http/static/open_files.ts), so what a
- * leak check counts is sockets, pipes and the like, and any second descriptor of one file (a
- * file a response leaked beside the kept one).
+ * Descriptors a process holds, less one for each large file they open: the static handler keeps
+ * one descriptor per file it sends with sendfile (larger than CACHE_FILE_MAX_BYTES) open between
+ * responses (http/static/open_files.ts). Everything else counts: sockets, pipes, small files,
+ * sidecars' and directories' descriptors, and any second descriptor of a large file (one a
+ * response leaked beside the kept one). A response that never releases a kept file leaks a
+ * reference, not a descriptor: the server's filesOpen counter shows that one.
  */
+function isLargeFile(path: string): boolean {
+  try {
+    const info = Deno.statSync(path);
+    return info.isFile && info.size > CACHE_FILE_MAX_BYTES;
+  } catch {
+    return false; // removed since: not one the cache keeps by that name
+  }
+}
+
 export function heldFdCount(pid: number): number {
   const paths = new Set<string>();
   let count = 0;
@@ -334,7 +346,7 @@ export function heldFdCount(pid: number): number {
       continue; // closed meanwhile
     }
     count++;
-    if (target.startsWith("/")) paths.add(target);
+    if (target.startsWith("/") && isLargeFile(target)) paths.add(target);
   }
   return count - paths.size;
 }

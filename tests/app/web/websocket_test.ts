@@ -5,20 +5,23 @@
 // (1008), graceful shutdown (1001).
 
 import assert from "node:assert/strict";
-import { deflateRawSync } from "node:zlib";
+import { deflateRawSync, inflateRawSync } from "node:zlib";
+import { Buffer } from "node:buffer";
 // A test-only dependency, pinned here: rawserve's deno.json maps nothing an app would inherit.
 // deno-lint-ignore no-import-prefix
 import WsClient from "npm:ws@8.23.1";
-import { serve, upgradeWebSocket, type UpgradeWebSocketOptions } from "../../../mod.ts";
+import { serve, type ServeOptions, upgradeWebSocket, type UpgradeWebSocketOptions } from "../../../mod.ts";
+import { WebSocketSession } from "../../../http/ws/session.ts";
 import { clientFrame, concat, DEC, ENC, serverFrames } from "../../http/ws/_frames.ts";
 
 /** Runs `fn` against serve() on an ephemeral loopback port, then shuts it down. */
 async function withServe(
   handler: (request: Request) => Response | Promise<Response>,
   fn: (port: number) => Promise<void>,
+  options: Partial<ServeOptions> = {},
 ): Promise<void> {
   const server = serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {}, shutdownTimeoutMs: 2000 },
+    { hostname: "127.0.0.1", port: 0, onListen: () => {}, shutdownTimeoutMs: 2000, ...options },
     handler,
   );
   try {
@@ -418,4 +421,241 @@ Deno.test("returning another response than the upgrade's fails the socket (error
     conn.close();
   });
   assert.deepEqual(events, ["error", "close 1006 false"]);
+});
+
+/** The close frames' codes and the data frames' payloads of a raw connection's whole output. */
+function closeCodes(frames: ReturnType<typeof serverFrames>): number[] {
+  return frames.filter((f) => f.opcode === 8).map((f) => (f.payload[0]! << 8) | f.payload[1]!);
+}
+
+Deno.test("§10.4 heads claiming 60 MiB from 8 clients reserve nothing until the bytes arrive", async () => {
+  await withServe(echoApp({ maxMessageSize: 64 << 20 }), async (port) => {
+    const before = Deno.memoryUsage().external;
+    const conns: Deno.TcpConn[] = [];
+    for (let i = 0; i < 8; i++) {
+      const { conn } = await rawHandshake(port, upgradeHead());
+      await conn.write(clientFrame(2, new Uint8Array(100), { claimedLength: 60 << 20 }));
+      conns.push(conn);
+    }
+    // A round trip on another socket: the server has read the 8 heads by the time it answers.
+    const ws = new WsClient(`ws://127.0.0.1:${port}/`);
+    await new Promise((resolve) => ws.once("open", () => (ws.send("ping"), ws.once("message", resolve))));
+    const grown = Deno.memoryUsage().external - before;
+    assert.ok(grown < 64 << 20, `external memory grew ${grown >> 20} MiB for 800 bytes received`);
+    ws.close();
+    for (const conn of conns) conn.close();
+  });
+});
+
+Deno.test("maxMessageSize past 1 GiB is refused by upgradeWebSocket(); at 1 GiB a 2^40 claim is 1009", async () => {
+  await withServe((request) => {
+    try {
+      const max = Number(new URL(request.url).searchParams.get("max"));
+      const { socket, response } = upgradeWebSocket(request, { maxMessageSize: max });
+      socket.onmessage = () => {};
+      return response;
+    } catch (e) {
+      return new Response((e as Error).name, { status: 500 });
+    }
+  }, async (port) => {
+    for (const max of ["Infinity", String(2 ** 40), "-1"]) {
+      const { conn, text } = await rawHandshake(port, upgradeHead().replace("/chat", `/?max=${max}`));
+      assert.match(text, /^HTTP\/1\.1 500 /, max);
+      conn.close();
+    }
+    const { conn, rest } = await rawHandshake(port, upgradeHead().replace("/chat", `/?max=${2 ** 30}`));
+    await conn.write(clientFrame(2, new Uint8Array(4), { claimedLength: 2 ** 40 }));
+    assert.deepEqual(closeCodes(serverFrames(await readToEnd(conn, rest))), [1009]);
+    conn.close();
+    const alive = await fetch(`http://127.0.0.1:${port}/`);
+    await alive.body?.cancel();
+  });
+});
+
+Deno.test("§7.1.2 a client's close during the app's compressing close still gets the message, then the close", async () => {
+  const big = "x".repeat(2_000_000);
+  await withServe(
+    echoApp({}, (socket) => {
+      socket.onmessage = () => {
+        socket.send(big);
+        socket.close(1000, "done");
+      };
+    }),
+    async (port) => {
+      const { conn, text, rest } = await rawHandshake(
+        port,
+        upgradeHead("Sec-WebSocket-Extensions: permessage-deflate\r\n"),
+      );
+      assert.match(text, /permessage-deflate/);
+      await conn.write(concat(clientFrame(1, "go"), clientFrame(8, new Uint8Array([0x03, 0xe8]))));
+      const frames = serverFrames(await readToEnd(conn, rest));
+      const data = frames.filter((f) => f.opcode !== 8);
+      const inflated = inflateRawSync(
+        concat(...data.map((f) => f.payload), new Uint8Array([0, 0, 0xff, 0xff])),
+        {
+          finishFlush: 2,
+        },
+      );
+      assert.equal(inflated.length, big.length, "the whole message");
+      assert.deepEqual(closeCodes(frames), [1000]);
+      assert.equal(frames.at(-1)!.opcode, 8, "the close frame last");
+      conn.close();
+    },
+  );
+});
+
+Deno.test("npm ws: a legal 17 MiB message is echoed, though larger than maxQueuedBytes (16 MiB)", async () => {
+  await withServe(echoApp(), async (port) => {
+    const ws = new WsClient(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
+    await new Promise((resolve) => ws.once("open", resolve));
+    const data = new Uint8Array(17 << 20).map((_, i) => i & 0xff);
+    const echoed = new Promise<Buffer | number>((resolve) => {
+      ws.once("message", (m: Buffer) => resolve(m));
+      ws.once("close", (code: number) => resolve(code));
+    });
+    ws.send(data);
+    const got = await echoed;
+    assert.ok(got instanceof Uint8Array, `closed with ${got} instead of echoing`);
+    assert.equal(got.length, data.length);
+    assert.ok(Buffer.compare(got, data) === 0);
+    ws.close();
+    await new Promise((resolve) => ws.once("close", resolve));
+  });
+});
+
+Deno.test("RFC 7692 §7.2.3.4 messages ending in a BFINAL=1 block are read, under context takeover too", async () => {
+  const hello = new Uint8Array([0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00]); // the RFC's example
+  await withServe(echoApp({ compression: { contextTakeover: true } }), async (port) => {
+    const { conn, text, rest } = await rawHandshake(
+      port,
+      upgradeHead("Sec-WebSocket-Extensions: permessage-deflate\r\n"),
+    );
+    assert.match(text, /permessage-deflate/);
+    await conn.write(concat(
+      clientFrame(1, hello, { rsv: 0x40 }),
+      clientFrame(1, hello, { rsv: 0x40 }),
+      clientFrame(8, new Uint8Array([0x03, 0xe8])),
+    ));
+    const frames = serverFrames(await readToEnd(conn, rest));
+    assert.deepEqual(frames.map((f) => f.opcode === 1 ? DEC.decode(f.payload) : f.opcode), [
+      "Hello",
+      "Hello",
+      8,
+    ]);
+    assert.deepEqual(closeCodes(frames), [1000]);
+    conn.close();
+  });
+});
+
+Deno.test("WHATWG text and close reasons are UTF-8 decoded without BOM: a leading U+FEFF is kept", async () => {
+  const seen: string[] = [];
+  await withServe(
+    echoApp({}, (socket) => {
+      socket.onmessage = (e) => (seen.push(e.data), socket.send(e.data));
+      socket.onclose = (e) => seen.push(e.reason);
+    }),
+    async (port) => {
+      const ws = new WsClient(`ws://127.0.0.1:${port}/`);
+      await new Promise((resolve) => ws.once("open", resolve));
+      ws.send("\uFEFFhi");
+      const echo = await new Promise<string>((resolve) =>
+        ws.once("message", (m: Buffer) => resolve(String(m)))
+      );
+      assert.equal(echo, "\uFEFFhi");
+      ws.close(1000, "\uFEFFbye");
+      await new Promise((resolve) => ws.once("close", resolve));
+    },
+  );
+  assert.deepEqual(seen, ["\uFEFFhi", "\uFEFFbye"]);
+});
+
+Deno.test("an upgrade that throws after open fails the app's socket (close 1006) and the server goes on", async () => {
+  const start = WebSocketSession.prototype.start;
+  const events: string[] = [];
+  const closed = Promise.withResolvers<void>();
+  WebSocketSession.prototype.start = function () {
+    throw new Error("a defect in start()");
+  };
+  const error = console.error;
+  console.error = () => {};
+  try {
+    await withServe(
+      echoApp({}, (socket) => {
+        socket.onopen = () => events.push("open");
+        socket.onerror = () => events.push("error");
+        socket.onclose = (e) => (events.push(`close ${e.code} ${e.wasClean}`), closed.resolve());
+      }),
+      async (port) => {
+        const { conn, rest } = await rawHandshake(port, upgradeHead());
+        await readToEnd(conn, rest);
+        conn.close();
+        const timer = setTimeout(() => closed.reject(new Error("no close event within 2 s")), 2000);
+        await closed.promise.finally(() => clearTimeout(timer));
+        WebSocketSession.prototype.start = start;
+        const alive = await fetch(`http://127.0.0.1:${port}/`);
+        await alive.body?.cancel();
+      },
+    );
+  } finally {
+    WebSocketSession.prototype.start = start;
+    console.error = error;
+  }
+  assert.deepEqual(events, ["open", "error", "close 1006 false"]);
+});
+
+Deno.test("WebIDL [Clamp]: close(66536), close(-64536) and close(1000.7) throw InvalidAccessError", async () => {
+  const errors: string[] = [];
+  await withServe(
+    echoApp({}, (socket) => {
+      socket.onopen = () => {
+        for (const code of [66536, -64536, 1000.7, 4999.7, Infinity, NaN]) {
+          try {
+            socket.close(code);
+            errors.push(`accepted ${code}`);
+          } catch (e) {
+            errors.push((e as DOMException).name);
+          }
+        }
+        socket.close(1000.5); // ties to even: 1000
+      };
+    }),
+    async (port) => {
+      const ws = new WsClient(`ws://127.0.0.1:${port}/`);
+      const code = await new Promise<number>((resolve) => ws.once("close", resolve));
+      assert.equal(code, 1000);
+    },
+  );
+  assert.deepEqual(errors, Array(6).fill("InvalidAccessError"));
+});
+
+Deno.test("maxWebSocketMemoryBytes: messages in progress on all sockets share it; past it, 1013", async () => {
+  const codes: number[] = [];
+  await withServe(
+    echoApp({}, (socket) => socket.onclose = (e) => codes.push(e.code)),
+    async (port) => {
+      const frame = clientFrame(2, new Uint8Array(200_000));
+      const first = await rawHandshake(port, upgradeHead());
+      await first.conn.write(frame.subarray(0, 150_000));
+      // Once the server holds the first socket's bytes, the second cannot fit beside them.
+      const ws = new WsClient(`ws://127.0.0.1:${port}/`);
+      await new Promise((resolve) => ws.once("open", () => (ws.send("sync"), ws.once("message", resolve))));
+      const second = await rawHandshake(port, upgradeHead());
+      await second.conn.write(frame.subarray(0, 150_000));
+      assert.deepEqual(closeCodes(serverFrames(await readToEnd(second.conn, second.rest))), [1013]);
+      // The first goes on: its message is whole and echoed, and the budget is free again.
+      await first.conn.write(frame.subarray(150_000));
+      await first.conn.write(clientFrame(8, new Uint8Array([0x03, 0xe8])));
+      const frames = serverFrames(await readToEnd(first.conn, first.rest));
+      assert.deepEqual(frames.map((f) => [f.opcode, f.payload.length]), [[2, 200_000], [8, 2]]);
+      ws.send(new Uint8Array(250_000));
+      const echoed = await new Promise<Buffer>((resolve) => ws.once("message", resolve));
+      assert.equal(echoed.length, 250_000);
+      ws.close();
+      await new Promise((resolve) => ws.once("close", resolve));
+      first.conn.close();
+      second.conn.close();
+    },
+    { maxWebSocketMemoryBytes: 300_000 },
+  );
+  assert.ok(codes.includes(1013), `${codes}`);
 });

@@ -50,3 +50,7 @@ Deno.test("§5.2 server frame heads use the minimal length form and no mask", ()
   );
   assert.deepEqual([...encodeFrame(0x89, new Uint8Array([7, 8]))], [0x89, 2, 7, 8]);
 });
+
+Deno.test("WHATWG a close reason is UTF-8 decoded without BOM: a leading U+FEFF is kept", () => {
+  assert.deepEqual(parseCloseBody(encodeCloseBody(1000, "\uFEFFbye")), { code: 1000, reason: "\uFEFFbye" });
+});

@@ -209,3 +209,26 @@ Deno.test("without context takeover one pooled stream serves many connections, i
   for (const pmd of connections) pmd.close();
   pool.close();
 });
+
+Deno.test("§7.2.3.4 a message ending its DEFLATE stream with BFINAL=1 is read, and the next one too", () => {
+  // The RFC's example: "Hello" in a final block, then 0x00 (an empty stored block's header).
+  const rfc = new Uint8Array([0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00]);
+  // node:zlib's deflateRawSync ends with a final block and no 0x00 after it.
+  const final = new Uint8Array(deflateRawSync(ENC.encode("final block ".repeat(20))));
+  for (const clientNoContextTakeover of [false, true]) {
+    const sink = new RecordingSink();
+    const pmd = connection({ clientNoContextTakeover });
+    const receiver = new Receiver(sink, { inflater: pmd });
+    for (const payload of [rfc, final, rfc]) receiver.push(clientFrame(OPCODE.TEXT, payload, { rsv: 0x40 }));
+    // Under context takeover the stream was reset after the final block: a sync-flushed message reads.
+    const flushed = new Uint8Array(deflateRawSync(ENC.encode("after"), { finishFlush: 2 })).subarray(0, -4);
+    receiver.push(clientFrame(OPCODE.TEXT, flushed, { rsv: 0x40 }));
+    assert.deepEqual(sink.events, [
+      { message: "text", data: "Hello" },
+      { message: "text", data: "final block ".repeat(20) },
+      { message: "text", data: "Hello" },
+      { message: "text", data: "after" },
+    ], `clientNoContextTakeover ${clientNoContextTakeover}`);
+    pmd.close();
+  }
+});

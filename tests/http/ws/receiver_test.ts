@@ -2,7 +2,14 @@
 // offset, and read from inside a larger buffer with garbage past its end.
 
 import assert from "node:assert/strict";
-import { DEFAULT_MAX_MESSAGE, type MessageInflater, Receiver } from "../../../http/ws/receiver.ts";
+import {
+  DEFAULT_MAX_MESSAGE,
+  INFLATE_STEP,
+  MAX_MESSAGE_LIMIT,
+  type MessageBudget,
+  type MessageInflater,
+  Receiver,
+} from "../../../http/ws/receiver.ts";
 import { CLOSE_CODE, OPCODE } from "../../../http/ws/frame.ts";
 import { clientFrame, concat, ENC, type Event, RecordingSink } from "./_frames.ts";
 
@@ -226,6 +233,7 @@ function fakeInflater(
   let left = 0;
   return {
     calls: 0,
+    held: 0,
     begin(d) {
       data = d;
       left = steps;
@@ -281,4 +289,100 @@ Deno.test("RFC 7692 a message that inflates in several steps holds later input u
   assert.equal(receiver.push(input, consumed), input.length - consumed);
   assert.deepEqual(sink.events, [{ message: "binary", data: [1, 2] }, { message: "binary", data: [3] }]);
   assert.equal(inflater.calls, 3);
+});
+
+Deno.test("§10.4 a head claiming a huge frame reserves only the bytes that arrive, not the claim", () => {
+  const sink = new RecordingSink();
+  const receiver = new Receiver(sink, { maxMessageSize: 2 ** 30 });
+  // A head claiming 1 GiB, then 10 bytes of payload: memory follows the 10 bytes.
+  receiver.push(clientFrame(BINARY, new Uint8Array(10), { claimedLength: 2 ** 30 }));
+  assert.deepEqual(sink.events, []);
+  assert.ok(receiver.heldBytes <= 64 * 1024, `held ${receiver.heldBytes} bytes for 10 received`);
+  // A continuation's claim does not reserve either.
+  const second = new Receiver(sink, { maxMessageSize: 2 ** 30 });
+  second.push(clientFrame(BINARY, new Uint8Array(10), { fin: false }));
+  second.push(clientFrame(CONTINUATION, new Uint8Array(10), { claimedLength: 2 ** 29 }));
+  assert.ok(second.heldBytes <= 64 * 1024, `held ${second.heldBytes} bytes for 20 received`);
+});
+
+Deno.test("§10.4 a message arriving in pieces grows to its exact size and is delivered whole", () => {
+  const data = new Uint8Array(300_000).map((_, i) => i * 31);
+  const frame = clientFrame(BINARY, data);
+  const sink = new RecordingSink();
+  const receiver = new Receiver(sink);
+  for (let at = 0; at < frame.length; at += 7000) receiver.push(frame.subarray(at, at + 7000));
+  assert.equal(sink.events.length, 1);
+  assert.deepEqual((sink.events[0] as { data: number[] }).data, [...data]);
+});
+
+Deno.test("maxMessageSize must be an integer up to MAX_MESSAGE_LIMIT (1 GiB)", () => {
+  for (const bad of [Infinity, 2 ** 30 + 1, 2 ** 40, -1, 1.5, NaN]) {
+    assert.throws(() => new Receiver(new RecordingSink(), { maxMessageSize: bad }), RangeError, String(bad));
+  }
+  assert.equal(MAX_MESSAGE_LIMIT, 2 ** 30);
+  new Receiver(new RecordingSink(), { maxMessageSize: MAX_MESSAGE_LIMIT });
+});
+
+Deno.test("§5.2 a 64-bit length of 2^63-1 (top bit clear) is too big (1009), not a protocol error", () => {
+  const head = [0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4];
+  assert.deepEqual(receive(Uint8Array.from(head)), [{ fail: CLOSE_CODE.MESSAGE_TOO_BIG }]);
+  head[2] = 0x80; // 2^63: the top bit set
+  head.splice(3, 7, 0, 0, 0, 0, 0, 0, 0);
+  assert.deepEqual(receive(Uint8Array.from(head)), [{ fail: CLOSE_CODE.PROTOCOL_ERROR }]);
+});
+
+Deno.test("messages being assembled are charged to a budget all receivers share; past it, 1013", () => {
+  const budget: MessageBudget = { used: 0, limit: 90_000 };
+  const a = new RecordingSink(), b = new RecordingSink();
+  const ra = new Receiver(a, { budget }), rb = new Receiver(b, { budget });
+  const big = clientFrame(BINARY, new Uint8Array(60_000));
+  ra.push(big.subarray(0, 50_000));
+  assert.ok(budget.used >= 49_992 && budget.used <= 60_000, `used ${budget.used}`);
+  rb.push(big.subarray(0, 50_000));
+  assert.deepEqual(b.events, [{ fail: CLOSE_CODE.TRY_AGAIN_LATER }]);
+  ra.push(big.subarray(50_000));
+  assert.equal(a.events.length, 1);
+  assert.equal(budget.used, 0, "a delivered message is no longer charged");
+  // A receiver stopped in the middle of a message gives its bytes back.
+  const rc = new Receiver(new RecordingSink(), { budget });
+  rc.push(big.subarray(0, 30_000));
+  assert.ok(budget.used > 0);
+  rc.stop();
+  assert.equal(budget.used, 0);
+});
+
+Deno.test("a compressed message's inflated bytes are charged to the budget as they come out", () => {
+  const budget: MessageBudget = { used: 0, limit: 3 * INFLATE_STEP };
+  let held = 0;
+  const inflater: MessageInflater = {
+    get held() {
+      return held;
+    },
+    begin() {
+      held = 0;
+    },
+    step(stepBudget) {
+      held += stepBudget; // a bomb: each step makes a full budget's worth, never done
+      return null;
+    },
+  };
+  const sink = new RecordingSink();
+  const receiver = new Receiver(sink, { inflater, budget });
+  receiver.push(clientFrame(BINARY, new Uint8Array(10), { rsv: 0x40 }));
+  for (let i = 0; i < 10 && receiver.busy; i++) receiver.resume();
+  assert.deepEqual(sink.events, [{ fail: CLOSE_CODE.TRY_AGAIN_LATER }]);
+  assert.equal(budget.used, 0);
+});
+
+Deno.test("an inflater that cannot begin (zlib out of memory, no libz) fails with 1011", () => {
+  const inflater: MessageInflater = {
+    held: 0,
+    begin() {
+      throw new Error("inflateInit2 failed (-4)");
+    },
+    step: () => null,
+  };
+  const sink = new RecordingSink();
+  new Receiver(sink, { inflater }).push(clientFrame(TEXT, "abc", { rsv: 0x40 }));
+  assert.deepEqual(sink.events, [{ fail: CLOSE_CODE.INTERNAL_ERROR }]);
 });

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { inflateRawSync } from "node:zlib";
 import { EAGAIN, FakeTransport } from "../_fake_transport.ts";
-import { DEFLATE_SLICE, type SessionOptions, WebSocketSession, WS_STATE } from "../../../http/ws/session.ts";
+import { WebSocketSession } from "../../../http/ws/session.ts";
+import { DEFLATE_SLICE, type SessionOptions, WS_STATE } from "../../../http/ws/session_options.ts";
 import { CodecPool, PerMessageDeflate } from "../../../http/ws/permessage_deflate.ts";
 import { ZStream } from "../../../ffi/zlib.ts";
 import { OPCODE } from "../../../http/ws/frame.ts";
@@ -374,4 +375,110 @@ Deno.test("frames sent from message handlers leave in one write after the read t
   h.session.onWritable();
   assert.deepEqual(h.frames().map((f) => DEC.decode(f.payload)), ["xyz", "uvw"]);
   assert.equal(h.session.bufferedAmount, 0);
+});
+
+/** A session whose application answers every message with `reply(session)`. */
+function replying(options: Partial<SessionOptions>, reply: (session: WebSocketSession) => void) {
+  const transport = new FakeTransport();
+  const closed: [number, string, boolean][] = [];
+  const session: WebSocketSession = new WebSocketSession(transport, new Uint8Array(0), {
+    message: () => reply(session),
+    closed: (code, reason, clean) => closed.push([code, reason, clean]),
+  }, { deadline: (cb) => new FakeDeadline(cb), ...options });
+  session.start();
+  return { transport, session, closed };
+}
+
+Deno.test("§7.1.2 the peer's close during the application's close still sends what was compressing, then our close", () => {
+  const pool = new CodecPool(FACTORY);
+  const big = ENC.encode("all work and no play ".repeat(20_000)); // 420 KB: many slices
+  const h = replying({ deflate: deflateOptions(pool) }, (session) => {
+    session.send(true, big);
+    session.beginClose(1000, "done");
+  });
+  // The request and the peer's close arrive in one read: our close is still behind the message.
+  h.transport.input.push(concat(clientFrame(TEXT, "go"), clientFrame(CLOSE, new Uint8Array([0x03, 0xe8]))));
+  h.session.onReadable();
+  for (let i = 0; i < 1000 && h.closed.length === 0 && h.transport.interest.writable; i++) {
+    h.session.onWritable();
+  }
+  const frames = serverFrames(h.transport.output);
+  const data = frames.filter((f) => f.opcode !== CLOSE);
+  assert.ok(data.length > 0, "the message's frames are sent");
+  const inflated = inflateRawSync(concat(...data.map((f) => f.payload), new Uint8Array([0, 0, 0xff, 0xff])), {
+    finishFlush: 2,
+  });
+  assert.equal(inflated.length, big.length, "the whole message");
+  assert.equal(frames.at(-1)!.opcode, CLOSE, "our close frame last");
+  assert.deepEqual([...frames.at(-1)!.payload.subarray(0, 2)], [0x03, 0xe8]);
+  assert.deepEqual(h.closed, [[1000, "", true]]);
+  assert.equal(h.transport.closes, 1);
+  pool.close();
+});
+
+Deno.test("one message larger than maxQueuedBytes is accepted alone; the bound holds behind it", () => {
+  const h = open({ maxQueuedBytes: 100_000 });
+  h.transport.window = 0;
+  h.session.send(false, new Uint8Array(150_000)); // an echo of a legal message larger than the bound
+  assert.deepEqual(h.closed, []);
+  assert.equal(h.session.bufferedAmount, 150_000);
+  h.transport.window = Infinity;
+  h.session.onWritable();
+  assert.equal(h.session.bufferedAmount, 0);
+  assert.equal(h.frames()[0]!.payload.length, 150_000);
+  h.transport.window = 0;
+  h.session.send(false, new Uint8Array(150_000));
+  h.session.send(false, new Uint8Array(10));
+  assert.deepEqual(h.closed, [[1008, "Client does not read", false]]);
+});
+
+Deno.test("an exception while receiving fails that socket with 1011 instead of reaching the reactor", () => {
+  const h = replying({}, () => {
+    throw new Error("a defect");
+  });
+  const error = console.error;
+  console.error = () => {};
+  try {
+    h.transport.input.push(clientFrame(TEXT, "boom"));
+    h.session.onReadable();
+  } finally {
+    console.error = error;
+  }
+  const frames = serverFrames(h.transport.output);
+  assert.deepEqual([frames[0]!.opcode, frames[0]!.payload[0]! << 8 | frames[0]!.payload[1]!], [CLOSE, 1011]);
+  assert.equal(h.transport.shutdowns, 1, "our FIN follows the close");
+});
+
+Deno.test("RFC 7692 a zlib stream that cannot be made (inflateInit2 out of memory) fails the socket with 1011", () => {
+  const pool = new CodecPool({
+    deflater: FACTORY.deflater,
+    inflater: () => {
+      throw new Error("inflateInit2 failed (-4)");
+    },
+  });
+  const h = open({ deflate: deflateOptions(pool) });
+  feed(h, clientFrame(TEXT, new Uint8Array([0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]), { rsv: 0x40 }));
+  const frames = h.frames();
+  assert.deepEqual([frames[0]!.opcode, frames[0]!.payload[0]! << 8 | frames[0]!.payload[1]!], [CLOSE, 1011]);
+  h.transport.eof = true; // the peer's FIN after our close
+  h.session.onReadable();
+  assert.deepEqual(h.closed, [[1011, "Cannot inflate", false]]);
+});
+
+Deno.test("queuedBytes counts frames and uncompressed pending bytes as slices are compressed", () => {
+  const pool = new CodecPool(FACTORY);
+  const h = open({ deflate: deflateOptions(pool) });
+  h.transport.window = 0;
+  const big = new Uint8Array(5 * DEFLATE_SLICE).fill(97);
+  h.session.send(false, big);
+  h.session.send(false, new Uint8Array(10));
+  // Each send() took a turn: two slices are in zlib (their output held back), the rest waits.
+  assert.equal(h.session.queuedBytes, big.length + 10 - 2 * DEFLATE_SLICE);
+  h.session.onWritable(); // one more slice, nothing written
+  assert.equal(h.session.queuedBytes, big.length + 10 - 3 * DEFLATE_SLICE);
+  h.transport.window = Infinity;
+  for (let i = 0; i < 100 && h.session.queuedBytes > 0; i++) h.session.onWritable();
+  assert.equal(h.session.queuedBytes, 0);
+  h.session.close();
+  pool.close();
 });

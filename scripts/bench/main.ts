@@ -31,6 +31,7 @@ import { LOAD_SCENARIOS, SERVER_LABELS } from "./scenarios.ts";
 import { setUp, tearDown } from "./setup.ts";
 import { runStartup } from "./startup.ts";
 import { errorText, progress } from "./util.ts";
+import { runWsIdle } from "./ws.ts";
 
 async function runAll(bench: Bench): Promise<Report> {
   const report: Report = { load: [], startup: [], idle: [] };
@@ -42,6 +43,7 @@ async function runAll(bench: Bench): Promise<Report> {
   }
   if (bench.opts.only.includes("startup")) report.startup = await runStartup(bench);
   if (bench.opts.only.includes("idle10k")) report.idle = await runIdle(bench);
+  if (bench.opts.only.includes("ws-idle1k")) report.idle.push(...await runWsIdle(bench));
   return report;
 }
 

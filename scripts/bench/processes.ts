@@ -146,7 +146,7 @@ export function launch(
   });
   const server: Server & { ready: Promise<number> } = {
     kind,
-    label: SERVER_LABELS[kind],
+    label: options.scenario.ws && kind === "rawserve" ? "rawserve serve()" : SERVER_LABELS[kind],
     pid: child.pid,
     port,
     exited: false,

@@ -15,6 +15,7 @@ const WS_IDLE_CONNECTIONS = 1_000; // the issue's figure
 const WS_IDLE_WARM = 50; // opened and closed first: code, pools and buffers made once are not per socket
 const WS_IDLE_BUDGET_MS = 30_000; // per server, opening included
 const ECHO_TIMEOUT_MS = 5_000;
+const WS_ENV = "--allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE"; // npm's ws reads these at load
 
 /** Negotiated extensions per scenario and server, reported once in the notes. */
 const noted = new Set<string>();
@@ -28,7 +29,15 @@ export async function runWsLoad(
 ): Promise<Sample> {
   const script = `${bench.repo}/scripts/bench/ws_load.ts`;
   const connections = bench.opts.connections ?? scenario.connections;
-  const args = [Deno.execPath(), "run", "--allow-net=127.0.0.1", script, "--port", String(server.port)];
+  const args = [
+    Deno.execPath(),
+    "run",
+    "--allow-net=127.0.0.1",
+    WS_ENV,
+    script,
+    "--port",
+    String(server.port),
+  ];
   args.push("--seconds", String(seconds), "--connections", String(connections));
   args.push("--bytes", String(scenario.ws!.bytes));
   if (scenario.ws!.deflate) args.push("--deflate");

@@ -2,7 +2,7 @@
 // connections, each keeps IN_FLIGHT messages in flight until the time is up, checks every echo
 // against what it sent, then closes. Prints one JSON line: messages echoed, seconds, latency
 // percentiles, errors and the extensions the server agreed to.
-// Usage: deno run --allow-net=127.0.0.1 scripts/bench/ws_load.ts --port P --seconds S
+// Usage: deno run --allow-net=127.0.0.1 --allow-env scripts/bench/ws_load.ts --port P --seconds S
 //          [--connections 50] [--bytes 64] [--deflate]
 
 // deno-lint-ignore no-import-prefix

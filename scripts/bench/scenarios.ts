@@ -121,6 +121,7 @@ export const PAGE_ASSETS: readonly { name: string; kib: number }[] = [
   { name: "js/forms.js", kib: 12 },
   { name: "img/logo.svg", kib: 3 },
   { name: "img/hero.jpg", kib: 90 },
+  { name: "img/banner.jpg", kib: 40 },
   ...Array.from({ length: 10 }, (_, i) => ({ name: `img/thumb${i + 1}.webp`, kib: 8 + i * 2 })),
   { name: "img/icon-cart.svg", kib: 1 },
   { name: "img/icon-user.svg", kib: 1 },

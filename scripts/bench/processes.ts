@@ -22,10 +22,13 @@ interface LaunchOptions {
 export function takesPart(bench: Bench, kind: ServerKind, scenario: LoadScenario): boolean {
   // serve() against Deno.serve, both running scripts/apps/ws_echo.ts.
   if (scenario.ws) return kind === "rawserve" || kind === "deno";
-  // This checkout's rawserve (a baseline may predate h2), nginx and Deno.serve, all over TLS.
+  // This checkout's rawserve (a baseline may predate h2), nginx and Deno.serve, all over TLS. Not
+  // Deno.serve over HTTPS/1.1 (https-page): it holds each answer under 64 KiB for ~40 ms there
+  // (wrk and h2load alike, 126 req/s on 6 connections, 2026-12-06), so its row would time that wait.
   if (scenario.h2load) {
     if (!bench.h2load || bench.tls === null) return false;
-    return kind === "nginx" ? bench.nginx : kind === "rawserve" || kind === "quiet" || kind === "deno";
+    if (kind === "deno") return scenario.h2load.protocol === "h2";
+    return kind === "nginx" ? bench.nginx : kind === "rawserve" || kind === "quiet";
   }
   if (scenario.app && (kind === "nginx" || kind === "floor" || kind === "deno-routing")) return false;
   // A baseline checkout may predate content codings: this checkout's rawserve and nginx only.

@@ -204,7 +204,7 @@ export function printMarkdown(bench: Bench, report: Report): void {
   const noisy = report.load.filter((r) => noisePercent(r) > NOISY_PERCENT);
   if (noisy.length) {
     bench.notes.push(
-      `noise % (the larger of: CPU 0 busy with work other than the server; wrk waiting for CPU 1) ` +
+      `noise % (the larger of: CPU 0 busy with work other than the server; the load generator waiting for CPU 1) ` +
         `reached ${formatNumber(Math.max(...noisy.map(noisePercent)), 0)}% in ${noisy.length} row(s): ` +
         `other processes competed with the benchmark; rerun those on an idle machine`,
     );

@@ -20,7 +20,7 @@
  * @module
  */
 
-export { type HttpServer, serve, type ServeOptions } from "./app/web/serve.ts";
+export { type HttpServer, serve, type ServeOptions, type ServeUnixOptions } from "./app/web/serve.ts";
 export type { ErrorHandler, FetchHandler } from "./app/web/handler.ts";
-export type { NetAddr, ServeHandlerInfo } from "./app/web/info.ts";
+export type { NetAddr, ServeHandlerInfo, UnixAddr } from "./app/web/info.ts";
 export { upgradeWebSocket, type UpgradeWebSocketOptions } from "./app/web/websocket.ts";

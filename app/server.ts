@@ -17,6 +17,8 @@ import { type WebSocketTotals, webSocketTotals } from "../http/ws/stats.ts";
 import { batchEnd, batchStart } from "../http/clock.ts";
 import { encodeFields } from "../http/fields.ts";
 import { SocketTransport, type TransportOwner } from "./transport/socket_transport.ts";
+import { type Proxied, ProxyHeaderGate } from "./transport/proxy_header_wait.ts";
+import type { TrustedProxies } from "./transport/trusted_proxies.ts";
 import { DEFAULTS } from "./defaults.ts";
 // Types only: the TLS modules load libssl, which a plain-HTTP server never needs.
 import type { TlsHooks, TlsTransport } from "./transport/tls_transport.ts";
@@ -93,6 +95,17 @@ export interface ServerOptions extends ListenOptions {
   http2?: boolean;
   /** Fields every response carries (names and values, alternating), error answers included. */
   headers?: readonly string[];
+  /**
+   * Every connection opens with a PROXY protocol header (v1 or v2) that names the client; only
+   * these peers may send one, and a connection from any other is closed. The header must arrive
+   * within headerTimeoutMs.
+   */
+  proxyProtocol?: TrustedProxies;
+  /**
+   * Take over this listening socket (inherited: systemd's socket activation) instead of binding
+   * host and port.
+   */
+  listener?: Listener;
 }
 
 /** Live counters (the raw-socket design's set). */
@@ -140,8 +153,11 @@ export class Server implements Disposable {
     established: (transport) => this.#onHandshakeDone(transport),
     ended: (transport, kind) => this.#onHandshakeEnded(transport, kind),
   };
+  /** With --proxy-protocol, where connections wait for their header (counted as open). */
+  #proxyGate: ProxyHeaderGate | null = null;
   #connOptions: ConnectionOptions;
   #draining = false;
+  #announced = false;
   #backoff: Timer;
   #drained: (() => void) | null = null;
 
@@ -179,6 +195,20 @@ export class Server implements Disposable {
       ...(options.onComplete ? { onComplete: options.onComplete } : {}),
       ...(options.headers?.length ? { headers: encodeFields(options.headers) } : {}),
     };
+    if (options.proxyProtocol) {
+      this.#proxyGate = new ProxyHeaderGate(
+        options.proxyProtocol,
+        this.reactor,
+        this.#connOptions.headerTimeoutMs,
+        {
+          passed: (fd, proxied) => {
+            this.stats.open--;
+            this.#adopt(fd, proxied);
+          },
+          closed: (kind, clientLeft) => this.#onProxyClosed(kind, clientLeft),
+        },
+      );
+    }
   }
 
   /**
@@ -186,11 +216,12 @@ export class Server implements Disposable {
    * @returns the bound address (the real port when 0 was asked)
    * @throws {SyscallError} with a message for the user (address in use, permission, ...)
    */
-  listen(): { host: string; port: number; fd: number } {
-    const listener = listenTcp({ ...this.#options, backlog: this.#options.backlog ?? DEFAULTS.backlog });
+  listen(): { host: string; port: number; fd: number; path: string | null } {
+    const listener = this.#options.listener ??
+      listenTcp({ ...this.#options, backlog: this.#options.backlog ?? DEFAULTS.backlog });
     this.#listener = listener;
     this.#startAccepting();
-    return { host: listener.host, port: listener.port, fd: listener.fd };
+    return { host: listener.host, port: listener.port, fd: listener.fd, path: listener.path ?? null };
   }
 
   /** Runs the reactor until shutdown completes. */
@@ -261,27 +292,45 @@ export class Server implements Disposable {
         }
         return;
       }
-      this.#adopt(fd);
+      this.stats.accepted++;
+      if (!this.#proxyGate) this.#adopt(fd, null);
+      else {
+        this.stats.open++; // until it passes the gate (then #adopt counts it) or is closed there
+        this.#proxyGate.accept(fd);
+      }
     }
   }
 
-  #adopt(fd: number): void {
-    if (this.#options.tls) return this.#adoptTls(fd, this.#options.tls);
+  /** A connection closed at the PROXY header gate (untrusted, malformed, slow, gone). */
+  #onProxyClosed(kind: string, clientLeft: boolean): void {
+    this.stats.open--;
+    if (clientLeft) countClientLeft(this.stats, kind);
+    else countError(this.stats, kind);
+    if (!this.#draining) this.#onDescriptorFreed();
+  }
+
+  /**
+   * Starts a connection's transport: TLS first when the server has a certificate.
+   * @param proxied the client a PROXY header named, and the balancer's address
+   */
+  #adopt(fd: number, proxied: Proxied | null): void {
+    if (this.#options.tls) return this.#adoptTls(fd, this.#options.tls, proxied);
     const transport = new SocketTransport(fd, this.reactor);
+    if (proxied) transport.setPeer(proxied.client, proxied.via);
     const err = this.reactor.add(fd, EPOLLIN, transport);
     if (err) {
       countError(this.stats, `epoll_ctl ${errnoName(-err)}`);
       transport.close(); // closes the fd exactly once
       return;
     }
-    this.stats.accepted++;
     this.stats.open++;
     this.#begin(transport);
   }
 
   /** A TLS connection: the handshake comes first, the Connection after it (#onHandshakeDone). */
-  #adoptTls(fd: number, tls: TlsAcceptor): void {
+  #adoptTls(fd: number, tls: TlsAcceptor, proxied: Proxied | null): void {
     const transport = tls.wrap(fd, this.reactor, this.#tlsHooks);
+    if (proxied) transport.setPeer(proxied.client, proxied.via);
     const err = this.reactor.add(fd, EPOLLIN, transport);
     if (err) {
       countError(this.stats, `epoll_ctl ${errnoName(-err)}`);
@@ -289,7 +338,6 @@ export class Server implements Disposable {
       return;
     }
     this.#handshakes.add(transport);
-    this.stats.accepted++;
     this.stats.open++;
     transport.start();
   }
@@ -347,8 +395,13 @@ export class Server implements Disposable {
     if (!this.#draining) this.#onDescriptorFreed();
   }
 
-  /** Closes the TLS connections that carry no HTTP yet (shutdown has nothing to wait for there). */
+  /**
+   * Closes the connections that carry no HTTP yet, TLS handshakes and PROXY headers awaited
+   * (shutdown has nothing to wait for there).
+   */
   #closeHandshakes(): void {
+    this.stats.open -= this.#proxyGate?.size ?? 0;
+    this.#proxyGate?.closeAll();
     for (const transport of [...this.#handshakes]) {
       transport.close();
       this.#onHandshakeEnded(transport, null);
@@ -387,9 +440,19 @@ export class Server implements Disposable {
     }
   }
 
-  /** Whether a graceful shutdown has begun. */
+  /**
+   * Whether a graceful shutdown has begun, or been announced (health answers 503 from then on).
+   */
   get draining(): boolean {
-    return this.#draining;
+    return this.#draining || this.#announced;
+  }
+
+  /**
+   * Says the server is about to stop, for the balancers' health checks, while it goes on
+   * accepting and serving as before; shutdown() follows.
+   */
+  announceShutdown(): void {
+    this.#announced = true;
   }
 
   /** Descriptors the handler keeps open between responses (heldFiles), counted in the budget. */

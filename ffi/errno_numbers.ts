@@ -34,4 +34,5 @@ export const ECONNRESET = 104;
 export const ENOBUFS = 105;
 export const ENOTCONN = 107;
 export const ETIMEDOUT = 110;
+export const ECONNREFUSED = 111;
 export const EHOSTUNREACH = 113;

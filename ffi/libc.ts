@@ -27,6 +27,9 @@ export const LIBC = {
   accept4: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" }, // fd, sockaddr *addr, socklen_t *len, int flags
   getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" }, // fd, sockaddr *addr, socklen_t *len
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" }, // fd, sockaddr *addr, socklen_t *len
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" }, // fd, const sockaddr *addr, socklen_t len
+  unlink: { parameters: ["buffer"], result: "i32" }, // const char *path
+  chmod: { parameters: ["buffer", "u32"], result: "i32" }, // const char *path, mode_t mode
   read: { parameters: ["i32", "buffer", "u32"], result: "i32" }, // int fd, void *buf, size_t count -> ssize_t
   write: { parameters: ["i32", "buffer", "u32"], result: "i32" }, // int fd, const void *buf, size_t count -> ssize_t
   recv: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" }, // int fd, void *buf, size_t len, int flags
@@ -112,6 +115,12 @@ export const SO_REUSEADDR = 2;
 export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
 export const SO_REUSEPORT = 15;
+/** getsockopt(SOL_SOCKET): the socket type, and whether it listens (an inherited socket's facts). */
+export const SO_TYPE = 3;
+export const SO_ACCEPTCONN = 30;
+/** ioctl: set non-blocking (int *), and close-on-exec (no argument) on an inherited descriptor. */
+export const FIONBIO = 0x5421;
+export const FIOCLEX = 0x5451;
 export const TCP_NODELAY = 1;
 /** getsockopt(IPPROTO_TCP, TCP_INFO): `struct tcp_info` (linux/tcp.h); see ffi/socket_info.ts. */
 export const TCP_INFO = 11;

@@ -1,18 +1,21 @@
 // sockaddr_in / sockaddr_in6 encoding and decoding (ports and addresses in network byte order).
 // Accepts IPv4 dotted quads, IPv6 literals (with or without brackets) and "localhost".
 
-import { AF_INET, AF_INET6 } from "./libc.ts";
+import { AF_INET, AF_INET6, AF_UNIX } from "./libc.ts";
 
 /** sizeof(struct sockaddr_in6): large enough for either family, used for getsockname. */
 export const SOCKADDR_MAX = 28;
 
 /** A parsed listen address. */
 export interface SocketAddress {
-  family: typeof AF_INET | typeof AF_INET6;
-  /** The canonical text of the address, e.g. `127.0.0.1` or `::1`. */
+  family: typeof AF_INET | typeof AF_INET6 | typeof AF_UNIX;
+  /** The canonical text of the address, e.g. `127.0.0.1` or `::1`; {@linkcode UNIX_PEER} for a Unix socket. */
   host: string;
   port: number;
 }
+
+/** How a Unix socket's peer is written where an address goes (nginx's `$remote_addr` says the same). */
+export const UNIX_PEER = "unix:";
 
 /**
  * Parses a host literal for listening.
@@ -103,13 +106,21 @@ export function encodeSockaddr(family: number, bytes: Uint8Array, port: number):
 export function decodeSockaddr(buf: Uint8Array): SocketAddress {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const family = view.getUint16(0, true);
+  if (family === AF_UNIX) return { family: AF_UNIX, host: UNIX_PEER, port: 0 };
   const port = view.getUint16(2, false);
-  if (family === AF_INET) {
-    return { family: AF_INET, host: Array.from(buf.subarray(4, 8)).join("."), port };
-  }
+  if (family === AF_INET) return { family: AF_INET, host: formatIp(buf.subarray(4, 8)), port };
+  return { family: AF_INET6, host: formatIp(buf.subarray(8, 24)), port };
+}
+
+/**
+ * The text of an IP address from its network-order bytes: dotted quad for 4 bytes, RFC 5952
+ * form for 16 (the same text decodeSockaddr gives for the same address).
+ */
+export function formatIp(bytes: Uint8Array): string {
+  if (bytes.length === 4) return Array.from(bytes).join(".");
   const groups: string[] = [];
-  for (let i = 0; i < 8; i++) groups.push(view.getUint16(8 + 2 * i, false).toString(16));
-  return { family: AF_INET6, host: compressIpv6(groups), port };
+  for (let i = 0; i < 8; i++) groups.push(((bytes[2 * i]! << 8) | bytes[2 * i + 1]!).toString(16));
+  return compressIpv6(groups);
 }
 
 // RFC 5952 §4.2: the longest run of two or more zero groups becomes "::".

@@ -7,6 +7,8 @@ import {
   AF_UNIX,
   EFD_CLOEXEC,
   EFD_NONBLOCK,
+  FIOCLEX,
+  FIONBIO,
   IPPROTO_IPV6,
   IPPROTO_TCP,
   IPV6_V6ONLY,
@@ -14,10 +16,12 @@ import {
   libc,
   MSG_PEEK,
   SHUT_WR,
+  SO_ACCEPTCONN,
   SO_RCVBUF,
   SO_REUSEADDR,
   SO_REUSEPORT,
   SO_SNDBUF,
+  SO_TYPE,
   SOCK_CLOEXEC,
   SOCK_NONBLOCK,
   SOCK_STREAM,
@@ -25,17 +29,20 @@ import {
   TCP_NODELAY,
 } from "./libc.ts";
 import { SyscallError } from "./errno.ts";
-import { EADDRINUSE, EINTR, EINVAL } from "./errno_numbers.ts";
+import { EADDRINUSE, ECONNREFUSED, EINTR, EINVAL, ENOTSOCK } from "./errno_numbers.ts";
 import { decodeSockaddr, encodeSockaddr, formatAuthority, parseHost, SOCKADDR_MAX } from "./sockaddr.ts";
 
 const {
   accept4,
   bind,
+  chmod,
   close,
+  connect,
   eventfd,
   getpeername,
   getsockname,
   getsockopt,
+  ioctl,
   listen,
   read,
   recv,
@@ -44,6 +51,7 @@ const {
   shutdown,
   socket,
   socketpair,
+  unlink,
   write,
 } = libc.symbols;
 
@@ -128,6 +136,8 @@ export interface Listener extends Disposable {
   readonly host: string;
   readonly port: number;
   readonly family: number;
+  /** A Unix socket's path (removed when the listener is disposed), or null for TCP. */
+  readonly path?: string | null;
 }
 
 function describeListenError(errno: number, host: string, port: number, call: string) {
@@ -187,6 +197,117 @@ export function listenTcp(options: ListenOptions): Listener {
     owned[Symbol.dispose]();
     throw e;
   }
+}
+
+/** struct sockaddr_un: sun_path holds 108 bytes, the terminating NUL included. */
+const SUN_PATH_MAX = 107;
+
+function unixSockaddr(path: string): Uint8Array {
+  const bytes = new TextEncoder().encode(path);
+  if (bytes.length === 0 || bytes.length > SUN_PATH_MAX || bytes.includes(0)) {
+    throw new SyscallError("bind", EINVAL, `Cannot listen on ${path}: a Unix socket path is 1 to 107 bytes`, {
+      path,
+    });
+  }
+  const addr = new Uint8Array(2 + bytes.length + 1);
+  addr[0] = AF_UNIX;
+  addr.set(bytes, 2);
+  return addr;
+}
+
+/**
+ * Removes a socket file that nothing listens on (a previous server's, left by a crash): a
+ * connect(2) to it is refused. A file that is not a socket, or one that answers, is left alone
+ * (bind then fails with EADDRINUSE, which says what to do).
+ */
+function removeStaleSocket(path: string, addr: Uint8Array): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(path);
+  } catch {
+    return; // nothing there
+  }
+  if (!info.isSocket) return;
+  const probe = new OwnedFd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  try {
+    if (probe.fd < 0) return;
+    if (connect(probe.fd, addr, addr.length) < 0 && lastErrno() === ECONNREFUSED) unlink(addr.subarray(2));
+  } finally {
+    probe[Symbol.dispose]();
+  }
+}
+
+/**
+ * Creates a listening Unix stream socket at `path`: non-blocking, close-on-exec; a stale socket
+ * file is replaced, and the file is removed when the listener is disposed.
+ * @param mode the file's permissions (e.g. 0o660), or null for what the umask leaves
+ * @throws {SyscallError} when the path is too long, in use, or a call fails
+ */
+export function listenUnix(path: string, mode: number | null, backlog = SOMAXCONN): Listener {
+  const addr = unixSockaddr(path);
+  const fail = (call: string, errno: number) =>
+    new SyscallError(call, errno, `Cannot listen on ${path}`, { path });
+  const fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw fail("socket", lastErrno());
+  const owned = new OwnedFd(fd);
+  let bound = false;
+  try {
+    removeStaleSocket(path, addr);
+    if (bind(fd, addr, addr.length) < 0) throw fail("bind", lastErrno());
+    bound = true;
+    if (mode !== null && chmod(addr.subarray(2), mode) < 0) throw fail("chmod", lastErrno());
+    if (listen(fd, backlog) < 0) throw fail("listen", lastErrno());
+  } catch (e) {
+    if (bound) unlink(addr.subarray(2));
+    owned[Symbol.dispose]();
+    throw e;
+  }
+  return {
+    get fd() {
+      return owned.fd;
+    },
+    host: path,
+    port: 0,
+    family: AF_UNIX,
+    path,
+    [Symbol.dispose]: () => {
+      if (owned.fd < 0) return;
+      unlink(addr.subarray(2)); // before close: a new server may bind the path at once after
+      owned[Symbol.dispose]();
+    },
+  };
+}
+
+/**
+ * Takes over a listening socket inherited from the parent (systemd's socket activation, or a
+ * descriptor the caller passed): checks it is a listening stream socket, makes it non-blocking
+ * and close-on-exec (systemd passes them without either).
+ * @throws {SyscallError} when `fd` is not an open, listening stream socket
+ */
+export function adoptListener(fd: number): Listener {
+  const what = `Cannot use descriptor ${fd} as a listening socket`;
+  const type = getIntOption(fd, SOL_SOCKET, SO_TYPE);
+  if (type < 0) throw new SyscallError("getsockopt", -type, what);
+  if (type !== SOCK_STREAM) throw new SyscallError("getsockopt", ENOTSOCK, `${what}: not a stream socket`);
+  if (getIntOption(fd, SOL_SOCKET, SO_ACCEPTCONN) !== 1) {
+    throw new SyscallError("getsockopt", EINVAL, `${what}: it does not listen`);
+  }
+  INT_BUF[0] = 1;
+  if (ioctl(fd, FIONBIO, INT_BYTES) < 0 || ioctl(fd, FIOCLEX, null) < 0) {
+    throw new SyscallError("ioctl", lastErrno(), what);
+  }
+  const owned = new OwnedFd(fd);
+  const bound = localAddress(fd);
+  return {
+    get fd() {
+      return owned.fd;
+    },
+    host: bound.host,
+    port: bound.port,
+    family: bound.family,
+    path: null,
+    [Symbol.dispose]: () => owned[Symbol.dispose](),
+  };
 }
 
 /**

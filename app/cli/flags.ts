@@ -10,6 +10,7 @@ import { FIELD_VALUE_RULE, hasControl, parseExtraField } from "./extra_fields.ts
 import { isFieldValue } from "../../http/tokens.ts";
 import { serializeOrigin } from "../../http/cors.ts";
 import { LOG_FORMATS, type LogFormat } from "./access_log.ts";
+import { PRODUCTION_USAGE, type ProductionConfig, productionConfig } from "./production_flags.ts";
 import { authConfig } from "./auth.ts";
 
 /** rawserve's version, printed by --version and in the Server field's documentation. */
@@ -97,6 +98,7 @@ Options:
   --status-public           answer --status to any client
   --metrics PATH            Prometheus text exposition at PATH
   --health PATH             200 "ok" at PATH while serving, 503 while draining
+${PRODUCTION_USAGE}
   -h, --help                show this help
   -V, --version             print the version
 
@@ -104,7 +106,7 @@ Ctrl-C (SIGINT) or SIGTERM stops gracefully; a second Ctrl-C stops at once.`;
 }
 
 /** Parsed command line. */
-export interface CliConfig {
+export interface CliConfig extends ProductionConfig {
   host: string;
   port: number;
   backlog: number;
@@ -241,6 +243,13 @@ const FLAGS = {
   "handshake-timeout": { type: "string" },
   "tls-tickets": { type: "string" },
   http2: { type: "string" },
+  "proxy-protocol": { type: "boolean" },
+  "trusted-proxy": { type: "string", multiple: true },
+  "forwarded-field": { type: "string" },
+  unix: { type: "string" },
+  "unix-mode": { type: "string" },
+  fd: { type: "string" },
+  "drain-delay": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -285,6 +294,7 @@ export function parseCli(args: string[]): CliConfig | "help" | "version" {
     ...introspectionConfig(v),
     auth,
     tls: tlsConfig(v),
+    ...productionConfig(v),
   };
 }
 

@@ -32,6 +32,8 @@ import { WorkerGroupView } from "../operator/worker_group.ts";
 import { isWildcard, lanAddresses } from "./lan_addresses.ts";
 import { authWrapper, plainHttpWarning } from "./auth.ts";
 import type { LogEntry, LogFormat } from "./access_log.ts";
+import { chosenListener, logAddress, withForwardedClient } from "./production.ts";
+import { TrustedProxies } from "../transport/trusted_proxies.ts";
 
 /** Colours for a terminal, unless NO_COLOR is set (https://no-color.org). */
 export function paint(format: Parameters<typeof styleText>[0], text: string): string {
@@ -178,7 +180,14 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
     worker: worker ? { index } : null,
     group: worker ? WorkerGroupView.fromEnv(index) : null,
   });
-  const options = serverOptions(config, pages?.handler ?? handler, fileLimit, worker);
+  const options = serverOptions(
+    config,
+    withForwardedClient(pages?.handler ?? handler, config),
+    fileLimit,
+    worker,
+  );
+  const listener = chosenListener(config, config.backlog);
+  if (listener) options.listener = stack.use(listener);
   const onComplete = completionHook(config, log, pages, users);
   if (onComplete) options.onComplete = onComplete;
   if (syncWait) options.reactor = { ...options.reactor, syncWaitMs: SYNC_WAIT_MS };
@@ -200,12 +209,17 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   // Listeners first: whoever reads the URL line may signal at once (a signal without a listener
   // would kill the process with the default action, exit code 143).
   const who = worker ? `rawserve worker ${Deno.env.get(WORKER_ENV)}` : "rawserve";
-  const signals = stack.use(stopOnSignals(server, config.shutdownTimeoutMs, who));
+  const signals = stack.use(stopOnSignals(server, config, who));
   if (tls) reloads.unshift(() => tls.reload());
   stack.use(reloadOnHangup(reloads));
   // A worker prints the URL line only: its supervisor reads it as "listening", does not pass it
   // on, and prints the banner once for all.
-  const banner = bannerLines(config, bound);
+  const banner = bound.path !== null
+    ? [
+      `rawserve listening on ${paint("bold", `unix:${bound.path}`)} (${describeSite(config)})`,
+      paint("dim", "Ctrl-C to stop"),
+    ]
+    : bannerLines(config, bound);
   console.log(worker ? banner[0] : banner.join("\n"));
   if (config.statsIntervalMs !== null) stack.use(reportStats(server, config.statsIntervalMs, who));
   await server.run();
@@ -305,11 +319,12 @@ function completionHook(
     ? operator
     : null;
   const entry: LogEntry = { remote: "", head: null, status: 0, bytes: 0, ms: 0, complete: false, user: null };
+  const address = logAddress(config);
   return (conn, done) => {
     if (pages && done.complete) pages.onComplete(done.status, done.ms, conn.protocol);
     if (!log) return;
     if (unlogged && done.head && isIntrospectionPath(done.head.path, unlogged)) return;
-    entry.remote = conn.remoteAddress;
+    entry.remote = address(conn.remoteAddress, done.head?.headers ?? null);
     entry.head = done.head;
     entry.status = done.status;
     entry.bytes = done.bytes;
@@ -369,6 +384,7 @@ function serverOptions(
     reusePort: worker,
     noDelay: config.noDelay,
     http2: config.http2,
+    ...(config.proxyProtocol ? { proxyProtocol: new TrustedProxies(config.trustedProxies) } : {}),
     ...(config.sndbuf ? { sndbuf: config.sndbuf } : {}),
     ...(config.rcvbuf ? { rcvbuf: config.rcvbuf } : {}),
     handler,
@@ -410,46 +426,64 @@ function reportStats(server: Server, intervalMs: number, who: string): Disposabl
  */
 function stopOnSignals(
   server: Server,
-  timeoutMs: number,
+  config: CliConfig,
   who: string,
 ): Disposable & { readonly exitCode: number } {
+  const timeoutMs = config.shutdownTimeoutMs;
   let signals = 0;
   let exitCode = 0;
-  const onSignal = () => {
-    if (++signals === 1) {
-      const finished = server.shutdown(timeoutMs);
-      // shutdown() closed the idle connections before its first await: the rest owe responses.
-      const busy = server.connectionCount;
-      if (busy > 0) {
-        console.error(
-          `${who}: stopping: waiting up to ${timeoutMs / 1000} s for ${busy} ${
-            busy === 1 ? "response" : "responses"
-          } (Ctrl-C again to stop now)`,
-        );
-      }
-      finished.then((cut) => {
-        if (cut > 0) {
-          console.error(
-            `${who}: shutdown timeout reached; cut ${cut} connection(s) with responses in flight`,
-          );
-        }
-      });
+  let delay: ReturnType<typeof setTimeout> | undefined;
+  const onSignal = (signal: Deno.Signal) => {
+    if (++signals === 1 && signal === "SIGTERM" && config.drainDelayMs > 0) {
+      // Health says 503 at once; the balancer stops sending, then the listener closes.
+      server.announceShutdown();
+      console.error(
+        `${who}: stopping in ${config.drainDelayMs / 1000} s (--drain-delay); health answers 503`,
+      );
+      delay = setTimeout(() => stop(), config.drainDelayMs);
       return;
     }
+    if (signals === 1 || delay !== undefined) stop();
+    else force();
+  };
+  // A second signal during the delay starts the graceful shutdown at once; one after that cuts.
+  const stop = () => {
+    clearTimeout(delay);
+    delay = undefined;
+    signals = 1;
+    const finished = server.shutdown(timeoutMs);
+    // shutdown() closed the idle connections before its first await: the rest owe responses.
+    const busy = server.connectionCount;
+    if (busy > 0) {
+      console.error(
+        `${who}: stopping: waiting up to ${timeoutMs / 1000} s for ${busy} ${
+          busy === 1 ? "response" : "responses"
+        } (Ctrl-C again to stop now)`,
+      );
+    }
+    finished.then((cut) => {
+      if (cut > 0) {
+        console.error(`${who}: shutdown timeout reached; cut ${cut} connection(s) with responses in flight`);
+      }
+    });
+  };
+  const force = () => {
     const open = server.connectionCount;
     if (open > 0) console.error(`${who}: forced exit; cut ${open} open connection(s)`);
     server[Symbol.dispose]();
     exitCode = 130;
   };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  const onInt = () => onSignal("SIGINT"), onTerm = () => onSignal("SIGTERM");
+  Deno.addSignalListener("SIGINT", onInt);
+  Deno.addSignalListener("SIGTERM", onTerm);
   return {
     get exitCode() {
       return exitCode;
     },
     [Symbol.dispose]() {
-      Deno.removeSignalListener("SIGINT", onSignal);
-      Deno.removeSignalListener("SIGTERM", onSignal);
+      clearTimeout(delay);
+      Deno.removeSignalListener("SIGINT", onInt);
+      Deno.removeSignalListener("SIGTERM", onTerm);
     },
   };
 }

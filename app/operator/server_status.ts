@@ -6,6 +6,7 @@
 import { fileLimit, SO_RCVBUF, SO_SNDBUF, SOL_SOCKET } from "../../ffi/libc.ts";
 import { getIntOption } from "../../ffi/socket.ts";
 import { countOpenFds, readProcText } from "../../ffi/procfs.ts";
+import { formatAuthority } from "../../ffi/sockaddr.ts";
 import { listenQueue, peerEndpoint, queuedBytes, readTcpInfo, type TcpInfo } from "../../ffi/socket_info.ts";
 import type { HttpProtocol, HttpSession, StreamFacts } from "../../http/types.ts";
 import type { ConnectionStats } from "../../http/stats.ts";
@@ -59,6 +60,8 @@ export interface ConnectionRow {
   fd: number;
   /** `host:port` */
   peer: string;
+  /** The load balancer's address when a PROXY header named the client (`peer`), else null. */
+  via: string | null;
   /** `h1` or `h2`. */
   protocol: HttpProtocol;
   /** HTTP/2's open streams and connection windows; null for HTTP/1.1. */
@@ -293,7 +296,7 @@ function describeConnection(conn: HttpSession, now: number): ConnectionRow {
   };
   return {
     fd,
-    peer: fd >= 0 ? peerEndpoint(fd) : conn.remoteAddress,
+    ...peerAndVia(conn, fd),
     protocol: conn.protocol,
     streams: conn.streamFacts(),
     phase: conn.phase,
@@ -304,6 +307,18 @@ function describeConnection(conn: HttpSession, now: number): ConnectionRow {
     queued: fd >= 0 ? queuedBytes(fd) : { in: null, out: null },
     buffers: { snd: option(SO_SNDBUF), rcv: option(SO_RCVBUF) },
   };
+}
+
+/**
+ * Who a row's client is: the socket's peer (getpeername), or the client a PROXY header named,
+ * with the balancer the socket is connected to.
+ */
+function peerAndVia(conn: HttpSession, fd: number): { peer: string; via: string | null } {
+  const transport = conn.transport as { via?: unknown } & HttpSession["transport"];
+  if (typeof transport.via === "string") {
+    return { peer: formatAuthority(transport.remoteAddress(), transport.remotePort()), via: transport.via };
+  }
+  return { peer: fd >= 0 ? peerEndpoint(fd) : conn.remoteAddress, via: null };
 }
 
 /** The socket under a session's transport, when its transport has one (SocketTransport). */

@@ -208,7 +208,11 @@ function systemCard(s: StatusSnapshot): string {
 /** The connection table's columns: header, its one-line meaning, and the cell. */
 const COLUMNS: readonly [string, string, (r: ConnectionRow) => string][] = [
   ["fd", "The descriptor: this socket's slot in the process's file table.", (r) => String(r.fd)],
-  ["peer", "Client address and port (getpeername).", (r) => escapeHtml(r.peer)],
+  [
+    "peer",
+    "Client address and port (getpeername), or the one a PROXY header named, with the balancer's after via.",
+    (r) => escapeHtml(r.via ? `${r.peer} via ${r.via}` : r.peer),
+  ],
   [
     "phase",
     "What rawserve waits for: head (a request), body, busy (the handler), writing (the client to read), idle " +

@@ -27,6 +27,8 @@ export class SocketTransport implements Transport, IoHandler, Disposable {
   #interest = EPOLLIN;
   #closed = false;
   #remote: { host: string; port: number } | null = null;
+  /** The load balancer's address (`host:port`) when a PROXY header named the client, else null. */
+  via: string | null = null;
 
   /**
    * @param fd an accepted, non-blocking socket this object now owns
@@ -69,6 +71,15 @@ export class SocketTransport implements Transport, IoHandler, Disposable {
 
   shutdownWrite(): void {
     shutdownWrite(this.#fd);
+  }
+
+  /**
+   * The client named by a PROXY header, in place of the socket's peer (the balancer), which
+   * `via` keeps for the status page.
+   */
+  setPeer(client: { host: string; port: number }, via: string): void {
+    this.#remote = client;
+    this.via = via;
   }
 
   remoteAddress(): string {

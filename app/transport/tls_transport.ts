@@ -154,6 +154,8 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
   #shutdownSent = false;
   #ktls = false;
   #remote: { host: string; port: number } | null = null;
+  /** The load balancer's address (`host:port`) when a PROXY header named the client, else null. */
+  via: string | null = null;
   /** Whether the session was resumed from a ticket (set at the end of the handshake). */
   resumed = false;
   /** The protocol ALPN chose (`h2`, `http/1.1`), or "" without ALPN (set with `resumed`). */
@@ -492,6 +494,15 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
       if (SSL_shutdown(this.#ssl) < 0) takeSslError();
     }
     shutdownWrite(this.#fd);
+  }
+
+  /**
+   * The client named by a PROXY header, in place of the socket's peer (the balancer), which
+   * `via` keeps for the status page.
+   */
+  setPeer(client: { host: string; port: number }, via: string): void {
+    this.#remote = client;
+    this.via = via;
   }
 
   remoteAddress(): string {

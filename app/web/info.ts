@@ -5,11 +5,27 @@
 import type { HttpRequest, ResponseObserver } from "../../http/types.ts";
 
 /**
- * The address of a TCP peer, as Deno.NetAddr has it.
+ * A Unix socket's address, as Deno.UnixAddr has it: what `onListen` gets for `serve({ path })`.
+ * @example
+ * ```ts
+ * import type { UnixAddr } from "@rawserve/rawserve";
+ * const where = (addr: UnixAddr) => `unix:${addr.path}`;
+ * ```
+ */
+export interface UnixAddr {
+  /** Always "unix". */
+  transport: "unix";
+  /** The socket file's path. */
+  path: string;
+}
+
+/**
+ * The address of a TCP peer, as Deno.NetAddr has it (a peer on a Unix socket has the hostname
+ * `unix:` and port 0, as nginx's `$remote_addr` writes it).
  * @example
  * ```ts
  * import type { NetAddr } from "@rawserve/rawserve";
- * const where = (addr: NetAddr) => addr.hostname.includes(":") ? `[${addr.hostname}]:${addr.port}` : `${addr.hostname}:${addr.port}`;
+ * const where = (addr: NetAddr) => `${addr.hostname}:${addr.port}`;
  * ```
  */
 export interface NetAddr {

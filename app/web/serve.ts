@@ -11,7 +11,8 @@ import { Server, type ServerOptions, type TlsAcceptor } from "../server.ts";
 import { DEFAULTS, descriptorBudget } from "../defaults.ts";
 import type { TlsConfig } from "../transport/tls.ts";
 import { type ErrorHandler, type FetchHandler, fetchHandler } from "./handler.ts";
-import type { NetAddr } from "./info.ts";
+import type { NetAddr, UnixAddr } from "./info.ts";
+import { listenUnix } from "../../ffi/socket.ts";
 import type { Origin } from "./request.ts";
 import type { WebSocketContext } from "./websocket.ts";
 import { takeDenoUpgrade } from "./deno_upgrade.ts";
@@ -71,6 +72,28 @@ export interface ServeOptions {
 }
 
 /**
+ * Options for {@linkcode serve} on a Unix socket (as Deno.serve's `path`): the TCP options but
+ * the address, and an `onListen` that receives `{ transport: "unix", path }`.
+ * @example
+ * ```ts
+ * import { serve, type ServeUnixOptions } from "@rawserve/rawserve";
+ * const options: ServeUnixOptions = { path: "/tmp/app.sock", mode: 0o660 };
+ * serve(options, () => new Response("over a Unix socket"));
+ * ```
+ */
+export interface ServeUnixOptions extends Omit<ServeOptions, "port" | "hostname" | "reusePort" | "onListen"> {
+  /**
+   * The socket file to listen on: a stale one (nothing listens there) is replaced, a live one is
+   * an error, and the file is removed at shutdown.
+   */
+  path: string;
+  /** The socket file's permissions (e.g. 0o660); by default what the umask leaves. */
+  mode?: number;
+  /** Called once the server listens; by default prints `Listening on http+unix://PATH`. */
+  onListen?: (localAddr: UnixAddr) => void;
+}
+
+/**
  * A running server, as Deno.serve returns one.
  * @example
  * ```ts
@@ -80,11 +103,11 @@ export interface ServeOptions {
  * await server.shutdown(); // finishes responses in flight, then resolves
  * ```
  */
-export interface HttpServer extends AsyncDisposable {
+export interface HttpServer<A extends NetAddr | UnixAddr = NetAddr> extends AsyncDisposable {
   /** Resolves once the server has stopped and released its socket. */
   readonly finished: Promise<void>;
-  /** The address it listens on (the real port when 0 was asked). */
-  readonly addr: NetAddr;
+  /** The address it listens on (the real port when 0 was asked), or its Unix socket. */
+  readonly addr: A;
   /**
    * Stops gracefully: new connections are refused, idle ones closed, responses in flight
    * finished (each with `Connection: close`) within shutdownTimeoutMs.
@@ -97,8 +120,9 @@ export interface HttpServer extends AsyncDisposable {
   unref(): void;
 }
 
-function defaultOnListen(addr: NetAddr, scheme: string): void {
-  console.log(`Listening on ${scheme}://${formatAuthority(addr.hostname, addr.port)}/`);
+function defaultOnListen(addr: NetAddr | UnixAddr, scheme: string): void {
+  if (addr.transport === "unix") console.log(`Listening on ${scheme}+unix://${addr.path}`);
+  else console.log(`Listening on ${scheme}://${formatAuthority(addr.hostname, addr.port)}/`);
 }
 
 /**
@@ -142,10 +166,30 @@ export function serve(options: ServeOptions, handler: FetchHandler): HttpServer;
  * ```
  */
 export function serve(options: ServeOptions & { handler: FetchHandler }): HttpServer;
-export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler): HttpServer {
+/**
+ * Serves on a Unix socket at `options.path`, as Deno.serve({ path }) does.
+ * @param options the path (and its mode), hooks and limits
+ * @param handler `(request: Request, info) => Response | Promise<Response>`
+ * @returns the running server, whose `addr` is `{ transport: "unix", path }`
+ * @throws {SyscallError} when the path cannot be listened on (in use, too long, no permission)
+ * @example
+ * ```ts
+ * import { serve } from "@rawserve/rawserve";
+ * serve({ path: "/tmp/app.sock" }, () => new Response("over a Unix socket"));
+ * ```
+ */
+export function serve(options: ServeUnixOptions, handler: FetchHandler): HttpServer<UnixAddr>;
+export function serve(
+  first: ServeOptions | ServeUnixOptions | FetchHandler,
+  second?: FetchHandler,
+): HttpServer<NetAddr> | HttpServer<UnixAddr> {
   const unsupported = unsupportedPlatform();
   if (unsupported !== null) throw new Error(`serve(): ${unsupported}`);
-  const options: ServeOptions = typeof first === "function" ? {} : first;
+  // One of the two shapes; which one is told by `path`, and onListen is called with its address.
+  const options = (typeof first === "function" ? {} : first) as ServeOptions & {
+    path?: string;
+    mode?: number;
+  };
   const handler = typeof first === "function" ? first : second ?? options.handler;
   if (typeof handler !== "function") throw new TypeError("serve() needs a handler function");
   const tls = tlsOptions(options);
@@ -169,6 +213,9 @@ export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler)
     }),
     ...limits(options),
   };
+  if (options.path !== undefined) {
+    serverOptions.listener = listenUnix(options.path, options.mode ?? null, DEFAULTS.backlog);
+  }
   const server = new Server(serverOptions);
   websocket.deadline = (callback) => server.reactor.timer(callback);
   websocket.totals = server.webSocketTotals;
@@ -179,8 +226,11 @@ export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler)
     server[Symbol.dispose]();
     throw e instanceof SyscallError ? withOptionHint(e) : e;
   }
-  origin.fallbackHost = formatAuthority(bound.host, bound.port);
-  const addr: NetAddr = { transport: "tcp", hostname: bound.host, port: bound.port };
+  // A request over a Unix socket without Host gets `localhost` in its URL.
+  origin.fallbackHost = bound.path !== null ? "localhost" : formatAuthority(bound.host, bound.port);
+  const addr: NetAddr | UnixAddr = bound.path !== null
+    ? { transport: "unix", path: bound.path }
+    : { transport: "tcp", hostname: bound.host, port: bound.port };
   const disposables = new DisposableStack();
   disposables.use(server);
   // While it serves, frameworks' Deno.upgradeWebSocket upgrades its requests (deno_upgrade.ts).
@@ -191,7 +241,8 @@ export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler)
     // first connection is accepted (the listener is already bound, so addr is known now).
     if (tls) serverOptions.tls = disposables.use(await startTls(tls));
     if (stopping) return; // shut down while OpenSSL loaded
-    if (options.onListen) options.onListen(addr);
+    const onListen = options.onListen as ((addr: NetAddr | UnixAddr) => void) | undefined;
+    if (onListen) onListen(addr);
     else defaultOnListen(addr, origin.scheme);
     await server.run();
   })().finally(() => disposables.dispose());
@@ -203,7 +254,7 @@ export function serve(first: ServeOptions | FetchHandler, second?: FetchHandler)
   else options.signal?.addEventListener("abort", () => shutdown(), { once: true });
   return {
     finished,
-    addr,
+    addr: addr as NetAddr,
     shutdown,
     ref: () => server.reactor.ref(),
     unref: () => server.reactor.unref(),

@@ -10,6 +10,7 @@ function row(peer: string, phase = "writing", h2 = false): ConnectionRow {
   return {
     fd: 30,
     peer,
+    via: null,
     protocol: h2 ? "h2" : "h1",
     streams: h2 ? { open: 7, sendWindow: 65_535, receiveWindow: 1 << 20 } : null,
     phase,

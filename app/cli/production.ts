@@ -1,0 +1,83 @@
+// Running behind a load balancer or under a service manager, as the CLI wires it: which socket
+// to serve (a TCP port, a Unix socket, one inherited from systemd or the parent), whose word on
+// the client is taken (PROXY header, Forwarded, X-Forwarded-For), and the drain at SIGTERM.
+
+import { adoptListener, type Listener, listenUnix } from "../../ffi/socket.ts";
+import { StartupError } from "../../ffi/errno.ts";
+import type { Handler, HttpRequest, Peer } from "../../http/types.ts";
+import type { ProductionConfig } from "./production_flags.ts";
+import { TrustedProxies } from "../transport/trusted_proxies.ts";
+import { forwardedClient } from "../transport/forwarded.ts";
+
+/** sd_listen_fds(3): the first descriptor systemd passes. */
+const SD_LISTEN_FDS_START = 3;
+
+/**
+ * The listener the flags name instead of a TCP port: `--unix PATH`, `--fd N`, or the socket
+ * systemd passed (LISTEN_FDS, for this process: LISTEN_PID); null to bind host and port.
+ * @throws {StartupError} when systemd passed more than one socket, or the descriptor is no listener
+ * @throws {SyscallError} when the Unix socket cannot be made
+ */
+export function chosenListener(config: ProductionConfig, backlog: number): Listener | null {
+  if (config.unix) {
+    return listenUnix(config.unix.path, config.unix.mode, backlog);
+  }
+  const fd = config.fd ?? systemdListener();
+  if (fd === null) return null;
+  try {
+    return adoptListener(fd);
+  } catch (e) {
+    const how = config.fd !== null ? `--fd ${fd}` : `the socket systemd passed (descriptor ${fd})`;
+    throw new StartupError(`Cannot serve on ${how}: ${e instanceof Error ? e.message : e}`);
+  }
+}
+
+/**
+ * The descriptor of systemd's socket activation (sd_listen_fds(3)), or null without one. The
+ * variables are removed once read, as sd_listen_fds does, so no child takes them for its own.
+ */
+function systemdListener(): number | null {
+  const pid = Deno.env.get("LISTEN_PID"), count = Deno.env.get("LISTEN_FDS");
+  if (pid === undefined || count === undefined || Number(pid) !== Deno.pid) return null;
+  for (const name of ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"]) Deno.env.delete(name);
+  if (count === "0") return null;
+  if (count !== "1") {
+    throw new StartupError(
+      `systemd passed ${count} sockets (LISTEN_FDS); rawserve serves one: give the .socket unit one Listen line`,
+    );
+  }
+  return SD_LISTEN_FDS_START;
+}
+
+/**
+ * The client's address as the trusted proxies name it (Forwarded or X-Forwarded-For), given to
+ * the handler as the request's peer: `info.remoteAddr`, the status page's loopback rule.
+ * @returns `handler` itself when no proxy is trusted
+ */
+export function withForwardedClient(handler: Handler, config: ProductionConfig): Handler {
+  if (config.trustedProxies.length === 0) return handler;
+  const trusted = new TrustedProxies(config.trustedProxies);
+  const field = config.forwardedField;
+  return (request) => {
+    const peer = request.peer;
+    const client = forwardedClient(peer.remoteAddress(), request.head.headers, trusted, field);
+    if (client !== peer.remoteAddress()) {
+      // The request is a plain object made for this request; its peer may be replaced.
+      const forwarded: Peer = { remoteAddress: () => client, remotePort: () => 0 };
+      (request as { peer: Peer } & HttpRequest).peer = forwarded;
+    }
+    return handler(request);
+  };
+}
+
+/**
+ * The access log's address for a response: the forwarded client when a trusted proxy names one.
+ * @returns a function of the connection's peer and the request's fields
+ */
+export function logAddress(
+  config: ProductionConfig,
+): (peer: string, headers: readonly string[] | null) => string {
+  if (config.trustedProxies.length === 0) return (peer) => peer;
+  const trusted = new TrustedProxies(config.trustedProxies);
+  return (peer, headers) => headers ? forwardedClient(peer, headers, trusted, config.forwardedField) : peer;
+}

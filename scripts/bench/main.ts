@@ -14,7 +14,7 @@
 // The HTTP/2 rows (h2-13, h2-64k, h2-page: h2load -c 10 -m 10 over TLS, ALPN h2) compare rawserve,
 // nginx (listen ssl http2) and Deno.serve (with cert/key); https-page is the same thirty-asset
 // page over HTTP/1.1 on six connections, as a browser loads it without h2. The WebSocket rows
-// (ws-echo64, ws-deflate4k, ws-idle1k) compare rawserve's serve() + upgradeWebSocket() with
+// (ws-echo64, ws-echo4k, ws-deflate4k, ws-idle1k) compare rawserve's serve() + upgradeWebSocket() with
 // Deno.serve + Deno.upgradeWebSocket(), both running scripts/apps/ws_echo.ts (ws_server.ts).
 //
 // Usage: deno run -A scripts/bench/main.ts [--only embedded,static13] [--duration 5] [--rounds 3]

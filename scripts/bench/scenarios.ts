@@ -230,6 +230,9 @@ export const LOAD_SCENARIOS: readonly LoadScenario[] = [
   // WebSocket echo: rawserve's serve() + upgradeWebSocket() against Deno.serve +
   // Deno.upgradeWebSocket() running the same module (scripts/apps/ws_echo.ts).
   WS_ECHO,
+  // The 4 KiB message without deflate, then with it offered: Deno.serve never compresses, so the
+  // first is the like-for-like row and the second what compression costs rawserve.
+  { ...WS_ECHO, name: "ws-echo4k", ws: { bytes: 4096, deflate: false } },
   { ...WS_ECHO, name: "ws-deflate4k", ws: { bytes: 4096, deflate: true } },
 ];
 

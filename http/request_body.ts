@@ -107,6 +107,11 @@ export class RequestBody {
     return this.#claimed;
   }
 
+  /** Whether more of the body is wanted: it has not ended, failed or been dropped. */
+  get wanted(): boolean {
+    return this.#state === OPEN;
+  }
+
   /** Whether the body is being dropped (nobody will read the rest). */
   get dropped(): boolean {
     return this.#state === DROPPED;

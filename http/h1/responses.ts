@@ -6,18 +6,15 @@
 import { type HttpError, STATUS } from "../status.ts";
 import { decideFraming, FRAMING, type ResponseFraming } from "./framing.ts";
 import { DRAIN, type DrainResult, OutputQueue } from "./output_queue.ts";
-import { encodeBody, encodeHead, OutputBuffer } from "./writer.ts";
+import { encodeHead, OutputBuffer } from "./writer.ts";
+import { appendBody, prepareBody, StreamTail, type Tail } from "./response_body.ts";
 import { isFileBody, releaseUntaken, Slot } from "./slot.ts";
 import { type ConnectionStats, countClientLeft, countError } from "../stats.ts";
-import type { RequestHead } from "../request_head.ts";
 import type { FileBody, HttpResponse, ResponseDone, ResponseObserver, Transport, Upgrade } from "../types.ts";
 import { IO } from "../types.ts";
 
 /** Encoded responses are written once the shared output buffer passes this, bounding its growth. */
 const OUTPUT_FLUSH_BYTES = 64 * 1024;
-/** Bodies up to this size are copied behind their head (one write); larger ones follow it. */
-const COPY_BODY_BYTES = 16 * 1024;
-
 const OUT = new OutputBuffer(OUTPUT_FLUSH_BYTES + 16 * 1024);
 const FRAME: ResponseFraming = {
   framing: FRAMING.NONE,
@@ -26,37 +23,6 @@ const FRAME: ResponseFraming = {
   keepAlive10: false,
   omitBody: false,
 };
-
-/** A streamed body to be written after the bytes encoded before it. */
-class StreamTail {
-  constructor(
-    readonly reader: ReadableStreamDefaultReader<Uint8Array>,
-    readonly chunked: boolean,
-    readonly request: RequestHead | null,
-  ) {}
-}
-type Tail = Uint8Array | FileBody | StreamTail;
-
-/**
- * The last short ASCII string body, and its bytes once it came twice in a row: an application
- * that answers the same text again (a constant, the same JSON) gets it copied as bytes, without
- * its characters checked and copied one by one each time (~60 ns for "Hello, World!", measured
- * with scripts/path_bench.ts --handler app-hello).
- */
-const TEXT: { last: string; bytes: Uint8Array | null } = { last: "", bytes: null };
-
-/** Whether every character of `s` is ASCII, so its UTF-8 bytes are its char codes. */
-function isAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
-  return true;
-}
-
-function bodyLength(body: Uint8Array | FileBody | ReadableStream<Uint8Array> | null): number {
-  if (body === null) return 0;
-  if (body instanceof Uint8Array) return body.length;
-  if (body instanceof ReadableStream) return -1;
-  return body.length;
-}
 
 /**
  * Where the body of the response #encode just encoded begins in the shared output (after its
@@ -407,20 +373,7 @@ export class ResponseQueue {
     if (response.status === STATUS.SWITCHING_PROTOCOLS && !this.#switching(slot, response)) {
       return this.#encode(slot, out);
     }
-    const given = response.body ?? null;
-    // A short ASCII string is copied into the head's buffer below, character by character:
-    // TextEncoder.encode is an op call in Deno (~0.3 µs for "Hello, World!").
-    let ascii: string | null = null;
-    let body: Exclude<typeof given, string> = null;
-    if (typeof given === "string") {
-      if (given === TEXT.last) body = TEXT.bytes ??= encodeBody(given);
-      else if (given.length <= COPY_BODY_BYTES && isAscii(given)) {
-        ascii = given;
-        TEXT.last = given;
-        TEXT.bytes = null;
-      } else body = encodeBody(given);
-    } else body = given;
-    const length = response.contentLength ?? (ascii !== null ? ascii.length : bodyLength(body));
+    const { ascii, body, length } = prepareBody(response);
     if (this.upgrade === null) slot.close ||= this.#options.draining();
     decideFraming(FRAME, response.status, length, slot);
     slot.close = FRAME.close;
@@ -449,19 +402,7 @@ export class ResponseQueue {
       if (body !== null && !(body instanceof Uint8Array)) this.#release(response);
       return null;
     }
-    if (ascii !== null) {
-      out.appendAscii(ascii);
-      return null;
-    }
-    if (body instanceof Uint8Array) {
-      if (body.length > COPY_BODY_BYTES) return body;
-      out.append(body);
-      return null;
-    }
-    if (body instanceof ReadableStream) {
-      return new StreamTail(body.getReader(), FRAME.framing === FRAMING.CHUNKED, slot.head);
-    }
-    return body;
+    return appendBody(out, ascii ?? body!, FRAME.framing === FRAMING.CHUNKED, slot.head);
   }
 
   /**

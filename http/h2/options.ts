@@ -73,6 +73,14 @@ export const CONNECTION_WINDOW = 1024 * 1024;
 export const WINDOW_STEP = 16 * 1024;
 /** Frames out are written once the buffer passes this (and a turn fills no more): bounds its growth. */
 export const OUTPUT_BYTES = 64 * 1024;
+/**
+ * The largest DATA frame we write, whatever SETTINGS_MAX_FRAME_SIZE the peer allows: a frame of
+ * bytes is copied into the output buffer whole, so a peer's 16 MiB would grow it to 16 MiB; 16 KiB
+ * is the default frame size and one TLS record's plaintext (RFC 8446 §5.1).
+ */
+export const DATA_FRAME_BYTES = 16 * 1024;
+/** An output buffer grown past this is let go when no response body is in progress. */
+export const OUTPUT_KEEP_BYTES = 16 * 1024;
 /** A streamed body's chunks buffered ahead of the peer's window; reading the stream waits beyond. */
 export const STREAM_BUFFER_BYTES = 64 * 1024;
 /**
@@ -85,7 +93,8 @@ export const FLOOD_INTERVAL_MS = 1000;
 /**
  * Frames a peer may send per FLOOD_INTERVAL_MS that cost us work and carry no request: past
  * any of them the connection ends with GOAWAY ENHANCE_YOUR_CALM. `reset` is rapid reset
- * (CVE-2023-44487): streams the client opened and cancelled before their answers ended.
+ * (CVE-2023-44487): streams that ended before their answers did, whoever reset them, since a
+ * client can make the server reset a stream as cheaply as reset it itself.
  */
 export const FLOOD_LIMITS = {
   reset: 200,

@@ -6,6 +6,7 @@
 
 import { DEFAULT_WINDOW, H2_ERROR, H2Error } from "./frames.ts";
 import { remoteOpen } from "./stream_states.ts";
+import type { Stream } from "./stream.ts";
 import { CONNECTION_WINDOW, OUR_SETTINGS, type SessionOptions, type SessionPhase } from "./options.ts";
 import { WRITE } from "./session_output.ts";
 import { READ_BUF, SessionFrames } from "./session_frames.ts";
@@ -16,6 +17,7 @@ import { IO } from "../types.ts";
 
 export {
   CONNECTION_WINDOW,
+  DATA_FRAME_BYTES,
   FLOOD_INTERVAL_MS,
   FLOOD_LIMITS,
   MAX_CONCURRENT_STREAMS,
@@ -196,7 +198,7 @@ export class Http2Session extends SessionFrames implements HttpSession {
     try {
       for (;;) {
         this.again = false;
-        if (this.overflow) throw new H2Error(H2_ERROR.ENHANCE_YOUR_CALM, "Control frames unread");
+        this.checkCalm();
         if (this.options.draining() && this.drainStep === 0) this.startDrain();
         const result = this.write();
         if (result === WRITE.FAILED) return this.close();
@@ -233,7 +235,8 @@ export class Http2Session extends SessionFrames implements HttpSession {
       const out = this.out;
       out.append(this.control.bytes, 0, this.control.length);
       this.control.length = 0;
-      out.goaway(this.lastStreamId, code, debug);
+      // §6.8: the last stream id never rises past one a GOAWAY announced before.
+      out.goaway(Math.min(this.ids.last, this.goawayLastId), code, debug);
       const n = this.transport.write(out.bytes.subarray(this.outStart), out.length - this.outStart);
       if (n > 0) this.stats.bytesOut += n;
     }
@@ -261,64 +264,89 @@ export class Http2Session extends SessionFrames implements HttpSession {
     return "body"; // every stream waits for its request body
   }
 
-  /** Puts the session in the phase its facts say, arming that phase's deadline; sets the interest. */
+  /**
+   * Puts the session in the phase its facts say and arms the one timer for the earliest of its
+   * deadlines: the phase's (head, idle), a full socket's, and each stream's; sets the interest.
+   */
   protected settle(): void {
     if (this.stage === "closed") return;
     const phase = this.currentPhase();
     // The idle and head deadlines belong to one request each: a new request restarts them.
     const perRequest = phase === "idle" || phase === "head";
     if (phase !== this.stage || (perRequest && this.armedFor !== this.requestCount)) this.enter(phase);
+    let due = this.phaseDue;
+    if (this.blocked) due = Math.min(due, this.writeAt + this.options.writeTimeoutMs);
+    due = Math.min(due, this.streamsDue());
+    if (due === Infinity) this.timer.disarm();
+    else this.timer.arm(Math.max(0, due - this.now()));
     this.transport.setInterest(!this.blocked && !this.peerClosed, this.blocked);
   }
 
   protected enter(phase: SessionPhase): void {
     this.stage = phase;
     this.armedFor = this.requestCount;
-    switch (phase) {
-      case "head":
-        return this.timer.arm(this.options.headerTimeoutMs);
-      case "idle":
-        return this.timer.arm(this.options.idleTimeoutMs);
-      case "body":
-        return this.timer.arm(this.options.bodyTimeoutMs);
-      case "writing":
-        return this.timer.arm(this.options.writeTimeoutMs);
-      default:
-        return this.timer.disarm();
+    const ms = phase === "head"
+      ? this.options.headerTimeoutMs
+      : phase === "idle"
+      ? this.options.idleTimeoutMs
+      : Infinity; // bodies and stalled windows are timed per stream, a full socket by writeAt
+    this.phaseDue = this.now() + ms;
+  }
+
+  /**
+   * Whether a stream waits for its client to send body bytes: the client may send (its window is
+   * open) and somebody wants them, whether or not its answer has begun.
+   */
+  protected awaitsBody(stream: Stream): boolean {
+    return remoteOpen(stream.state) && stream.recvWindow > 0 && stream.body !== null && stream.body.wanted;
+  }
+
+  /** The earliest of the streams' deadlines: a body's, a window's (Infinity when none). */
+  protected streamsDue(): number {
+    let due = Infinity;
+    for (const stream of this.streams.values()) {
+      if (this.awaitsBody(stream)) due = Math.min(due, stream.bodyAt + this.options.bodyTimeoutMs);
+      if (stream.stalledAt >= 0) due = Math.min(due, stream.stalledAt + this.options.writeTimeoutMs);
     }
+    return due;
   }
 
   protected onTimeout(): void {
     if (this.stage === "closed") return;
-    switch (this.stage) {
-      case "head":
-        countError(this.stats, "header timeout");
-        return this.goaway(H2_ERROR.NO_ERROR, "header timeout");
-      case "idle":
-        return this.goaway(H2_ERROR.NO_ERROR, "");
-      case "body": {
-        countError(this.stats, "body timeout");
-        // RFC 9110 §15.5.9: 408 for each request whose body stalled.
-        const error = new HttpError(STATUS.REQUEST_TIMEOUT, "Request Timeout");
-        for (const stream of this.streams.values()) {
-          if (!remoteOpen(stream.state)) continue;
-          stream.body?.fail(error);
-          this.override(stream, error);
-        }
-        return this.flush();
-      }
-      case "writing": {
-        countError(this.stats, "write timeout");
-        if (this.blocked) return this.close();
-        // A peer that never opens its window: its stalled streams are reset, their bytes freed.
-        for (let stream = this.stalled(); stream !== null; stream = this.stalled()) {
+    const now = this.now();
+    if (this.blocked && now >= this.writeAt + this.options.writeTimeoutMs) {
+      countError(this.stats, "write timeout");
+      return this.close();
+    }
+    if (now >= this.phaseDue) {
+      if (this.stage === "head") countError(this.stats, "header timeout");
+      return this.goaway(H2_ERROR.NO_ERROR, this.stage === "head" ? "header timeout" : "");
+    }
+    for (const stream of [...this.streams.values()]) {
+      if (this.awaitsBody(stream) && now >= stream.bodyAt + this.options.bodyTimeoutMs) {
+        this.bodyTimedOut(stream);
+      } else if (stream.stalledAt >= 0 && now >= stream.stalledAt + this.options.writeTimeoutMs) {
+        // A peer that does not open this stream's window: it is reset, its bytes (and file) freed.
+        if (!this.isStalled(stream)) stream.stalledAt = -1;
+        else {
           countError(this.stats, "h2 window stalled");
           this.reset(stream, H2_ERROR.CANCEL);
         }
-        this.stage = "busy";
-        return this.flush();
       }
     }
+    this.flush();
+  }
+
+  /**
+   * A request body stalled past the body timeout: RFC 9110 §15.5.9's 408 in the handler's place,
+   * or, once its answer has begun, the stream is reset; its reader learns why either way.
+   */
+  protected bodyTimedOut(stream: Stream): void {
+    countError(this.stats, "body timeout");
+    const error = new HttpError(STATUS.REQUEST_TIMEOUT, "Request Timeout");
+    stream.body?.fail(error);
+    if (stream.headersSent) this.reset(stream, H2_ERROR.CANCEL);
+    else this.override(stream, error);
   }
 }
 

@@ -33,6 +33,7 @@ import {
 import { countRefusal } from "./session_state.ts";
 import { FIELDS, SessionIntake } from "./session_intake.ts";
 import { Stream } from "./stream.ts";
+import { PAST_STREAM } from "./stream_ids.ts";
 import type { RequestHead } from "../request_head.ts";
 import { RequestBody } from "../request_body.ts";
 import { HttpError, STATUS, statusResponse } from "../status.ts";
@@ -87,6 +88,7 @@ export abstract class SessionFrames extends SessionIntake {
         const n = parseFrame(buf, p, end, MAX_FRAME_SIZE, frame);
         if (n === INCOMPLETE) break;
         this.onFrame(buf, frame);
+        this.checkCalm(); // a flood ends the connection at the frame that passed its limit
         p += n;
       }
       if (p < end && this.stage !== "closed") this.leftover = buf.slice(p, end);
@@ -145,29 +147,38 @@ export abstract class SessionFrames extends SessionIntake {
     this.flood("settings");
     if (f.has(FLAG.ACK)) return; // our settings took effect; nothing waits for it
     this.settingsSeen = true;
+    let initialWindow = -1;
     forEachSetting(buf, f, (id, value) => {
       switch (id) {
         case SETTING.HEADER_TABLE_SIZE:
           this.encoder.setPeerLimit(value);
           break;
-        case SETTING.INITIAL_WINDOW_SIZE: {
-          // §6.9.2: every stream's send window moves by the difference.
-          const delta = value - this.peerInitialWindow;
-          this.peerInitialWindow = value;
-          for (const stream of this.streams.values()) {
-            stream.sendWindow += delta;
-            if (stream.sendWindow > MAX_WINDOW) {
-              throw new H2Error(H2_ERROR.FLOW_CONTROL_ERROR, "A window passed 2^31-1");
-            }
-          }
+        case SETTING.INITIAL_WINDOW_SIZE: // applied once, below: a frame may repeat it 2,730 times
+          initialWindow = value;
           break;
-        }
         case SETTING.MAX_FRAME_SIZE:
           this.peerMaxFrame = value;
           break;
       }
     });
+    if (initialWindow >= 0) this.setInitialWindow(initialWindow);
     this.controlFrame(() => this.control.settingsAck());
+  }
+
+  /**
+   * §6.9.2: every stream's send window moves by the difference. Only a frame's last value is
+   * applied: the values between leave the windows where the last one puts them, so one pass over
+   * the streams per frame (not per parameter) gives the same windows.
+   */
+  protected setInitialWindow(value: number): void {
+    const delta = value - this.peerInitialWindow;
+    this.peerInitialWindow = value;
+    for (const stream of this.streams.values()) {
+      stream.sendWindow += delta;
+      if (stream.sendWindow > MAX_WINDOW) {
+        throw new H2Error(H2_ERROR.FLOW_CONTROL_ERROR, "A window passed 2^31-1");
+      }
+    }
   }
 
   protected onWindowUpdate(f: Frame): void {
@@ -180,12 +191,7 @@ export abstract class SessionFrames extends SessionIntake {
       return;
     }
     const stream = this.streams.get(f.streamId);
-    if (!stream) {
-      if (f.streamId > this.lastStreamId) {
-        throw new H2Error(H2_ERROR.PROTOCOL_ERROR, "WINDOW_UPDATE on an idle stream");
-      }
-      return; // a closed stream: ignored (§5.1)
-    }
+    if (!stream) return this.onPastStream(f.streamId, FRAME.WINDOW_UPDATE);
     if (f.streamError >= 0) return this.reset(stream, f.streamError);
     stream.sendWindow += f.increment;
     if (stream.sendWindow > MAX_WINDOW) this.reset(stream, H2_ERROR.FLOW_CONTROL_ERROR);
@@ -193,15 +199,9 @@ export abstract class SessionFrames extends SessionIntake {
 
   protected onReset(f: Frame): void {
     const stream = this.streams.get(f.streamId);
-    if (!stream) {
-      if (f.streamId > this.lastStreamId) {
-        throw new H2Error(H2_ERROR.PROTOCOL_ERROR, "RST_STREAM on an idle stream");
-      }
-      return;
-    }
+    if (!stream) return this.onPastStream(f.streamId, FRAME.RST_STREAM);
     // CVE-2023-44487: a stream opened and cancelled before its answer ended costs us a handler call.
-    this.flood("reset");
-    if (this.stage === "closed") return;
+    this.endedEarly(stream);
     stream.state = nextState(stream.state, STREAM_EVENT.RECV_RST_STREAM) ?? STREAM_STATE.CLOSED;
     this.release(stream);
   }
@@ -254,17 +254,24 @@ export abstract class SessionFrames extends SessionIntake {
     const fits = this.decoder.decode(buf, start, end, FIELDS, MAX_HEADER_LIST_BYTES);
     const existing = this.streams.get(id);
     if (existing) return this.onTrailers(existing, endStream, fits);
-    // §5.1: frames on a stream we closed (reset, or answered early) may still be on their way.
-    if (id <= this.lastStreamId) return;
-    this.lastStreamId = id;
-    if (this.drainStep === 2 && id > this.goawayLastId) return; // §6.8: ignored after the final GOAWAY
+    if (id <= this.ids.last) {
+      // §5.1.1: a new stream's id is above every one the client opened before.
+      if (this.ids.past(id) === PAST_STREAM.UNUSED) {
+        throw new H2Error(H2_ERROR.PROTOCOL_ERROR, `Stream ${id} opened after stream ${this.ids.last}`);
+      }
+      return this.onPastStream(id, FRAME.HEADERS); // trailers of a stream that ended
+    }
+    this.ids.open(id);
+    if (id > this.goawayLastId) return; // §6.8: ignored after the final GOAWAY
     if (this.blockDependency === id) return this.resetId(id, H2_ERROR.PROTOCOL_ERROR); // §5.3.1
-    if (this.streams.size >= MAX_CONCURRENT_STREAMS || this.peerGoaway) {
+    // A stream reset while its handler runs keeps its slot until the handler settles.
+    if (this.streams.size + this.orphans >= MAX_CONCURRENT_STREAMS || this.peerGoaway) {
       countError(this.stats, "h2 refused stream");
       this.flood("refused");
       return this.resetId(id, H2_ERROR.REFUSED_STREAM);
     }
     const stream = new Stream(id, this, this.peerInitialWindow);
+    stream.bodyAt = this.now();
     stream.state = nextState(stream.state, STREAM_EVENT.RECV_HEADERS)!;
     if (endStream) stream.state = nextState(stream.state, STREAM_EVENT.RECV_END_STREAM)!;
     this.streams.set(id, stream);
@@ -313,7 +320,7 @@ export abstract class SessionFrames extends SessionIntake {
   /** The drain's PING came back: streams the client opened meanwhile are known; the final GOAWAY. */
   protected finishDrainGoaway(): void {
     this.drainStep = 2;
-    this.goawayLastId = this.lastStreamId;
-    this.controlFrame(() => this.control.goaway(this.lastStreamId, H2_ERROR.NO_ERROR));
+    this.goawayLastId = this.ids.last;
+    this.controlFrame(() => this.control.goaway(this.goawayLastId, H2_ERROR.NO_ERROR));
   }
 }

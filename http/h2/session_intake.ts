@@ -3,10 +3,11 @@
 // handlers read, so a handler that stops reading stops its client; a body past a limit is answered
 // in the handler's place; trailers end a request.
 
-import { FLAG, type Frame, FrameWriter, H2_ERROR, H2Error } from "./frames.ts";
+import { FLAG, FRAME, type Frame, FrameWriter, H2_ERROR, H2Error } from "./frames.ts";
 import { checkTrailers } from "./semantics.ts";
 import { nextState, remoteOpen, STREAM_EVENT, STREAM_STATE } from "./stream_states.ts";
 import { CONNECTION_WINDOW, STREAM_WINDOW, WINDOW_STEP } from "./options.ts";
+import { PAST_STREAM } from "./stream_ids.ts";
 import { countRefusal } from "./session_state.ts";
 import { SessionOutput } from "./session_output.ts";
 import type { Stream, StreamOwner } from "./stream.ts";
@@ -19,24 +20,22 @@ export const FIELDS: string[] = [];
 /** Request bodies and flow control for receiving (the third layer of Http2Session). */
 export abstract class SessionIntake extends SessionOutput implements StreamOwner {
   protected onData(buf: Uint8Array, f: Frame): void {
-    if (f.length === 0 && !f.has(FLAG.END_STREAM)) this.flood("emptyData");
+    const n = f.end - f.start;
+    // Only payload is progress: an empty or padding-only DATA frame is work for nothing.
+    if (n === 0 && !f.has(FLAG.END_STREAM)) this.flood("emptyData");
     // §6.9: DATA counts against the connection window whatever becomes of its stream.
     this.connRecvWindow -= f.length;
     if (this.connRecvWindow < 0) {
       throw new H2Error(H2_ERROR.FLOW_CONTROL_ERROR, "DATA beyond the connection window");
     }
     const stream = this.streams.get(f.streamId);
-    if (!stream) {
-      if (f.streamId > this.lastStreamId) {
-        throw new H2Error(H2_ERROR.PROTOCOL_ERROR, "DATA on an idle stream");
-      }
-      return; // §5.1: a stream we closed; its window is the connection's again (#grantConnection)
-    }
+    // §5.1: a stream we closed; its window is the connection's again (#grantConnection).
+    if (!stream) return this.onPastStream(f.streamId, FRAME.DATA);
     if (!remoteOpen(stream.state)) return this.reset(stream, H2_ERROR.STREAM_CLOSED);
     stream.recvWindow -= f.length;
     if (stream.recvWindow < 0) return this.reset(stream, H2_ERROR.FLOW_CONTROL_ERROR);
-    const n = f.end - f.start;
     stream.received += n;
+    if (n > 0) stream.bodyAt = this.now(); // the body deadline's progress
     const body = stream.body;
     if (body === null) { // answered without a handler (431, 400…): the data is dropped
       if (f.has(FLAG.END_STREAM)) return this.remoteEnd(stream);
@@ -58,19 +57,33 @@ export abstract class SessionIntake extends SessionOutput implements StreamOwner
         return this.refuseBody(stream, e);
       }
     }
-    if (f.has(FLAG.END_STREAM)) {
-      if (declared >= 0 && stream.received !== declared) {
-        countError(this.stats, "h2 malformed request");
-        return this.reset(stream, H2_ERROR.PROTOCOL_ERROR);
-      }
-      return this.remoteEnd(stream);
-    }
-    if (this.stage === "body") this.timer.arm(this.options.bodyTimeoutMs); // progress
+    if (f.has(FLAG.END_STREAM)) return this.remoteEnd(stream);
     this.grant(stream);
   }
 
-  /** The client sent END_STREAM. */
+  /**
+   * A frame on a stream that is not open (RFC 9113 §5.1): on one never opened, a connection
+   * error; on one we reset, ignored (it may have left before our RST_STREAM arrived); on one the
+   * client knows is closed, WINDOW_UPDATE and RST_STREAM are ignored, DATA and HEADERS are
+   * STREAM_CLOSED. Streams past our final GOAWAY's last id are ignored (§6.8).
+   */
+  protected onPastStream(id: number, type: number): void {
+    const past = this.ids.past(id);
+    if (past === PAST_STREAM.IDLE || past === PAST_STREAM.UNUSED) {
+      const name = Object.keys(FRAME).find((key) => FRAME[key as keyof typeof FRAME] === type);
+      throw new H2Error(H2_ERROR.PROTOCOL_ERROR, `${name} on stream ${id}, which was never opened`);
+    }
+    if (past === PAST_STREAM.RESET || id > this.goawayLastId) return;
+    if (type === FRAME.DATA || type === FRAME.HEADERS) this.resetId(id, H2_ERROR.STREAM_CLOSED);
+  }
+
+  /** The client sent END_STREAM: the body is whole, and as long as it said (§8.1.1). */
   protected remoteEnd(stream: Stream): void {
+    const declared = stream.head?.contentLength ?? -1;
+    if (declared >= 0 && stream.received !== declared) {
+      countError(this.stats, "h2 malformed request");
+      return this.reset(stream, H2_ERROR.PROTOCOL_ERROR);
+    }
     stream.state = nextState(stream.state, STREAM_EVENT.RECV_END_STREAM)!;
     stream.body?.end();
     this.updateHeld(stream);
@@ -87,6 +100,7 @@ export abstract class SessionIntake extends SessionOutput implements StreamOwner
     const target = STREAM_WINDOW - Math.min(stream.held, STREAM_WINDOW);
     const increment = target - stream.recvWindow;
     if (increment > 0 && (increment >= WINDOW_STEP || stream.recvWindow < WINDOW_STEP)) {
+      if (stream.recvWindow <= 0) stream.bodyAt = this.now(); // the client may send again: a new wait
       stream.recvWindow += increment;
       this.controlFrame(() => this.control.windowUpdate(stream.id, increment));
     }

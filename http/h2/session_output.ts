@@ -5,7 +5,7 @@
 
 import { FLAG, FRAME, FrameWriter, H2_ERROR } from "./frames.ts";
 import { localOpen } from "./stream_states.ts";
-import { OUTPUT_BYTES, STREAM_BUFFER_BYTES } from "./options.ts";
+import { DATA_FRAME_BYTES, OUTPUT_BYTES, OUTPUT_KEEP_BYTES, STREAM_BUFFER_BYTES } from "./options.ts";
 import { isFileBody, responseFields } from "./response_fields.ts";
 import { SessionState } from "./session_state.ts";
 import type { Stream } from "./stream.ts";
@@ -66,12 +66,26 @@ export abstract class SessionOutput extends SessionState {
   }
 
   /**
-   * Appends at most one DATA frame of a stream's body, within the windows and the peer's frame
-   * size. A file's frame leaves its head in `#out` and its bytes as the file tail.
+   * Appends at most one DATA frame of a stream's body, within the windows and DATA_FRAME_BYTES.
+   * A file's frame leaves its head in `#out` and its bytes as the file tail. A stream with bytes
+   * to send and no window begins its wait for the peer (the write deadline, per stream).
    * @returns whether a frame was appended
    */
   protected appendData(stream: Stream): boolean {
-    const room = Math.min(stream.sendWindow, this.connSendWindow, this.peerMaxFrame);
+    const room = Math.min(stream.sendWindow, this.connSendWindow, this.peerMaxFrame, DATA_FRAME_BYTES);
+    const appended = this.appendFrame(stream, room);
+    if (appended) stream.stalledAt = -1;
+    else if (room <= 0 && stream.stalledAt < 0 && this.hasBytes(stream)) stream.stalledAt = this.now();
+    return appended;
+  }
+
+  /** Whether a stream has body bytes at hand to send. */
+  protected hasBytes(stream: Stream): boolean {
+    return stream.bytes !== null || stream.file !== null || stream.chunks.length > 0;
+  }
+
+  /** appendData's frame, in `room` bytes at most. */
+  protected appendFrame(stream: Stream, room: number): boolean {
     if (stream.bytes !== null) {
       const left = stream.bytes.length - stream.offset;
       const n = Math.min(left, room);
@@ -202,14 +216,16 @@ export abstract class SessionOutput extends SessionState {
       }
       // Everything composed so far is with the kernel: its finished responses are complete.
       if (this.finishing.length > 0) this.complete();
-      if (progress && this.stage === "writing") this.timer.arm(this.options.writeTimeoutMs);
       if (!this.compose()) return WRITE.DONE;
     }
   }
 
   protected writeFailed(n: number, progress: boolean): number {
-    if (progress && this.stage === "writing") this.timer.arm(this.options.writeTimeoutMs);
-    if (n === IO.EAGAIN) return WRITE.BLOCKED;
+    if (n === IO.EAGAIN) {
+      // The socket is full: the connection's write deadline runs from its last progress.
+      if (progress || !this.blocked) this.writeAt = this.now();
+      return WRITE.BLOCKED;
+    }
     // The peer reset or closed: the client left, the server did not fail.
     if (n === IO.EPIPE) countClientLeft(this.stats, "EPIPE");
     else if (n === IO.ECONNRESET) countClientLeft(this.stats, "ECONNRESET");
@@ -238,6 +254,9 @@ export abstract class SessionOutput extends SessionState {
       if (!moved) break;
     }
     if (sending.length > 1) sending.push(sending.shift()!); // the next turn starts with the next stream
+    if (out.length === 0 && sending.length === 0 && out.bytes.length > OUTPUT_KEEP_BYTES) {
+      this.out = new FrameWriter(1024); // no body in progress: a large buffer is not kept
+    }
     return out.length > 0 || this.fileTail !== null;
   }
 
@@ -252,11 +271,12 @@ export abstract class SessionOutput extends SessionState {
 
   /** A stream that has bytes to send and no window to send them in, or null. */
   protected stalled(): Stream | null {
-    for (const stream of this.sending) {
-      if (stream.sendWindow <= 0 || this.connSendWindow <= 0) {
-        if (stream.bytes !== null || stream.file !== null || stream.chunks.length > 0) return stream;
-      }
-    }
+    for (const stream of this.sending) if (this.isStalled(stream)) return stream;
     return null;
+  }
+
+  /** Whether a stream has bytes to send and no window to send them in. */
+  protected isStalled(stream: Stream): boolean {
+    return (stream.sendWindow <= 0 || this.connSendWindow <= 0) && this.hasBytes(stream);
   }
 }

@@ -6,7 +6,8 @@
 
 import { DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW, Frame, FrameWriter, H2_ERROR, H2Error } from "./frames.ts";
 import { HpackDecoder, HpackEncoder } from "./hpack.ts";
-import { nextState, STREAM_EVENT, STREAM_STATE } from "./stream_states.ts";
+import { localOpen, nextState, STREAM_EVENT, STREAM_STATE } from "./stream_states.ts";
+import { StreamIds } from "./stream_ids.ts";
 import {
   type Flood,
   FLOOD_INTERVAL_MS,
@@ -82,8 +83,11 @@ export abstract class SessionState {
   /** Streams whose last frame was composed: complete once the kernel has it all. */
   protected finishing: Stream[] = [];
 
-  /** The highest stream id the client opened (RFC 9113 §5.1.1). */
-  protected lastStreamId = 0;
+  /** The client's stream ids: the highest it opened, those it skipped, those we reset (§5.1.1). */
+  protected ids = new StreamIds();
+
+  /** Streams gone from the table whose handlers still run: they hold concurrency slots too. */
+  protected orphans = 0;
 
   /** A header block in progress: its stream, flags and fragments (RFC 9113 §4.3). */
   protected blockStream = 0;
@@ -114,6 +118,7 @@ export abstract class SessionState {
   /** Graceful drain: 0 none, 1 first GOAWAY sent (awaiting the PING's ACK), 2 final GOAWAY sent. */
   protected drainStep = 0;
 
+  /** The id our final GOAWAY named (none yet: the largest): streams above it are ignored (§6.8). */
   protected goawayLastId = MAX_STREAM_ID;
 
   protected peerGoaway = false;
@@ -121,6 +126,12 @@ export abstract class SessionState {
   protected peerClosed = false;
 
   protected blocked = false;
+
+  /** When the socket last took output, or stopped taking it (the connection's write deadline). */
+  protected writeAt = 0;
+
+  /** When the phase's own deadline (head, idle) falls, on the session's clock; Infinity if none. */
+  protected phaseDue = Infinity;
 
   protected requestCount = 0;
 
@@ -136,8 +147,12 @@ export abstract class SessionState {
   /** A microtask flush is scheduled (#later). */
   protected scheduled = false;
 
-  /** Control frames piled up past MAX_CONTROL_BYTES: the connection ends. */
-  protected overflow = false;
+  /**
+   * Why the connection must end with GOAWAY ENHANCE_YOUR_CALM (a flood, control frames unread),
+   * or null: set wherever it is found (a promise callback, a timer), acted on by the frame loop
+   * after the frame that caused it and by every flush.
+   */
+  protected calm: string | null = null;
 
   /**
    * @param transport the socket (or TLS session), seen through read/write/sendfile
@@ -169,17 +184,27 @@ export abstract class SessionState {
       this.blockStream === 0;
   }
 
-  /** Counts a frame in its flood bucket; past the bucket's limit, the connection ends. */
+  /** The session's clock (ms). */
+  protected now(): number {
+    return this.options.now?.() ?? performance.now();
+  }
+
+  /** Counts a frame (or a reset) in its flood bucket; past the bucket's limit, the connection ends. */
   protected flood(kind: Flood): void {
-    const now = this.options.now?.() ?? performance.now();
+    const now = this.now();
     if (now - this.floodSince >= FLOOD_INTERVAL_MS) {
       this.floodSince = now;
       for (const k of FLOODS) this.floodCounts[k] = 0;
     }
-    if (++this.floodCounts[kind] > FLOOD_LIMITS[kind]) {
+    if (++this.floodCounts[kind] > FLOOD_LIMITS[kind] && this.calm === null) {
       countError(this.stats, `h2 flood ${kind}`);
-      throw new H2Error(H2_ERROR.ENHANCE_YOUR_CALM, `Too many ${kind} frames`);
+      this.calm = `Too many ${kind} frames`;
     }
+  }
+
+  /** Throws the connection error a flood or an unread pile of control frames called for. */
+  protected checkCalm(): void {
+    if (this.calm !== null) throw new H2Error(H2_ERROR.ENHANCE_YOUR_CALM, this.calm);
   }
 
   /**
@@ -188,8 +213,8 @@ export abstract class SessionState {
    */
   protected controlFrame(append: () => void): void {
     if (this.control.length > MAX_CONTROL_BYTES) {
-      if (!this.overflow) countError(this.stats, "h2 control frames unread");
-      this.overflow = true;
+      if (this.calm === null) countError(this.stats, "h2 control frames unread");
+      this.calm ??= "Control frames unread";
       return;
     }
     append();
@@ -213,14 +238,17 @@ export abstract class SessionState {
     if (!(result instanceof Promise)) return this.answer(stream, result);
     const stats = this.stats;
     stats.answersAwaited++;
+    stream.handlerPending = true;
     result.then(
       (response) => {
         stats.answersAwaited--;
+        this.handlerSettled(stream);
         this.answer(stream, response);
         this.later();
       },
       (e) => {
         stats.answersAwaited--;
+        this.handlerSettled(stream);
         this.answer(
           stream,
           stream.overridden ? statusResponse(STATUS.INTERNAL_SERVER_ERROR) : this.handlerFailed(e),
@@ -228,6 +256,14 @@ export abstract class SessionState {
         this.later();
       },
     );
+  }
+
+  /** A handler settled: a stream reset meanwhile gives its concurrency slot back now. */
+  protected handlerSettled(stream: Stream): void {
+    stream.handlerPending = false;
+    if (!stream.orphan) return;
+    stream.orphan = false;
+    this.orphans--;
   }
 
   protected handlerFailed(e: unknown): HttpResponse {
@@ -265,12 +301,13 @@ export abstract class SessionState {
     if (index >= 0) this.sending.splice(index, 1);
     this.finishing.push(stream);
     if (stream.state === STREAM_STATE.CLOSED) return this.forget(stream);
-    // §8.1: the answer is complete before the request is; a body nobody reads is not awaited.
-    if (!stream.body || !stream.body.claimed || stream.body.dropped) {
-      stream.state = STREAM_STATE.CLOSED;
-      this.out.rstStream(stream.id, H2_ERROR.NO_ERROR);
-      this.forget(stream);
-    }
+    // §8.1: the answer is complete before the request is, so the rest of it is not awaited, read
+    // or not: RST_STREAM(NO_ERROR) asks the client to stop sending, and the stream is let go.
+    stream.state = STREAM_STATE.CLOSED;
+    this.out.rstStream(stream.id, H2_ERROR.NO_ERROR);
+    this.ids.resetByUs(stream.id);
+    stream.body?.fail(STREAM_RESET);
+    this.forget(stream);
   }
 
   /** A closed stream leaves the table (its response, if any, is finishing). */
@@ -278,13 +315,23 @@ export abstract class SessionState {
     if (!this.streams.delete(stream.id)) return;
     this.held -= stream.held;
     stream.held = 0;
+    if (stream.handlerPending) { // Go's x/net/http2 and nghttp2 count it until its handler returns
+      stream.orphan = true;
+      this.orphans++;
+    }
   }
 
-  /** Resets a stream (RST_STREAM with `code`) and releases it. */
+  /**
+   * Resets a stream (RST_STREAM with `code`) and releases it. One whose answer had not ended
+   * counts as a rapid reset (CVE-2023-44487): a client can provoke our resets as cheaply as it
+   * can send its own (DATA past Content-Length, WINDOW_UPDATE of 0, a stream depending on itself).
+   */
   protected reset(stream: Stream, code: number): void {
     if (!this.streams.has(stream.id)) return;
+    this.endedEarly(stream);
     stream.state = nextState(stream.state, STREAM_EVENT.SEND_RST_STREAM) ?? STREAM_STATE.CLOSED;
     this.controlFrame(() => this.control.rstStream(stream.id, code));
+    this.ids.resetByUs(stream.id);
     this.release(stream);
   }
 
@@ -293,6 +340,12 @@ export abstract class SessionState {
     const stream = this.streams.get(id);
     if (stream) return this.reset(stream, code);
     this.controlFrame(() => this.control.rstStream(id, code));
+    this.ids.resetByUs(id);
+  }
+
+  /** A stream ends, reset by either side: before its answer did, it counts as a rapid reset. */
+  protected endedEarly(stream: Stream): void {
+    if (localOpen(stream.state)) this.flood("reset");
   }
 
   /** Lets go of everything a stream holds; its response, unless complete, ended badly. */

@@ -55,6 +55,14 @@ export class Stream implements BodyOwner {
   started = 0;
   /** DATA payload bytes composed for it (what left, once composed output reaches the kernel). */
   bodySent = 0;
+  /** When its request body last made progress, or its window last reopened (the body deadline). */
+  bodyAt = 0;
+  /** When it began to wait for the peer to open a window, -1 while it does not (the write deadline). */
+  stalledAt = -1;
+  /** Its handler was called and has not settled: it holds a concurrency slot until it does. */
+  handlerPending = false;
+  /** It left the session's table while its handler still runs (counted in the session's orphans). */
+  orphan = false;
 
   constructor(readonly id: number, readonly owner: StreamOwner, sendWindow: number) {
     this.sendWindow = sendWindow;

@@ -15,7 +15,7 @@ export const VERSION = "0.1.0";
  * @param command the command as it was run (e.g. `rawserve`, `deno task start`), for the usage line
  */
 export function usage(command: string): string {
-  return `rawserve ${VERSION}: an HTTP/1.1 server on raw Linux syscalls (Linux x86-64)
+  return `rawserve ${VERSION}: an HTTP/1.1, HTTP/2 and WebSocket server on raw Linux syscalls (Linux x86-64)
 
 Usage: ${command} [options] [DIR]
 

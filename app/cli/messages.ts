@@ -27,7 +27,7 @@ export function withFlagHint(e: SyscallError): SyscallError {
   }
   if (path !== undefined) {
     if (permission === "r") return e.withHint("give --no-listing to serve its files anyway");
-    if (e.errno === ENOENT) return e.withHint("check the path given to --root");
+    if (e.errno === ENOENT) return e.withHint("check the directory given (DIR or --root)");
     if (e.errno === ENOTDIR) return e.withHint("--root takes a directory");
   }
   return e;

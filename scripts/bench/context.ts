@@ -17,6 +17,8 @@ export interface Bench {
   pin: boolean;
   clkTck: number;
   nginx: boolean;
+  /** Whether h2load (Debian's nghttp2-client) is on PATH: the h2 and https-page rows need it. */
+  h2load: boolean;
   /** The floor server's binary, or null when it could not be built (no cc). */
   floor: string | null;
   /** The HTTPS scenarios' certificate (ECDSA P-256, CN and SAN localhost), or null without openssl. */

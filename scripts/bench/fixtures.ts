@@ -2,12 +2,13 @@
 // C floor's canned responses and binary, and wrk's pipelining script.
 
 import { gzipSync } from "node:zlib";
-import { LOAD_SCENARIOS } from "./scenarios.ts";
+import { LOAD_SCENARIOS, PAGE_ASSETS } from "./scenarios.ts";
 import { decoder, encoder, progress } from "./util.ts";
 
 export const PIPELINE_DEPTH = 16; // requests per write in pipelined16, as HTTP pipelining benchmarks use
 
 const BIG_FILE_BYTES = 1024 * 1024;
+const MID_FILE_BYTES = 64 * 1024; // h2-64k: several DATA frames and TLS records per answer
 const SCRIPT_BYTES = 200 * 1024; // the gzip scenario's script: about a front-end bundle's size
 const SMALL_FILE = "Hello, world\n"; // 13 bytes
 
@@ -53,9 +54,45 @@ function sourcesBelow(dir: string): string {
   return text;
 }
 
+/** Text of `length` bytes for a page's stylesheet, script, SVG or JSON: repetitive, as such code is. */
+function assetText(name: string, length: number): Uint8Array {
+  const line = `/* ${name} */ .item-{n} { margin: 0 auto; padding: 4px {n}px; color: #333; }\n`;
+  let text = "";
+  for (let n = 0; text.length < length; n++) text += line.replaceAll("{n}", String(n));
+  return encoder.encode(text.slice(0, length));
+}
+
 /**
- * The temporary directory: site/ (index.html, small.txt, big.bin, app.js and app.js.gz) and the
- * pipelining script.
+ * The page of thirty assets beneath site/page/: index.html links every asset (and is padded to
+ * its size), text assets are repetitive text, images and fonts random bytes.
+ */
+function writePage(site: string): void {
+  for (const dir of ["css", "js", "img", "fonts"]) Deno.mkdirSync(`${site}/page/${dir}`, { recursive: true });
+  const [index, ...assets] = PAGE_ASSETS;
+  const links = assets.map((a) =>
+    a.name.endsWith(".css")
+      ? `<link rel="stylesheet" href="${a.name}">`
+      : a.name.endsWith(".js")
+      ? `<script src="${a.name}" defer></script>`
+      : `<img src="${a.name}" alt="">`
+  );
+  const html = `<!doctype html>\n<html><head><title>Page</title>\n${links.join("\n")}\n</head><body>\n`;
+  const padded = html + "<p>Lorem ipsum dolor sit amet.</p>\n".repeat(index!.kib * 1024 / 34);
+  Deno.writeTextFileSync(
+    `${site}/page/index.html`,
+    padded.slice(0, index!.kib * 1024 - 15) + "</body></html>\n",
+  );
+  for (const asset of assets) {
+    const bytes = /\.(css|js|svg|json)$/.test(asset.name)
+      ? assetText(asset.name, asset.kib * 1024)
+      : randomBytes(asset.kib * 1024);
+    Deno.writeFileSync(`${site}/page/${asset.name}`, bytes);
+  }
+}
+
+/**
+ * The temporary directory: site/ (index.html, small.txt, mid64k.bin, big.bin, app.js and
+ * app.js.gz, the page of thirty assets beneath page/) and the pipelining script.
  */
 export function writeFixtures(dir: string, page: Uint8Array, repo: string): { site: string; lua: string } {
   const site = `${dir}/site`;
@@ -63,12 +100,16 @@ export function writeFixtures(dir: string, page: Uint8Array, repo: string): { si
   Deno.writeFileSync(`${site}/index.html`, page);
   Deno.writeTextFileSync(`${site}/small.txt`, SMALL_FILE);
   Deno.writeFileSync(`${site}/big.bin`, randomBytes(BIG_FILE_BYTES));
+  Deno.writeFileSync(`${site}/mid64k.bin`, randomBytes(MID_FILE_BYTES));
+  writePage(site);
   const script = scriptText(repo);
   Deno.writeFileSync(`${site}/app.js`, script);
   Deno.writeFileSync(`${site}/app.js.gz`, gzipSync(script, { level: 9 })); // written after: not stale
   for (const scenario of LOAD_SCENARIOS) {
     // The floor answers small fixed responses without content codings.
-    if (scenario.name === "static1m" || scenario.app || scenario.coded) continue;
+    if (scenario.name === "static1m" || scenario.app || scenario.coded || scenario.h2load || scenario.ws) {
+      continue;
+    }
     const body = Deno.readFileSync(`${site}/${scenario.file}`);
     const close = scenario.headers.includes("Connection: close");
     Deno.writeFileSync(`${dir}/floor-${scenario.name}.bin`, floorResponse(body, scenario.type, close));

@@ -7,6 +7,8 @@ import { startServer, takesPart } from "./processes.ts";
 import type { LoadRow } from "./report.ts";
 import { type LoadScenario, type ServerKind, WARMUP_SECONDS } from "./scenarios.ts";
 import { errorText, progress } from "./util.ts";
+import { runH2load } from "./h2load.ts";
+import { runWsLoad } from "./ws.ts";
 import { runWrk, type Sample, straceRun } from "./wrk.ts";
 import { median } from "../measure.ts";
 
@@ -17,7 +19,11 @@ async function startForScenario(bench: Bench, scenario: LoadScenario): Promise<S
     if (!takesPart(bench, kind, scenario)) continue;
     try {
       const server = await startServer(bench, kind, scenario);
-      await checkBody(bench, server, scenario, await expectedBody(bench, scenario));
+      // ws_load.ts checks every echo itself; a page is checked asset by asset.
+      const assets = scenario.ws
+        ? []
+        : scenario.h2load?.uris?.map((path) => ({ ...scenario, path, file: path.slice(1) })) ?? [scenario];
+      for (const asset of assets) await checkBody(bench, server, asset, await expectedBody(bench, asset));
       servers.push(server);
     } catch (e) {
       fail(bench, `${scenario.name}: ${errorText(e)}`);
@@ -25,6 +31,13 @@ async function startForScenario(bench: Bench, scenario: LoadScenario): Promise<S
   }
   for (const server of bench.live) if (!servers.includes(server)) await server.stop();
   return servers;
+}
+
+/** One measured run with the scenario's load generator: wrk, h2load or ws_load.ts. */
+function runLoad(bench: Bench, server: Server, scenario: LoadScenario, seconds: number): Promise<Sample> {
+  if (scenario.h2load) return runH2load(bench, server, scenario, seconds);
+  if (scenario.ws) return runWsLoad(bench, server, scenario, seconds);
+  return runWrk(bench, server, scenario, seconds);
 }
 
 /** Warm-up, then `rounds` runs per server in rotation (A B C A B C ...), then optional strace. */
@@ -44,21 +57,24 @@ export async function runLoadScenario(bench: Bench, scenario: LoadScenario): Pro
   try {
     for (const server of servers) {
       await attempt(server, async () => {
-        await runWrk(bench, server, scenario, WARMUP_SECONDS);
+        await runLoad(bench, server, scenario, WARMUP_SECONDS);
       });
     }
     for (let round = 1; round <= bench.opts.rounds; round++) {
       for (const server of servers) {
         progress(`${scenario.name} round ${round}/${bench.opts.rounds}: ${server.label}`);
         await attempt(server, async () => {
-          samples.get(server)!.push(await runWrk(bench, server, scenario, bench.opts.duration));
+          samples.get(server)!.push(await runLoad(bench, server, scenario, bench.opts.duration));
         });
       }
     }
     for (const server of bench.opts.strace ? servers : []) {
       progress(`${scenario.name}: ${server.label} under strace`);
       await attempt(server, async () => {
-        traced.set(server, await straceRun(bench, server, scenario));
+        traced.set(
+          server,
+          await straceRun(bench, server, scenario, (s) => runLoad(bench, server, scenario, s)),
+        );
       });
     }
   } finally {

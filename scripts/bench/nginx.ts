@@ -16,6 +16,12 @@ import { decoder } from "./util.ts";
  *   `sendfile on; tcp_nopush off; open_file_cache`.
  * - nginx, the 62 KB gzip sidecar (gzip_static on, 2026-11-25, two alternating pairs of 3 s runs):
  *   sendfile on + tcp_nopush off 12.3 and 14.5, sendfile off 16.4 and 17.1: sendfile on.
+ * - nginx over HTTP/2 (h2-13, h2-64k, h2-page) and the page over HTTPS/1.1 (https-page): not
+ *   measured apart yet (2026-12-06). Over TLS without kTLS nginx cannot sendfile through OpenSSL,
+ *   so `sendfile` does not apply; `open_file_cache` keeps it from opening each file per request
+ *   (what made the 13-byte file fastest over HTTP/1.1); the http2 module's defaults (128
+ *   concurrent streams, 64 KiB windows, 8 KiB chunks) are left as they are, since h2load keeps 10
+ *   streams per connection and rawserve's own windows and frame sizes are its defaults too.
  * - Deno.serve: a string body for text, built once; a fresh or shared init object and no
  *   Content-Type at all were within noise of each other (9.4-11.0 µs), so the page keeps its type.
  */
@@ -24,6 +30,7 @@ const NGINX_SETTINGS: Record<LoadScenario["nginx"], string> = {
   "small-file": "sendfile off; open_file_cache max=1000 inactive=60s; open_file_cache_valid 60s;",
   "gzip-static": "gzip_static on; gzip_vary on; sendfile on; tcp_nopush off; " +
     "open_file_cache max=1000 inactive=60s; open_file_cache_valid 60s;",
+  h2: "sendfile off; open_file_cache max=1000 inactive=60s; open_file_cache_valid 60s;",
   "large-file":
     "sendfile on; tcp_nopush off; open_file_cache max=1000 inactive=60s; open_file_cache_valid 60s;",
 };
@@ -52,10 +59,16 @@ http {
   fastcgi_temp_path ${dir}/nginx-tmp/fastcgi;
   uwsgi_temp_path ${dir}/nginx-tmp/uwsgi;
   scgi_temp_path ${dir}/nginx-tmp/scgi;
-  types { text/html html; text/plain txt; text/javascript js; application/gzip gz; application/octet-stream bin; }
+  types {
+    text/html html; text/plain txt; text/javascript js; text/css css; application/gzip gz;
+    application/octet-stream bin; image/svg+xml svg; image/jpeg jpg; image/webp webp;
+    font/woff2 woff2; image/x-icon ico; application/json json;
+  }
   default_type application/octet-stream;
   server {
-    listen 127.0.0.1:${port}${scenario.tls ? " ssl" : ""} backlog=4096;
+    listen 127.0.0.1:${port}${scenario.tls ? " ssl" : ""}${
+    scenario.nginx === "h2" ? " http2" : ""
+  } backlog=4096;
     ${scenario.tls ? nginxTls(bench) : ""}
     ${scenario.noTickets ? "ssl_session_tickets off;" : ""}
     root ${bench.site};

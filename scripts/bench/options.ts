@@ -3,14 +3,28 @@
 import { parseArgs } from "node:util";
 import { SCENARIO_NAMES, SERVER_KINDS, type ServerKind } from "./scenarios.ts";
 
+/** `names` comma-separated, in lines of at most `width` characters indented by `indent`. */
+function wrapped(names: readonly string[], indent: number, width: number): string {
+  const lines = [""];
+  for (const name of names) {
+    const last = lines.length - 1;
+    if (lines[last]!.length + name.length + 2 > width - indent) lines.push("");
+    lines[lines.length - 1] += `${lines[lines.length - 1] ? " " : ""}${name},`;
+  }
+  return lines.join(`\n${" ".repeat(indent)}`).slice(0, -1);
+}
+
 /** The --help text. */
 export const USAGE = `Usage: deno run -A scripts/bench/main.ts [options]
 
   --only LIST            scenarios, comma-separated (default: all):
-                         ${SCENARIO_NAMES.join(", ")}
-  --duration S           seconds per measured wrk run (default 5; >= 3 keeps CPU/req accurate)
+                         ${wrapped(SCENARIO_NAMES, 25, 72)}
+                         h2-* and https-page need h2load (apt-get install -y nghttp2-client);
+                         ws-* run npm's ws as the client (fetched once by Deno)
+  --duration S           seconds per measured run (default 5; >= 3 keeps CPU/req accurate)
   --rounds N             runs per server, servers in rotation; medians reported (default 3)
-  --connections N        wrk connections for every load scenario (default 50, static1m 10)
+  --connections N        connections for every load scenario (default 50; static1m, h2-* 10,
+                         https-page 6)
   --strace               one extra run per server under strace -c -f: syscalls per request
   --json                 JSON on stdout instead of markdown
   --workers N            rawserve --workers N (pinned to CPUs 0-1 when N > 1)

@@ -20,6 +20,16 @@ interface LaunchOptions {
 
 /** Whether `kind` takes part in `scenario` (the floor answers small fixed responses only). */
 export function takesPart(bench: Bench, kind: ServerKind, scenario: LoadScenario): boolean {
+  // serve() against Deno.serve, both running scripts/apps/ws_echo.ts.
+  if (scenario.ws) return kind === "rawserve" || kind === "deno";
+  // This checkout's rawserve (a baseline may predate h2), nginx and Deno.serve, all over TLS. Not
+  // Deno.serve over HTTPS/1.1 (https-page): it holds each answer under 64 KiB for ~40 ms there
+  // (wrk and h2load alike, 126 req/s on 6 connections, 2026-12-06), so its row would time that wait.
+  if (scenario.h2load) {
+    if (!bench.h2load || bench.tls === null) return false;
+    if (kind === "deno") return scenario.h2load.protocol === "h2";
+    return kind === "nginx" ? bench.nginx : kind === "rawserve" || kind === "quiet";
+  }
   if (scenario.app && (kind === "nginx" || kind === "floor" || kind === "deno-routing")) return false;
   // A baseline checkout may predate content codings: this checkout's rawserve and nginx only.
   if (scenario.coded) return kind === "nginx" ? bench.nginx : kind === "rawserve" || kind === "quiet";
@@ -53,14 +63,22 @@ function rawserveCommand(bench: Bench, kind: ServerKind, launch: LaunchOptions):
 function serverCommand(bench: Bench, kind: ServerKind, launch: LaunchOptions): string[] {
   const { scenario, port } = launch;
   let argv: string[];
-  if (RAWSERVE_KINDS.includes(kind)) {
+  if (scenario.ws) {
+    const script = `${bench.repo}/scripts/bench/ws_server.ts`;
+    const perms = kind === "deno"
+      ? ["--allow-net=127.0.0.1"]
+      : ["--allow-ffi", "--allow-read", "--allow-env"];
+    argv = [Deno.execPath(), "run", ...perms, script, "--kind", kind, "--port", String(port)];
+  } else if (RAWSERVE_KINDS.includes(kind)) {
     argv = rawserveCommand(bench, kind, launch);
   } else if (kind === "deno" || kind === "deno-routing") {
     const script = `${bench.repo}/scripts/deno_serve_ref.ts`;
     argv = [Deno.execPath(), "run", "--allow-net=127.0.0.1", "--allow-read", script, "--port", String(port)];
     argv.push("--host", "127.0.0.1");
     if (scenario.app) argv.push("--app", `${bench.repo}/${scenario.app}`);
+    else if (scenario.h2load?.uris) argv.push("--dir", bench.site);
     else argv.push("--body", `${bench.site}/${scenario.file}`, "--type", scenario.type);
+    if (scenario.tls) argv.push("--cert", bench.tls!.cert, "--key", bench.tls!.key);
     if (kind === "deno-routing") argv.push("--routing");
   } else if (kind === "floor") {
     argv = [bench.floor!, String(port), `${bench.dir}/floor-${scenario.name}.bin`];
@@ -131,7 +149,7 @@ export function launch(
   });
   const server: Server & { ready: Promise<number> } = {
     kind,
-    label: SERVER_LABELS[kind],
+    label: options.scenario.ws && kind === "rawserve" ? "rawserve serve()" : SERVER_LABELS[kind],
     pid: child.pid,
     port,
     exited: false,

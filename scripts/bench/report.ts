@@ -95,10 +95,13 @@ function describeMachine(bench: Bench): string {
     ? `; medians of ${o.rounds} rotating ${o.duration} s runs after a ${WARMUP_SECONDS} s warm-up; ` +
       `CPU from /proc/PID/stat at ${bench.clkTck} ticks/s`
     : "";
+  const h2load = LOAD_SCENARIOS.some((s) => s.h2load && o.only.includes(s.name))
+    ? `, h2load ${/nghttp2\/(\S+)/.exec(commandOutput("h2load", ["--version"]))?.[1] ?? "not installed"}`
+    : "";
   const date = new Date().toISOString().slice(0, 10);
   return `${date}, ${navigator.hardwareConcurrency} CPUs, ` +
-    `Linux ${readOr("/proc/sys/kernel/osrelease").trim()}, Deno ${Deno.version.deno}, wrk ${wrk}, ` +
-    `nginx ${nginx}; ${bench.pin ? "servers on CPU 0, wrk on CPU 1" : "not pinned"}${load}`;
+    `Linux ${readOr("/proc/sys/kernel/osrelease").trim()}, Deno ${Deno.version.deno}, wrk ${wrk}${h2load}, ` +
+    `nginx ${nginx}; ${bench.pin ? "servers on CPU 0, load generators on CPU 1" : "not pinned"}${load}`;
 }
 
 /** The worse of the two noise gauges of a row, in percent (NaN when neither was measured). */
@@ -174,6 +177,18 @@ function idleTable(rows: IdleRow[]): string {
   );
 }
 
+/**
+ * The page rows (h2-page, https-page) per page rather than per request: CPU µs/req times the
+ * page's requests, so that h2 and HTTP/1.1 compare as a browser loads it.
+ */
+function pageNote(rows: LoadRow[]): string | null {
+  const page = rows.filter((r) => LOAD_SCENARIOS.find((s) => s.name === r.scenario)?.h2load?.uris);
+  if (!page.length) return null;
+  const requests = LOAD_SCENARIOS.find((s) => s.name === page[0]!.scenario)!.h2load!.uris!.length;
+  const each = page.map((r) => `${r.scenario} ${r.server} ${formatNumber(r.cpuUsPerRequest * requests, 0)}`);
+  return `the page is ${requests} requests; server CPU µs per page load: ${each.join(", ")}`;
+}
+
 /** The report as markdown on stdout, with the run's notes and a warning when it was noisy. */
 export function printMarkdown(bench: Bench, report: Report): void {
   const parts = [describeMachine(bench)];
@@ -184,10 +199,12 @@ export function printMarkdown(bench: Bench, report: Report): void {
   }
   if (report.startup.length) parts.push(startupTable(report.startup));
   if (report.idle.length) parts.push(idleTable(report.idle));
+  const page = pageNote(report.load);
+  if (page) bench.notes.unshift(page);
   const noisy = report.load.filter((r) => noisePercent(r) > NOISY_PERCENT);
   if (noisy.length) {
     bench.notes.push(
-      `noise % (the larger of: CPU 0 busy with work other than the server; wrk waiting for CPU 1) ` +
+      `noise % (the larger of: CPU 0 busy with work other than the server; the load generator waiting for CPU 1) ` +
         `reached ${formatNumber(Math.max(...noisy.map(noisePercent)), 0)}% in ${noisy.length} row(s): ` +
         `other processes competed with the benchmark; rerun those on an idle machine`,
     );

@@ -30,6 +30,22 @@ export const RAWSERVE_KINDS: readonly ServerKind[] = ["rawserve", "quiet", "base
 /** Kinds that take part in the start-up and idle-connection scenarios. */
 export const PROCESS_KINDS: readonly ServerKind[] = ["rawserve", "baseline", "deno", "nginx"];
 
+/**
+ * How an h2load scenario loads the server: the protocol h2load must report having negotiated,
+ * streams in flight per connection (-m), and the paths asked for in turn (h2load -i) when more than one.
+ */
+export interface H2loadLoad {
+  protocol: "h2" | "http/1.1";
+  streams: number;
+  uris?: readonly string[];
+}
+
+/** A WebSocket echo scenario: the message each client sends and receives back, and whether it offers deflate. */
+export interface WsLoad {
+  bytes: number;
+  deflate: boolean;
+}
+
 /** A scenario measured with wrk: what is asked for, over how many connections, and who answers it. */
 export interface LoadScenario {
   name: string;
@@ -42,7 +58,7 @@ export interface LoadScenario {
   file: string;
   type: string;
   /** How nginx serves it fastest here (see NGINX_SETTINGS). */
-  nginx: "memory" | "small-file" | "large-file" | "gzip-static";
+  nginx: "memory" | "small-file" | "large-file" | "gzip-static" | "h2";
   /**
    * The answer is `file`, a precompressed sidecar sent in this content coding: only rawserve and
    * nginx (gzip_static) take part, and the check compares the raw bytes on the wire.
@@ -57,6 +73,10 @@ export interface LoadScenario {
   tls?: boolean;
   /** Session tickets off on both servers: wrk resumes sessions when it can, this makes it not. */
   noTickets?: boolean;
+  /** Loaded by h2load (h2load.ts) instead of wrk; always over TLS with the bench's certificate. */
+  h2load?: H2loadLoad;
+  /** A WebSocket echo loaded by ws_load.ts (ws.ts) instead of wrk: serve() against Deno.serve. */
+  ws?: WsLoad;
 }
 
 export const PAGE_TYPE = "text/html; charset=utf-8";
@@ -86,6 +106,50 @@ const STATIC13: LoadScenario = {
 };
 /** The 13-byte file over HTTPS on keep-alive connections: TLS records, no handshakes. */
 const HTTPS13: LoadScenario = { ...STATIC13, name: "https13", tls: true };
+/** The page of thirty assets (fixtures.ts writes them beneath site/page/): index.html first. */
+export const PAGE_ASSETS: readonly { name: string; kib: number }[] = [
+  { name: "index.html", kib: 8 },
+  { name: "css/main.css", kib: 48 },
+  { name: "css/theme.css", kib: 12 },
+  { name: "css/print.css", kib: 2 },
+  { name: "js/vendor.js", kib: 96 },
+  { name: "js/app.js", kib: 60 },
+  { name: "js/analytics.js", kib: 20 },
+  { name: "js/menu.js", kib: 4 },
+  { name: "js/search.js", kib: 16 },
+  { name: "js/carousel.js", kib: 8 },
+  { name: "js/forms.js", kib: 12 },
+  { name: "img/logo.svg", kib: 3 },
+  { name: "img/hero.jpg", kib: 90 },
+  { name: "img/banner.jpg", kib: 40 },
+  ...Array.from({ length: 10 }, (_, i) => ({ name: `img/thumb${i + 1}.webp`, kib: 8 + i * 2 })),
+  { name: "img/icon-cart.svg", kib: 1 },
+  { name: "img/icon-user.svg", kib: 1 },
+  { name: "img/icon-search.svg", kib: 1 },
+  { name: "fonts/text.woff2", kib: 24 },
+  { name: "fonts/bold.woff2", kib: 30 },
+  { name: "favicon.ico", kib: 4 },
+  { name: "manifest.json", kib: 1 },
+];
+/** The page's paths, as h2load -i asks for them in turn. */
+const PAGE_URIS = PAGE_ASSETS.map((a) => `/page/${a.name}`);
+/** The 13-byte file over HTTP/2 (TLS, ALPN h2), h2load -c 10 -m 10: the base of the h2 rows. */
+const H2_13: LoadScenario = {
+  ...STATIC13,
+  name: "h2-13",
+  connections: 10,
+  tls: true,
+  nginx: "h2",
+  h2load: { protocol: "h2", streams: 10 },
+};
+/** The WebSocket echo of 64 bytes on 50 connections, 10 messages in flight on each. */
+const WS_ECHO: LoadScenario = {
+  ...EMBEDDED,
+  name: "ws-echo64",
+  file: "",
+  type: "",
+  ws: { bytes: 64, deflate: false },
+};
 /** The wrk scenarios, in the order they run and are reported. */
 export const LOAD_SCENARIOS: readonly LoadScenario[] = [
   EMBEDDED,
@@ -145,10 +209,37 @@ export const LOAD_SCENARIOS: readonly LoadScenario[] = [
   HTTPS13,
   { ...HTTPS13, name: "httpsclose", headers: ["Connection: close"] },
   { ...HTTPS13, name: "httpsfull", headers: ["Connection: close"], noTickets: true },
+  // HTTP/2 over TLS (h2load, ALPN h2): the 13-byte file, a 64 KiB file and the page of thirty
+  // assets; then the same page over HTTP/1.1 on six keep-alive connections, as a browser opens.
+  H2_13,
+  { ...H2_13, name: "h2-64k", path: "/mid64k.bin", file: "mid64k.bin", type: "application/octet-stream" },
+  {
+    ...H2_13,
+    name: "h2-page",
+    path: PAGE_URIS[0]!,
+    h2load: { protocol: "h2", streams: 10, uris: PAGE_URIS },
+  },
+  {
+    ...H2_13,
+    name: "https-page",
+    connections: 6,
+    nginx: "small-file",
+    path: PAGE_URIS[0]!,
+    h2load: { protocol: "http/1.1", streams: 1, uris: PAGE_URIS },
+  },
+  // WebSocket echo: rawserve's serve() + upgradeWebSocket() against Deno.serve +
+  // Deno.upgradeWebSocket() running the same module (scripts/apps/ws_echo.ts).
+  WS_ECHO,
+  // The 4 KiB message without deflate, then with it offered: Deno.serve never compresses, so the
+  // first is the like-for-like row and the second what compression costs rawserve.
+  { ...WS_ECHO, name: "ws-echo4k", ws: { bytes: 4096, deflate: false } },
+  { ...WS_ECHO, name: "ws-deflate4k", ws: { bytes: 4096, deflate: true } },
 ];
 
-/** Every name --only accepts: the wrk scenarios, then startup and idle10k. */
-export const SCENARIO_NAMES = [...LOAD_SCENARIOS.map((s) => s.name), "startup", "idle10k"];
+/** Every name --only accepts: the load scenarios, then startup, idle10k and ws-idle1k. */
+export const SCENARIO_NAMES = [...LOAD_SCENARIOS.map((s) => s.name), "startup", "idle10k", "ws-idle1k"];
+/** ws-idle1k's server: the echo of ws-echo64. */
+export const WS_IDLE_SCENARIO: LoadScenario = WS_ECHO;
 
 export const WARMUP_SECONDS = 1; // of wrk per server before the measured runs: JIT and caches warm
 

@@ -10,7 +10,7 @@ import { LOAD_SCENARIOS } from "./scenarios.ts";
 import { onPath, progress } from "./util.ts";
 import { clockTicksPerSecond, readOr } from "../measure.ts";
 
-function checkTools(opts: Options): { nginx: boolean; pin: boolean } {
+function checkTools(opts: Options): { nginx: boolean; h2load: boolean; pin: boolean } {
   if (!onPath("wrk")) {
     console.error("bench: wrk is not installed (nginx is optional). Install them with:");
     console.error("apt-get install -y wrk nginx-light");
@@ -21,13 +21,17 @@ function checkTools(opts: Options): { nginx: boolean; pin: boolean } {
     progress("nginx not found; its rows are skipped. To include them:");
     console.error("apt-get install -y wrk nginx-light");
   }
+  const h2load = onPath("h2load");
+  if (!h2load && LOAD_SCENARIOS.some((s) => s.h2load && opts.only.includes(s.name))) {
+    progress("h2load not found; the h2 and https-page rows are skipped (apt-get install -y nghttp2-client)");
+  }
   const pin = opts.pin && onPath("taskset");
   if (opts.pin && !pin) progress("taskset not found; servers and wrk are not pinned");
   if (opts.strace && !onPath("strace")) {
     progress("strace not found; --strace ignored (apt-get install -y strace)");
     opts.strace = false;
   }
-  return { nginx, pin };
+  return { nginx, h2load, pin };
 }
 
 /** Checks the tools, writes the fixtures and builds what the selected servers need. */
@@ -56,6 +60,7 @@ export function setUp(opts: Options): Bench {
     pin: tools.pin,
     clkTck,
     nginx: tools.nginx,
+    h2load: tools.h2load,
     floor,
     tls,
     live: new Set(),

@@ -1,5 +1,6 @@
-// One measured run: wrk against a server with its CPU time, CPU 0's and wrk's scheduling read
-// from /proc around it; and the same run under strace for syscalls per request.
+// One measured run: a load generator (wrk here; h2load.ts and ws.ts bring theirs) against a server
+// with its CPU time, CPU 0's and the generator's scheduling read from /proc around it; and the same
+// run under strace for syscalls per request.
 
 import { type Bench, type Server, track } from "./context.ts";
 import { formatNumber } from "./report.ts";
@@ -58,15 +59,28 @@ function wrkArgs(bench: Bench, scenario: LoadScenario, port: number, seconds: nu
   return bench.pin ? ["taskset", "-c", "1", "wrk", ...args] : ["wrk", ...args];
 }
 
-/** One wrk run; the server's CPU ticks and CPU 0's are read from /proc before and after. */
-export async function runWrk(
+/** What a load generator reports of one run, parsed from its output. */
+export interface ClientFigures {
+  requests: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+}
+
+/**
+ * Runs a load generator (`argv`, pinned by the caller) against a server and reads the server's CPU
+ * ticks and CPU 0's from /proc before and after; `parse` turns its output into figures.
+ * @throws {Error} when the generator fails or completes no request (parse's own errors included)
+ */
+export async function measureRun(
   bench: Bench,
   server: Server,
-  scenario: LoadScenario,
+  argv: string[],
   seconds: number,
+  parse: (stdout: string, stderr: string, success: boolean) => ClientFigures,
 ): Promise<Sample> {
   if (bench.interrupted) throw new Error("Interrupted"); // no new load while stopping
-  const argv = wrkArgs(bench, scenario, server.port, seconds);
   const before = cpuTicks(server.pid);
   const cpu0Before = cpuCoreTicks(SERVER_CPU);
   const child = track(
@@ -75,10 +89,10 @@ export async function runWrk(
       args: argv.slice(1),
       stdout: "piped",
       stderr: "piped",
-      signal: AbortSignal.timeout((seconds + 15) * 1_000), // wrk stops itself; this catches a hang
+      signal: AbortSignal.timeout((seconds + 15) * 1_000), // the tool stops itself; this catches a hang
     }).spawn(),
   );
-  // wrk's schedstat vanishes with it, so the last reading before it exits stands for the run.
+  // The tool's schedstat vanishes with it, so the last reading before it exits stands for the run.
   let wrkSched = { run: 0, wait: 0 };
   const poll = setInterval(() => wrkSched = schedNs(child.pid) ?? wrkSched, 100);
   const out = await child.output();
@@ -87,26 +101,39 @@ export async function runWrk(
   const user = after.user - before.user;
   const ticks = user + after.sys - before.sys;
   const cpu0After = cpuCoreTicks(SERVER_CPU);
-  const text = decoder.decode(out.stdout);
-  const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? 0);
-  if (!out.success || requests === 0) {
-    throw new Error(
-      `wrk against ${server.label} completed no request:\n${text}${decoder.decode(out.stderr)}`,
-    );
-  }
-  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0);
+  const figures = parse(decoder.decode(out.stdout), decoder.decode(out.stderr), out.success);
   return {
-    requests,
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN),
-    p50Ms: latencyMs(text, 50),
-    p99Ms: latencyMs(text, 99),
-    cpuUsPerRequest: (ticks / bench.clkTck) * 1e6 / requests,
-    userUsPerRequest: (user / bench.clkTck) * 1e6 / requests,
-    errors: non2xx + (socket ? socket.slice(1).reduce((a, n) => a + Number(n), 0) : 0),
+    ...figures,
+    cpuUsPerRequest: (ticks / bench.clkTck) * 1e6 / figures.requests,
+    userUsPerRequest: (user / bench.clkTck) * 1e6 / figures.requests,
     otherCpuPercent: otherCpuPercent(bench, server, cpu0Before, cpu0After, ticks),
     wrkWaitPercent: wrkSched.run ? wrkSched.wait / (wrkSched.run + wrkSched.wait) * 100 : NaN,
   };
+}
+
+/** One wrk run; the server's CPU ticks and CPU 0's are read from /proc before and after. */
+export async function runWrk(
+  bench: Bench,
+  server: Server,
+  scenario: LoadScenario,
+  seconds: number,
+): Promise<Sample> {
+  const argv = wrkArgs(bench, scenario, server.port, seconds);
+  return await measureRun(bench, server, argv, seconds, (text, stderr, success) => {
+    const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? 0);
+    if (!success || requests === 0) {
+      throw new Error(`wrk against ${server.label} completed no request:\n${text}${stderr}`);
+    }
+    const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
+    const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0);
+    return {
+      requests,
+      rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN),
+      p50Ms: latencyMs(text, 50),
+      p99Ms: latencyMs(text, 99),
+      errors: non2xx + (socket ? socket.slice(1).reduce((a, n) => a + Number(n), 0) : 0),
+    };
+  });
 }
 
 /** An extra run under `strace -c -f -p PID`: calls per request, in total and the top five. */
@@ -114,6 +141,7 @@ export async function straceRun(
   bench: Bench,
   server: Server,
   scenario: LoadScenario,
+  run: (seconds: number) => Promise<Sample>,
 ): Promise<{ perRequest: number; top: string }> {
   const file = `${bench.dir}/strace-${scenario.name}-${server.kind}.txt`;
   const strace = track(
@@ -128,7 +156,7 @@ export async function straceRun(
   await sleep(500); // attaching to every thread takes a moment
   let sample: Sample;
   try {
-    sample = await runWrk(bench, server, scenario, Math.max(STRACE_MIN_SECONDS, bench.opts.duration));
+    sample = await run(Math.max(STRACE_MIN_SECONDS, bench.opts.duration));
   } finally {
     strace.kill("SIGINT"); // detach; strace writes its summary to the file
     await strace.status;

@@ -1,0 +1,145 @@
+// The WebSocket scenarios: ws-echo64 and ws-deflate4k run ws_load.ts (npm's ws) pinned to CPU 1
+// against the echo of ws_server.ts, the server's CPU per message echoed read around it; ws-idle1k
+// holds 1,000 idle WebSockets per server (Deno's own client, in this process) and reads its RSS
+// before and after, with a new socket's echo timed meanwhile.
+
+import { type Bench, fail, type Server } from "./context.ts";
+import { startServer } from "./processes.ts";
+import type { IdleRow } from "./report.ts";
+import { type LoadScenario, SERVER_LABELS, type ServerKind, WS_IDLE_SCENARIO } from "./scenarios.ts";
+import { errorText, progress, sleep, within } from "./util.ts";
+import { measureRun, type Sample } from "./wrk.ts";
+import { median, rssKiB } from "../measure.ts";
+
+const WS_IDLE_CONNECTIONS = 1_000; // the issue's figure
+const WS_IDLE_WARM = 50; // opened and closed first: code, pools and buffers made once are not per socket
+const WS_IDLE_BUDGET_MS = 30_000; // per server, opening included
+const ECHO_TIMEOUT_MS = 5_000;
+const WS_ENV = "--allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE"; // npm's ws reads these at load
+
+/** Negotiated extensions per scenario and server, reported once in the notes. */
+const noted = new Set<string>();
+
+/** One run of ws_load.ts against `server`: messages echoed stand for requests. */
+export async function runWsLoad(
+  bench: Bench,
+  server: Server,
+  scenario: LoadScenario,
+  seconds: number,
+): Promise<Sample> {
+  const script = `${bench.repo}/scripts/bench/ws_load.ts`;
+  const connections = bench.opts.connections ?? scenario.connections;
+  const args = [
+    Deno.execPath(),
+    "run",
+    "--allow-net=127.0.0.1",
+    WS_ENV,
+    script,
+    "--port",
+    String(server.port),
+  ];
+  args.push("--seconds", String(seconds), "--connections", String(connections));
+  args.push("--bytes", String(scenario.ws!.bytes));
+  if (scenario.ws!.deflate) args.push("--deflate");
+  const argv = bench.pin ? ["taskset", "-c", "1", ...args] : args;
+  return await measureRun(bench, server, argv, seconds + 15, (text, stderr, success) => {
+    let out: {
+      messages: number;
+      seconds: number;
+      p50Ms: number;
+      p99Ms: number;
+      errors: number;
+      extensions: string;
+    };
+    try {
+      out = JSON.parse(text.trim().split("\n").at(-1) ?? "");
+    } catch {
+      throw new Error(`ws_load.ts against ${server.label} printed no result:\n${text}${stderr}`);
+    }
+    if (!success || !out.messages) {
+      throw new Error(`ws_load.ts against ${server.label} echoed nothing:\n${stderr}`);
+    }
+    const key = `${scenario.name} ${server.label}`;
+    if (scenario.ws!.deflate && !noted.has(key)) {
+      noted.add(key);
+      bench.notes.push(
+        `${key}: permessage-deflate ${
+          out.extensions
+            ? `negotiated (${out.extensions})`
+            : "not offered by the server: messages sent uncompressed"
+        }`,
+      );
+    }
+    return {
+      requests: out.messages,
+      rps: out.messages / out.seconds,
+      p50Ms: out.p50Ms,
+      p99Ms: out.p99Ms,
+      errors: out.errors,
+    };
+  });
+}
+
+/** Opens a WebSocket and waits for one message echoed; resolves with it open. */
+function openEchoed(port: number): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+    const timer = setTimeout(() => (ws.close(), reject(new Error("no echo in time"))), ECHO_TIMEOUT_MS);
+    ws.onopen = () => ws.send("hello");
+    ws.onmessage = () => (clearTimeout(timer), resolve(ws));
+    ws.onerror = () => (clearTimeout(timer), reject(new Error("WebSocket failed")));
+  });
+}
+
+async function wsIdleFor(bench: Bench, kind: ServerKind): Promise<IdleRow> {
+  const server = await startServer(bench, kind, WS_IDLE_SCENARIO);
+  const sockets: WebSocket[] = [];
+  try {
+    for (const ws of await Promise.all(Array.from({ length: WS_IDLE_WARM }, () => openEchoed(server.port)))) {
+      ws.close();
+    }
+    await sleep(500);
+    const rssBefore = rssKiB(server.pid);
+    const opening = (async () => {
+      for (let i = 0; i < WS_IDLE_CONNECTIONS; i += 100) {
+        sockets.push(...await Promise.all(Array.from({ length: 100 }, () => openEchoed(server.port))));
+      }
+    })();
+    const note = await within(opening.then(() => ""), WS_IDLE_BUDGET_MS, "stopped by the time budget");
+    await sleep(1_000); // the server's bookkeeping settles before RSS is read
+    const rssAfter = rssKiB(server.pid);
+    const latencies: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t0 = performance.now();
+      (await openEchoed(server.port)).close();
+      latencies.push(performance.now() - t0);
+    }
+    return {
+      server: `${server.label}, WebSocket`,
+      connections: sockets.length,
+      rssBeforeKiB: rssBefore,
+      rssAfterKiB: rssAfter,
+      kibPerConnection: sockets.length ? (rssAfter - rssBefore) / sockets.length : NaN,
+      newRequestP50Ms: median(latencies),
+      newRequestMaxMs: Math.max(...latencies),
+      note,
+    };
+  } finally {
+    for (const ws of sockets) ws.close();
+    await server.stop();
+  }
+}
+
+/** ws-idle1k: 1,000 idle WebSockets (one message each way) per server; RSS per socket. */
+export async function runWsIdle(bench: Bench): Promise<IdleRow[]> {
+  const rows: IdleRow[] = [];
+  for (const kind of bench.opts.servers.filter((k) => k === "rawserve" || k === "deno")) {
+    progress(`ws-idle1k: ${WS_IDLE_CONNECTIONS} idle WebSockets to ${SERVER_LABELS[kind]}`);
+    try {
+      rows.push(await wsIdleFor(bench, kind));
+    } catch (e) {
+      fail(bench, `ws-idle1k: ${errorText(e)}`);
+    }
+  }
+  return rows;
+}

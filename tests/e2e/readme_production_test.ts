@@ -1,10 +1,12 @@
 // The README's "Running in production" section and docs/production.md say what the tests run: its HAProxy configuration is
-// the one haproxy_test.ts and rolling_restart_test.ts give HAProxy, and its systemd unit runs
-// deno with the permissions rawserve's own command uses.
+// the one haproxy_test.ts and rolling_restart_test.ts give HAProxy, its nginx site the one
+// nginx_balancer_test.ts gives nginx, and its systemd unit runs deno with the permissions
+// rawserve's own command uses.
 
 import assert from "node:assert/strict";
 import { RUN_PERMISSIONS } from "../../app/cli/supervisor.ts";
 import { haproxyConfig } from "./_haproxy.ts";
+import { nginxSite } from "./_nginx_balancer.ts";
 
 const README = Deno.readTextFileSync(new URL("../../README.md", import.meta.url));
 const SECTION = README.slice(
@@ -19,6 +21,16 @@ Deno.test("README's Running in production: the HAProxy configuration is the test
     assert.ok(
       page.includes("```haproxy\n" + config + "```"),
       "regenerate the block from tests/e2e/_haproxy.ts",
+    );
+  }
+});
+
+Deno.test("README's Running in production: the nginx site is the nginx test's own", () => {
+  const site = nginxSite("80", [1, 2, 3].map((i) => `/run/rawserve/r${i}.sock`));
+  for (const page of [SECTION, DOC]) {
+    assert.ok(
+      page.includes("```nginx\n" + site + "```"),
+      "regenerate the block from tests/e2e/_nginx_balancer.ts",
     );
   }
 });

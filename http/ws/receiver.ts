@@ -375,7 +375,20 @@ export class Receiver {
     const m0 = this.#mask0, m1 = this.#mask1, m2 = this.#mask2, m3 = this.#mask3;
     let k = this.#done;
     let o = at;
-    for (let i = start; i < end; i++, k++, o++) {
+    let i = start;
+    // Up to the next multiple of four masked bytes, then four at a time with the mask in order:
+    // unmasking is per byte of every message, and a branch per byte cost a quarter of an echo.
+    for (; i < end && (k & 3) !== 0; i++, k++, o++) {
+      const phase = k & 3;
+      out[o] = bytes[i]! ^ (phase === 1 ? m1 : phase === 2 ? m2 : m3);
+    }
+    for (; i + 3 < end; i += 4, k += 4, o += 4) {
+      out[o] = bytes[i]! ^ m0;
+      out[o + 1] = bytes[i + 1]! ^ m1;
+      out[o + 2] = bytes[i + 2]! ^ m2;
+      out[o + 3] = bytes[i + 3]! ^ m3;
+    }
+    for (; i < end; i++, k++, o++) {
       const phase = k & 3;
       out[o] = bytes[i]! ^ (phase === 0 ? m0 : phase === 1 ? m1 : phase === 2 ? m2 : m3);
     }

@@ -20,6 +20,13 @@ export class Utf8Validator {
     let lower = this.#lower;
     let upper = this.#upper;
     for (let i = start; i < end; i++) {
+      if (need === 0) {
+        // ASCII runs four bytes at a time: text is mostly ASCII, and this loop is per byte.
+        while (i + 3 < end && ((bytes[i]! | bytes[i + 1]! | bytes[i + 2]! | bytes[i + 3]!) & 0x80) === 0) {
+          i += 4;
+        }
+        if (i === end) break;
+      }
       const b = bytes[i]!;
       if (need === 0) {
         if (b < 0x80) continue;

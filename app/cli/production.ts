@@ -8,7 +8,7 @@ import { StartupError } from "../../ffi/errno.ts";
 import type { Handler, HttpRequest, Peer } from "../../http/types.ts";
 import type { ProductionConfig } from "./production_flags.ts";
 import { TrustedProxies } from "../transport/trusted_proxies.ts";
-import { forwardedClient } from "../transport/forwarded.ts";
+import { forwardedClient, type ForwardedRequest, forwardedScheme } from "../transport/forwarded.ts";
 
 /** sd_listen_fds(3): the first descriptor systemd passes. */
 const SD_LISTEN_FDS_START = 3;
@@ -52,7 +52,8 @@ function systemdListener(): number | null {
 
 /**
  * The client's address as the trusted proxies name it (Forwarded or X-Forwarded-For), given to
- * the handler as the request's peer: `info.remoteAddr`, the status page's loopback rule.
+ * the handler as the request's peer: `info.remoteAddr`, the status page's loopback rule; and the
+ * scheme the nearest one names (Forwarded's proto=, X-Forwarded-Proto), for an app's request.url.
  * @returns `handler` itself when no proxy is trusted
  */
 export function withForwardedClient(handler: Handler, config: ProductionConfig): Handler {
@@ -62,6 +63,8 @@ export function withForwardedClient(handler: Handler, config: ProductionConfig):
   return (request) => {
     const peer = request.peer;
     const client = forwardedClient(peer.remoteAddress(), request.head.headers, trusted, field);
+    const scheme = forwardedScheme(peer.remoteAddress(), request.head.headers, trusted, field);
+    if (scheme !== null) (request as ForwardedRequest).forwardedScheme = scheme;
     if (client !== peer.remoteAddress()) {
       // The request is a plain object made for this request; its peer may be replaced.
       const forwarded: Peer = { remoteAddress: () => client, remotePort: () => 0 };

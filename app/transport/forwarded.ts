@@ -5,6 +5,7 @@
 
 import { formatIp, parseHost } from "../../ffi/sockaddr.ts";
 import type { TrustedProxies } from "./trusted_proxies.ts";
+import type { HttpRequest } from "../../http/types.ts";
 
 /**
  * Which field the trusted proxies write. One only: a proxy appends to the field it knows and
@@ -12,11 +13,17 @@ import type { TrustedProxies } from "./trusted_proxies.ts";
  */
 export type ForwardedField = "forwarded" | "x-forwarded-for";
 
-/** The field each kind names the client in. */
+/** The field each kind names the client in, and the one it names the scheme in (its de-facto pair). */
 const FIELDS = {
-  forwarded: { client: "forwarded" },
-  "x-forwarded-for": { client: "x-forwarded-for" },
+  forwarded: { client: "forwarded", scheme: "forwarded" },
+  "x-forwarded-for": { client: "x-forwarded-for", scheme: "x-forwarded-proto" },
 } as const;
+
+/** The schemes a proxy's word may set; any other value is ignored. */
+export type ForwardedScheme = "http" | "https";
+
+/** An engine request whose scheme a trusted proxy named: set only then, read for the web Request's URL. */
+export type ForwardedRequest = HttpRequest & { forwardedScheme?: ForwardedScheme };
 
 /**
  * The client's address for a request.
@@ -43,6 +50,34 @@ export function forwardedClient(
     if (!trusted.trusts(hop)) return hop;
   }
   return client;
+}
+
+/**
+ * The scheme the client used, as the nearest proxy says: the right-most `proto=` of `Forwarded`
+ * (RFC 7239 §5.4) or the right-most value of `X-Forwarded-Proto`, the one the trusted peer wrote.
+ * @param peer the connection's peer (after any PROXY header)
+ * @returns null when the peer is not trusted, the field is absent, or it names neither http nor
+ *   https; nothing is allocated when the field is absent
+ */
+export function forwardedScheme(
+  peer: string,
+  headers: readonly string[],
+  trusted: TrustedProxies,
+  field: ForwardedField,
+): ForwardedScheme | null {
+  if (!trusted.trusts(peer)) return null;
+  const value = joinFields(headers, FIELDS[field].scheme);
+  if (value === null) return null;
+  let proto: string | undefined;
+  if (field === "forwarded") {
+    const elements = splitOutsideQuotes(value, ",");
+    proto = pairValue(elements[elements.length - 1]!, "proto");
+  } else {
+    proto = value.slice(value.lastIndexOf(",") + 1);
+  }
+  // RFC 3986 §3.1: schemes are case-insensitive.
+  const scheme = proto?.trim().toLowerCase();
+  return scheme === "http" || scheme === "https" ? scheme : null;
 }
 
 /** Every line of a field, joined with commas (RFC 9110 §5.3), or null when absent. */

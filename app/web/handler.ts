@@ -6,7 +6,7 @@ import { logHandlerFailure } from "../../http/stats.ts";
 import { HttpError, STATUS, statusResponse } from "../../http/status.ts";
 import type { Handler, HttpRequest, HttpResponse } from "../../http/types.ts";
 import { HandlerInfo, type ServeHandlerInfo } from "./info.ts";
-import { type Origin, webRequest } from "./request.ts";
+import { type Origin, requestOrigin, webRequest } from "./request.ts";
 import { engineResponse } from "./response.ts";
 import {
   asksForWebSocket,
@@ -77,7 +77,7 @@ export function fetchHandler(handle: FetchHandler, options: FetchHandlerOptions)
     if (websocket && asksForWebSocket(http)) return handleUpgradable(http, info, websocket, upgradable);
     let result: Response | Promise<Response>;
     try {
-      result = handle(webRequest(http.head, http.body, { origin, info }), info);
+      result = handle(webRequest(http.head, http.body, { origin: requestOrigin(http, origin), info }), info);
     } catch (error) {
       return failed(error);
     }
@@ -109,7 +109,7 @@ async function handleUpgradable(
   // What upgrades need is loaded at the first request that asks for one (then never again).
   const loading = loadWebSocketSupport();
   if (loading !== null) await loading;
-  const request = webRequest(http.head, http.body, { origin, info });
+  const request = webRequest(http.head, http.body, { origin: requestOrigin(http, origin), info });
   registerCandidate(request, http, info, context);
   let response: unknown;
   try {

@@ -10,12 +10,25 @@ import { SYMBOLS } from "./internals.ts";
 import type { HandlerInfo } from "./info.ts";
 import type { RequestHead } from "../../http/request_head.ts";
 import type { RequestBody } from "../../http/request_body.ts";
+import type { HttpRequest } from "../../http/types.ts";
+import type { ForwardedRequest } from "../transport/forwarded.ts";
 
 /** Where request URLs point: the scheme, and the authority for requests that carry none. */
 export interface Origin {
   scheme: "http" | "https";
   /** `host[:port]` of the listener, for HTTP/1.0 requests without Host. */
   fallbackHost: string;
+}
+
+/**
+ * The origin of one request's URL: the server's, unless a trusted proxy named another scheme.
+ * @returns `origin` itself (nothing allocated) when no proxy named one or it is the same
+ */
+export function requestOrigin(http: HttpRequest, origin: Origin): Origin {
+  const scheme = (http as ForwardedRequest).forwardedScheme;
+  return scheme === undefined || scheme === origin.scheme
+    ? origin
+    : { scheme, fallbackHost: origin.fallbackHost };
 }
 
 /** The absolute URL of a request (RFC 9112 §3.3): scheme, Host (or the target's authority), path. */

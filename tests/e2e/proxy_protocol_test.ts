@@ -166,6 +166,55 @@ Deno.test("--trusted-proxy: X-Forwarded-For and Forwarded name the client for th
   assert.deepEqual(clients(untrusted.stdoutLines), ["127.0.0.1", "127.0.0.1"]);
 });
 
+Deno.test("--trusted-proxy: X-Forwarded-Proto and Forwarded's proto= set request.url's scheme; only http or https, only from a trusted peer", async () => {
+  const app = new URL("./apps/hello_app.ts", import.meta.url).pathname;
+  const trusted = await startServer(["--app", app, "--trusted-proxy", "127.0.0.1"]);
+  const viaForwarded = await startServer([
+    "--app",
+    app,
+    "--trusted-proxy",
+    "127.0.0.1",
+    "--forwarded-field",
+    "forwarded",
+  ]);
+  const untrusted = await startServer(["--app", app, "--trusted-proxy", "10.0.0.0/8"]);
+  const url = async (p: number, fields: string) => {
+    const { responses } = await exchange(
+      p,
+      `GET /a?b=1 HTTP/1.1\r\nHost: example.test\r\n${fields}Connection: close\r\n\r\n`,
+    );
+    return JSON.parse(new TextDecoder().decode(responses[0]!.body)).url;
+  };
+  try {
+    assert.equal(await url(trusted.port, ""), "http://example.test/a?b=1");
+    assert.equal(await url(trusted.port, "X-Forwarded-Proto: https\r\n"), "https://example.test/a?b=1");
+    assert.equal(await url(trusted.port, "X-Forwarded-Proto: HTTPS\r\n"), "https://example.test/a?b=1");
+    // The right-most value is the trusted peer's own word.
+    assert.equal(await url(trusted.port, "X-Forwarded-Proto: http, https\r\n"), "https://example.test/a?b=1");
+    assert.equal(await url(trusted.port, "X-Forwarded-Proto: https, http\r\n"), "http://example.test/a?b=1");
+    assert.equal(await url(trusted.port, "X-Forwarded-Proto: javascript\r\n"), "http://example.test/a?b=1");
+    assert.equal(
+      await url(trusted.port, "Forwarded: proto=https\r\n"),
+      "http://example.test/a?b=1",
+      "the other field",
+    );
+    assert.equal(
+      await url(viaForwarded.port, 'Forwarded: for=203.0.113.9;proto="https"\r\n'),
+      "https://example.test/a?b=1",
+    );
+    assert.equal(
+      await url(viaForwarded.port, "Forwarded: proto=https, for=198.51.100.1;proto=http\r\n"),
+      "http://example.test/a?b=1",
+    );
+    assert.equal(await url(viaForwarded.port, "Forwarded: proto=ftp\r\n"), "http://example.test/a?b=1");
+    assert.equal(await url(viaForwarded.port, "X-Forwarded-Proto: https\r\n"), "http://example.test/a?b=1");
+    assert.equal(await url(untrusted.port, "X-Forwarded-Proto: https\r\n"), "http://example.test/a?b=1");
+    assert.equal(await url(untrusted.port, "Forwarded: proto=https\r\n"), "http://example.test/a?b=1");
+  } finally {
+    await Promise.all([trusted.stop(), viaForwarded.stop(), untrusted.stop()]);
+  }
+});
+
 const TLS_TEST = needs(
   "--proxy-protocol in front of TLS: the header comes before the ClientHello (curl --haproxy-protocol)",
   [

@@ -33,21 +33,36 @@ export function chosenListener(config: ProductionConfig, backlog: number): Liste
   }
 }
 
+/** The name (LISTEN_FDNAMES, the socket unit's FileDescriptorName=) of the socket served when systemd passes several. */
+const SD_HTTP_NAME = "http";
+
 /**
- * The descriptor of systemd's socket activation (sd_listen_fds(3)), or null without one. The
- * variables are removed once read, as sd_listen_fds does, so no child takes them for its own.
+ * The descriptor of systemd's socket activation (sd_listen_fds_with_names(3)), or null without
+ * one: the only socket, or of several the one named `http`. The variables are removed once
+ * read, as sd_listen_fds does, so no child takes them for its own.
+ * @throws {StartupError} when several were passed and not exactly one is named `http`
  */
 function systemdListener(): number | null {
   const pid = Deno.env.get("LISTEN_PID"), count = Deno.env.get("LISTEN_FDS");
+  const names = Deno.env.get("LISTEN_FDNAMES");
   if (pid === undefined || count === undefined || Number(pid) !== Deno.pid) return null;
   for (const name of ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"]) Deno.env.delete(name);
   if (count === "0") return null;
-  if (count !== "1") {
+  if (count === "1") return SD_LISTEN_FDS_START;
+  const passed = names?.split(":") ?? [];
+  const n = Number(count);
+  const http = passed.indexOf(SD_HTTP_NAME);
+  if (
+    !Number.isSafeInteger(n) || n < 1 || passed.length !== n || http < 0 ||
+    passed.lastIndexOf(SD_HTTP_NAME) !== http
+  ) {
+    const which = names === undefined ? "no LISTEN_FDNAMES" : `named ${passed.join(", ")}`;
     throw new StartupError(
-      `systemd passed ${count} sockets (LISTEN_FDS); rawserve serves one: give the .socket unit one Listen line`,
+      `systemd passed ${count} sockets (LISTEN_FDS, ${which}); rawserve serves the one named ${SD_HTTP_NAME}: ` +
+        `name it in its .socket unit with FileDescriptorName=${SD_HTTP_NAME}`,
     );
   }
-  return SD_LISTEN_FDS_START;
+  return SD_LISTEN_FDS_START + http;
 }
 
 /**

@@ -139,6 +139,65 @@ Deno.test({
   },
 });
 
+/** systemd-socket-activate listening on `ports` with `--fdname=names`, exec'ing rawserve at the first connection. */
+function activate(ports: number[], names: string): Deno.ChildProcess {
+  return new Deno.Command("systemd-socket-activate", {
+    args: [...ports.map((p) => `-l127.0.0.1:${p}`), `--fdname=${names}`, Deno.execPath(), ...denoRunArgs([])],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+}
+
+Deno.test({
+  name: HAS_ACTIVATE
+    ? "socket activation: of several sockets rawserve serves the one named http (LISTEN_FDNAMES), else refuses naming them"
+    : "socket activation with names (skipped: systemd-socket-activate is not installed)",
+  ignore: !HAS_ACTIVATE,
+  fn: async () => {
+    const [other, http] = [freePort(), freePort()];
+    const named = activate([other, http], "metrics:http");
+    try {
+      let first = "";
+      for (let i = 0; i < 50 && first !== "200"; i++) {
+        first = await curl([`http://127.0.0.1:${http}/`]);
+        if (first !== "200") await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(first, "200");
+    } finally {
+      named.kill("SIGTERM");
+      const out = await named.output();
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      assert.match(
+        new TextDecoder().decode(out.stdout),
+        new RegExp(`listening on http://127\\.0\\.0\\.1:${http}/`),
+      );
+    }
+    const port = freePort();
+    const unnamed = activate([port, freePort()], "admin:web");
+    // The first connection starts rawserve, which refuses and exits (the socket closes with it).
+    for (let i = 0; i < 50; i++) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    const timer = setTimeout(() => unnamed.kill("SIGKILL"), 10_000);
+    const out = await unnamed.output();
+    clearTimeout(timer);
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 1, stderr);
+    assert.match(
+      stderr,
+      /systemd passed 2 sockets \(LISTEN_FDS, named admin, web\); rawserve serves the one named http/,
+    );
+    // One line of rawserve's (the others are systemd-socket-activate's own).
+    assert.equal(stderr.split("\n").filter((l) => l.startsWith("rawserve")).length, 1, stderr);
+  },
+});
+
 Deno.test("--fd N serves a listening socket the parent passed; a descriptor that is not one is refused", async () => {
   // python3 opens the socket, lets it be inherited, and execs rawserve with --fd.
   const script = `import os, socket, sys

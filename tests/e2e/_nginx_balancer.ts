@@ -27,6 +27,7 @@ server {
     proxy_pass http://rawserve;
     proxy_set_header Host $host;
     proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Proto $scheme;
     proxy_next_upstream error timeout;
     proxy_connect_timeout 2s;
   }

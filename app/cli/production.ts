@@ -8,7 +8,12 @@ import { StartupError } from "../../ffi/errno.ts";
 import type { Handler, HttpRequest, Peer } from "../../http/types.ts";
 import type { ProductionConfig } from "./production_flags.ts";
 import { TrustedProxies } from "../transport/trusted_proxies.ts";
-import { forwardedClient, type ForwardedRequest, forwardedScheme } from "../transport/forwarded.ts";
+import {
+  clientBehind,
+  forwardedClient,
+  type ForwardedRequest,
+  forwardedScheme,
+} from "../transport/forwarded.ts";
 
 /** sd_listen_fds(3): the first descriptor systemd passes. */
 const SD_LISTEN_FDS_START = 3;
@@ -76,11 +81,12 @@ export function withForwardedClient(handler: Handler, config: ProductionConfig):
   const trusted = new TrustedProxies(config.trustedProxies);
   const field = config.forwardedField;
   return (request) => {
-    const peer = request.peer;
-    const client = forwardedClient(peer.remoteAddress(), request.head.headers, trusted, field);
-    const scheme = forwardedScheme(peer.remoteAddress(), request.head.headers, trusted, field);
+    const address = request.peer.remoteAddress();
+    if (!trusted.trusts(address)) return handler(request);
+    const client = clientBehind(address, request.head.headers, trusted, field);
+    const scheme = forwardedScheme(request.head.headers, field);
     if (scheme !== null) (request as ForwardedRequest).forwardedScheme = scheme;
-    if (client !== peer.remoteAddress()) {
+    if (client !== address) {
       // The request is a plain object made for this request; its peer may be replaced.
       const forwarded: Peer = { remoteAddress: () => client, remotePort: () => 0 };
       (request as { peer: Peer } & HttpRequest).peer = forwarded;

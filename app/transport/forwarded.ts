@@ -38,7 +38,19 @@ export function forwardedClient(
   trusted: TrustedProxies,
   field: ForwardedField,
 ): string {
-  if (!trusted.trusts(peer)) return peer;
+  return trusted.trusts(peer) ? clientBehind(peer, headers, trusted, field) : peer;
+}
+
+/**
+ * forwardedClient for a peer the caller has found trusted (one address parse per request, not two).
+ * @returns `peer` unless the field names another client
+ */
+export function clientBehind(
+  peer: string,
+  headers: readonly string[],
+  trusted: TrustedProxies,
+  field: ForwardedField,
+): string {
   const value = joinFields(headers, FIELDS[field].client);
   if (value === null) return peer;
   const hops = field === "forwarded" ? forwardedFor(value) : xForwardedFor(value);
@@ -55,17 +67,11 @@ export function forwardedClient(
 /**
  * The scheme the client used, as the nearest proxy says: the right-most `proto=` of `Forwarded`
  * (RFC 7239 §5.4) or the right-most value of `X-Forwarded-Proto`, the one the trusted peer wrote.
- * @param peer the connection's peer (after any PROXY header)
- * @returns null when the peer is not trusted, the field is absent, or it names neither http nor
- *   https; nothing is allocated when the field is absent
+ * Call it only when the connection's peer is a trusted proxy: anyone else's word is forgeable.
+ * @returns null when the field is absent or names neither http nor https; nothing is allocated
+ *   when the field is absent
  */
-export function forwardedScheme(
-  peer: string,
-  headers: readonly string[],
-  trusted: TrustedProxies,
-  field: ForwardedField,
-): ForwardedScheme | null {
-  if (!trusted.trusts(peer)) return null;
+export function forwardedScheme(headers: readonly string[], field: ForwardedField): ForwardedScheme | null {
   const value = joinFields(headers, FIELDS[field].scheme);
   if (value === null) return null;
   let proto: string | undefined;

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { TrustedProxies } from "../../../app/transport/trusted_proxies.ts";
-import { forwardedClient } from "../../../app/transport/forwarded.ts";
+import { forwardedClient, forwardedScheme } from "../../../app/transport/forwarded.ts";
 
 Deno.test("TrustedProxies matches CIDR ranges of either family, bare addresses, and unix", () => {
   const trusted = new TrustedProxies(["10.0.0.0/8", "192.168.1.7", "2001:db8::/32", "unix"]);
@@ -120,4 +120,26 @@ Deno.test("forwardedClient() reads Forwarded's for= in every RFC 7239 form", () 
   for (const [value, client] of cases) {
     assert.equal(forwardedClient("127.0.0.1", fwd(value), PROXY, "forwarded"), client, value);
   }
+});
+
+Deno.test("forwardedScheme: the nearest proxy's proto= or X-Forwarded-Proto, http or https only, else null", () => {
+  const fwd = (...values: string[]) => forwardedScheme(values.flatMap((v) => ["forwarded", v]), "forwarded");
+  const xfp = (...values: string[]) =>
+    forwardedScheme(values.flatMap((v) => ["x-forwarded-proto", v]), "x-forwarded-for");
+  assert.equal(fwd("for=192.0.2.1;proto=https"), "https");
+  assert.equal(fwd('for="[2001:db8::1]";PROTO="HTTPS"'), "https", "names and schemes are case-insensitive");
+  assert.equal(fwd("proto=https", "for=192.0.2.1;proto=http"), "http", "lines join; the right-most element");
+  assert.equal(fwd('for="a,b;proto=https";proto=http'), "http", "separators inside quotes do not split");
+  assert.equal(fwd("proto=https, for=192.0.2.1"), null, "the nearest element names none");
+  for (const bad of ["proto=ftp", "proto=", 'proto="https:"', "proto=https;proto=javascript"]) {
+    assert.equal(fwd(bad), null, bad);
+  }
+  assert.equal(xfp("https"), "https");
+  assert.equal(xfp(" HTTP "), "http");
+  assert.equal(xfp("http, https"), "https");
+  assert.equal(xfp("https", "http"), "http", "lines join; the right-most value");
+  for (const bad of ["", "wss", "https,", "https://"]) assert.equal(xfp(bad), null, bad);
+  assert.equal(forwardedScheme(["x-forwarded-proto", "https"], "forwarded"), null, "the other field");
+  assert.equal(forwardedScheme(["forwarded", "proto=https"], "x-forwarded-for"), null, "the other field");
+  assert.equal(forwardedScheme([], "forwarded"), null);
 });

@@ -104,6 +104,17 @@ export interface Transport {
   write(buf: Uint8Array, length: number): number;
   /** @returns bytes sent from the file, or -errno */
   sendfile(fileFd: number, offset: number, count: number): number;
+  /**
+   * True when the transport's sendfile only reads the file and writes its bytes (TLS without
+   * kernel TLS): a caller that frames bytes may then read them itself with `readFile` and send
+   * its frame head and the bytes in one write (one TLS record instead of two). Absent: false.
+   */
+  readonly copiesFiles?: boolean;
+  /**
+   * Reads `length` bytes of a file at `offset` into `buf` (pread(2)); given with `copiesFiles`.
+   * @returns bytes read (fewer only at the file's end), or -errno
+   */
+  readFile?(fileFd: number, offset: number, buf: Uint8Array, length: number): number;
   /** Sets which readiness events the connection wants. */
   setInterest(readable: boolean, writable: boolean): void;
   /** Sends FIN after queued data (shutdown SHUT_WR). */

@@ -1,6 +1,7 @@
 // The one buffer through which files go out over TLS without kernel TLS (sendfile(2) cannot
 // encrypt): a file's range is read into it and written with SSL_write, and it remembers whose
-// bytes it holds so that a retried record need not be read again.
+// bytes it holds so that a retried record need not be read again. HTTP/2 reads its DATA payloads
+// itself (readFileRange), behind their frame heads, so each frame leaves as one record.
 
 import { preadFd } from "../../ffi/files.ts";
 
@@ -41,4 +42,20 @@ export function fileChunk(owner: object, fileFd: number, offset: number, count: 
 /** `owner` is done with the buffer's bytes (they were written, or it closed). */
 export function releaseFileChunk(owner: object): void {
   if (fileBufOwner === owner) fileBufOwner = null;
+}
+
+/**
+ * Reads `length` bytes of a file at `offset` into `buf`, for a caller that frames them itself
+ * (HTTP/2 puts a DATA frame's head and payload in one TLS record).
+ * @returns bytes read (fewer only at the file's end), or -errno when it read nothing
+ */
+export function readFileRange(fileFd: number, offset: number, buf: Uint8Array, length: number): number {
+  let total = 0;
+  while (total < length) {
+    const n = preadFd(fileFd, total ? buf.subarray(total) : buf, length - total, offset + total);
+    if (n < 0) return total > 0 ? total : n;
+    if (n === 0) break;
+    total += n;
+  }
+  return total;
 }

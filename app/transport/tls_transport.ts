@@ -22,7 +22,7 @@ import type { Timer } from "../../loop/timers.ts";
 import type { Session, Transport } from "../../http/types.ts";
 import type { TransportOwner } from "./socket_transport.ts";
 import type { TlsTransportOptions } from "./tls_transport_options.ts";
-import { FILE_BUF, fileChunk, releaseFileChunk } from "./tls_file_chunk.ts";
+import { FILE_BUF, fileChunk, readFileRange, releaseFileChunk } from "./tls_file_chunk.ts";
 import { answerPlainHttp, lingerEnded, REJECT_LINGER_MS } from "./plain_http_answer.ts";
 import type { TlsContext } from "./tls_context.ts";
 import { negotiatedProtocol } from "./alpn.ts";
@@ -120,6 +120,16 @@ export class TlsTransport implements Transport, IoHandler, Disposable {
   /** Whether files go out through kernel TLS (SSL_sendfile). */
   get kernelTls(): boolean {
     return this.#ktls;
+  }
+
+  /** Without kernel TLS, sendfile reads the file and SSL_writes it: framing callers may do so. */
+  get copiesFiles(): boolean {
+    return !this.#ktls;
+  }
+
+  /** pread(2) of a file range into the caller's buffer (for `copiesFiles`), short only at its end. */
+  readFile(fileFd: number, offset: number, buf: Uint8Array, length: number): number {
+    return readFileRange(fileFd, offset, buf, length);
   }
 
   /** Begins the handshake: with TCP_DEFER_ACCEPT the ClientHello is usually here already. */

@@ -79,6 +79,12 @@ export const OUTPUT_BYTES = 64 * 1024;
  * is the default frame size and one TLS record's plaintext (RFC 8446 §5.1).
  */
 export const DATA_FRAME_BYTES = 16 * 1024;
+/**
+ * The largest DATA frame of a file read by the session itself (a transport that `copiesFiles`,
+ * TLS): its 9-octet head and payload fill one 16 KiB TLS record (RFC 8446 §5.1) exactly, where a
+ * 16 KiB payload would spill 9 bytes into a second record.
+ */
+export const COPIED_FRAME_BYTES = 16 * 1024 - 9;
 /** An output buffer grown past this is let go when no response body is in progress. */
 export const OUTPUT_KEEP_BYTES = 16 * 1024;
 /** A streamed body's chunks buffered ahead of the peer's window; reading the stream waits beyond. */

@@ -1,11 +1,18 @@
 // The output side of an HTTP/2 connection: response heads encoded in the order they became ready,
 // bodies sent round-robin one DATA frame per stream per round within the peer's windows (RFC 9113
 // §6.9), control frames first, everything in one buffer written with one write per batch, and a
-// file's bytes after their 9-octet DATA head through sendfile.
+// file's bytes after their 9-octet DATA head through sendfile; over a transport that copies files
+// anyway (TLS), read into the buffer behind their head, so that each frame is one TLS record.
 
-import { FLAG, FRAME, FrameWriter, H2_ERROR } from "./frames.ts";
+import { FLAG, FRAME, FRAME_HEADER_BYTES, FrameWriter, H2_ERROR } from "./frames.ts";
 import { localOpen } from "./stream_states.ts";
-import { DATA_FRAME_BYTES, OUTPUT_BYTES, OUTPUT_KEEP_BYTES, STREAM_BUFFER_BYTES } from "./options.ts";
+import {
+  COPIED_FRAME_BYTES,
+  DATA_FRAME_BYTES,
+  OUTPUT_BYTES,
+  OUTPUT_KEEP_BYTES,
+  STREAM_BUFFER_BYTES,
+} from "./options.ts";
 import { isFileBody, responseFields } from "./response_fields.ts";
 import { SessionState } from "./session_state.ts";
 import type { Stream } from "./stream.ts";
@@ -101,8 +108,10 @@ export abstract class SessionOutput extends SessionState {
       return true;
     }
     if (stream.file !== null) {
-      const n = Math.min(stream.fileLeft, room);
+      const copies = this.transport.copiesFiles === true;
+      const n = Math.min(stream.fileLeft, room, copies ? COPIED_FRAME_BYTES : room);
       if (n <= 0) return false;
+      if (copies) return this.appendFileCopy(stream, n);
       const end = n === stream.fileLeft;
       this.out.head(n, FRAME.DATA, end ? FLAG.END_STREAM : 0, stream.id);
       this.spend(stream, n);
@@ -140,6 +149,35 @@ export abstract class SessionOutput extends SessionState {
       return true;
     }
     return false;
+  }
+
+  /**
+   * A file's DATA frame with its `n` bytes read into `out` behind the head, for a transport whose
+   * sendfile would read and write them anyway: head and payload go out in one write (one TLS
+   * record) instead of two. A file that shrank or fails to read resets its stream.
+   */
+  protected appendFileCopy(stream: Stream, n: number): boolean {
+    const out = this.out;
+    out.ensure(FRAME_HEADER_BYTES + n);
+    const at = out.length + FRAME_HEADER_BYTES;
+    const got = this.transport.readFile!(stream.file!.fileFd, stream.fileOffset, out.bytes.subarray(at), n);
+    if (got !== n) {
+      countError(this.stats, got < 0 ? `file read errno ${-got}` : "file shrank");
+      this.reset(stream, H2_ERROR.INTERNAL_ERROR); // the promised length cannot be sent
+      this.later();
+      return true;
+    }
+    const end = n === stream.fileLeft;
+    out.head(n, FRAME.DATA, end ? FLAG.END_STREAM : 0, stream.id);
+    out.length += n;
+    this.spend(stream, n);
+    stream.fileOffset += n;
+    stream.fileLeft -= n;
+    if (end) {
+      this.closeFile(stream);
+      this.localEnd(stream);
+    }
+    return true;
   }
 
   protected spend(stream: Stream, n: number): void {

@@ -21,6 +21,13 @@ export class FakeTransport implements Transport {
   closes = 0;
   shutdowns = 0;
   sendfiles: [number, number, number][] = [];
+  /** Each write's bytes, one chunk per call that took any. */
+  chunks: Uint8Array[] = [];
+  /** Set: a transport whose sendfile copies (TLS); readFile gives byte `(offset + i) & 0xff`. */
+  copiesFiles = false;
+  /** Where readFile finds the file's end (a file that shrank). */
+  fileEnd = Infinity;
+  fileReads: [number, number, number][] = [];
 
   read(buf: Uint8Array, length: number): number {
     const chunk = this.input.shift();
@@ -37,6 +44,13 @@ export class FakeTransport implements Transport {
     this.window -= n;
     this.writes++;
     for (let i = 0; i < n; i++) this.output.push(buf[i]!);
+    this.chunks.push(buf.slice(0, n));
+    return n;
+  }
+  readFile(fileFd: number, offset: number, buf: Uint8Array, length: number): number {
+    const n = Math.max(0, Math.min(length, this.fileEnd - offset));
+    this.fileReads.push([fileFd, offset, n]);
+    for (let i = 0; i < n; i++) buf[i] = (offset + i) & 0xff;
     return n;
   }
   sendfile(fileFd: number, offset: number, count: number): number {

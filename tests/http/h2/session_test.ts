@@ -504,6 +504,64 @@ Deno.test("a file body goes out by sendfile between 9-octet DATA heads, and is c
   assert.equal(c.stats.filesOpen, 0);
 });
 
+/** Frames parsed from one write's bytes; throws if the write ends inside a frame. */
+function wholeFrames(chunk: Uint8Array): { type: number; length: number }[] {
+  const frames = [];
+  for (let p = 0; p < chunk.length;) {
+    assert.ok(p + 9 <= chunk.length, "a frame head split from its write");
+    const length = (chunk[p]! << 16) | (chunk[p + 1]! << 8) | chunk[p + 2]!;
+    assert.ok(p + 9 + length <= chunk.length, "a frame's payload left for another write");
+    frames.push({ type: chunk[p + 3]!, length });
+    p += 9 + length;
+  }
+  return frames;
+}
+
+Deno.test("over a transport that copies files, each DATA frame's head and payload leave in one write, sized to one TLS record", () => {
+  let closes = 0;
+  const file: FileBody = { kind: "file", fileFd: 42, offset: 100, length: 40_000, close: () => closes++ };
+  const c = h2(() => ({ status: 200, body: file }));
+  c.t.copiesFiles = true;
+  c.preface([[SETTING.INITIAL_WINDOW_SIZE, 1 << 20]]);
+  c.frames((w) => w.windowUpdate(0, 1 << 20));
+  c.get(1);
+  const data = c.of(FRAME.DATA, 1);
+  assert.deepEqual(data.map((f) => f.payload.length), [16375, 16375, 40_000 - 2 * 16375]);
+  const body = new Uint8Array(data.reduce((n, f) => n + f.payload.length, 0));
+  data.reduce((at, f) => (body.set(f.payload, at), at + f.payload.length), 0);
+  assert.ok(body.every((b, i) => b === ((100 + i) & 0xff)), "the file's bytes, in order");
+  assert.equal(data.at(-1)!.flags & FLAG.END_STREAM, FLAG.END_STREAM);
+  assert.deepEqual(c.t.sendfiles, []);
+  assert.deepEqual(c.t.fileReads, [[42, 100, 16375], [42, 16475, 16375], [42, 32850, 7250]]);
+  const written = c.t.chunks.flatMap(wholeFrames).filter((f) => f.type === FRAME.DATA);
+  assert.deepEqual(written.map((f) => f.length), [16375, 16375, 7250]);
+  assert.ok(written.every((f) => f.length + 9 <= 16384), "head + payload fit one 16 KiB record");
+  assert.equal(closes, 1);
+  assert.equal(c.stats.filesOpen, 0);
+});
+
+Deno.test("over a transport that copies files, a file that shrank resets its stream and the connection goes on", async () => {
+  let closes = 0;
+  const file: FileBody = { kind: "file", fileFd: 7, offset: 0, length: 40_000, close: () => closes++ };
+  const c = h2((req) => req.head.path === "/f" ? { status: 200, body: file } : ok("small"));
+  c.t.copiesFiles = true;
+  c.t.fileEnd = 20_000;
+  c.preface([[SETTING.INITIAL_WINDOW_SIZE, 1 << 20]]);
+  c.frames((w) => w.windowUpdate(0, 1 << 20));
+  c.get(1, "/f");
+  await tick();
+  assert.deepEqual(c.of(FRAME.DATA, 1).map((f) => f.payload.length), [16375]);
+  const rst = c.of(FRAME.RST_STREAM, 1);
+  assert.equal(rst.length, 1);
+  assert.equal(rst[0]!.errorCode, H2_ERROR.INTERNAL_ERROR);
+  assert.equal(c.stats.errors["file shrank"], 1);
+  assert.equal(closes, 1);
+  assert.equal(c.stats.filesOpen, 0);
+  c.get(3, "/s");
+  assert.equal(c.response(3).body, "small");
+  assert.equal(c.t.closes, 0);
+});
+
 Deno.test("a file's frame cut short by a full socket is finished before any other frame", () => {
   let closes = 0;
   const file: FileBody = { kind: "file", fileFd: 7, offset: 0, length: 10_000, close: () => closes++ };

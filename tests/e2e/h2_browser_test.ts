@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import type { BrowserContext } from "npm:playwright-core@1.65.2";
 import { startServer } from "./_server.ts";
 import { HAS_OPENSSL, makePki } from "./_tls.ts";
+import { chromiumMissing } from "./_chromium.ts";
 
 /** Debian's Chromium (`apt-get install -y chromium`). */
 const CHROMIUM = "/usr/bin/chromium";
@@ -26,28 +27,6 @@ const CHROMIUM_ARGS = [
 ];
 /** Assets of each kind on the page: thirty in all, as the issue's page of thirty assets. */
 const EACH = 10;
-
-/** Installs Chromium when it is missing. @returns why the browser cannot be had, or null */
-async function chromiumMissing(): Promise<string | null> {
-  try {
-    Deno.statSync(CHROMIUM);
-    return null;
-  } catch {
-    // not installed yet
-  }
-  try {
-    const out = await new Deno.Command("apt-get", {
-      args: ["install", "-y", "chromium"],
-      stdin: "null",
-      signal: AbortSignal.timeout(300_000),
-    }).output();
-    if (out.code === 0) return null;
-    const last = new TextDecoder().decode(out.stderr).trim().split("\n").at(-1) ?? "";
-    return `apt-get install -y chromium failed: ${last}`;
-  } catch (e) {
-    return `apt-get install -y chromium failed: ${(e as Error).message}`;
-  }
-}
 
 let playwright: typeof import("npm:playwright-core@1.65.2") | null = null;
 let skip: string | null = HAS_OPENSSL ? null : "no openssl CLI to make a certificate";

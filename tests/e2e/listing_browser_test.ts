@@ -10,39 +10,11 @@ import assert from "node:assert/strict";
 // A dependency of this script and its test only: kept out of the import map users inherit (deno.json).
 // deno-lint-ignore no-import-prefix
 import type { Page } from "npm:playwright-core@1.65.2";
+import { loadScreenshots } from "./_chromium.ts";
 
 type Screenshots = typeof import("../../scripts/screenshots.ts");
 
-/** Installs Chromium when it is missing. @returns why the browser cannot be had, or null */
-async function chromiumMissing(path: string): Promise<string | null> {
-  try {
-    Deno.statSync(path);
-    return null;
-  } catch {
-    // not installed yet
-  }
-  try {
-    const out = await new Deno.Command("apt-get", {
-      args: ["install", "-y", "chromium"],
-      stdin: "null",
-      signal: AbortSignal.timeout(300_000),
-    }).output();
-    if (out.code === 0) return null;
-    const last = new TextDecoder().decode(out.stderr).trim().split("\n").at(-1) ?? "";
-    return `apt-get install -y chromium failed: ${last}`;
-  } catch (e) {
-    return `apt-get install -y chromium failed: ${(e as Error).message}`;
-  }
-}
-
-let shots: Screenshots | null = null;
-let skip: string | null = null;
-try {
-  shots = await import("../../scripts/screenshots.ts");
-  skip = await chromiumMissing(shots.CHROMIUM);
-} catch (e) {
-  skip = `playwright-core cannot be loaded: ${(e as Error).message.split("\n")[0]}`;
-}
+const { shots, skip } = await loadScreenshots();
 
 /** The files of the tree beneath projects/, as [name, size, modified ms]. */
 function treeFiles(s: Screenshots): [string, number, number][] {

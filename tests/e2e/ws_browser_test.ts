@@ -9,39 +9,11 @@
 
 import assert from "node:assert/strict";
 import { serve, upgradeWebSocket } from "../../mod.ts";
+import { loadScreenshots } from "./_chromium.ts";
 
 type Screenshots = typeof import("../../scripts/screenshots.ts");
 
-/** Installs Chromium when it is missing. @returns why the browser cannot be had, or null */
-async function chromiumMissing(path: string): Promise<string | null> {
-  try {
-    Deno.statSync(path);
-    return null;
-  } catch {
-    // not installed yet
-  }
-  try {
-    const out = await new Deno.Command("apt-get", {
-      args: ["install", "-y", "chromium"],
-      stdin: "null",
-      signal: AbortSignal.timeout(300_000),
-    }).output();
-    if (out.code === 0) return null;
-    const last = new TextDecoder().decode(out.stderr).trim().split("\n").at(-1) ?? "";
-    return `apt-get install -y chromium failed: ${last}`;
-  } catch (e) {
-    return `apt-get install -y chromium failed: ${(e as Error).message}`;
-  }
-}
-
-let shots: Screenshots | null = null;
-let skip: string | null = null;
-try {
-  shots = await import("../../scripts/screenshots.ts");
-  skip = await chromiumMissing(shots.CHROMIUM);
-} catch (e) {
-  skip = `playwright-core cannot be loaded: ${(e as Error).message.split("\n")[0]}`;
-}
+const { shots, skip } = await loadScreenshots();
 
 /** What the server saw of one socket. */
 interface ServerSide {

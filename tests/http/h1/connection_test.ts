@@ -2,48 +2,9 @@
 // writes and back-pressure, handler failures, files and streams, closing exactly once.
 
 import assert from "node:assert/strict";
-import { Connection, type ConnectionOptions } from "../../../http/h1/connection.ts";
 import { DISCARD_MAX_BYTES, PIECE_OVERHEAD_BYTES } from "../../../http/request_body.ts";
 import type { FileBody, Handler, HttpResponse } from "../../../http/types.ts";
-import { Timer, TimerHeap } from "../../../loop/timers.ts";
-import { FakeTransport } from "../_fake_transport.ts";
-
-function connect(handler: Handler, overrides: Partial<ConnectionOptions> = {}) {
-  const t = new FakeTransport();
-  const heap = new TimerHeap();
-  const scheduler = {
-    timers: heap,
-    arm: (timer: Timer, ms: number) => heap.arm(timer, performance.now() + ms),
-  };
-  const stats = {
-    requests: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    filesOpen: 0,
-    answersAwaited: 0,
-    errors: {} as Record<string, number>,
-    clientsLeft: {} as Record<string, number>,
-  };
-  const conn = new Connection(t, {
-    handler,
-    bodyBudget: { used: 0, limit: 1 << 20 },
-    deadline: (callback) => new Timer(callback, scheduler),
-    maxBodyBytes: 1024,
-    headerTimeoutMs: 1000,
-    idleTimeoutMs: 1000,
-    bodyTimeoutMs: 1000,
-    writeTimeoutMs: 1000,
-    maxPipelined: 64,
-    stats,
-    draining: () => false,
-    ...overrides,
-  });
-  const send = (text: string) => {
-    t.input.push(Uint8Array.from(text, (c) => c.charCodeAt(0)));
-    conn.onReadable();
-  };
-  return { t, conn, heap, stats, send };
-}
+import { connect } from "./_connect.ts";
 
 const ok = (body: string): HttpResponse => ({ status: 200, headers: ["Content-Type", "text/plain"], body });
 const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`;

@@ -3,48 +3,15 @@
 // request, to the protocol that takes over; anything else stays HTTP/1.1.
 
 import assert from "node:assert/strict";
-import { Connection } from "../../../http/h1/connection.ts";
+import type { Connection } from "../../../http/h1/connection.ts";
 import type { Handler, HttpResponse, Session, Transport } from "../../../http/types.ts";
-import { Timer, TimerHeap } from "../../../loop/timers.ts";
-import { FakeTransport } from "../_fake_transport.ts";
+import { connect as connectWith } from "./_connect.ts";
 
 function connect(handler: Handler) {
-  const t = new FakeTransport();
-  const heap = new TimerHeap();
-  const scheduler = {
-    timers: heap,
-    arm: (timer: Timer, ms: number) => heap.arm(timer, performance.now() + ms),
-  };
-  const stats = {
-    requests: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    filesOpen: 0,
-    answersAwaited: 0,
-    errors: {},
-    clientsLeft: {},
-  };
   const upgrades: [Connection, Session][] = [];
-  const conn = new Connection(t, {
-    handler,
-    bodyBudget: { used: 0, limit: 1 << 20 },
-    deadline: (callback) => new Timer(callback, scheduler),
-    maxBodyBytes: 1024,
-    headerTimeoutMs: 1000,
-    idleTimeoutMs: 1000,
-    bodyTimeoutMs: 1000,
-    writeTimeoutMs: 1000,
-    maxPipelined: 64,
-    stats,
-    draining: () => false,
-    onUpgrade: (c, s) => upgrades.push([c, s]),
-  });
-  const send = (text: string) => {
-    t.input.push(Uint8Array.from(text, (c) => c.charCodeAt(0)));
-    conn.onReadable();
-  };
-  const output = () => String.fromCharCode(...t.output);
-  return { t, conn, send, output, upgrades, stats };
+  const c = connectWith(handler, { onUpgrade: (conn, session) => upgrades.push([conn, session]) });
+  const output = () => String.fromCharCode(...c.t.output);
+  return { ...c, output, upgrades };
 }
 
 /** A protocol that takes over and remembers what it was given. */

@@ -26,6 +26,8 @@ export interface CliConfig extends ProductionConfig {
   maxBodyBytes: number;
   /** Request-body bytes all connections together may hold (503 beyond). */
   maxBodyMemoryBytes: number;
+  /** Received WebSocket message bytes all sockets may hold (--max-websocket-memory; 1013 beyond). */
+  maxWebSocketMemoryBytes: number;
   quiet: boolean;
   root: string | null;
   /** A module whose default export has fetch(request, info), or null. */
@@ -116,6 +118,7 @@ const FLAGS = {
   "shutdown-timeout": { type: "string" },
   "max-body": { type: "string" },
   "max-body-memory": { type: "string" },
+  "max-websocket-memory": { type: "string" },
   quiet: { type: "boolean" },
   "yield-interval": { type: "string" },
   "idle-spins": { type: "string" },
@@ -260,6 +263,8 @@ function limitConfig(v: Flags) {
     maxBodyBytes: integer("max-body", v["max-body"], 0, 2 ** 31 - 1) ?? DEFAULTS.maxBodyBytes,
     maxBodyMemoryBytes: integer("max-body-memory", v["max-body-memory"], 0, 2 ** 40) ??
       DEFAULTS.maxBodyMemoryBytes,
+    maxWebSocketMemoryBytes: integer("max-websocket-memory", v["max-websocket-memory"], 0, 2 ** 40) ??
+      DEFAULTS.maxWebSocketMemoryBytes,
   };
 }
 

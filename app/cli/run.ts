@@ -76,7 +76,11 @@ export async function runServer(config: CliConfig, worker: boolean): Promise<num
   await using stack = new AsyncDisposableStack();
   const origin: Origin = { scheme: config.tls ? "https" : "http", fallbackHost: "" };
   // An --app's WebSockets get the server's reactor once it exists, and --write-timeout.
-  const websocket: WebSocketContext = { deadline: null, writeTimeoutMs: config.writeTimeoutMs };
+  const websocket: WebSocketContext = {
+    deadline: null,
+    writeTimeoutMs: config.writeTimeoutMs,
+    messageBudget: { used: 0, limit: config.maxWebSocketMemoryBytes },
+  };
   // A worker leaves the warning to its supervisor, which printed it once for all.
   const warning = worker ? null : plainHttpWarning(config);
   if (warning) console.error(`rawserve: ${warning}`);

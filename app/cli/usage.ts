@@ -68,6 +68,8 @@ Options:
   --max-body BYTES          largest request body, 413 beyond (default ${DEFAULTS.maxBodyBytes})
   --max-body-memory BYTES   request-body bytes all connections may hold, 503 beyond
                             (default ${DEFAULTS.maxBodyMemoryBytes})
+  --max-websocket-memory BYTES  received WebSocket message bytes all sockets may hold (--app);
+                            a socket past it closes with 1013 (default ${DEFAULTS.maxWebSocketMemoryBytes})
   --cert FILE               serve HTTPS with this PEM certificate (the chain may follow it)
   --key FILE                the certificate's PEM private key (unencrypted); SIGHUP reloads both;
                             repeat the pair for more sites: SNI picks the one issued for the

@@ -125,6 +125,12 @@ Deno.test("site flags refuse what would break a response or mean nothing, in one
   }
 });
 
+Deno.test("--max-websocket-memory sets the WebSocket message budget; it defaults to the server's", () => {
+  assert.equal(parse([]).maxWebSocketMemoryBytes, DEFAULTS.maxWebSocketMemoryBytes);
+  assert.equal(parse(["--max-websocket-memory", "65536"]).maxWebSocketMemoryBytes, 65536);
+  assert.throws(() => parse(["--max-websocket-memory", "64K"]), UsageError);
+});
+
 Deno.test("--max-body-memory sets the request-body budget; it defaults to the server's and takes bytes", () => {
   assert.equal(parse([]).maxBodyMemoryBytes, DEFAULTS.maxBodyMemoryBytes);
   assert.equal(parse(["--max-body-memory", "4194304"]).maxBodyMemoryBytes, 4 * 1024 * 1024);

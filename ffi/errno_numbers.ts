@@ -1,6 +1,7 @@
-// errno numbers of x86-64 Linux: pure data, no system call, so that every layer may import it
-// (http/ included: a Transport returns -errno in this numbering). Names and messages for people
-// are in errno.ts.
+// errno numbers of x86-64 Linux, pure data, for ffi/, loop/ and the application. http/ imports
+// nothing below it: the few numbers its contracts carry (http/types.ts IO, http/static/types.ts
+// FS_ERRNO) are its own, checked against these by tests/http/errno_contract_test.ts. Names and
+// messages for people are in errno.ts.
 
 export const EPERM = 1;
 export const ENOENT = 2;

@@ -2,7 +2,6 @@
 // transport a connection drives and the deadline it arms. http/ sees sockets only through
 // Transport and timers only through Deadline, so it runs in tests without either.
 
-import { EAGAIN, ECONNRESET, EPIPE } from "../ffi/errno_numbers.ts";
 import type { RequestHead } from "./request_head.ts";
 import type { RequestBody } from "./request_body.ts";
 
@@ -201,11 +200,15 @@ export interface Deadline {
   dispose(): void;
 }
 
-/** -errno values the HTTP layer interprets, as a Transport returns them. */
+/**
+ * -errno values the HTTP layer interprets, as a Transport returns them: Linux's numbering, part
+ * of the contract (http/ imports nothing below it; tests/http/errno_contract_test.ts checks these
+ * against ffi/errno_numbers.ts).
+ */
 export const IO = {
-  EAGAIN: -EAGAIN,
-  EPIPE: -EPIPE,
-  ECONNRESET: -ECONNRESET,
+  EAGAIN: -11,
+  EPIPE: -32,
+  ECONNRESET: -104,
 } as const;
 
 /**

@@ -18,9 +18,6 @@ type Layer =
   | "app/operator"
   | "root";
 
-/** errno numbers: pure data (no system call), the one module of ffi/ that every layer may import. */
-const ERRNO_NUMBERS = "ffi/errno_numbers.ts";
-
 const ENGINE: readonly Layer[] = ["ffi", "loop", "http", ...PROTOCOLS];
 
 /** What each layer may import from the project (besides itself). */
@@ -88,7 +85,6 @@ Deno.test("imports point down the layers: ffi/ nothing of ours, loop/ only ffi/,
       if (!specifier.startsWith(".")) continue; // node: built-ins (checked below) and npm:
       const target = new URL(specifier, new URL(file, ROOT)).pathname.slice(ROOT.pathname.length);
       const to = layerOf(target);
-      if (target === ERRNO_NUMBERS) continue; // pure data every layer may use
       if (to !== from && !ALLOWED[from].includes(to)) violations.push(`${file} imports ${target}`);
       if (to === "app/cli" && from === "root" && file !== "main.ts") {
         violations.push(`${file} imports ${target}`);
@@ -191,13 +187,6 @@ Deno.test("the start-up scan skips type imports and import(), and sees the rest"
     `const c = await import("./c.ts");\nimport { d } from "./d.ts";\nexport { e } from "./e.ts";\n` +
     `import "./f.ts";\nimport * as g from "node:zlib";`;
   assert.deepEqual(staticImportsOf(sample), ["./d.ts", "./e.ts", "./f.ts", "node:zlib"]);
-});
-
-Deno.test("the errno numbers every layer may import are data only: no import, no FFI", () => {
-  const text = codeOf(Deno.readTextFileSync(new URL(ERRNO_NUMBERS, ROOT)));
-  assert.deepEqual(importsOf(text), []);
-  assert.doesNotMatch(text, /Deno\./);
-  assert.match(text, /export const EAGAIN = 11;/);
 });
 
 Deno.test("the layer table places files where the layout says", () => {

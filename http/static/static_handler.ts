@@ -5,17 +5,6 @@
 // 404.html or, with --spa, its index.html. Large files go out with sendfile(2), never read into
 // memory; no answer waits on the disk or a compression on the reactor's thread.
 
-import {
-  EACCES,
-  ELOOP,
-  EMFILE,
-  ENAMETOOLONG,
-  ENFILE,
-  ENOENT,
-  ENOTDIR,
-  EPERM,
-  EXDEV,
-} from "../../ffi/errno_numbers.ts";
 import type { Handler, HttpRequest, HttpResponse } from "../types.ts";
 import { STATUS, statusResponse } from "../status.ts";
 import {
@@ -47,7 +36,9 @@ import {
 import { CachePolicy } from "./cache_policy.ts";
 import { listDirectory, ListingGate } from "./listing.ts";
 import { monoClock } from "../clock.ts";
-import { emptyFileInfo, type FileInfo, type StaticOptions } from "./types.ts";
+import { emptyFileInfo, type FileInfo, FS_ERRNO, type StaticOptions } from "./types.ts";
+
+const { EACCES, ELOOP, EMFILE, ENAMETOOLONG, ENFILE, ENOENT, ENOTDIR, EPERM, EXDEV } = FS_ERRNO;
 import { CLIENT_LEFT, CopyWaiter, type CopyWaiters, fileBody } from "./waiting.ts";
 import type { OpenFiles } from "./open_files.ts";
 

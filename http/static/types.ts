@@ -24,6 +24,23 @@ export interface DirEntry {
   mtimeMs: number;
 }
 
+/**
+ * The errno numbers a StaticFs may return (as -errno) that the handler tells apart: Linux's
+ * numbering, part of the contract (http/ imports nothing below it; tests/http/errno_contract_test.ts
+ * checks these against ffi/errno_numbers.ts).
+ */
+export const FS_ERRNO = {
+  EPERM: 1,
+  ENOENT: 2,
+  EXDEV: 18,
+  ENOTDIR: 20,
+  EACCES: 13,
+  ENFILE: 23,
+  EMFILE: 24,
+  ENAMETOOLONG: 36,
+  ELOOP: 40,
+} as const;
+
 /** File-system operations, bound to the served root. Counts and fds, or -errno. */
 export interface StaticFs {
   /** Opens a normalised relative path ("" is the root itself) beneath the root, without blocking. */

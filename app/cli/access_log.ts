@@ -285,8 +285,12 @@ export class AccessLog {
   }
 
   #bytes(src: Uint8Array): void {
-    this.#batch.set(src, this.#length);
-    this.#length += src.length;
+    // The pieces of a line are a few bytes each: a loop costs less than set()'s builtin call
+    // (a quarter of the time a line took to format, in a loop over record(), before).
+    const b = this.#batch;
+    let o = this.#length;
+    for (let i = 0; i < src.length; i++) b[o++] = src[i]!;
+    this.#length = o;
   }
 
   #latin1(s: string): void {
@@ -315,14 +319,29 @@ export class AccessLog {
   }
 
   #decimal(n: number): void {
+    const b = this.#batch;
+    // A status, and most byte counts and seconds: small integers, in int32 arithmetic.
+    if (n < 0x7fffffff) {
+      const digits = n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : n < 100000 ? 5 : 10;
+      if (digits < 10) {
+        let o = this.#length + digits;
+        this.#length = o;
+        let x = n | 0;
+        do {
+          const q = (x / 10) | 0;
+          b[--o] = 48 + x - q * 10;
+          x = q;
+        } while (x > 0);
+        return;
+      }
+    }
     let digits = 1;
     for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
-    const b = this.#batch;
     let o = this.#length + digits;
     this.#length = o;
     do {
       const q = Math.floor(n / 10);
-      b[--o] = 48 + n - q * 10;
+      b[--o] = 48 + (n - q * 10); // not (48 + n) - …: near 2^53 that sum is rounded
       n = q;
     } while (n > 0);
   }

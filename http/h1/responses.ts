@@ -71,8 +71,14 @@ export interface ResponseOwner {
   handlerFailed(error: unknown): HttpResponse;
 }
 
-/** The observers of the responses being encoded, heard once the write is known (one connection at a time). */
-const WAITING: ResponseObserver[] = [];
+/**
+ * The observers of the responses being encoded, heard once the write is known (one connection at
+ * a time): the first `length` places of `list`. Reused, never truncated, as #inFlight (a serve()
+ * request has an observer: `length = 0` and push again regrew the array for every response).
+ */
+const WAITING = { list: [] as ResponseObserver[], length: 0 };
+/** What a place of WAITING.list holds once heard: keeps nothing alive, and the array's element kind. */
+const NO_OBSERVER: ResponseObserver = { responseDone() {} };
 
 /** The responses a connection owes, in order, and the output not yet written. */
 export class ResponseQueue {
@@ -225,7 +231,7 @@ export class ResponseQueue {
         this.#slots.shift();
         tail = this.#encode(slot, out);
         const observer = slot.request?.observer;
-        if (observer) waiting.push(observer);
+        if (observer) waiting.list[waiting.length++] = observer;
         if (this.#options.onComplete) this.#remember(slot, base + ENCODED.bodyAt, base + out.length, tail);
         if (slot.close) this.#closeAfter();
         if (tail !== null || slot.close) break;
@@ -250,19 +256,25 @@ export class ResponseQueue {
    * drains: their observers hear it then (a mark in the output queue).
    */
   #markDone(now: boolean): void {
-    const waiting = WAITING;
-    if (waiting.length === 0) return;
-    for (const observer of waiting) {
+    const { list, length } = WAITING;
+    WAITING.length = 0;
+    for (let i = 0; i < length; i++) {
+      const observer = list[i]!;
+      list[i] = NO_OBSERVER;
       if (now) observer.responseDone(true);
       else this.#output.pushObserver(observer);
     }
-    waiting.length = 0;
   }
 
   /** The write of the responses just encoded failed: their observers hear it now. */
   #markFailed(): void {
-    for (const observer of WAITING) observer.responseDone(false);
+    const { list, length } = WAITING;
     WAITING.length = 0;
+    for (let i = 0; i < length; i++) {
+      const observer = list[i]!;
+      list[i] = NO_OBSERVER;
+      observer.responseDone(false);
+    }
   }
 
   /**

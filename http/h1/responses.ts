@@ -5,7 +5,7 @@
 
 import { type HttpError, STATUS } from "../status.ts";
 import { decideFraming, FRAMING, type ResponseFraming } from "./framing.ts";
-import { DRAIN, type DrainResult, OutputQueue } from "./output_queue.ts";
+import { DRAIN, type DrainResult, OutputQueue, takeFirst } from "./output_queue.ts";
 import { encodeHead, OutputBuffer } from "./writer.ts";
 import { appendBody, prepareBody, StreamTail, type Tail } from "./response_body.ts";
 import { isFileBody, releaseUntaken, Slot } from "./slot.ts";
@@ -228,7 +228,7 @@ export class ResponseQueue {
       while (out.length < OUTPUT_FLUSH_BYTES && this.upgrade === null) {
         const slot = this.#slots[0];
         if (!slot?.response) break;
-        this.#slots.shift();
+        takeFirst(this.#slots);
         tail = this.#encode(slot, out);
         const observer = slot.request?.observer;
         if (observer) waiting.list[waiting.length++] = observer;

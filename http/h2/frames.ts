@@ -315,6 +315,17 @@ export class FrameWriter implements ByteSink {
     this.bytes = grown;
   }
 
+  /**
+   * Moves the frames written so far into `bytes` (as long as they, at least) and writes on there.
+   * @returns the buffer it wrote into before
+   */
+  adopt(bytes: Uint8Array): Uint8Array {
+    const before = this.bytes;
+    bytes.set(before.subarray(0, this.length));
+    this.bytes = bytes;
+    return before;
+  }
+
   /** Appends raw bytes. */
   append(src: Uint8Array, start = 0, end = src.length): void {
     this.ensure(end - start);

@@ -243,6 +243,19 @@ const NOT_INDEXED: ReadonlySet<string> = new Set([
 const INDEX_SHARE = 4;
 /** The most table we use for responses, whatever the peer allows: bounds memory per connection. */
 export const ENCODER_TABLE_LIMIT = DEFAULT_TABLE_SIZE;
+/**
+ * Response values already checked (RFC 9113 §8.2.1) and coded as string literals (§5.2, Huffman
+ * when shorter), shared by every connection's encoder (one thread): a site's values repeat from
+ * response to response (validators, types, lengths, the Date of this second), and checking and
+ * Huffman-coding them again per response cost more than the rest of the head.
+ */
+const LITERALS = new Map<string, Uint8Array>();
+/** Longer values are checked and coded each time: with MAX_LITERALS, bounds LITERALS' memory. */
+const LITERAL_MAX_CHARS = 128;
+/** Values LITERALS remembers at most (~150 KiB); past it, it starts again. */
+const MAX_LITERALS = 1024;
+/** Field names already checked (RFC 9113 §8.2.1), shared likewise, starting again past MAX_LITERALS. */
+const CHECKED_NAMES = new Set<string>();
 
 /**
  * Encodes header blocks for responses, keeping a dynamic table (one per connection): static
@@ -253,8 +266,10 @@ export class HpackEncoder {
   readonly table: DynamicTable = new DynamicTable(DEFAULT_TABLE_SIZE);
   /** Whether strings may be Huffman-coded (off only to reproduce RFC 7541's plain examples). */
   #huffman: boolean;
-  /** Insertion number of each field ("name\0value") and name in the dynamic table. */
-  #pairs = new Map<string, number>();
+  /** Insertion number of each field (by name, then value) and name in the dynamic table. */
+  #pairs = new Map<string, Map<string, number>>();
+  /** Fields in `#pairs`, evicted ones included until #prune. */
+  #pairCount = 0;
   #names = new Map<string, number>();
   /** A size update owed at the start of the next block (RFC 7541 §4.2), or -1. */
   #pendingSize = -1;
@@ -300,12 +315,19 @@ export class HpackEncoder {
 
   /** Appends one field's representation. */
   field(out: ByteSink, name: string, value: string): void {
-    checkField(name, value);
-    const key = `${name}\0${value}`;
+    // Both checked before the table is touched: a field that throws leaves it as it was.
+    const literal = this.#huffman ? LITERALS.get(value) : undefined;
+    if (literal === undefined) checkValue(value);
+    if (!CHECKED_NAMES.has(name)) {
+      checkName(name);
+      if (CHECKED_NAMES.size >= MAX_LITERALS) CHECKED_NAMES.clear();
+      CHECKED_NAMES.add(name);
+    }
     const table = this.table;
-    const staticPair = STATIC_PAIR.get(key);
+    const staticPair = STATIC_PAIR.get(name)?.get(value);
     if (staticPair !== undefined) return this.#indexed(out, staticPair);
-    const k = this.#pairs.get(key);
+    const values = this.#pairs.get(name);
+    const k = values?.get(value);
     if (k !== undefined && table.isLive(k)) return this.#indexed(out, table.indexOf(k));
     let nameIndex = STATIC_NAME.get(name) ?? 0;
     if (nameIndex === 0) {
@@ -317,13 +339,28 @@ export class HpackEncoder {
     out.ensure(6);
     out.length = encodeInteger(out.bytes, out.length, nameIndex, indexing ? 6 : 4, indexing ? 0x40 : 0);
     if (nameIndex === 0) encodeString(out, name, this.#huffman);
-    encodeString(out, value, this.#huffman);
+    if (literal !== undefined) {
+      out.ensure(literal.length);
+      out.bytes.set(literal, out.length);
+      out.length += literal.length;
+    } else this.#value(out, value);
     if (!indexing) return;
     table.add(name, value);
     const inserted = table.inserted - 1;
-    this.#pairs.set(key, inserted);
+    if (k === undefined) this.#pairCount++; // a field evicted and indexed again keeps its place
+    if (values === undefined) this.#pairs.set(name, new Map([[value, inserted]]));
+    else values.set(value, inserted);
     if (!STATIC_NAME.has(name)) this.#names.set(name, inserted);
-    if (this.#pairs.size > 4 * table.length + 64) this.#prune();
+    if (this.#pairCount > 4 * table.length + 64) this.#prune();
+  }
+
+  /** Appends a checked value's literal, remembering it in LITERALS when short enough. */
+  #value(out: ByteSink, value: string): void {
+    const start = out.length;
+    encodeString(out, value, this.#huffman);
+    if (!this.#huffman || value.length > LITERAL_MAX_CHARS) return;
+    if (LITERALS.size >= MAX_LITERALS) LITERALS.clear();
+    LITERALS.set(value, out.bytes.slice(start, out.length));
   }
 
   #indexed(out: ByteSink, index: number): void {
@@ -333,23 +370,37 @@ export class HpackEncoder {
 
   /** Forgets evicted entries, so the maps stay proportional to the table. */
   #prune(): void {
-    for (const [key, k] of this.#pairs) if (!this.table.isLive(k)) this.#pairs.delete(key);
+    let count = 0;
+    for (const [name, values] of this.#pairs) {
+      for (const [value, k] of values) {
+        if (this.table.isLive(k)) count++;
+        else values.delete(value);
+      }
+      if (values.size === 0) this.#pairs.delete(name);
+    }
+    this.#pairCount = count;
     for (const [key, k] of this.#names) if (!this.table.isLive(k)) this.#names.delete(key);
   }
 }
 
 /**
- * RFC 9113 §8.2.1: a field name has no upper-case letters and a value no CR, LF or NUL; every
- * character is an octet (Latin-1).
+ * RFC 9113 §8.2.1: a field name has no upper-case letters; every character is an octet (Latin-1).
  * @throws {TypeError}
  */
-function checkField(name: string, value: string): void {
+function checkName(name: string): void {
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
     if ((c >= 65 && c <= 90) || c > 0xff || c <= 32 || c === 58 && i > 0) {
       throw new TypeError(`Invalid response field name: ${JSON.stringify(name)}`);
     }
   }
+}
+
+/**
+ * RFC 9113 §8.2.1: a field value has no CR, LF or NUL; every character is an octet (Latin-1).
+ * @throws {TypeError}
+ */
+function checkValue(value: string): void {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
     if (c > 0xff || c === 13 || c === 10 || c === 0) {

@@ -77,13 +77,16 @@ export const STATIC_TABLE: readonly (readonly [string, string])[] = [
 ];
 export const STATIC_COUNT = STATIC_TABLE.length;
 
-/** Static index of each name (its first entry) and of each name and value pair ("name\0value"). */
+/** Static index of each name (its first entry) and of each name and value pair (by name, then value). */
 export const STATIC_NAME = new Map<string, number>();
-export const STATIC_PAIR = new Map<string, number>();
+export const STATIC_PAIR = new Map<string, Map<string, number>>();
 for (let i = STATIC_COUNT - 1; i >= 0; i--) {
   const [name, value] = STATIC_TABLE[i]!;
   STATIC_NAME.set(name, i + 1);
-  if (value !== "") STATIC_PAIR.set(`${name}\0${value}`, i + 1);
+  if (value === "") continue;
+  let values = STATIC_PAIR.get(name);
+  if (!values) STATIC_PAIR.set(name, values = new Map());
+  values.set(value, i + 1);
 }
 
 /** A header block the decoder cannot make sense of: RFC 9113 §4.3, a connection error of type COMPRESSION_ERROR. */

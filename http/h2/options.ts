@@ -87,6 +87,16 @@ export const DATA_FRAME_BYTES = 16 * 1024;
 export const COPIED_FRAME_BYTES = 16 * 1024 - 9;
 /** An output buffer grown past this is let go when no response body is in progress. */
 export const OUTPUT_KEEP_BYTES = 16 * 1024;
+/**
+ * A buffer lent to a session while it sends bodies (buffer_pool.ts): OUTPUT_BYTES, the DATA frame
+ * that may cross it and the heads composed before them; a session that needs more grows its own.
+ */
+export const LENT_OUTPUT_BYTES = 2 * OUTPUT_BYTES;
+/**
+ * Lent buffers kept idle for the next burst: about the connections sending bodies at one moment
+ * that a reactor turn serves; 8 × 128 KiB is the pool's memory at most when no one sends.
+ */
+export const LENT_OUTPUT_KEEP = 8;
 /** A streamed body's chunks buffered ahead of the peer's window; reading the stream waits beyond. */
 export const STREAM_BUFFER_BYTES = 64 * 1024;
 /**

@@ -28,12 +28,12 @@ export function responseFields(
 ): string[] {
   const fields: string[] = [":status", statusText(status), "date", httpDate(), "server", "rawserve"];
   const headers = response.headers;
-  if (headers instanceof Uint8Array) addFields(fields, encodedFields(headers));
+  if (headers instanceof Uint8Array) pushAll(fields, encodedFields(headers));
   else if (headers) addFields(fields, headers);
   if (response.headerList) {
     for (const [name, value] of response.headerList) addField(fields, name, value);
   }
-  if (serverFields) addFields(fields, encodedFields(serverFields));
+  if (serverFields) pushAll(fields, encodedFields(serverFields));
   if (length >= 0) fields.push("content-length", String(length));
   return fields;
 }
@@ -65,12 +65,23 @@ function httpDate(): string {
   return dateText;
 }
 
-/** Pre-encoded fields (encodeFields) as names and values, read back once per buffer (files repeat theirs). */
+/**
+ * Pre-encoded fields (encodeFields) as HTTP/2 names and values (addField's), read back and
+ * filtered once per buffer (files repeat theirs).
+ */
 const ENCODED = new WeakMap<Uint8Array, string[]>();
 function encodedFields(bytes: Uint8Array): string[] {
   let fields = ENCODED.get(bytes);
-  if (!fields) ENCODED.set(bytes, fields = decodeFields(bytes));
+  if (!fields) {
+    fields = [];
+    addFields(fields, decodeFields(bytes));
+    ENCODED.set(bytes, fields);
+  }
   return fields;
+}
+
+function pushAll(fields: string[], more: readonly string[]): void {
+  for (let i = 0; i < more.length; i++) fields.push(more[i]!);
 }
 
 function addFields(fields: string[], more: readonly string[]): void {

@@ -187,6 +187,9 @@ export class Http2Session extends SessionFrames implements HttpSession {
     }
     this.finishing.length = 0;
     this.leftover = null;
+    this.out.length = 0; // what was not written never will be
+    this.outStart = 0;
+    this.returnOutput();
     this.transport.close();
     this.options.onClose?.(this);
   }

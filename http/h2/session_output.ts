@@ -1,6 +1,7 @@
 // The output side of an HTTP/2 connection: response heads encoded in the order they became ready,
 // bodies sent round-robin one DATA frame per stream per round within the peer's windows (RFC 9113
-// §6.9), control frames first, everything in one buffer written with one write per batch, and a
+// §6.9), control frames first, everything in one buffer written with one write per batch (while
+// bodies go out, a buffer lent by a pool every session shares: buffer_pool.ts), and a
 // file's bytes after their 9-octet DATA head through sendfile; over a transport that copies files
 // anyway (TLS), read into the buffer behind their head, so that each frame is one TLS record.
 
@@ -9,10 +10,13 @@ import { localOpen } from "./stream_states.ts";
 import {
   COPIED_FRAME_BYTES,
   DATA_FRAME_BYTES,
+  LENT_OUTPUT_BYTES,
+  LENT_OUTPUT_KEEP,
   OUTPUT_BYTES,
   OUTPUT_KEEP_BYTES,
   STREAM_BUFFER_BYTES,
 } from "./options.ts";
+import { BufferPool } from "./buffer_pool.ts";
 import { isFileBody, responseFields } from "./response_fields.ts";
 import { SessionState } from "./session_state.ts";
 import type { Stream } from "./stream.ts";
@@ -26,9 +30,14 @@ const EMPTY = new Uint8Array(0);
 /** One buffer for encoding response heads (one at a time). */
 const BLOCK = new FrameWriter(1024);
 const ENCODER = new TextEncoder();
+/** Output buffers lent to the sessions sending bodies (buffer_pool.ts), for every session. */
+export const OUTPUT_BUFFERS = new BufferPool(LENT_OUTPUT_BYTES, LENT_OUTPUT_KEEP);
 
 /** The output writer and flow control for sending (the second layer of Http2Session). */
 export abstract class SessionOutput extends SessionState {
+  /** The session's own small buffer while `out` writes into one lent by OUTPUT_BUFFERS, else null. */
+  #own: Uint8Array | null = null;
+
   /** Encodes a ready response's head and sets up its body. */
   protected encodeHead(stream: Stream): void {
     const response = stream.response!;
@@ -283,6 +292,7 @@ export abstract class SessionOutput extends SessionState {
     this.ready.length = 0;
     // Round-robin, one frame per stream per round, until the buffer is full or a file tail waits.
     const sending = this.sending;
+    if (sending.length > 0) this.borrowOutput();
     while (out.length < OUTPUT_BYTES && this.fileTail === null && sending.length > 0) {
       let moved = false;
       for (const stream of sending.slice()) { // a stream that ends leaves the list
@@ -292,10 +302,29 @@ export abstract class SessionOutput extends SessionState {
       if (!moved) break;
     }
     if (sending.length > 1) sending.push(sending.shift()!); // the next turn starts with the next stream
-    if (out.length === 0 && sending.length === 0 && out.bytes.length > OUTPUT_KEEP_BYTES) {
-      this.out = new FrameWriter(1024); // no body in progress: a large buffer is not kept
-    }
+    if (out.length === 0) this.returnOutput(); // all written: a stream waiting for its window borrows again
     return out.length > 0 || this.fileTail !== null;
+  }
+
+  /** Writes `out` into a lent buffer (what it holds moves there), unless it has one or outgrew it. */
+  protected borrowOutput(): void {
+    if (this.#own === null && this.out.bytes.length < LENT_OUTPUT_BYTES) {
+      this.#own = this.out.adopt(OUTPUT_BUFFERS.take());
+    }
+  }
+
+  /**
+   * Gives the lent buffer back, or lets go of one `out` grew past OUTPUT_KEEP_BYTES: between
+   * bursts, and while its streams wait for the peer's window, a session keeps only its small own.
+   * Only when `out` is empty (written, or the session closed).
+   */
+  protected returnOutput(): void {
+    const out = this.out;
+    if (this.#own !== null) {
+      OUTPUT_BUFFERS.give(out.adopt(this.#own));
+      this.#own = null;
+    }
+    if (out.bytes.length > OUTPUT_KEEP_BYTES) out.adopt(new Uint8Array(1024));
   }
 
   /** The responses composed before now have reached the kernel. */

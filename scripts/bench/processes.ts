@@ -25,12 +25,13 @@ export function takesPart(bench: Bench, kind: ServerKind, scenario: LoadScenario
   if (scenario.ws) {
     return kind === "rawserve" || kind === "deno" || (kind === "baseline" && bench.opts.baseline !== null);
   }
-  // This checkout's rawserve (a baseline may predate h2), nginx and Deno.serve, all over TLS. Not
-  // Deno.serve over HTTPS/1.1 (https-page): it holds each answer under 64 KiB for ~40 ms there
-  // (wrk and h2load alike, 126 req/s on 6 connections, 2026-12-06), so its row would time that wait.
+  // This checkout's rawserve, a baseline that has h2 (http/h2/), nginx and Deno.serve, all over
+  // TLS. Not Deno.serve over HTTPS/1.1 (https-page): it holds each answer under 64 KiB for ~40 ms
+  // there (wrk and h2load alike, 126 req/s on 6 connections, 2026-12-06), so its row would time that wait.
   if (scenario.h2load) {
     if (!bench.h2load || bench.tls === null) return false;
     if (kind === "deno") return scenario.h2load.protocol === "h2";
+    if (kind === "baseline" || kind === "baseline-quiet") return baselineSpeaksH2(bench);
     return kind === "nginx" ? bench.nginx : kind === "rawserve" || kind === "quiet";
   }
   if (scenario.app && (kind === "nginx" || kind === "floor" || kind === "deno-routing")) return false;
@@ -43,6 +44,15 @@ export function takesPart(bench: Bench, kind: ServerKind, scenario: LoadScenario
   if (kind === "floor") return bench.floor !== null && scenario.name !== "static1m";
   if (kind === "deno-routing") return scenario.name === "embedded";
   return true;
+}
+
+/** Whether the baseline checkout has HTTP/2 (older ones answer h2load's ALPN with HTTP/1.1 only). */
+function baselineSpeaksH2(bench: Bench): boolean {
+  try {
+    return bench.opts.baseline !== null && Deno.statSync(`${bench.opts.baseline}/http/h2/session.ts`).isFile;
+  } catch {
+    return false;
+  }
 }
 
 /** rawserve from this checkout or the baseline, with its defaults (access log to a file) or quiet. */

@@ -369,6 +369,43 @@ Deno.test("encode() refuses upper-case names and CR, LF or NUL in values", () =>
   assert.throws(() => encodeBlock(encoder, [["x", "\u0100"]]), TypeError);
 });
 
+Deno.test("a value met before is coded as it was the first time, under any name and by any connection's encoder", () => {
+  const fields: [string, string][] = [
+    ["etag", '"abc-123"'],
+    ["x-tag", '"abc-123"'], // the same value under a name that is indexed
+    ["content-length", "1234"],
+    ["x-length", "1234"],
+    ["x-long", "v".repeat(300)], // past the memo's length bound
+  ];
+  const first = encodeBlock(new HpackEncoder(), fields);
+  const again = encodeBlock(new HpackEncoder(), fields); // the values are remembered now
+  assert.deepEqual(again, first);
+  const decoder = new HpackDecoder();
+  assert.deepEqual(decodeAll(decoder, first), fields);
+  // Plain coding (huffman: false) neither uses nor fills the memo of Huffman-coded values;
+  // etag is static index 34: 0x0f then 34 - 15.
+  const plain = encodeBlock(new HpackEncoder({ huffman: false }), [["etag", '"abc-123"']]);
+  assert.equal(toHex(plain), "0f1309" + toHex(new TextEncoder().encode('"abc-123"')));
+});
+
+Deno.test("encode() codes thousands of distinct values right as its memo of values fills and starts again", () => {
+  const encoder = new HpackEncoder(), decoder = new HpackDecoder();
+  for (let i = 0; i < 3000; i++) {
+    const fields: [string, string][] = [["etag", `"e${i}"`], ["x-n", `v${i % 700}`], ["date", `d${i >> 4}`]];
+    assert.deepEqual(decodeAll(decoder, encodeBlock(encoder, fields)), fields);
+  }
+});
+
+Deno.test("a refused field is refused every time, after valid fields with the same name or value", () => {
+  const encoder = new HpackEncoder();
+  encodeBlock(encoder, [["x-ok", "fine"], ["content-type", "text/plain"]]);
+  for (let i = 0; i < 2; i++) {
+    assert.throws(() => encodeBlock(encoder, [["x-ok", "bad\r\n"]]), TypeError);
+    assert.throws(() => encodeBlock(encoder, [["X-Ok", "fine"]]), TypeError);
+  }
+  assert.equal(encoder.table.length, 2); // nothing refused went into the table
+});
+
 Deno.test("setPeerLimit() announces the new size at the next block, the lowest first after a shrink and grow", () => {
   const encoder = new HpackEncoder(), decoder = new HpackDecoder();
   decodeAll(decoder, encodeBlock(encoder, [["x-a", "1"]]));

@@ -10,7 +10,7 @@ import { DEFLATE_SLICE, type SessionOptions, WS_STATE } from "../../../http/ws/s
 import { CodecPool, PerMessageDeflate } from "../../../http/ws/permessage_deflate.ts";
 import { ZStream } from "../../../ffi/zlib.ts";
 import { OPCODE } from "../../../http/ws/frame.ts";
-import type { Deadline } from "../../../http/types.ts";
+import type { Deadline, DeadlineTarget } from "../../../http/types.ts";
 import { clientFrame, concat, DEC, ENC, serverFrames } from "./_frames.ts";
 
 const { TEXT, BINARY, CLOSE, PING, PONG, CONTINUATION } = OPCODE;
@@ -19,7 +19,7 @@ const { TEXT, BINARY, CLOSE, PING, PONG, CONTINUATION } = OPCODE;
 class FakeDeadline implements Deadline {
   armedMs: number | null = null;
   disposed = false;
-  constructor(readonly callback: () => void) {}
+  constructor(readonly target: (() => void) | DeadlineTarget) {}
   arm(ms: number): void {
     this.armedMs = ms;
   }
@@ -33,7 +33,8 @@ class FakeDeadline implements Deadline {
   fire(): void {
     assert.ok(this.armedMs !== null, "the deadline is armed");
     this.armedMs = null;
-    this.callback();
+    if (typeof this.target === "function") this.target();
+    else this.target.onTimer();
   }
 }
 

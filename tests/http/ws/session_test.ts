@@ -378,6 +378,36 @@ Deno.test("frames sent from message handlers leave in one write after the read t
   assert.equal(h.session.bufferedAmount, 0);
 });
 
+Deno.test("frames left unwritten survive other sessions' writes through the shared write buffer", () => {
+  // Small frames are encoded in a buffer every session shares; what the kernel does not take,
+  // and what another session's send finds there, must be kept apart first.
+  const a = open({}, new Uint8Array(0), true);
+  const b = open({}, new Uint8Array(0), true);
+  const payload = (tag: number, n: number) => new Uint8Array(n).map((_, i) => (tag + i * 7) & 0xff);
+  a.transport.window = 3; // A's kernel takes a 2-byte head and one byte, then is full
+  feed(a, clientFrame(BINARY, payload(1, 100)), clientFrame(BINARY, payload(2, 4096)));
+  feed(b, clientFrame(BINARY, payload(3, 4096)), clientFrame(TEXT, "b"));
+  assert.deepEqual(b.frames().map((f) => [...f.payload]), [[...payload(3, 4096)], [...ENC.encode("b")]]);
+  // B sends from A's message handler, after A's echo is queued and before A writes it.
+  const relay = new WebSocketSession(new FakeTransport(), new Uint8Array(0), {
+    message: (text, data) => {
+      relay.send(text, data);
+      b.session.send(true, ENC.encode("relayed"));
+    },
+    closed: () => {},
+  }, { deadline: (cb) => new FakeDeadline(cb) });
+  relay.start();
+  const relayTransport = relay.transport as FakeTransport;
+  relayTransport.input.push(clientFrame(BINARY, payload(4, 300)));
+  relay.onReadable();
+  assert.deepEqual(serverFrames(relayTransport.output).map((f) => [...f.payload]), [[...payload(4, 300)]]);
+  assert.deepEqual(b.frames().map((f) => DEC.decode(f.payload)), ["relayed"]);
+  a.transport.window = Infinity;
+  a.session.onWritable();
+  assert.deepEqual(a.frames().map((f) => [...f.payload]), [[...payload(1, 100)], [...payload(2, 4096)]]);
+  assert.equal(a.session.bufferedAmount, 0);
+});
+
 /** A session whose application answers every message with `reply(session)`. */
 function replying(options: Partial<SessionOptions>, reply: (session: WebSocketSession) => void) {
   const transport = new FakeTransport();

@@ -318,32 +318,25 @@ export class AccessLog {
     this.#length = o;
   }
 
+  /** A non-negative integer (below 2^53) in decimal, as writer.ts's writeDecimal. */
   #decimal(n: number): void {
     const b = this.#batch;
-    // A status, and most byte counts and seconds: small integers, in int32 arithmetic.
-    if (n < 0x7fffffff) {
-      const digits = n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : n < 100000 ? 5 : 10;
-      if (digits < 10) {
-        let o = this.#length + digits;
-        this.#length = o;
-        let x = n | 0;
-        do {
-          const q = (x / 10) | 0;
-          b[--o] = 48 + x - q * 10;
-          x = q;
-        } while (x > 0);
-        return;
-      }
+    let o = this.#length;
+    if (n < 0x7fffffff) { // int32 arithmetic (statuses, most sizes and seconds), no Math.floor
+      let digits = 1;
+      for (let x = n; x >= 10; x = (x / 10) | 0) digits++;
+      o += digits;
+      this.#length = o;
+      do {
+        const q = (n / 10) | 0;
+        b[--o] = 48 + n - q * 10;
+        n = q;
+      } while (n > 0);
+      return;
     }
-    let digits = 1;
-    for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
-    let o = this.#length + digits;
+    const text = String(n); // exact below 2^53, where digit arithmetic on doubles is not
+    for (let i = 0; i < text.length; i++) b[o++] = text.charCodeAt(i);
     this.#length = o;
-    do {
-      const q = Math.floor(n / 10);
-      b[--o] = 48 + (n - q * 10); // not (48 + n) - …: near 2^53 that sum is rounded
-      n = q;
-    } while (n > 0);
   }
 }
 

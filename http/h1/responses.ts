@@ -72,12 +72,11 @@ export interface ResponseOwner {
 }
 
 /**
- * The observers of the responses being encoded, heard once the write is known (one connection at
- * a time): the first `length` places of `list`. Reused, never truncated, as #inFlight (a serve()
- * request has an observer: `length = 0` and push again regrew the array for every response).
+ * The observers of the responses being encoded (the first `length` places), heard once the write
+ * is known (one connection at a time). Reused, never truncated, as #inFlight; a place heard
+ * holds NO_OBSERVER, which keeps nothing alive.
  */
 const WAITING = { list: [] as ResponseObserver[], length: 0 };
-/** What a place of WAITING.list holds once heard: keeps nothing alive, and the array's element kind. */
 const NO_OBSERVER: ResponseObserver = { responseDone() {} };
 
 /** The responses a connection owes, in order, and the output not yet written. */

@@ -6,7 +6,7 @@
 
 import { ZStream } from "../../ffi/zlib.ts";
 import { WebSocketSession } from "../../http/ws/session.ts";
-import { WS_STATE } from "../../http/ws/session_options.ts";
+import { type SessionEvents, WS_STATE } from "../../http/ws/session_options.ts";
 import {
   type CodecFactory,
   CodecPool,
@@ -59,12 +59,6 @@ export const LOGGED = Symbol("logged");
 const EVENT_TYPES = ["open", "message", "error", "close"] as const;
 type EventType = typeof EVENT_TYPES[number];
 
-/** An event handler attribute (onopen, ...): the listener it registered and the current function. */
-interface HandlerSlot {
-  fn: ((event: Event) => unknown) | null;
-  listener: (event: Event) => void;
-}
-
 /**
  * The server side of a WebSocket, as the web's WebSocket: an EventTarget whose prototype chain
  * includes WebSocket.prototype (`instanceof WebSocket` holds) and which overrides every member.
@@ -98,8 +92,8 @@ export class ServerWebSocket extends EventTarget {
    * (~3 µs each in Deno: op_blob_create_part, then its removal).
    */
   #binaryType: BinaryType = "arraybuffer";
-  /** The four handler attributes' slots, in EVENT_TYPES order (an array, not a Map: ~0.2 KiB less a socket). */
-  #handlers: (HandlerSlot | null)[] = [null, null, null, null];
+  /** The four handler attributes' functions, in EVENT_TYPES order (an array, not a Map: ~0.2 KiB less a socket). */
+  #handlers: (((event: Event) => unknown) | null)[] = [null, null, null, null];
   /** Bytes of Blobs being read, and bytes sent once closing (the standard counts both). */
   #unsentBytes = 0;
   #lostBytes = 0;
@@ -107,6 +101,20 @@ export class ServerWebSocket extends EventTarget {
   #chain: Promise<void> | null = null;
   /** Who asked, for the access log's closing line (only when there is a log). */
   [LOGGED]: { remote: string; head: RequestHead } | null = null;
+
+  /** The session's events for a socket: one small object, not two closures and their context. */
+  static #Events = class implements SessionEvents {
+    #socket: ServerWebSocket;
+    constructor(socket: ServerWebSocket) {
+      this.#socket = socket;
+    }
+    message(text: boolean, data: Uint8Array): void {
+      this.#socket.#onMessage(text, data);
+    }
+    closed(code: number, reason: string, clean: boolean): void {
+      this.#socket.#onClosed(code, reason, clean);
+    }
+  };
 
   constructor(
     url: string,
@@ -175,29 +183,28 @@ export class ServerWebSocket extends EventTarget {
   }
 
   #handler<T>(type: EventType): T | null {
-    return (this.#handlers[EVENT_TYPES.indexOf(type)]?.fn ?? null) as T | null;
+    return (this.#handlers[EVENT_TYPES.indexOf(type)] ?? null) as T | null;
   }
 
-  /** HTML event handler attributes: registered as a listener when first set, removed when null. */
+  /**
+   * HTML event handler attributes: registered as a listener when first set, removed when null.
+   * The listener is one function per attribute shared by every socket, which calls the socket's
+   * current function (no closure per socket).
+   */
   #setHandler(type: EventType, fn: ((event: Event) => unknown) | null): void {
     const index = EVENT_TYPES.indexOf(type);
-    const slot = this.#handlers[index];
+    const had = this.#handlers[index] !== null;
     if (typeof fn !== "function") fn = null;
-    if (fn === null) {
-      if (slot) {
-        this.removeEventListener(type, slot.listener);
-        this.#handlers[index] = null;
-      }
-      return;
-    }
-    if (slot) {
-      slot.fn = fn;
-      return;
-    }
-    const created: HandlerSlot = { fn, listener: (event) => created.fn?.call(this, event) };
-    this.#handlers[index] = created;
-    this.addEventListener(type, created.listener);
+    this.#handlers[index] = fn;
+    if (fn === null && had) this.removeEventListener(type, ServerWebSocket.#attributeListeners[index]!);
+    else if (fn !== null && !had) this.addEventListener(type, ServerWebSocket.#attributeListeners[index]!);
   }
+
+  /** The listeners of the handler attributes, in EVENT_TYPES order (see #setHandler). */
+  static #attributeListeners = EVENT_TYPES.map((_, index) => (event: Event): void => {
+    const socket = event.currentTarget as ServerWebSocket;
+    socket.#handlers[index]?.call(socket, event);
+  });
 
   /**
    * Sends a message (WHATWG send()): a string as text, an ArrayBuffer, a view or a Blob as
@@ -339,10 +346,7 @@ export class ServerWebSocket extends EventTarget {
     const options = this.#options!;
     this.#options = null;
     const idle = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_S;
-    return new WebSocketSession(transport, buffered, {
-      message: (text, data) => this.#onMessage(text, data),
-      closed: (code, reason, clean) => this.#onClosed(code, reason, clean),
-    }, {
+    return new WebSocketSession(transport, buffered, new ServerWebSocket.#Events(this), {
       deadline: context.deadline!,
       idleTimeoutMs: Math.max(0, idle) * 1000,
       writeTimeoutMs: context.writeTimeoutMs,

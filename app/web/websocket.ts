@@ -5,7 +5,7 @@
 // when the first request that asks for a WebSocket arrives, before its handler runs, so
 // upgradeWebSocket() stays synchronous and a server that never upgrades never loads them.
 
-import type { Deadline, HttpRequest, HttpResponse } from "../../http/types.ts";
+import type { Deadline, DeadlineTarget, HttpRequest, HttpResponse } from "../../http/types.ts";
 import type { RequestHead } from "../../http/request_head.ts";
 import type { WebSocketTotals } from "../../http/ws/stats.ts";
 import type { MessageBudget } from "../../http/ws/receiver.ts";
@@ -52,7 +52,7 @@ export interface UpgradeWebSocketOptions {
 /** What serve() and the CLI give the WebSockets of their server. */
 export interface WebSocketContext {
   /** Makes a session's deadline on the server's reactor (set once the server exists). */
-  deadline: ((callback: () => void) => Deadline) | null;
+  deadline: ((target: (() => void) | DeadlineTarget) => Deadline) | null;
   /** --write-timeout / writeTimeoutMs: a client that takes no output this long is closed. */
   writeTimeoutMs: number;
   /** Time the close handshake may take (graceful shutdown waits for it). */

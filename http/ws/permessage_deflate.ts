@@ -191,6 +191,12 @@ const TAIL = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
 const EMPTY = new Uint8Array(0);
 /** First allocation for an inflated message: 64 KiB (one zlib call's output); it doubles from there. */
 const FIRST_OUTPUT = 64 * 1024;
+/**
+ * Where every connection's inflated message starts, lent for one step() at a time: a message done
+ * within it is copied out at its exact size, so a 4 KiB message no longer costs a zeroed 64 KiB
+ * buffer and then a copy of its bytes (the web layer hands whole ArrayBuffers to the application).
+ */
+const SCRATCH = new Uint8Array(FIRST_OUTPUT);
 
 /**
  * Compressed bytes fed to zlib per call while inflating: at DEFLATE's best ratio (~1032:1) a piece
@@ -333,6 +339,7 @@ export class PerMessageDeflate implements MessageInflater {
     const codec = this.#inflating!;
     const input = this.#input;
     let produced = 0;
+    if (this.#total === 0) this.#message = SCRATCH; // lent until this step returns
     while (this.#offset <= input.length) {
       const piece = this.#offset === input.length
         ? TAIL
@@ -343,11 +350,19 @@ export class PerMessageDeflate implements MessageInflater {
       }
       this.#offset += piece === TAIL ? 1 : piece.length;
       produced += n;
-      if (produced >= budget && this.#offset <= input.length) return null;
+      if (produced >= budget && this.#offset <= input.length) {
+        if (this.#message === SCRATCH) this.#message = SCRATCH.slice(0, this.#total); // more turns: its own
+        return null;
+      }
     }
     const total = this.#total;
+    const message = this.#message;
     return this.#endInflate(
-      total === this.#message.length ? this.#message : this.#message.subarray(0, total),
+      message === SCRATCH
+        ? SCRATCH.slice(0, total)
+        : total === message.length
+        ? message
+        : message.subarray(0, total),
     );
   }
 

@@ -1,7 +1,7 @@
 // What a WebSocket session is told and tells: its states, limits and their defaults (each with
 // its reason), and the events the application hears. The session is in session.ts.
 
-import type { Deadline } from "../types.ts";
+import type { Deadline, DeadlineTarget } from "../types.ts";
 import type { MessageBudget } from "./receiver.ts";
 import type { PerMessageDeflate } from "./permessage_deflate.ts";
 import type { WebSocketTotals } from "./stats.ts";
@@ -40,8 +40,8 @@ export interface SessionEvents {
 
 /** Limits and hooks of a session. */
 export interface SessionOptions {
-  /** Makes the session's one deadline. */
-  deadline: (callback: () => void) => Deadline;
+  /** Makes the session's one deadline (with a target, the session needs no closure for it). */
+  deadline: (target: (() => void) | DeadlineTarget) => Deadline;
   /** Largest message received, across fragments and inflated (1009 beyond). */
   maxMessageSize?: number;
   /** Silence after which the peer is pinged; as long again without an answer and it is closed. 0: never. */

@@ -17,7 +17,7 @@ import { decoder, encoder, errorText, progress, sleep, within } from "./util.ts"
 import { runWrk } from "./wrk.ts";
 import { median, readOr, rssKiB } from "../measure.ts";
 
-const IDLE_BUDGET_MS = 60_000; // the whole idle10k scenario, all servers together
+const IDLE_BUDGET_MS = 60_000; // opening the connections, all servers together (an even share each)
 const IDLE_BATCH = 250; // connections opened concurrently; well under every server's listen backlog
 
 function openFileLimit(): number {
@@ -109,9 +109,9 @@ async function sampleHeld(conns: Deno.Conn[]): Promise<string> {
 async function idleForServer(
   bench: Bench,
   kind: ServerKind,
-  deadline: number,
+  budgetMs: number,
   count: number,
-): Promise<IdleRow> {
+): Promise<IdleRow[]> {
   // Keep-alive timeouts are raised so that the first connections outlive the scenario.
   const extra = kind === "rawserve" || kind === "baseline"
     ? ["--idle-timeout", String(IDLE_KEEPALIVE_S)]
@@ -123,24 +123,31 @@ async function idleForServer(
     // compiler and the optimised code (~6 MiB of the binary and of malloc's heap, measured with
     // /proc/PID/smaps), a one-time cost that is not any connection's.
     await runWrk(bench, server, LOAD_SCENARIOS[0]!, 1);
-    await sleep(500);
+    await sleep(bench.opts.idleSettle > 0 ? bench.opts.idleSettle * 1000 : 500);
     const rssBefore = rssKiB(server.pid);
-    const stopped = await openIdle(server.port, count, deadline, conns);
+    const stopped = await openIdle(server.port, count, Date.now() + budgetMs, conns);
     await sleep(1_000); // let the server finish its bookkeeping before reading RSS
     const rssAfter = rssKiB(server.pid);
     const latencies: number[] = [];
     for (let i = 0; i < 20; i++) latencies.push(await newRequestMs(server.port));
     const held = stopped ? "" : await sampleHeld(conns);
-    return {
-      server: server.label,
+    const row = (label: string, rss: number): IdleRow => ({
+      server: label,
       connections: conns.length,
       rssBeforeKiB: rssBefore,
-      rssAfterKiB: rssAfter,
-      kibPerConnection: conns.length ? (rssAfter - rssBefore) / conns.length : NaN,
+      rssAfterKiB: rss,
+      kibPerConnection: conns.length ? (rss - rssBefore) / conns.length : NaN,
       newRequestP50Ms: median(latencies),
       newRequestMaxMs: Math.max(...latencies),
       note: [stopped, held].filter(Boolean).join("; "),
-    };
+    });
+    if (bench.opts.idleSettle === 0) return [row(server.label, rssAfter)];
+    await sleep(bench.opts.idleSettle * 1000);
+    const settled = rssKiB(server.pid);
+    return [
+      row(`${server.label}, 1 s after`, rssAfter),
+      row(`${server.label}, ${bench.opts.idleSettle} s idle`, settled),
+    ];
   } finally {
     for (const conn of conns) {
       try {
@@ -153,17 +160,21 @@ async function idleForServer(
   }
 }
 
+/** The settling waits of idle10k for `servers` servers: two each (before and after). */
+function settlingMs(bench: Bench, servers: number): number {
+  return 2 * bench.opts.idleSettle * 1000 * servers;
+}
+
 async function runIdleHere(bench: Bench, count: number, note: string): Promise<IdleRow[]> {
   const rows: IdleRow[] = [];
   const kinds = bench.opts.servers.filter((k) => PROCESS_KINDS.includes(k) && (k !== "nginx" || bench.nginx));
-  const end = Date.now() + IDLE_BUDGET_MS;
-  for (const [i, kind] of kinds.entries()) {
+  for (const kind of kinds) {
     progress(`idle10k: ${count} keep-alive connections to ${SERVER_LABELS[kind]}`);
-    const deadline = Date.now() + (end - Date.now()) / (kinds.length - i); // an even share of what is left
     try {
-      const row = await idleForServer(bench, kind, deadline, count);
-      if (note) row.note = [note, row.note].filter(Boolean).join("; ");
-      rows.push(row);
+      for (const row of await idleForServer(bench, kind, IDLE_BUDGET_MS / kinds.length, count)) {
+        if (note) row.note = [note, row.note].filter(Boolean).join("; ");
+        rows.push(row);
+      }
     } catch (e) {
       fail(bench, `idle10k: ${errorText(e)}`);
     }
@@ -194,6 +205,7 @@ async function runIdleRaised(bench: Bench, limit: number): Promise<IdleRow[] | n
   const o = bench.opts;
   const args = ["--child", "--json", "--only", "idle10k", "--servers", o.servers.join(",")];
   args.push("--idle-connections", String(o.idleConnections), "--workers", String(o.workers));
+  args.push("--idle-settle", String(o.idleSettle));
   if (!o.pin) args.push("--no-pin");
   // The child starts the same servers: the baseline's checkout and our extra flags go with it.
   if (o.baseline !== null) args.push("--baseline", o.baseline);
@@ -206,7 +218,7 @@ async function runIdleRaised(bench: Bench, limit: number): Promise<IdleRow[] | n
       args: ["-c", shell, "bash", String(limit), Deno.execPath(), "run", "-A", script, ...args],
       stdout: "piped",
       stderr: "inherit",
-      signal: AbortSignal.timeout(IDLE_BUDGET_MS + 60_000),
+      signal: AbortSignal.timeout(IDLE_BUDGET_MS + 60_000 + settlingMs(bench, o.servers.length)),
     }).spawn(),
   ).output();
   if (out.code === 99) return null;

@@ -30,6 +30,8 @@ export const USAGE = `Usage: deno run -A scripts/bench/main.ts [options]
   --workers N            rawserve --workers N (pinned to CPUs 0-1 when N > 1)
   --no-pin               do not pin servers and wrk with taskset
   --idle-connections N   connections held open by idle10k (default 10000)
+  --idle-settle S        idle10k, ws-idle1k: seconds the server idles before each reading of
+                         the settled rows (default 60; 0 leaves them out)
   --servers LIST         a subset of ${SERVER_KINDS.join(", ")}
   --baseline DIR         also run rawserve from the checkout in DIR (defaults and --quiet),
                          in the same rotation: before/after in one run
@@ -48,6 +50,15 @@ export interface Options {
   workers: number;
   pin: boolean;
   idleConnections: number;
+  /**
+   * Seconds a server idles before the settled RSS readings of idle10k and ws-idle1k; 0: none. V8's
+   * memory reducer shrinks the young generation a burst of connections grew, and frees pages,
+   * only after the heap has been quiet for tens of seconds (seen 2026-12-06: 1,000 WebSockets
+   * opened on a cold rawserve added 31 KiB of RSS each 1 s later and 4 KiB each at 50 s; Deno.serve
+   * fell from 25 to 20 KiB in 40 s). Idle connections stay idle for minutes: the settled rows say
+   * what they cost then, the others what a burst of them costs at once.
+   */
+  idleSettle: number;
   servers: ServerKind[];
   /** A checkout of rawserve to compare with (its main.ts), or null. */
   baseline: string | null;
@@ -80,6 +91,7 @@ export function parseOptions(args: string[]): Options {
       workers: { type: "string" },
       "no-pin": { type: "boolean", default: false },
       "idle-connections": { type: "string" },
+      "idle-settle": { type: "string" },
       servers: { type: "string" },
       baseline: { type: "string" },
       "rawserve-flags": { type: "string" },
@@ -115,6 +127,7 @@ export function parseOptions(args: string[]): Options {
     workers: positiveInt("workers", values.workers, 1),
     pin: !values["no-pin"],
     idleConnections: positiveInt("idle-connections", values["idle-connections"], 10_000),
+    idleSettle: values["idle-settle"] === "0" ? 0 : positiveInt("idle-settle", values["idle-settle"], 60),
     servers: SERVER_KINDS.filter((k) => servers.includes(k)),
     baseline: values.baseline ?? null,
     rawserveFlags: values["rawserve-flags"]?.split(/\s+/).filter(Boolean) ?? [],

@@ -20,8 +20,11 @@ interface LaunchOptions {
 
 /** Whether `kind` takes part in `scenario` (the floor answers small fixed responses only). */
 export function takesPart(bench: Bench, kind: ServerKind, scenario: LoadScenario): boolean {
-  // serve() against Deno.serve, both running scripts/apps/ws_echo.ts.
-  if (scenario.ws) return kind === "rawserve" || kind === "deno";
+  // serve() against Deno.serve, both running scripts/apps/ws_echo.ts, and the baseline's serve()
+  // (its own ws_server.ts, so its own mod.ts) when one is given.
+  if (scenario.ws) {
+    return kind === "rawserve" || kind === "deno" || (kind === "baseline" && bench.opts.baseline !== null);
+  }
   // This checkout's rawserve, a baseline that has h2 (http/h2/), nginx and Deno.serve, all over
   // TLS. Not Deno.serve over HTTPS/1.1 (https-page): it holds each answer under 64 KiB for ~40 ms
   // there (wrk and h2load alike, 126 req/s on 6 connections, 2026-12-06), so its row would time that wait.
@@ -74,11 +77,13 @@ function serverCommand(bench: Bench, kind: ServerKind, launch: LaunchOptions): s
   const { scenario, port } = launch;
   let argv: string[];
   if (scenario.ws) {
-    const script = `${bench.repo}/scripts/bench/ws_server.ts`;
+    const checkout = kind === "baseline" ? bench.opts.baseline : bench.repo;
+    const script = `${checkout}/scripts/bench/ws_server.ts`;
     const perms = kind === "deno"
       ? ["--allow-net=127.0.0.1"]
       : ["--allow-ffi", "--allow-read", "--allow-env"];
-    argv = [Deno.execPath(), "run", ...perms, script, "--kind", kind, "--port", String(port)];
+    const serverKind = kind === "deno" ? "deno" : "rawserve";
+    argv = [Deno.execPath(), "run", ...perms, script, "--kind", serverKind, "--port", String(port)];
   } else if (RAWSERVE_KINDS.includes(kind)) {
     argv = rawserveCommand(bench, kind, launch);
   } else if (kind === "deno" || kind === "deno-routing") {
@@ -159,7 +164,11 @@ export function launch(
   });
   const server: Server & { ready: Promise<number> } = {
     kind,
-    label: options.scenario.ws && kind === "rawserve" ? "rawserve serve()" : SERVER_LABELS[kind],
+    label: options.scenario.ws && kind === "rawserve"
+      ? "rawserve serve()"
+      : options.scenario.ws && kind === "baseline"
+      ? "baseline serve()"
+      : SERVER_LABELS[kind],
     pid: child.pid,
     port,
     exited: false,

@@ -1,7 +1,8 @@
 // The WebSocket scenarios: ws-echo64 and ws-deflate4k run ws_load.ts (npm's ws) pinned to CPU 1
 // against the echo of ws_server.ts, the server's CPU per message echoed read around it; ws-idle1k
 // holds 1,000 idle WebSockets per server (Deno's own client, in this process) and reads its RSS
-// before and after, with a new socket's echo timed meanwhile.
+// before and after (1 s after opening them, and again once the server has idled a minute), with a
+// new socket's echo timed meanwhile.
 
 import { type Bench, fail, type Server } from "./context.ts";
 import { startServer } from "./processes.ts";
@@ -12,7 +13,16 @@ import { measureRun, type Sample } from "./wrk.ts";
 import { median, rssKiB } from "../measure.ts";
 
 const WS_IDLE_CONNECTIONS = 1_000; // the issue's figure
-const WS_IDLE_WARM = 50; // opened and closed first: code, pools and buffers made once are not per socket
+/**
+ * Opened and closed first, as many as are measured: the JIT's code, the binary's code pages, the
+ * allocator's arenas and V8's young generation grow to what this load asks once, and not again for
+ * the next thousand (measured 2026-12-06: a cold server's first 1,000 sockets add ~24 MiB of RSS,
+ * of which ~3 MiB are the deno binary's pages first touched and ~11 MiB two malloc arenas of
+ * V8's compiler threads; the next 1,000 add what each socket holds).
+ */
+const WS_IDLE_WARM = WS_IDLE_CONNECTIONS;
+/** Sockets opened at once, in the warm-up and the measured round alike. */
+const WS_IDLE_BATCH = 100;
 const WS_IDLE_BUDGET_MS = 30_000; // per server, opening included
 const ECHO_TIMEOUT_MS = 5_000;
 const WS_ENV = "--allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE"; // npm's ws reads these at load
@@ -91,31 +101,37 @@ function openEchoed(port: number): Promise<WebSocket> {
   });
 }
 
-async function wsIdleFor(bench: Bench, kind: ServerKind): Promise<IdleRow> {
+/** WS_IDLE_BATCH sockets opened at once, each echoed. */
+function openBatch(port: number): Promise<WebSocket[]> {
+  return Promise.all(Array.from({ length: WS_IDLE_BATCH }, () => openEchoed(port)));
+}
+
+async function wsIdleFor(bench: Bench, kind: ServerKind): Promise<IdleRow[]> {
   const server = await startServer(bench, kind, WS_IDLE_SCENARIO);
+  const settleMs = bench.opts.idleSettle * 1000;
   const sockets: WebSocket[] = [];
   try {
-    for (const ws of await Promise.all(Array.from({ length: WS_IDLE_WARM }, () => openEchoed(server.port)))) {
-      ws.close();
-    }
-    await sleep(500);
+    const warm: WebSocket[] = [];
+    for (let i = 0; i < WS_IDLE_WARM; i += WS_IDLE_BATCH) warm.push(...await openBatch(server.port));
+    for (const ws of warm) ws.close();
+    await sleep(settleMs > 0 ? settleMs : 1_000);
     const rssBefore = rssKiB(server.pid);
     const opening = (async () => {
-      for (let i = 0; i < WS_IDLE_CONNECTIONS; i += 100) {
-        sockets.push(...await Promise.all(Array.from({ length: 100 }, () => openEchoed(server.port))));
+      for (let i = 0; i < WS_IDLE_CONNECTIONS; i += WS_IDLE_BATCH) {
+        sockets.push(...await openBatch(server.port));
       }
     })();
     const note = await within(opening.then(() => ""), WS_IDLE_BUDGET_MS, "stopped by the time budget");
     await sleep(1_000); // the server's bookkeeping settles before RSS is read
-    const rssAfter = rssKiB(server.pid);
+    const rssSoon = rssKiB(server.pid);
     const latencies: number[] = [];
     for (let i = 0; i < 20; i++) {
       const t0 = performance.now();
       (await openEchoed(server.port)).close();
       latencies.push(performance.now() - t0);
     }
-    return {
-      server: `${server.label}, WebSocket`,
+    const row = (label: string, rssAfter: number): IdleRow => ({
+      server: `${server.label}, WebSocket${label && `, ${label}`}`,
       connections: sockets.length,
       rssBeforeKiB: rssBefore,
       rssAfterKiB: rssAfter,
@@ -123,7 +139,10 @@ async function wsIdleFor(bench: Bench, kind: ServerKind): Promise<IdleRow> {
       newRequestP50Ms: median(latencies),
       newRequestMaxMs: Math.max(...latencies),
       note,
-    };
+    });
+    if (settleMs === 0) return [row("", rssSoon)];
+    await sleep(settleMs);
+    return [row("1 s after", rssSoon), row(`${bench.opts.idleSettle} s idle`, rssKiB(server.pid))];
   } finally {
     for (const ws of sockets) ws.close();
     await server.stop();
@@ -136,7 +155,7 @@ export async function runWsIdle(bench: Bench): Promise<IdleRow[]> {
   for (const kind of bench.opts.servers.filter((k) => k === "rawserve" || k === "deno")) {
     progress(`ws-idle1k: ${WS_IDLE_CONNECTIONS} idle WebSockets to ${SERVER_LABELS[kind]}`);
     try {
-      rows.push(await wsIdleFor(bench, kind));
+      rows.push(...await wsIdleFor(bench, kind));
     } catch (e) {
       fail(bench, `ws-idle1k: ${errorText(e)}`);
     }

@@ -8,6 +8,7 @@
 // deno-lint-ignore no-import-prefix
 import WebSocket from "npm:ws@8.23.1";
 import { parseArgs } from "node:util";
+import { Buffer } from "node:buffer";
 
 const IN_FLIGHT = 10; // messages outstanding per connection, as scripts/ws_echo_cost.ts keeps
 const DRAIN_MS = 2_000; // after the time is up, how long the last echoes may take
@@ -68,7 +69,9 @@ async function main(): Promise<void> {
           const at = performance.now();
           const t0 = sent.shift()!;
           if (samples < LATENCY_SAMPLES) latencies[samples++] = at - t0;
-          const same = data.length === message.length && data.every((b, i) => b === message[i]);
+          // One memcmp: a callback per byte cost ~35 µs per 4 KiB echo, which made this client the
+          // bottleneck of ws-echo4k (~20k messages/s) and left the servers idling between bursts.
+          const same = Buffer.compare(data, message) === 0;
           if (same) echoed++;
           else errors++;
           if (at < deadline) send();

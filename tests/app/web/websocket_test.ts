@@ -659,3 +659,43 @@ Deno.test("maxWebSocketMemoryBytes: messages in progress on all sockets share it
   );
   assert.ok(codes.includes(1013), `${codes}`);
 });
+
+Deno.test("HTML event handler attributes: a listener from the first set, a new function in its place, null removes it", async () => {
+  const seen: string[] = [];
+  const done = Promise.withResolvers<void>();
+  await withServe((request) => {
+    const { socket, response } = upgradeWebSocket(request);
+    socket.addEventListener("message", () => seen.push("first listener"));
+    socket.onmessage = () => seen.push("old handler");
+    socket.addEventListener("message", () => seen.push("last listener"));
+    socket.onmessage = function (this: WebSocket, e: MessageEvent) {
+      seen.push(`handler, this ${this === socket}, currentTarget ${e.currentTarget === socket}`);
+    };
+    let n = 0;
+    socket.addEventListener("message", () => {
+      n++;
+      if (n === 1) socket.onmessage = null; // the next messages reach the listeners only
+      if (n === 2) socket.onmessage = () => seen.push("new handler"); // registered again: last
+      if (n === 3) done.resolve();
+    });
+    return response;
+  }, async (port) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+    await new Promise((resolve) => ws.onopen = resolve);
+    for (const text of ["1", "2", "3"]) ws.send(text);
+    await done.promise;
+    const closed = new Promise((resolve) => ws.onclose = resolve);
+    ws.close();
+    await closed;
+  });
+  assert.deepEqual(seen, [
+    "first listener",
+    "handler, this true, currentTarget true",
+    "last listener",
+    "first listener",
+    "last listener",
+    "first listener",
+    "last listener",
+    "new handler",
+  ]);
+});

@@ -192,6 +192,37 @@ Deno.test("a deflate bomb is refused with 1009 at the limit, inflated a bounded 
   pool.close();
 });
 
+Deno.test("an inflated message is its own buffer of its exact size, even when another inflates between its steps", () => {
+  // Output starts in a buffer every connection shares, lent for one step: a message done in it is
+  // copied out at its size (the application gets the whole ArrayBuffer); one that takes several
+  // steps moves to its own buffer before another connection's step reuses the shared one.
+  const pool = new CodecPool(FACTORY);
+  const [a, b] = [0, 1].map(() => connection({ clientNoContextTakeover: true }, pool));
+  const large = new Uint8Array(300_000).map((_, i) => (i * 131) >>> 5);
+  const small = ENC.encode("small message, inflated between the steps of a large one ".repeat(30));
+  a!.begin(new Uint8Array(deflateRawSync(large, { finishFlush: 2 })).subarray(0, -4), 1 << 20);
+  let steps = 0;
+  let result: Uint8Array | null | number = null;
+  while ((result = a!.step(20_000)) === null) {
+    steps++;
+    b!.begin(new Uint8Array(deflateRawSync(small, { finishFlush: 2 })).subarray(0, -4), 1 << 20);
+    const other = b!.step(1 << 20);
+    assert.ok(other instanceof Uint8Array);
+    assert.equal(DEC.decode(other), DEC.decode(small));
+    assert.equal(other.byteOffset, 0);
+    assert.equal(other.buffer.byteLength, small.length, "a buffer of the message's size");
+  }
+  assert.ok(steps > 3, `${steps} steps`);
+  assert.ok(result instanceof Uint8Array);
+  assert.ok(
+    result.length === large.length && result.every((x, i) => x === large[i]),
+    "the large message intact",
+  );
+  a!.close();
+  b!.close();
+  pool.close();
+});
+
 Deno.test("without context takeover one pooled stream serves many connections, idle ones hold no zlib memory", () => {
   const pool = new CodecPool(FACTORY);
   const connections = Array.from(

@@ -52,6 +52,54 @@ Deno.test("§5.2 payload lengths in the 7-, 16- and 64-bit forms, minimal or not
   assert.deepEqual(receive(clientFrame(BINARY, new Uint8Array(300), { lengthForm: 64 })).length, 1);
 });
 
+Deno.test("§5.3 payloads are unmasked exactly at every length, mask phase, buffer alignment and read size", () => {
+  // Long runs are copied and unmasked 32 bits at a time from the message buffer's 4-byte
+  // boundaries, short ones byte by byte: fragments of odd lengths put each frame's mask phase 0
+  // at every alignment of the message buffer, and pushes of odd sizes from odd offsets start
+  // runs anywhere in a frame.
+  const mask = [0x9b, 0x01, 0xff, 0x5c];
+  for (const length of [1, 3, 4, 5, 63, 64, 65, 66, 67, 127, 128, 131, 1000, 4099]) {
+    const data = new Uint8Array(length).map((_, i) => (i * 31 + 7) & 0xff);
+    for (const fragment of [length, 1, 3, 65, 130]) {
+      const frames: Uint8Array[] = [];
+      for (let at = 0; at < length; at += fragment) {
+        const last = at + fragment >= length;
+        frames.push(
+          clientFrame(at === 0 ? BINARY : CONTINUATION, data.subarray(at, Math.min(length, at + fragment)), {
+            fin: last,
+            mask,
+          }),
+        );
+      }
+      const input = concat(...frames);
+      for (const [offset, piece] of [[0, input.length], [1, 1], [3, 5], [2, 67], [1, 257]] as const) {
+        const buffer = concat(new Uint8Array(offset).fill(0xee), input, new Uint8Array([0xee, 0xee, 0xee]));
+        const sink = new RecordingSink();
+        const receiver = new Receiver(sink);
+        for (let at = offset; at < offset + input.length; at += piece) {
+          receiver.push(buffer, at, Math.min(offset + input.length, at + piece));
+        }
+        assert.deepEqual(
+          sink.events,
+          [{ message: "binary", data: [...data] }],
+          `${length} bytes in fragments of ${fragment}, pushed ${piece} at a time from offset ${offset}`,
+        );
+      }
+    }
+  }
+  // Text: UTF-8 is validated on the unmasked bytes, characters straddling words and pushes.
+  const text = "héllo wörld ✓ 𝄞 ".repeat(20);
+  assert.deepEqual(
+    receive(
+      concat(
+        clientFrame(TEXT, text.slice(0, 101), { fin: false }),
+        clientFrame(CONTINUATION, text.slice(101)),
+      ),
+    ),
+    [{ message: "text", data: text }],
+  );
+});
+
 Deno.test("§5.2 a 64-bit length with its most significant bit set is a protocol error (1002)", () => {
   const frame = clientFrame(BINARY, "", { lengthForm: 64, claimedLength: 0 });
   frame[2] = 0x80;

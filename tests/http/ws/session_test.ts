@@ -10,7 +10,7 @@ import { DEFLATE_SLICE, type SessionOptions, WS_STATE } from "../../../http/ws/s
 import { CodecPool, PerMessageDeflate } from "../../../http/ws/permessage_deflate.ts";
 import { ZStream } from "../../../ffi/zlib.ts";
 import { OPCODE } from "../../../http/ws/frame.ts";
-import type { Deadline } from "../../../http/types.ts";
+import type { Deadline, DeadlineTarget } from "../../../http/types.ts";
 import { clientFrame, concat, DEC, ENC, serverFrames } from "./_frames.ts";
 
 const { TEXT, BINARY, CLOSE, PING, PONG, CONTINUATION } = OPCODE;
@@ -19,7 +19,7 @@ const { TEXT, BINARY, CLOSE, PING, PONG, CONTINUATION } = OPCODE;
 class FakeDeadline implements Deadline {
   armedMs: number | null = null;
   disposed = false;
-  constructor(readonly callback: () => void) {}
+  constructor(readonly target: (() => void) | DeadlineTarget) {}
   arm(ms: number): void {
     this.armedMs = ms;
   }
@@ -33,7 +33,8 @@ class FakeDeadline implements Deadline {
   fire(): void {
     assert.ok(this.armedMs !== null, "the deadline is armed");
     this.armedMs = null;
-    this.callback();
+    if (typeof this.target === "function") this.target();
+    else this.target.onTimer();
   }
 }
 
@@ -375,6 +376,36 @@ Deno.test("frames sent from message handlers leave in one write after the read t
   h.session.onWritable();
   assert.deepEqual(h.frames().map((f) => DEC.decode(f.payload)), ["xyz", "uvw"]);
   assert.equal(h.session.bufferedAmount, 0);
+});
+
+Deno.test("frames left unwritten survive other sessions' writes through the shared write buffer", () => {
+  // Small frames are encoded in a buffer every session shares; what the kernel does not take,
+  // and what another session's send finds there, must be kept apart first.
+  const a = open({}, new Uint8Array(0), true);
+  const b = open({}, new Uint8Array(0), true);
+  const payload = (tag: number, n: number) => new Uint8Array(n).map((_, i) => (tag + i * 7) & 0xff);
+  a.transport.window = 3; // A's kernel takes a 2-byte head and one byte, then is full
+  feed(a, clientFrame(BINARY, payload(1, 100)), clientFrame(BINARY, payload(2, 4096)));
+  feed(b, clientFrame(BINARY, payload(3, 4096)), clientFrame(TEXT, "b"));
+  assert.deepEqual(b.frames().map((f) => [...f.payload]), [[...payload(3, 4096)], [...ENC.encode("b")]]);
+  // B sends from A's message handler, after A's echo is queued and before A writes it.
+  const relay = new WebSocketSession(new FakeTransport(), new Uint8Array(0), {
+    message: (text, data) => {
+      relay.send(text, data);
+      b.session.send(true, ENC.encode("relayed"));
+    },
+    closed: () => {},
+  }, { deadline: (cb) => new FakeDeadline(cb) });
+  relay.start();
+  const relayTransport = relay.transport as FakeTransport;
+  relayTransport.input.push(clientFrame(BINARY, payload(4, 300)));
+  relay.onReadable();
+  assert.deepEqual(serverFrames(relayTransport.output).map((f) => [...f.payload]), [[...payload(4, 300)]]);
+  assert.deepEqual(b.frames().map((f) => DEC.decode(f.payload)), ["relayed"]);
+  a.transport.window = Infinity;
+  a.session.onWritable();
+  assert.deepEqual(a.frames().map((f) => [...f.payload]), [[...payload(1, 100)], [...payload(2, 4096)]]);
+  assert.equal(a.session.bufferedAmount, 0);
 });
 
 /** A session whose application answers every message with `reply(session)`. */

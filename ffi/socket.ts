@@ -332,8 +332,13 @@ export function writeFd(fd: number, buf: Uint8Array, length: number): number {
   }
 }
 
-const OFFSET = new BigInt64Array(1);
-const OFFSET_BYTES = new Uint8Array(OFFSET.buffer);
+/**
+ * sendfile's off_t, written as two little-endian 32-bit halves (x86-64): `BigInt(offset)` into a
+ * BigInt64Array allocated a BigInt per call (17-19 ns against 5-6 ns, and garbage per response).
+ */
+const OFFSET_WORDS = new Uint32Array(2);
+const OFFSET_BYTES = new Uint8Array(OFFSET_WORDS.buffer);
+const TWO_TO_32 = 2 ** 32;
 
 /**
  * sendfile(2) from `fileFd` at `offset` into a socket, retried on EINTR.
@@ -343,7 +348,8 @@ const OFFSET_BYTES = new Uint8Array(OFFSET.buffer);
  */
 export function sendFile(sockFd: number, fileFd: number, offset: number, count: number): number {
   for (;;) {
-    OFFSET[0] = BigInt(offset);
+    OFFSET_WORDS[0] = offset % TWO_TO_32;
+    OFFSET_WORDS[1] = Math.floor(offset / TWO_TO_32);
     const n = sendfile(sockFd, fileFd, OFFSET_BYTES, count);
     if (n >= 0) return n;
     const errno = lastErrno();

@@ -5,7 +5,13 @@ import { checkBody, expectedBody } from "./answers.ts";
 import { type Bench, fail, type Server } from "./context.ts";
 import { startServer, takesPart } from "./processes.ts";
 import type { LoadRow } from "./report.ts";
-import { type LoadScenario, type ServerKind, WARMUP_SECONDS } from "./scenarios.ts";
+import {
+  type LoadScenario,
+  type ServerKind,
+  WARMUP_MAX_SECONDS,
+  WARMUP_REQUESTS,
+  WARMUP_SECONDS,
+} from "./scenarios.ts";
 import { errorText, progress } from "./util.ts";
 import { runH2load } from "./h2load.ts";
 import { runWsLoad } from "./ws.ts";
@@ -57,7 +63,12 @@ export async function runLoadScenario(bench: Bench, scenario: LoadScenario): Pro
   try {
     for (const server of servers) {
       await attempt(server, async () => {
-        await runLoad(bench, server, scenario, WARMUP_SECONDS);
+        const first = await runLoad(bench, server, scenario, WARMUP_SECONDS);
+        if (first.requests >= WARMUP_REQUESTS) return;
+        const rate = Math.max(1, first.requests / WARMUP_SECONDS);
+        const more = Math.min(WARMUP_MAX_SECONDS, Math.ceil((WARMUP_REQUESTS - first.requests) / rate));
+        progress(`${scenario.name}: ${server.label} warms up ${more} s more (${WARMUP_REQUESTS} requests)`);
+        await runLoad(bench, server, scenario, more);
       });
     }
     for (let round = 1; round <= bench.opts.rounds; round++) {

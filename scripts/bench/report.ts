@@ -2,7 +2,7 @@
 // the noise gauges described, or as JSON.
 
 import type { Bench } from "./context.ts";
-import { LOAD_SCENARIOS, WARMUP_SECONDS } from "./scenarios.ts";
+import { LOAD_SCENARIOS, WARMUP_MAX_SECONDS, WARMUP_REQUESTS, WARMUP_SECONDS } from "./scenarios.ts";
 import { commandOutput } from "./util.ts";
 import { readOr } from "../measure.ts";
 
@@ -92,7 +92,7 @@ function describeMachine(bench: Bench): string {
     ? /nginx\/(\S+)/.exec(commandOutput("nginx", ["-v"]))?.[1] ?? "?"
     : "not installed";
   const load = LOAD_SCENARIOS.some((s) => o.only.includes(s.name))
-    ? `; medians of ${o.rounds} rotating ${o.duration} s runs after a ${WARMUP_SECONDS} s warm-up; ` +
+    ? `; medians of ${o.rounds} rotating ${o.duration} s runs after a warm-up of ${WARMUP_SECONDS} s or ${WARMUP_REQUESTS} requests (at most ${WARMUP_MAX_SECONDS} s more); ` +
       `CPU from /proc/PID/stat at ${bench.clkTck} ticks/s`
     : "";
   const h2load = LOAD_SCENARIOS.some((s) => s.h2load && o.only.includes(s.name))

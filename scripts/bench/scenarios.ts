@@ -242,6 +242,14 @@ export const SCENARIO_NAMES = [...LOAD_SCENARIOS.map((s) => s.name), "startup", 
 export const WS_IDLE_SCENARIO: LoadScenario = WS_ECHO;
 
 export const WARMUP_SECONDS = 1; // of wrk per server before the measured runs: JIT and caches warm
+/**
+ * Requests a warm-up lasts at least (continued for as long as its first second's rate needs, up to
+ * WARMUP_MAX_SECONDS): V8 moves a request path to its optimising tier only after ~15-25k requests
+ * (--trace-opt, 2026-12-06), which a 1 MiB file at ~2k requests a second takes 10 s to reach;
+ * before it, rawserve's user time per request is ~1.5× its steady state (docs/architecture.md).
+ */
+export const WARMUP_REQUESTS = 40_000;
+export const WARMUP_MAX_SECONDS = 25;
 
 export const IDLE_FD_MARGIN = 1024; // descriptors beyond the idle connections (Deno, fetch, pipes)
 export const IDLE_KEEPALIVE_S = 300; // server keep-alive timeouts raised past the scenario's length

@@ -5,9 +5,9 @@ import { lastErrno, libc } from "../../ffi/libc.ts";
 import { errnoName, SyscallError } from "../../ffi/errno.ts";
 import { EADDRINUSE, EAGAIN, EBADF, EINVAL, ENOTSOCK, EPIPE } from "../../ffi/errno_numbers.ts";
 import { decodeSockaddr, encodeSockaddr, parseHost } from "../../ffi/sockaddr.ts";
-import { listenTcp, peekFd, readFd, recvFd, sendFd, writeFd } from "../../ffi/socket.ts";
+import { listenTcp, peekFd, readFd, recvFd, sendFd, sendFile, writeFd } from "../../ffi/socket.ts";
 import { makeSocketPair } from "../../ffi/unix_socket.ts";
-import { memoryFile, preadFd } from "../../ffi/files.ts";
+import { closeFd, memoryFile, openBeneath, openRoot, preadFd } from "../../ffi/files.ts";
 
 /** The descriptors open in this process now. */
 function openFds(): Set<string> {
@@ -178,4 +178,38 @@ Deno.test("memoryFile holds its bytes at /proc/self/fd/N until disposed, on no d
   assert.deepEqual(Deno.readFileSync(path), bytes);
   fd[Symbol.dispose]();
   assert.throws(() => Deno.readLinkSync(path));
+});
+
+Deno.test("sendFile() sends from offsets past 4 GiB, where off_t's upper half counts", () => {
+  const before = openFds();
+  const dir = Deno.makeTempDirSync();
+  try {
+    // A sparse file: "tail" at 4 GiB + 7, nothing stored below it.
+    const at = 2 ** 32 + 7;
+    const file = Deno.openSync(`${dir}/sparse.bin`, { write: true, create: true });
+    file.seekSync(at, Deno.SeekMode.Start);
+    file.writeSync(new TextEncoder().encode("tail"));
+    file.close();
+    using root = openRoot(dir, true);
+    const fd = openBeneath(root.fd, "sparse.bin", false);
+    assert.ok(fd >= 0, "opened the sparse file");
+    const [a, b] = makeSocketPair();
+    const buf = new Uint8Array(16);
+    try {
+      assert.equal(sendFile(a.fd, fd, at, 4), 4);
+      assert.equal(readFd(b.fd, buf, 16), 4);
+      assert.equal(new TextDecoder().decode(buf.subarray(0, 4)), "tail");
+      // From 4 GiB + 5: two zero bytes of the hole, then the start of "tail" (the low half alone, 5, would send zeros).
+      assert.equal(sendFile(a.fd, fd, at - 2, 3), 3);
+      assert.equal(readFd(b.fd, buf, 16), 3);
+      assert.deepEqual([...buf.subarray(0, 3)], [0, 0, "t".charCodeAt(0)]);
+    } finally {
+      closeFd(fd);
+      a[Symbol.dispose]();
+      b[Symbol.dispose]();
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+  assertNoNewFds(before);
 });

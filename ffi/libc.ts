@@ -33,6 +33,7 @@ export const LIBC = {
   read: { parameters: ["i32", "buffer", "u32"], result: "i32" }, // int fd, void *buf, size_t count -> ssize_t
   write: { parameters: ["i32", "buffer", "u32"], result: "i32" }, // int fd, const void *buf, size_t count -> ssize_t
   recv: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" }, // int fd, void *buf, size_t len, int flags
+  send: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" }, // int fd, const void *buf, size_t len, int flags
   // ssize_t pread(int fd, void *buf, size_t count, off_t offset) with the offset as u32: offsets
   // below 4 GiB arrive zero-extended (the note above), which is off_t's value for them; one
   // fast call per chunk of a file sent over TLS. pread64 takes any offset, through a BigInt.
@@ -131,6 +132,8 @@ export const SIOCOUTQ = 0x5411;
 export const IPV6_V6ONLY = 26;
 export const SHUT_WR = 1;
 export const MSG_PEEK = 2;
+/** send(2): a peer that has gone gives EPIPE, never SIGPIPE, whatever the signal's disposition. */
+export const MSG_NOSIGNAL = 0x4000;
 export const O_RDONLY = 0;
 export const O_NONBLOCK = 0o4000;
 export const O_NOCTTY = 0o400;

@@ -13,6 +13,7 @@ import {
   IPV6_V6ONLY,
   lastErrno,
   libc,
+  MSG_NOSIGNAL,
   MSG_PEEK,
   SHUT_WR,
   SO_ACCEPTCONN,
@@ -43,6 +44,7 @@ const {
   listen,
   read,
   recv,
+  send,
   sendfile,
   setsockopt,
   shutdown,
@@ -268,6 +270,36 @@ export function acceptConnection(listenFd: number): number {
 export function readFd(fd: number, buf: Uint8Array, length: number): number {
   for (;;) {
     const n = read(fd, buf, length);
+    if (n >= 0) return n;
+    const errno = lastErrno();
+    if (errno !== EINTR) return -errno;
+  }
+}
+
+/**
+ * recv(2) of at most `length` bytes from a socket, retried on EINTR: read(2)'s result, without
+ * the file layer read(2) crosses first (fdget_pos, rw_verify_area, vfs_read, sock_read_iter:
+ * ~0.1 µs of kernel time a call in `perf record` of a loaded server, 2026-12-06).
+ * @returns bytes read (0 at end of stream) or -errno
+ */
+export function recvFd(fd: number, buf: Uint8Array, length: number): number {
+  for (;;) {
+    const n = recv(fd, buf, length, 0);
+    if (n >= 0) return n;
+    const errno = lastErrno();
+    if (errno !== EINTR) return -errno;
+  }
+}
+
+/**
+ * send(2) of `buf[0, length)` to a socket, retried on EINTR: write(2) without the file layer
+ * (as recvFd), and with MSG_NOSIGNAL, so a peer that has gone is EPIPE whatever SIGPIPE's
+ * disposition.
+ * @returns bytes sent or -errno
+ */
+export function sendFd(fd: number, buf: Uint8Array, length: number): number {
+  for (;;) {
+    const n = send(fd, buf, length, MSG_NOSIGNAL);
     if (n >= 0) return n;
     const errno = lastErrno();
     if (errno !== EINTR) return -errno;

@@ -285,8 +285,12 @@ export class AccessLog {
   }
 
   #bytes(src: Uint8Array): void {
-    this.#batch.set(src, this.#length);
-    this.#length += src.length;
+    // The pieces of a line are a few bytes each: a loop costs less than set()'s builtin call
+    // (a quarter of the time a line took to format, in a loop over record(), before).
+    const b = this.#batch;
+    let o = this.#length;
+    for (let i = 0; i < src.length; i++) b[o++] = src[i]!;
+    this.#length = o;
   }
 
   #latin1(s: string): void {
@@ -314,17 +318,25 @@ export class AccessLog {
     this.#length = o;
   }
 
+  /** A non-negative integer (below 2^53) in decimal, as writer.ts's writeDecimal. */
   #decimal(n: number): void {
-    let digits = 1;
-    for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
     const b = this.#batch;
-    let o = this.#length + digits;
+    let o = this.#length;
+    if (n < 0x7fffffff) { // int32 arithmetic (statuses, most sizes and seconds), no Math.floor
+      let digits = 1;
+      for (let x = n; x >= 10; x = (x / 10) | 0) digits++;
+      o += digits;
+      this.#length = o;
+      do {
+        const q = (n / 10) | 0;
+        b[--o] = 48 + n - q * 10;
+        n = q;
+      } while (n > 0);
+      return;
+    }
+    const text = String(n); // exact below 2^53, where digit arithmetic on doubles is not
+    for (let i = 0; i < text.length; i++) b[o++] = text.charCodeAt(i);
     this.#length = o;
-    do {
-      const q = Math.floor(n / 10);
-      b[--o] = 48 + n - q * 10;
-      n = q;
-    } while (n > 0);
   }
 }
 

@@ -1,7 +1,7 @@
 // A connected TCP socket as a connection's Transport and as the reactor's handler for its fd.
 // It owns the descriptor: it leaves the reactor and is closed exactly once.
 
-import { peerAddress, readFd, sendFile, shutdownWrite, writeFd } from "../../ffi/socket.ts";
+import { peerAddress, recvFd, sendFd, sendFile, shutdownWrite } from "../../ffi/socket.ts";
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, libc } from "../../ffi/libc.ts";
 import type { IoHandler, Reactor } from "../../loop/reactor.ts";
 import type { Session, Transport } from "../../http/types.ts";
@@ -51,11 +51,11 @@ export class SocketTransport implements Transport, IoHandler, Disposable {
   }
 
   read(buf: Uint8Array, length: number): number {
-    return readFd(this.#fd, buf, length);
+    return recvFd(this.#fd, buf, length);
   }
 
   write(buf: Uint8Array, length: number): number {
-    return writeFd(this.#fd, buf, length);
+    return sendFd(this.#fd, buf, length);
   }
 
   sendfile(fileFd: number, offset: number, count: number): number {

@@ -7,7 +7,7 @@ import { HttpError, STATUS, statusResponse } from "../../http/status.ts";
 import type { Handler, HttpRequest, HttpResponse } from "../../http/types.ts";
 import { HandlerInfo, type ServeHandlerInfo } from "./info.ts";
 import { type Origin, requestOrigin, webRequest } from "./request.ts";
-import { engineResponse } from "./response.ts";
+import { engineResponse, WebResponse } from "./response.ts";
 import {
   asksForWebSocket,
   loadWebSocketSupport,
@@ -81,7 +81,7 @@ export function fetchHandler(handle: FetchHandler, options: FetchHandlerOptions)
     } catch (error) {
       return failed(error);
     }
-    if (result instanceof Response) {
+    if (result instanceof WebResponse) {
       try {
         return engineResponse(result);
       } catch (error) {
@@ -118,7 +118,7 @@ async function handleUpgradable(
     settleCandidate(request, null);
     return failed(error);
   }
-  const upgrade = settleCandidate(request, response instanceof Response ? response : null);
+  const upgrade = settleCandidate(request, response instanceof WebResponse ? response : null);
   if (upgrade) return upgrade;
   try {
     return engineResponse(response);
@@ -134,7 +134,7 @@ function answerFailure(error: unknown, onError: ErrorHandler): HttpResponse | Pr
   if (error instanceof HttpError) return statusResponse(error.status);
   try {
     const answer = onError(error);
-    if (answer instanceof Response) return engineResponse(answer);
+    if (answer instanceof WebResponse) return engineResponse(answer);
     return Promise.resolve(answer).then(engineResponse).catch(onErrorFailed);
   } catch (nested) {
     return onErrorFailed(nested);

@@ -22,6 +22,12 @@ const ENGINE_FIELDS: ReadonlySet<string> = new Set([
   "date",
 ]);
 
+/**
+ * The Response class, read once: the global is an accessor (Deno defines its web classes lazily),
+ * so `instanceof Response` would call a getter on every request.
+ */
+export const WebResponse: typeof Response = Response;
+
 /** The fields of simple responses are encoded once (the engine copies bytes instead of strings). */
 const TEXT_PLAIN = encodeFields(["Content-Type", "text/plain;charset=UTF-8"]);
 
@@ -158,7 +164,7 @@ export const PRIVATE_RESPONSE_PATHS: { fast: boolean; inner: boolean } = await p
  *   body used already
  */
 export function engineResponse(response: unknown): HttpResponse {
-  if (!(response instanceof Response)) {
+  if (!(response instanceof WebResponse)) {
     throw new TypeError(
       `The handler must return a Response, not ${Object.prototype.toString.call(response)}`,
     );

@@ -124,13 +124,17 @@ const CANDIDATES = new WeakMap<Request, Candidate>();
 /** The engine responses of the responses upgradeWebSocket() made. */
 const RESPONSES = new WeakMap<Response, PendingSocket>();
 
+/** `websocket` as one of the comma-separated protocols of an Upgrade field. */
+const WEBSOCKET_TOKEN = /(^|,)\s*websocket\s*(,|$)/i;
+
 /**
  * Whether a request asks for a WebSocket (head.upgrade names websocket): only those are
  * registered, so other requests pay nothing.
  */
 export function asksForWebSocket(http: HttpRequest): boolean {
   const upgrade = http.head.upgrade;
-  return upgrade !== null && upgrade !== undefined && /(^|,)\s*websocket\s*(,|$)/i.test(upgrade);
+  // Most requests ask for no upgrade: "" is answered without running the expression.
+  return upgrade !== "" && upgrade !== null && upgrade !== undefined && WEBSOCKET_TOKEN.test(upgrade);
 }
 
 /**

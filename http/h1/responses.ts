@@ -5,7 +5,7 @@
 
 import { type HttpError, STATUS } from "../status.ts";
 import { decideFraming, FRAMING, type ResponseFraming } from "./framing.ts";
-import { DRAIN, type DrainResult, OutputQueue } from "./output_queue.ts";
+import { DRAIN, type DrainResult, OutputQueue, takeFirst } from "./output_queue.ts";
 import { encodeHead, OutputBuffer } from "./writer.ts";
 import { appendBody, prepareBody, StreamTail, type Tail } from "./response_body.ts";
 import { isFileBody, releaseUntaken, Slot } from "./slot.ts";
@@ -71,8 +71,13 @@ export interface ResponseOwner {
   handlerFailed(error: unknown): HttpResponse;
 }
 
-/** The observers of the responses being encoded, heard once the write is known (one connection at a time). */
-const WAITING: ResponseObserver[] = [];
+/**
+ * The observers of the responses being encoded (the first `length` places), heard once the write
+ * is known (one connection at a time). Reused, never truncated, as #inFlight; a place heard
+ * holds NO_OBSERVER, which keeps nothing alive.
+ */
+const WAITING = { list: [] as ResponseObserver[], length: 0 };
+const NO_OBSERVER: ResponseObserver = { responseDone() {} };
 
 /** The responses a connection owes, in order, and the output not yet written. */
 export class ResponseQueue {
@@ -222,10 +227,10 @@ export class ResponseQueue {
       while (out.length < OUTPUT_FLUSH_BYTES && this.upgrade === null) {
         const slot = this.#slots[0];
         if (!slot?.response) break;
-        this.#slots.shift();
+        takeFirst(this.#slots);
         tail = this.#encode(slot, out);
         const observer = slot.request?.observer;
-        if (observer) waiting.push(observer);
+        if (observer) waiting.list[waiting.length++] = observer;
         if (this.#options.onComplete) this.#remember(slot, base + ENCODED.bodyAt, base + out.length, tail);
         if (slot.close) this.#closeAfter();
         if (tail !== null || slot.close) break;
@@ -250,19 +255,25 @@ export class ResponseQueue {
    * drains: their observers hear it then (a mark in the output queue).
    */
   #markDone(now: boolean): void {
-    const waiting = WAITING;
-    if (waiting.length === 0) return;
-    for (const observer of waiting) {
+    const { list, length } = WAITING;
+    WAITING.length = 0;
+    for (let i = 0; i < length; i++) {
+      const observer = list[i]!;
+      list[i] = NO_OBSERVER;
       if (now) observer.responseDone(true);
       else this.#output.pushObserver(observer);
     }
-    waiting.length = 0;
   }
 
   /** The write of the responses just encoded failed: their observers hear it now. */
   #markFailed(): void {
-    for (const observer of WAITING) observer.responseDone(false);
+    const { list, length } = WAITING;
     WAITING.length = 0;
+    for (let i = 0; i < length; i++) {
+      const observer = list[i]!;
+      list[i] = NO_OBSERVER;
+      observer.responseDone(false);
+    }
   }
 
   /**

@@ -3,9 +3,9 @@
 import assert from "node:assert/strict";
 import { lastErrno, libc } from "../../ffi/libc.ts";
 import { errnoName, SyscallError } from "../../ffi/errno.ts";
-import { EADDRINUSE, EAGAIN, EBADF, EINVAL } from "../../ffi/errno_numbers.ts";
+import { EADDRINUSE, EAGAIN, EBADF, EINVAL, ENOTSOCK, EPIPE } from "../../ffi/errno_numbers.ts";
 import { decodeSockaddr, encodeSockaddr, parseHost } from "../../ffi/sockaddr.ts";
-import { listenTcp, peekFd, readFd, sendFile, writeFd } from "../../ffi/socket.ts";
+import { listenTcp, peekFd, readFd, recvFd, sendFd, sendFile, writeFd } from "../../ffi/socket.ts";
 import { makeSocketPair } from "../../ffi/unix_socket.ts";
 import { closeFd, memoryFile, openBeneath, openRoot, preadFd } from "../../ffi/files.ts";
 
@@ -151,6 +151,24 @@ Deno.test("peekFd() sees bytes without taking them", () => {
   a[Symbol.dispose]();
   assert.equal(peekFd(b.fd, buf, 1), 0, "end of stream");
   b[Symbol.dispose]();
+});
+
+Deno.test("sendFd() and recvFd() move a socket's bytes as write() and read() do; a gone peer is EPIPE", () => {
+  const [a, b] = makeSocketPair();
+  const buf = new Uint8Array(64);
+  assert.equal(recvFd(b.fd, buf, 64), -EAGAIN, "nothing sent yet");
+  assert.equal(sendFd(a.fd, new Uint8Array([1, 2, 3, 4, 5]), 4), 4, "only `length` bytes");
+  assert.equal(recvFd(b.fd, buf, 2), 2);
+  assert.deepEqual([...buf.subarray(0, 2)], [1, 2]);
+  assert.equal(recvFd(b.fd, buf, 64), 2, "the rest");
+  assert.deepEqual([...buf.subarray(0, 2)], [3, 4]);
+  b[Symbol.dispose]();
+  assert.equal(sendFd(a.fd, buf, 1), -EPIPE, "the peer has gone: an error, not a signal");
+  assert.equal(recvFd(a.fd, buf, 1), 0, "end of stream");
+  a[Symbol.dispose]();
+  const file = memoryFile("not-a-socket", new Uint8Array([7]));
+  assert.equal(recvFd(file.fd.fd, buf, 1), -ENOTSOCK, "sockets only");
+  file.fd[Symbol.dispose]();
 });
 
 Deno.test("memoryFile holds its bytes at /proc/self/fd/N until disposed, on no disk", () => {

@@ -40,6 +40,11 @@ const CASES: LogEntry[] = [
     ...entry("127.0.0.1", head("GET", "/chat", 1), 101, 5120, 62_500),
     webSocket: { code: 1001, bytesIn: 777 },
   },
+  // Byte counts and times around each digit count and the int32 edge (record() writes numbers
+  // below 100000 on a shorter path).
+  ...[10, 99, 100, 9_999, 10_000, 99_999, 100_000, 2 ** 31 - 2, 2 ** 31 - 1, 2 ** 31, 2 ** 53 - 1].map((
+    bytes,
+  ) => entry("127.0.0.1", head("GET", "/n", 1), 200, bytes, bytes % 100_000_000)),
   { ...entry("127.0.0.1", head("GET", "/private/", 1), 200, 9), user: "alice" },
   { ...entry("127.0.0.1", head("GET", "/private/", 1), 200, 9), user: 'jü"rgen x' },
 ];

@@ -16,12 +16,13 @@ import { decoder } from "./util.ts";
  *   `sendfile on; tcp_nopush off; open_file_cache`.
  * - nginx, the 62 KB gzip sidecar (gzip_static on, 2026-11-25, two alternating pairs of 3 s runs):
  *   sendfile on + tcp_nopush off 12.3 and 14.5, sendfile off 16.4 and 17.1: sendfile on.
- * - nginx over HTTP/2 (h2-13, h2-64k, h2-page) and the page over HTTPS/1.1 (https-page): not
- *   measured apart yet (2026-12-06). Over TLS without kTLS nginx cannot sendfile through OpenSSL,
- *   so `sendfile` does not apply; `open_file_cache` keeps it from opening each file per request
- *   (what made the 13-byte file fastest over HTTP/1.1); the http2 module's defaults (128
- *   concurrent streams, 64 KiB windows, 8 KiB chunks) are left as they are, since h2load keeps 10
- *   streams per connection and rawserve's own windows and frame sizes are its defaults too.
+ * - nginx over HTTP/2 (h2-13, h2-64k, h2-page) and the page over HTTPS/1.1 (https-page): over TLS
+ *   without kTLS nginx cannot sendfile through OpenSSL, so `sendfile` does not apply;
+ *   `open_file_cache` keeps it from opening each file per request (what made the 13-byte file
+ *   fastest over HTTP/1.1). `http2_chunk_size 16k` (DATA frames of a TLS record) against the
+ *   default 8k, two alternating pairs of 2×3 s runs on a quiet machine (2026-12-06): h2-13 9.02
+ *   and 8.92 against 9.06 and 8.98, h2-64k 71.8 and 70.8 against 71.3 and 71.4, h2-page 27.5 and
+ *   27.0 against 27.1 and 27.0: no difference, so the http2 module's defaults stay.
  * - Deno.serve: a string body for text, built once; a fresh or shared init object and no
  *   Content-Type at all were within noise of each other (9.4-11.0 µs), so the page keeps its type.
  */

@@ -280,11 +280,12 @@ export function readFd(fd: number, buf: Uint8Array, length: number): number {
  * recv(2) of at most `length` bytes from a socket, retried on EINTR: read(2)'s result, without
  * the file layer read(2) crosses first (fdget_pos, rw_verify_area, vfs_read, sock_read_iter:
  * ~0.1 µs of kernel time a call in `perf record` of a loaded server, 2026-12-06).
+ * @param flags recv(2)'s, e.g. MSG_PEEK (peekFd)
  * @returns bytes read (0 at end of stream) or -errno
  */
-export function recvFd(fd: number, buf: Uint8Array, length: number): number {
+export function recvFd(fd: number, buf: Uint8Array, length: number, flags = 0): number {
   for (;;) {
-    const n = recv(fd, buf, length, 0);
+    const n = recv(fd, buf, length, flags);
     if (n >= 0) return n;
     const errno = lastErrno();
     if (errno !== EINTR) return -errno;
@@ -311,12 +312,7 @@ export function sendFd(fd: number, buf: Uint8Array, length: number): number {
  * @returns bytes seen (0 at end of stream) or -errno
  */
 export function peekFd(fd: number, buf: Uint8Array, length: number): number {
-  for (;;) {
-    const n = recv(fd, buf, length, MSG_PEEK);
-    if (n >= 0) return n;
-    const errno = lastErrno();
-    if (errno !== EINTR) return -errno;
-  }
+  return recvFd(fd, buf, length, MSG_PEEK);
 }
 
 /**

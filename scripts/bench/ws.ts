@@ -55,7 +55,7 @@ function noteSpread(bench: Bench, key: string, min: number, max: number): void {
   const ratio = (max / Math.max(1, min)).toFixed(2);
   bench.notes[note] = `${key}: messages echoed per connection ${min.toLocaleString("en-US")}-${
     max.toLocaleString("en-US")
-  } (${ratio}×, the widest round)`;
+  } (${ratio}×, the widest measured round)`;
 }
 
 /** One run of ws_load.ts against `server`: messages echoed stand for requests. */
@@ -100,7 +100,8 @@ export async function runWsLoad(
       throw new Error(`ws_load.ts against ${server.label} echoed nothing:\n${stderr}`);
     }
     const key = `${scenario.name} ${server.label}`;
-    noteSpread(bench, key, out.minPerConnection, out.maxPerConnection);
+    // Measured rounds only: a warm-up's shorter run spreads wider by chance.
+    if (seconds === bench.opts.duration) noteSpread(bench, key, out.minPerConnection, out.maxPerConnection);
     if (scenario.ws!.deflate && !noted.has(key)) {
       noted.add(key);
       bench.notes.push(

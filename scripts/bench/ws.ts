@@ -23,7 +23,17 @@ const WS_IDLE_CONNECTIONS = 1_000; // the issue's figure
 const WS_IDLE_WARM = WS_IDLE_CONNECTIONS;
 /** Sockets opened at once, in the warm-up and the measured round alike. */
 const WS_IDLE_BATCH = 100;
-const WS_IDLE_BUDGET_MS = 30_000; // per server, opening included
+const WS_IDLE_BUDGET_MS = 30_000; // per server and thousand opened
+/**
+ * Thousands more opened after the measured one, kept open, the last of them read apart. V8 sizes its
+ * young generation by the bytes that survive its scavenges, so the first few thousand sockets' objects
+ * grow it, from ~1 MiB up to its maximum, and then it stays (measured 2026-12-06 with
+ * Deno.memoryUsage() in the server: heapTotal rose by ~10 MiB for each of the first four thousand
+ * rawserve sockets while heapUsed rose by ~4, then by 1.8-2.4 MiB for each next thousand). That growth
+ * is paid once by whatever the server allocates that lives, not by each socket; the fifth thousand
+ * shows what a socket holds once it is paid.
+ */
+const WS_IDLE_MORE = 4;
 const ECHO_TIMEOUT_MS = 5_000;
 const WS_ENV = "--allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE"; // npm's ws reads these at load
 
@@ -106,6 +116,26 @@ function openBatch(port: number): Promise<WebSocket[]> {
   return Promise.all(Array.from({ length: WS_IDLE_BATCH }, () => openEchoed(port)));
 }
 
+/**
+ * Opens WS_IDLE_MORE thousands more WebSockets into `sockets`, RSS read 1 s after each: the last
+ * thousand's readings, or null when the time budget stopped the opening.
+ */
+async function lastThousand(server: Server, sockets: WebSocket[]): Promise<[number, number] | null> {
+  let before = rssKiB(server.pid), after = before;
+  for (let k = 0; k < WS_IDLE_MORE; k++) {
+    const opening = (async () => {
+      for (let i = 0; i < WS_IDLE_CONNECTIONS; i += WS_IDLE_BATCH) {
+        sockets.push(...await openBatch(server.port));
+      }
+      return true;
+    })();
+    if (!await within(opening, WS_IDLE_BUDGET_MS, false)) return null;
+    await sleep(1_000);
+    [before, after] = [after, rssKiB(server.pid)];
+  }
+  return [before, after];
+}
+
 async function wsIdleFor(bench: Bench, kind: ServerKind): Promise<IdleRow[]> {
   const server = await startServer(bench, kind, WS_IDLE_SCENARIO);
   const settleMs = bench.opts.idleSettle * 1000;
@@ -130,19 +160,30 @@ async function wsIdleFor(bench: Bench, kind: ServerKind): Promise<IdleRow[]> {
       (await openEchoed(server.port)).close();
       latencies.push(performance.now() - t0);
     }
-    const row = (label: string, rssAfter: number): IdleRow => ({
+    const opened = sockets.length;
+    const row = (label: string, rssAfter: number, before = rssBefore, count = opened): IdleRow => ({
       server: `${server.label}, WebSocket${label && `, ${label}`}`,
-      connections: sockets.length,
-      rssBeforeKiB: rssBefore,
+      connections: count,
+      rssBeforeKiB: before,
       rssAfterKiB: rssAfter,
-      kibPerConnection: sockets.length ? (rssAfter - rssBefore) / sockets.length : NaN,
+      kibPerConnection: count ? (rssAfter - before) / count : NaN,
       newRequestP50Ms: median(latencies),
       newRequestMaxMs: Math.max(...latencies),
       note,
     });
-    if (settleMs === 0) return [row("", rssSoon)];
-    await sleep(settleMs);
-    return [row("1 s after", rssSoon), row(`${bench.opts.idleSettle} s idle`, rssKiB(server.pid))];
+    const rows = [row(settleMs === 0 ? "" : "1 s after", rssSoon)];
+    if (settleMs > 0) {
+      await sleep(settleMs);
+      rows.push(row(`${bench.opts.idleSettle} s idle`, rssKiB(server.pid)));
+    }
+    const last = await lastThousand(server, sockets);
+    if (last) {
+      const [from, to] = [sockets.length - WS_IDLE_CONNECTIONS + 1, sockets.length].map((n) =>
+        n.toLocaleString("en-US")
+      );
+      rows.push(row(`sockets ${from}-${to}`, last[1], last[0], WS_IDLE_CONNECTIONS));
+    }
+    return rows;
   } finally {
     for (const ws of sockets) ws.close();
     await server.stop();

@@ -25,12 +25,18 @@ function randomBytes(length: number): Uint8Array {
  * length) and the fixture's bytes. `close` adds `Connection: close` (the close scenario).
  */
 function floorResponse(body: Uint8Array, type: string, close: boolean): Uint8Array {
-  const head = `HTTP/1.1 200 OK\r\nDate: ${new Date().toUTCString()}\r\nServer: floor\r\n` +
-    `Content-Type: ${type}\r\nContent-Length: ${body.length}\r\n${close ? "Connection: close\r\n" : ""}\r\n`;
+  const head = floorHead(body.length, type, close);
   const out = new Uint8Array(head.length + body.length);
-  out.set(encoder.encode(head));
+  out.set(head);
   out.set(body, head.length);
   return out;
+}
+
+function floorHead(length: number, type: string, close: boolean): Uint8Array {
+  return encoder.encode(
+    `HTTP/1.1 200 OK\r\nDate: ${new Date().toUTCString()}\r\nServer: floor\r\n` +
+      `Content-Type: ${type}\r\nContent-Length: ${length}\r\n${close ? "Connection: close\r\n" : ""}\r\n`,
+  );
 }
 
 /** Real code for the gzip scenario: this repository's sources, concatenated to SCRIPT_BYTES. */
@@ -106,10 +112,14 @@ export function writeFixtures(dir: string, page: Uint8Array, repo: string): { si
   Deno.writeFileSync(`${site}/app.js`, script);
   Deno.writeFileSync(`${site}/app.js.gz`, gzipSync(script, { level: 9 })); // written after: not stale
   for (const scenario of LOAD_SCENARIOS) {
-    // The floor answers small fixed responses without content codings.
-    if (scenario.name === "static1m" || scenario.app || scenario.coded || scenario.h2load || scenario.ws) {
+    // The floors answer fixed responses without content codings; the Deno floor sends the 1 MiB
+    // file after a head of its own (floor.c sits that one out).
+    if (scenario.name === "static1m") {
+      const head = floorHead(BIG_FILE_BYTES, scenario.type, false);
+      Deno.writeFileSync(`${dir}/floor-${scenario.name}.head`, head);
       continue;
     }
+    if (scenario.app || scenario.coded || scenario.h2load || scenario.ws) continue;
     const body = Deno.readFileSync(`${site}/${scenario.file}`);
     const close = scenario.headers.includes("Connection: close");
     Deno.writeFileSync(`${dir}/floor-${scenario.name}.bin`, floorResponse(body, scenario.type, close));

@@ -119,6 +119,7 @@ function loadRows(
       vsDeno: relative(own, "deno"),
       vsNginx: relative(own, "nginx"),
       vsFloor: relative(own, "floor"),
+      vsDenoFloor: relative(own, "deno-floor"),
       errors: runs.reduce((a, r) => a + r.errors, 0),
       otherCpuPercent: Math.max(...runs.map((r) => r.otherCpuPercent)),
       wrkWaitPercent: Math.max(...runs.map((r) => r.wrkWaitPercent)),

@@ -11,6 +11,8 @@
 //   Deno.serve routing the same, reading the URL as an app would (labelled; the embedded page only)
 //   nginx              one worker, the settings measured fastest on this machine for the scenario
 //   C floor            scripts/ref/floor.c: one read and one write per request (built with cc)
+//   Deno floor (FFI)   scripts/ref/floor.ts: the same over rawserve's ffi/ and reactor (loop/), and
+//                      the 1 MiB file as a head and a sendfile: what the runtime costs, without HTTP
 // The HTTP/2 rows (h2-13, h2-64k, h2-page: h2load -c 10 -m 10 over TLS, ALPN h2) compare rawserve,
 // nginx (listen ssl http2) and Deno.serve (with cert/key); https-page is the same thirty-asset
 // page over HTTP/1.1 on six connections, as a browser loads it without h2. The WebSocket rows

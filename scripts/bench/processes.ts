@@ -18,7 +18,10 @@ interface LaunchOptions {
   extra: string[];
 }
 
-/** Whether `kind` takes part in `scenario` (the floor answers small fixed responses only). */
+/**
+ * Whether `kind` takes part in `scenario`. The floors answer fixed responses without content
+ * codings or TLS; the C floor small ones only, the Deno floor the 1 MiB file too (sendfile).
+ */
 export function takesPart(bench: Bench, kind: ServerKind, scenario: LoadScenario): boolean {
   // serve() against Deno.serve, both running scripts/apps/ws_echo.ts, and the baseline's serve()
   // (its own ws_server.ts, so its own mod.ts) when one is given.
@@ -34,7 +37,11 @@ export function takesPart(bench: Bench, kind: ServerKind, scenario: LoadScenario
     if (kind === "baseline" || kind === "baseline-quiet") return baselineSpeaksH2(bench);
     return kind === "nginx" ? bench.nginx : kind === "rawserve" || kind === "quiet";
   }
-  if (scenario.app && (kind === "nginx" || kind === "floor" || kind === "deno-routing")) return false;
+  if (
+    scenario.app && (kind === "nginx" || kind === "floor" || kind === "deno-floor" || kind === "deno-routing")
+  ) {
+    return false;
+  }
   // A baseline checkout may predate content codings: this checkout's rawserve and nginx only.
   if (scenario.coded) return kind === "nginx" ? bench.nginx : kind === "rawserve" || kind === "quiet";
   if (scenario.tls) {
@@ -97,6 +104,13 @@ function serverCommand(bench: Bench, kind: ServerKind, launch: LaunchOptions): s
     if (kind === "deno-routing") argv.push("--routing");
   } else if (kind === "floor") {
     argv = [bench.floor!, String(port), `${bench.dir}/floor-${scenario.name}.bin`];
+  } else if (kind === "deno-floor") {
+    const script = `${bench.repo}/scripts/ref/floor.ts`;
+    argv = [Deno.execPath(), "run", "--allow-ffi", "--allow-read", "--allow-env", script, String(port)];
+    // The 1 MiB file goes out with sendfile(2) after a head of its own (fixtures.ts writes both).
+    if (scenario.name === "static1m") {
+      argv.push(`${bench.dir}/floor-static1m.head`, `${bench.site}/${scenario.file}`);
+    } else argv.push(`${bench.dir}/floor-${scenario.name}.bin`);
   } else {
     const conf = `${bench.dir}/nginx-${port}.conf`;
     Deno.mkdirSync(`${bench.dir}/nginx-tmp`, { recursive: true });

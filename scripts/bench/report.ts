@@ -20,6 +20,8 @@ export interface LoadRow {
   vsDeno: number | null;
   vsNginx: number | null;
   vsFloor: number | null;
+  /** Against the Deno floor (scripts/ref/floor.ts): what of the cost is rawserve's, not the runtime's. */
+  vsDenoFloor: number | null;
   errors: number;
   otherCpuPercent: number;
   wrkWaitPercent: number;
@@ -112,8 +114,11 @@ function noisePercent(row: LoadRow): number {
 
 function loadTable(rows: LoadRow[]): string {
   const strace = rows.some((r) => r.syscallsPerRequest !== null);
+  const denoFloor = rows.some((r) => r.vsDenoFloor !== null);
   const header = ["scenario", "server", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "user µs"];
-  header.push("vs Deno.serve", "vs nginx", "vs floor", "errors", "noise %");
+  header.push("vs Deno.serve", "vs nginx", "vs floor");
+  if (denoFloor) header.push("vs Deno floor");
+  header.push("errors", "noise %");
   if (strace) header.push("syscalls/req");
   const align = ["---", "---", ...Array<string>(header.length - 2).fill("---:")];
   const body = rows.map((r) => {
@@ -128,6 +133,7 @@ function loadTable(rows: LoadRow[]): string {
       ratio(r.vsDeno),
       ratio(r.vsNginx),
       ratio(r.vsFloor),
+      ...(denoFloor ? [ratio(r.vsDenoFloor)] : []),
       formatNumber(r.errors, 0),
       formatNumber(noisePercent(r), 0),
     ];

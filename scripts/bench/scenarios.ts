@@ -11,6 +11,7 @@ export const SERVER_KINDS = [
   "deno-routing",
   "nginx",
   "floor",
+  "deno-floor",
 ] as const;
 /** One of SERVER_KINDS. */
 export type ServerKind = typeof SERVER_KINDS[number];
@@ -24,6 +25,7 @@ export const SERVER_LABELS = {
   "deno-routing": "Deno.serve, routing",
   nginx: "nginx",
   floor: "C floor",
+  "deno-floor": "Deno floor (FFI)",
 } as const;
 /** rawserve processes (ours or a baseline checkout), with the access log on or not. */
 export const RAWSERVE_KINDS: readonly ServerKind[] = ["rawserve", "quiet", "baseline", "baseline-quiet"];

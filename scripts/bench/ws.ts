@@ -39,6 +39,24 @@ const WS_ENV = "--allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE"; // npm's ws
 
 /** Negotiated extensions per scenario and server, reported once in the notes. */
 const noted = new Set<string>();
+/**
+ * Per scenario and server, the fewest and most messages one connection had echoed in a round (the
+ * widest spread of the rounds), and where its line is in the notes: a server, or a client, that
+ * serves some connections and starves others shows here before it shows in p99.
+ */
+const spreads = new Map<string, { min: number; max: number; note: number }>();
+
+/** Notes the round's echoes per connection, keeping the widest spread (by ratio) of the rounds. */
+function noteSpread(bench: Bench, key: string, min: number, max: number): void {
+  const known = spreads.get(key);
+  if (known !== undefined && known.max / Math.max(1, known.min) >= max / Math.max(1, min)) return;
+  const note = known?.note ?? bench.notes.length;
+  spreads.set(key, { min, max, note });
+  const ratio = (max / Math.max(1, min)).toFixed(2);
+  bench.notes[note] = `${key}: messages echoed per connection ${min.toLocaleString("en-US")}-${
+    max.toLocaleString("en-US")
+  } (${ratio}×, the widest measured round)`;
+}
 
 /** One run of ws_load.ts against `server`: messages echoed stand for requests. */
 export async function runWsLoad(
@@ -70,6 +88,8 @@ export async function runWsLoad(
       p99Ms: number;
       errors: number;
       extensions: string;
+      minPerConnection: number;
+      maxPerConnection: number;
     };
     try {
       out = JSON.parse(text.trim().split("\n").at(-1) ?? "");
@@ -80,6 +100,8 @@ export async function runWsLoad(
       throw new Error(`ws_load.ts against ${server.label} echoed nothing:\n${stderr}`);
     }
     const key = `${scenario.name} ${server.label}`;
+    // Measured rounds only: a warm-up's shorter run spreads wider by chance.
+    if (seconds === bench.opts.duration) noteSpread(bench, key, out.minPerConnection, out.maxPerConnection);
     if (scenario.ws!.deflate && !noted.has(key)) {
       noted.add(key);
       bench.notes.push(

@@ -1,7 +1,9 @@
 // The load generator of the ws-* scenarios (ws.ts runs it pinned to CPU 1): npm's ws opens the
 // connections, each keeps IN_FLIGHT messages in flight until the time is up, checks every echo
-// against what it sent, then closes. Prints one JSON line: messages echoed, seconds, latency
-// percentiles, errors and the extensions the server agreed to.
+// against what it sent, then closes. An echo's next message leaves in the next event-loop turn (see
+// sendNextTurn), so that no connection starves the others. Prints one JSON line: messages echoed,
+// seconds, latency percentiles, errors, the extensions the server agreed to and the fewest and most
+// echoes one connection had.
 // Usage: deno run --allow-net=127.0.0.1 --allow-env scripts/bench/ws_load.ts --port P --seconds S
 //          [--connections 50] [--bytes 64] [--deflate]
 
@@ -9,6 +11,7 @@
 import WebSocket from "npm:ws@8.23.1";
 import { parseArgs } from "node:util";
 import { Buffer } from "node:buffer";
+import { setImmediate } from "node:timers";
 
 const IN_FLIGHT = 10; // messages outstanding per connection, as scripts/ws_echo_cost.ts keeps
 const DRAIN_MS = 2_000; // after the time is up, how long the last echoes may take
@@ -48,6 +51,31 @@ function open(): Promise<WebSocket> {
   });
 }
 
+/** Sends waiting for the next event-loop turn, and whether that turn is scheduled. */
+const nextTurn: (() => void)[] = [];
+let turnScheduled = false;
+
+/**
+ * Runs `send` in the next event-loop turn, with every other connection's. Sent from the message
+ * handler, an echo's next message would be answered by a fast server (~20 µs) before npm's ws,
+ * over Deno's node:net, reads that socket again; that read then completes in the same microtask
+ * chain, so one event-loop turn served a few connections for up to ~90 ms (7,061 messages from 9
+ * connections in one turn, measured against rawserve on 2026-12-06) while the others' reads waited:
+ * p99 80 ms, and 2.7× more echoes on one connection than on another. A server that answers slower
+ * (Deno.serve, ~3.5 ms) never had that: the client's own scheduling, not the server's, chose whom to
+ * serve. Sent from the next turn, the socket is read again before its next message leaves, and every
+ * turn serves every connection whose echoes arrived (as 50 separate clients would be served).
+ */
+function sendNextTurn(send: () => void): void {
+  nextTurn.push(send);
+  if (turnScheduled) return;
+  turnScheduled = true;
+  setImmediate(() => {
+    turnScheduled = false;
+    for (const run of nextTurn.splice(0)) run();
+  });
+}
+
 function percentile(sorted: Float64Array, p: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]! : NaN;
 }
@@ -60,11 +88,14 @@ async function main(): Promise<void> {
   const started = performance.now();
   const deadline = started + seconds * 1_000;
   let finished = 0;
+  const perConnection = new Array<number>(connections).fill(0);
   await Promise.race([
-    Promise.all(sockets.map((ws: WebSocket) =>
+    Promise.all(sockets.map((ws: WebSocket, index: number) =>
       new Promise<void>((resolve) => {
         const sent: number[] = [];
         const send = () => (sent.push(performance.now()), ws.send(message));
+        let queued = 0; // sends waiting for the next turn: their echoes are still to come
+        const sendQueued = () => (queued--, send());
         ws.on("message", (data: Uint8Array) => {
           const at = performance.now();
           const t0 = sent.shift()!;
@@ -72,10 +103,10 @@ async function main(): Promise<void> {
           // One memcmp: a callback per byte cost ~35 µs per 4 KiB echo, which made this client the
           // bottleneck of ws-echo4k (~20k messages/s) and left the servers idling between bursts.
           const same = Buffer.compare(data, message) === 0;
-          if (same) echoed++;
+          if (same) echoed++, perConnection[index]!++;
           else errors++;
-          if (at < deadline) send();
-          else if (sent.length === 0) resolve();
+          if (at < deadline) queued++, sendNextTurn(sendQueued);
+          else if (sent.length === 0 && queued === 0) resolve();
         });
         ws.on("close", () => resolve());
         for (let i = 0; i < IN_FLIGHT; i++) send();
@@ -94,6 +125,8 @@ async function main(): Promise<void> {
     p99Ms: percentile(sorted, 0.99),
     errors,
     extensions,
+    minPerConnection: Math.min(...perConnection),
+    maxPerConnection: Math.max(...perConnection),
   }));
 }
 

@@ -6,6 +6,7 @@ import { EPOLLIN, EPOLLOUT } from "../../ffi/libc.ts";
 import { readFd, writeFd } from "../../ffi/socket.ts";
 import { makeSocketPair } from "../../ffi/unix_socket.ts";
 import { Reactor } from "../../loop/reactor.ts";
+import { MAX_EVENTS } from "../../loop/epoll.ts";
 import { Timer, TimerHeap } from "../../loop/timers.ts";
 
 function fdCount(): number {
@@ -62,6 +63,28 @@ Deno.test("events of an fd closed earlier in the same batch are dropped", () => 
   assert.equal(reactor.pollOnce(), 2, "both were ready in one batch");
   assert.equal(firstCalls + secondCalls, 1, "the closed fd's pending event was not dispatched");
   for (const fd of [a1, a2, b1, b2]) fd[Symbol.dispose]();
+});
+
+Deno.test("descriptors that stay readable take turns: more than MAX_EVENTS of them are all served within two polls", () => {
+  // Level-triggered epoll puts a reported descriptor still ready at the back of its ready list, so a
+  // poll that can take only MAX_EVENTS never keeps returning the same hot ones.
+  using reactor = new Reactor();
+  const count = MAX_EVENTS + 6;
+  const pairs = Array.from({ length: count }, () => makeSocketPair());
+  const calls = new Array<number>(count).fill(0);
+  pairs.forEach(([a, b], i) => {
+    reactor.add(a.fd, EPOLLIN, { onEvents: () => calls[i]!++ }); // never drained: always readable
+    writeFd(b.fd, ONE, 1);
+  });
+  assert.equal(reactor.pollOnce(), MAX_EVENTS);
+  assert.equal(reactor.pollOnce(), MAX_EVENTS);
+  assert.ok(calls.every((n) => n >= 1), `served per descriptor: ${calls.join(",")}`);
+  assert.ok(calls.every((n) => n <= 2));
+  for (const [a, b] of pairs) {
+    reactor.forget(a.fd);
+    a[Symbol.dispose]();
+    b[Symbol.dispose]();
+  }
 });
 
 Deno.test("TimerHeap fires in deadline order; re-arming later or earlier is honoured", () => {

@@ -363,6 +363,23 @@ Deno.test("EAGAIN on read changes nothing", () => {
   assert.equal(EAGAIN, -11);
 });
 
+Deno.test("a readable event takes one read however much the peer has queued: the rest waits for the next turn", () => {
+  // A peer with a continuous backlog is served a bounded bite per turn (one read, at most 64 KiB,
+  // its echoes in one write); the reactor's other sockets get their turn between bites.
+  const h = open({}, new Uint8Array(0), true);
+  const frame = clientFrame(BINARY, new Uint8Array(64)); // 70 bytes
+  const backlog = concat(...Array.from({ length: 4000 }, () => frame)); // 280,000 bytes in the kernel
+  h.transport.input.push(backlog);
+  h.session.onReadable();
+  const bite = Math.floor(64 * 1024 / frame.length); // whole frames in the 64 KiB read
+  assert.equal(h.messages.length, bite);
+  assert.equal(h.transport.writes, 1);
+  assert.equal(h.transport.input[0]!.length, backlog.length - 64 * 1024);
+  h.session.onReadable();
+  assert.equal(h.messages.length, Math.floor(2 * 64 * 1024 / frame.length));
+  assert.equal(h.transport.writes, 2);
+});
+
 Deno.test("frames sent from message handlers leave in one write after the read that delivered them", () => {
   const h = open({}, new Uint8Array(0), true);
   feed(h, clientFrame(TEXT, "a"), clientFrame(TEXT, "b"), clientFrame(BINARY, new Uint8Array(100)));

@@ -10,24 +10,31 @@ import { sleep } from "../../e2e/_server.ts";
 const CONNECTIONS = 64;
 
 /**
- * Bound on the worst round trip (idle: ~0.3 ms). The app's handler works 20 µs a request, so a
- * batch takes ~1.5 ms; three runs each on 2026-12-06: worst 25-41 ms with the runtime parking
+ * Bound on the median round trip (idle: ~0.3 ms). The app's handler works 20 µs a request, so a
+ * batch takes ~1.5 ms; three runs each on 2026-12-06: medians 12-13 ms with the runtime parking
  * every PARK_INTERVAL_MS (an in-process round trip waits for two parks: the echo's read, then the
- * client's), 258-275 ms without (medians 12-13 against 214-229).
+ * client's), 214-229 ms without (worst 25-41 against 258-275).
  */
-const WORST_MS = 100;
+const MEDIAN_MS = 60;
+
+/** wrk on one CPU against the app on the other: needs wrk and two CPUs. */
+function cannotRun(): string {
+  if (navigator.hardwareConcurrency < 2) return " (skipped: needs two CPUs)";
+  try {
+    new Deno.Command("wrk", { args: ["--version"], stdout: "null", stderr: "null" }).outputSync();
+    return "";
+  } catch {
+    return " (skipped: needs wrk, apt-get install -y wrk)";
+  }
+}
+const SKIP = cannotRun();
 
 const APP = new URL("./_runtime_io_app.ts", import.meta.url).pathname;
 
-function spawnOrExplain(command: Deno.Command, name: string): Deno.ChildProcess {
-  try {
-    return command.spawn();
-  } catch (e) {
-    throw new Error(`${name} is needed: apt-get install -y ${name}`, { cause: e });
-  }
-}
-
-Deno.test("an app's own Deno TCP round trips stay prompt while serve() is flooded", async () => {
+Deno.test({
+  name: `an app's own Deno TCP round trips stay prompt while serve() is flooded${SKIP}`,
+  ignore: SKIP !== "",
+}, async () => {
   const app = new Deno.Command("taskset", {
     args: ["-c", "0", Deno.execPath(), "run", "-A", APP],
     stdin: "piped",
@@ -40,14 +47,11 @@ Deno.test("an app's own Deno TCP round trips stay prompt while serve() is floode
   try {
     const port = Number((await lines.read()).value);
     assert.ok(port > 0, "the app listens");
-    wrk = spawnOrExplain(
-      new Deno.Command("taskset", {
-        args: ["-c", "1", "wrk", "-t1", `-c${CONNECTIONS}`, "-d5s", `http://127.0.0.1:${port}/`],
-        stdout: "null",
-        stderr: "null",
-      }),
-      "wrk",
-    );
+    wrk = new Deno.Command("taskset", {
+      args: ["-c", "1", "wrk", "-t1", `-c${CONNECTIONS}`, "-d5s", `http://127.0.0.1:${port}/`],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
     await sleep(300);
     const writer = app.stdin.getWriter();
     await writer.write(new TextEncoder().encode("go\n"));
@@ -66,5 +70,5 @@ Deno.test("an app's own Deno TCP round trips stay prompt while serve() is floode
     `worst ${sorted.at(-1)!.toFixed(2)} ms; ${served} requests served meanwhile`;
   console.log(summary);
   assert.ok(served > 15_000, `wrk kept the server busy: ${summary}`);
-  assert.ok(sorted.at(-1)! < WORST_MS, summary);
+  assert.ok(sorted[sorted.length >> 1]! < MEDIAN_MS, summary);
 });

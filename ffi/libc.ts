@@ -63,6 +63,8 @@ export const LIBC = {
     result: "i32",
     nonblocking: true,
   },
+  // usleep(3) on Deno's blocking thread pool and awaited: a wait that Deno's runtime parks through.
+  usleep_blocking: { name: "usleep", parameters: ["u32"], result: "i32", nonblocking: true }, // useconds_t us
   getrlimit: { parameters: ["i32", "buffer"], result: "i32" }, // int resource, struct rlimit *rl
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" }, // int resource, const struct rlimit *rl
   prctl: { parameters: ["i32", "u32", "u32", "u32", "u32"], result: "i32" }, // int option, unsigned long args...

@@ -2,7 +2,7 @@
 // Level-triggered. Interest changes reach the kernel only when they change, and events for a
 // descriptor closed earlier in the same batch are dropped (its number may already be reused).
 
-import { EPOLLIN } from "../ffi/libc.ts";
+import { EPOLLIN, libc } from "../ffi/libc.ts";
 import { makeEventFd, type OwnedFd, readFd, writeFd } from "../ffi/socket.ts";
 import { Epoll } from "./epoll.ts";
 import { Timer, TimerHeap, type TimerScheduler, type TimerTarget } from "./timers.ts";
@@ -32,6 +32,28 @@ export const YIELD_INTERVAL_MS = 0;
  */
 export const SYNC_WAIT_MS = 10;
 
+/**
+ * Longest run of batches (ms) during which Deno's runtime never parks, before the reactor waits
+ * on Deno's thread pool (PARK_SLEEP_US) to let it park. Deno's event loop is a task on tokio's
+ * current-thread scheduler, which polls its own I/O driver (an app's fetch(), Deno.connect, a
+ * database client) only when it parks or every 61 task polls; a reactor that yields with
+ * setImmediate after every batch wakes that task at once, so under load an app's sockets were
+ * read every 61 batches: 9-68 ms for a local TCP round trip from a serve() app under wrk, over
+ * 200 ms once its handler worked 20 µs a request (0.3 ms idle). A park costs the reactor ~120 µs
+ * (the sleep, its timer slack and two wake-ups): every 2 ms, 5.5% of a saturated reactor's
+ * throughput, for a worst round trip of ~3 ms; every 5 ms, ~2%, for 5.5-7.3 ms.
+ * docs/architecture.md, "Wait strategy".
+ */
+export const PARK_INTERVAL_MS = 5;
+
+/**
+ * How long that wait sleeps (µs; with Linux's default timer slack, ~70). It must outlast the main
+ * thread's way into tokio's park: an `epoll_wait(0)` on the thread pool returned first when both
+ * threads shared a CPU, tokio then found the task ready and did not park (round trips stayed at
+ * 4.8 ms median, 28 ms worst, with a busy-loop load of 300 µs batches; with this sleep 0.5-0.7 and 3-4).
+ */
+export const PARK_SLEEP_US = 20;
+
 /** Longest single block, so a missed wake-up can never stall the loop for long. */
 export const MAX_BLOCK_MS = 1000;
 
@@ -41,6 +63,8 @@ export const MAX_BLOCK_MS = 1000;
  * which would. An idle unreferenced server answers within this much more (a poll costs ~2 µs).
  */
 export const UNREF_POLL_MS = 5;
+
+const { usleep_blocking } = libc.symbols;
 
 function unrefSleep(ms: number): Promise<void> {
   return new Promise((resolve) => Deno.unrefTimer(setTimeout(resolve, ms)));
@@ -75,6 +99,12 @@ export interface ReactorOptions {
   syncWaitMs?: number;
   /** Whether nothing but the reactor needs Deno's event loop now (no promise an answer waits for). */
   mayBlockThread?: () => boolean;
+  /**
+   * Longest run of batches (ms) before the reactor lets Deno's runtime park and poll its own I/O
+   * (PARK_INTERVAL_MS, the default, says why); 0 never does, for a server whose code does no I/O
+   * through Deno (the CLI's file server).
+   */
+  parkIntervalMs?: number;
 }
 
 /** The epoll event loop. */
@@ -97,6 +127,9 @@ export class Reactor implements Disposable, TimerScheduler {
   #fed: IoHandler[] = [];
   #fedEvents: number[] = [];
   #yieldIntervalMs: number;
+  #parkIntervalMs: number;
+  /** When Deno's runtime last parked while the reactor waited (performance.now()). */
+  #lastPark = 0;
   #spin: SpinBudget;
   #syncWaitMs: number;
   #mayBlockThread: () => boolean;
@@ -107,7 +140,7 @@ export class Reactor implements Disposable, TimerScheduler {
   /** Deadlines for connection timeouts. */
   readonly timers: TimerHeap = new TimerHeap();
   /** Counters for stats and tests. */
-  readonly counters = { waits: 0, blockingWaits: 0, syncWaits: 0, macrotaskYields: 0, batches: 0 };
+  readonly counters = { waits: 0, blockingWaits: 0, syncWaits: 0, macrotaskYields: 0, batches: 0, parks: 0 };
 
   /**
    * @param options wait-strategy tuning
@@ -115,6 +148,7 @@ export class Reactor implements Disposable, TimerScheduler {
    */
   constructor(options: ReactorOptions = {}) {
     this.#yieldIntervalMs = options.yieldIntervalMs ?? YIELD_INTERVAL_MS;
+    this.#parkIntervalMs = options.parkIntervalMs ?? PARK_INTERVAL_MS;
     this.#spin = new SpinBudget(options.idleSpins ?? IDLE_SPINS);
     this.#syncWaitMs = options.syncWaitMs ?? 0;
     this.#mayBlockThread = options.mayBlockThread ?? (() => true);
@@ -301,13 +335,16 @@ export class Reactor implements Disposable, TimerScheduler {
    *    YIELD_INTERVAL_MS even under sustained load, and after every empty poll;
    * 3. once the spin budget (SpinBudget) is spent on empty polls, block in `epoll_wait` on
    *    Deno's thread pool, which leaves Deno's loop free (timers, signals) and costs ~50 µs
-   *    only when coming back from idle.
+   *    only when coming back from idle;
+   * 4. under sustained load, instead of that turn, wait on the thread pool (PARK_SLEEP_US) at
+   *    least every PARK_INTERVAL_MS, so that Deno's runtime parks and its own I/O is not starved.
    */
   async run(): Promise<void> {
     if (this.#running) throw new Error("Reactor.run() is already running");
     this.#running = true;
     this.#stopped = false;
     let lastYield = performance.now();
+    this.#lastPark = lastYield;
     try {
       while (!this.#stopped) {
         const n = this.#epoll.poll();
@@ -317,6 +354,10 @@ export class Reactor implements Disposable, TimerScheduler {
         if (n > 0 || fed > 0) {
           this.#spin.onWork();
           this.#longIdle = false;
+          if (this.#parkIntervalMs > 0 && now - this.#lastPark >= this.#parkIntervalMs) {
+            await this.#letRuntimePark();
+            continue;
+          }
           if (this.#yieldIntervalMs > 0 && now - lastYield < this.#yieldIntervalMs) {
             await null;
             continue;
@@ -333,13 +374,25 @@ export class Reactor implements Disposable, TimerScheduler {
     }
   }
 
+  /**
+   * Sleeps PARK_SLEEP_US on Deno's thread pool instead of a macrotask turn. Deno's event loop has
+   * nothing to do meanwhile, so tokio parks and polls its I/O driver (PARK_INTERVAL_MS); timers
+   * and immediates run as in a macrotask turn. The next poll comes right after.
+   */
+  async #letRuntimePark(): Promise<void> {
+    this.counters.parks++;
+    await usleep_blocking(PARK_SLEEP_US);
+    this.#lastPark = performance.now();
+  }
+
   /** Blocks until an event, the next timer or MAX_BLOCK_MS, then runs that batch. */
   async #block(now: number): Promise<void> {
     const timeout = Math.min(MAX_BLOCK_MS, Math.max(0, Math.ceil(this.timers.nextKey() - now)));
     if (timeout === 0 || this.#stopped || this.#fed.length > 0) return;
     if (!this.#referenced) {
       await unrefSleep(Math.min(timeout, UNREF_POLL_MS));
-      this.#runBatch(this.#epoll.poll(), performance.now());
+      this.#lastPark = performance.now();
+      this.#runBatch(this.#epoll.poll(), this.#lastPark);
       return;
     }
     this.counters.blockingWaits++;
@@ -360,6 +413,7 @@ export class Reactor implements Disposable, TimerScheduler {
     const n = await this.#epoll.pollBlocking(timeout);
     this.#blocked = false;
     const later = performance.now();
+    this.#lastPark = later;
     if (n > 0) this.#longIdle = false;
     if (n > 0 && later - now < SHORT_BLOCK_MS) this.#spin.onShortBlock();
     this.#runBatch(n, later);

@@ -337,8 +337,9 @@ function serverOptions(
       idleSpins: config.idleSpins,
       // The CLI's own handlers await nothing but their compressions, whose answers the server
       // counts, so the reactor may wait for I/O on this thread (SYNC_WAIT_MS); an app's code may
-      // wait on timers or I/O outside any answer, which a synchronous wait would hold up.
-      ...(config.app === null ? { syncWaitMs: SYNC_WAIT_MS } : {}),
+      // wait on timers or I/O outside any answer, which a synchronous wait would hold up. Nor
+      // do they do I/O through Deno, so Deno's runtime need not park under load (PARK_INTERVAL_MS).
+      ...(config.app === null ? { syncWaitMs: SYNC_WAIT_MS, parkIntervalMs: 0 } : {}),
     },
   };
 }

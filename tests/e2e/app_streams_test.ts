@@ -3,7 +3,16 @@
 // cost memory in proportion to their bytes, within the server's body budget.
 
 import assert from "node:assert/strict";
-import { bytes, exchange, get, readResponses, startServer, stopOk, writeAll } from "./_server.ts";
+import {
+  bytes,
+  exchange,
+  get,
+  readResponses,
+  startServer,
+  STEADY_HEAP_ENV,
+  stopOk,
+  writeAll,
+} from "./_server.ts";
 import { rssKiB } from "../../scripts/measure.ts";
 
 const APP = new URL("./apps/stream_app.ts", import.meta.url).pathname;
@@ -153,7 +162,7 @@ async function peakGrowthMiB(pid: number, run: () => Promise<void>): Promise<num
 }
 
 Deno.test("uploads in one-byte chunks cost memory in proportion to their bytes, not their chunks", async () => {
-  const server = await startServer(["--quiet", "--app", APP]);
+  const server = await startServer(["--quiet", "--app", APP], STEADY_HEAP_ENV);
   try {
     const body = oneByteChunks(250_000);
     const upload = () =>

@@ -46,11 +46,39 @@ function runLoad(bench: Bench, server: Server, scenario: LoadScenario, seconds: 
   return runWrk(bench, server, scenario, seconds);
 }
 
-/** Warm-up, then `rounds` runs per server in rotation (A B C A B C ...), then optional strace. */
+/** Each server's runs (all its processes'), and its label. */
+type Samples = Map<ServerKind, { label: string; runs: Sample[] }>;
+/** Each server's strace figures. */
+type Traced = Map<ServerKind, { perRequest: number; top: string }>;
+
+/**
+ * `processes` times: start the servers, warm each up, `rounds` runs per server in rotation
+ * (A B C A B C ...), stop them; then optional strace (on the last processes). Medians per server
+ * over all its runs.
+ */
 export async function runLoadScenario(bench: Bench, scenario: LoadScenario): Promise<LoadRow[]> {
+  const samples: Samples = new Map();
+  const traced: Traced = new Map();
+  for (let p = 1; p <= bench.opts.processes; p++) {
+    if (bench.opts.processes > 1) progress(`${scenario.name}: processes ${p}/${bench.opts.processes}`);
+    await runProcesses(
+      bench,
+      scenario,
+      samples,
+      bench.opts.strace && p === bench.opts.processes ? traced : null,
+    );
+  }
+  return loadRows(scenario, samples, traced);
+}
+
+/** One set of server processes: warm-up, rounds in rotation, strace when `traced` is given. */
+async function runProcesses(
+  bench: Bench,
+  scenario: LoadScenario,
+  samples: Samples,
+  traced: Traced | null,
+): Promise<void> {
   let servers = await startForScenario(bench, scenario);
-  const samples = new Map<Server, Sample[]>(servers.map((s) => [s, []]));
-  const traced = new Map<Server, { perRequest: number; top: string }>();
   // A server whose run fails leaves the rotation; the others go on.
   const attempt = async (server: Server, run: () => Promise<void>) => {
     try {
@@ -60,6 +88,10 @@ export async function runLoadScenario(bench: Bench, scenario: LoadScenario): Pro
       servers = servers.filter((s) => s !== server);
     }
   };
+  const started = [...servers];
+  for (const server of started) {
+    if (!samples.has(server.kind)) samples.set(server.kind, { label: server.label, runs: [] });
+  }
   try {
     for (const server of servers) {
       await attempt(server, async () => {
@@ -75,42 +107,37 @@ export async function runLoadScenario(bench: Bench, scenario: LoadScenario): Pro
       for (const server of servers) {
         progress(`${scenario.name} round ${round}/${bench.opts.rounds}: ${server.label}`);
         await attempt(server, async () => {
-          samples.get(server)!.push(await runLoad(bench, server, scenario, bench.opts.duration));
+          samples.get(server.kind)!.runs.push(await runLoad(bench, server, scenario, bench.opts.duration));
         });
       }
     }
-    for (const server of bench.opts.strace ? servers : []) {
+    for (const server of traced ? servers : []) {
       progress(`${scenario.name}: ${server.label} under strace`);
       await attempt(server, async () => {
-        traced.set(
-          server,
+        traced!.set(
+          server.kind,
           await straceRun(bench, server, scenario, (s) => runLoad(bench, server, scenario, s)),
         );
       });
     }
   } finally {
-    for (const server of samples.keys()) await server.stop();
+    for (const server of started) await server.stop();
   }
-  return loadRows(scenario, samples, traced);
 }
 
-function loadRows(
-  scenario: LoadScenario,
-  samples: Map<Server, Sample[]>,
-  traced: Map<Server, { perRequest: number; top: string }>,
-): LoadRow[] {
+function loadRows(scenario: LoadScenario, samples: Samples, traced: Traced): LoadRow[] {
   const cpu = new Map<ServerKind, number>();
-  for (const [server, runs] of samples) {
-    if (runs.length) cpu.set(server.kind, median(runs.map((r) => r.cpuUsPerRequest)));
+  for (const [kind, { runs }] of samples) {
+    if (runs.length) cpu.set(kind, median(runs.map((r) => r.cpuUsPerRequest)));
   }
   const relative = (own: number, kind: ServerKind) => cpu.has(kind) ? own / cpu.get(kind)! : null;
   const rows: LoadRow[] = [];
-  for (const [server, runs] of samples) {
+  for (const [kind, { label, runs }] of samples) {
     if (!runs.length) continue;
-    const own = cpu.get(server.kind)!;
+    const own = cpu.get(kind)!;
     rows.push({
       scenario: scenario.name,
-      server: server.label,
+      server: label,
       rps: median(runs.map((r) => r.rps)),
       p50Ms: median(runs.map((r) => r.p50Ms)),
       p99Ms: median(runs.map((r) => r.p99Ms)),
@@ -124,8 +151,8 @@ function loadRows(
       otherCpuPercent: Math.max(...runs.map((r) => r.otherCpuPercent)),
       wrkWaitPercent: Math.max(...runs.map((r) => r.wrkWaitPercent)),
       runs: runs.length,
-      syscallsPerRequest: traced.get(server)?.perRequest ?? null,
-      topSyscalls: traced.get(server)?.top ?? null,
+      syscallsPerRequest: traced.get(kind)?.perRequest ?? null,
+      topSyscalls: traced.get(kind)?.top ?? null,
     });
   }
   return rows;

@@ -23,6 +23,8 @@ export const USAGE = `Usage: deno run -A scripts/bench/main.ts [options]
                          ws-* run npm's ws as the client (fetched once by Deno)
   --duration S           seconds per measured run (default 5; >= 3 keeps CPU/req accurate)
   --rounds N             runs per server, servers in rotation; medians reported (default 3)
+  --processes N          load scenarios: start each server N times, each process warmed up and
+                         measured for --rounds; the median is over all runs (default 1)
   --connections N        connections for every load scenario (default 50; static1m, h2-* 10,
                          https-page 6)
   --strace               one extra run per server under strace -c -f: syscalls per request
@@ -44,6 +46,12 @@ export interface Options {
   only: string[];
   duration: number;
   rounds: number;
+  /**
+   * Processes per server in a load scenario, one after another, each warmed up and measured for
+   * `rounds`. One process of identical code can cost 7-30% more than another (2026-12-06), which
+   * rotating rounds of the same processes cannot average away.
+   */
+  processes: number;
   connections: number | null;
   strace: boolean;
   json: boolean;
@@ -85,6 +93,7 @@ export function parseOptions(args: string[]): Options {
       only: { type: "string" },
       duration: { type: "string" },
       rounds: { type: "string" },
+      processes: { type: "string" },
       connections: { type: "string" },
       strace: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
@@ -121,6 +130,7 @@ export function parseOptions(args: string[]): Options {
     only,
     duration: positiveInt("duration", values.duration, 5),
     rounds: positiveInt("rounds", values.rounds, 3),
+    processes: positiveInt("processes", values.processes, 1),
     connections: values.connections === undefined ? null : positiveInt("connections", values.connections, 50),
     strace: values.strace,
     json: values.json,

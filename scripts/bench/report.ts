@@ -94,7 +94,9 @@ function describeMachine(bench: Bench): string {
     ? /nginx\/(\S+)/.exec(commandOutput("nginx", ["-v"]))?.[1] ?? "?"
     : "not installed";
   const load = LOAD_SCENARIOS.some((s) => o.only.includes(s.name))
-    ? `; medians of ${o.rounds} rotating ${o.duration} s runs after a warm-up of ${WARMUP_SECONDS} s or ${WARMUP_REQUESTS} requests (at most ${WARMUP_MAX_SECONDS} s more); ` +
+    ? `; medians of ${o.rounds} rotating ${o.duration} s runs${
+      o.processes > 1 ? ` in each of ${o.processes} processes per server` : ""
+    } after a warm-up of ${WARMUP_SECONDS} s or ${WARMUP_REQUESTS} requests (at most ${WARMUP_MAX_SECONDS} s more); ` +
       `CPU from /proc/PID/stat at ${bench.clkTck} ticks/s`
     : "";
   const h2load = LOAD_SCENARIOS.some((s) => s.h2load && o.only.includes(s.name))

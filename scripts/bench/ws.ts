@@ -25,15 +25,19 @@ const WS_IDLE_WARM = WS_IDLE_CONNECTIONS;
 const WS_IDLE_BATCH = 100;
 const WS_IDLE_BUDGET_MS = 30_000; // per server and thousand opened
 /**
- * Thousands more opened after the measured one, kept open, the last of them read apart. V8 sizes its
- * young generation by the bytes that survive its scavenges, so the first few thousand sockets' objects
+ * Thousands more opened after the measured one, kept open, until two in a row cost the same
+ * (within WS_IDLE_STEADY), at most this many; the last is read apart. V8 sizes its young
+ * generation by the bytes that survive its scavenges, so the first few thousand sockets' objects
  * grow it, from ~1 MiB up to its maximum, and then it stays (measured 2026-12-06 with
  * Deno.memoryUsage() in the server: heapTotal rose by ~10 MiB for each of the first four thousand
- * rawserve sockets while heapUsed rose by ~4, then by 1.8-2.4 MiB for each next thousand). That growth
- * is paid once by whatever the server allocates that lives, not by each socket; the fifth thousand
- * shows what a socket holds once it is paid.
+ * rawserve sockets while heapUsed rose by ~4, then by 1.8-2.4 MiB for each next thousand); after a
+ * quiet minute it shrinks at the next collection and grows again. That growth is paid once by
+ * whatever the server allocates that lives, not by each socket; a thousand that costs what the one
+ * before it did shows what a socket holds once it is paid.
  */
-const WS_IDLE_MORE = 4;
+const WS_IDLE_MORE = 9;
+/** Two thousands in a row within this fraction of each other: the young generation stopped growing. */
+const WS_IDLE_STEADY = 0.25;
 const ECHO_TIMEOUT_MS = 5_000;
 const WS_ENV = "--allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE"; // npm's ws reads these at load
 
@@ -139,11 +143,12 @@ function openBatch(port: number): Promise<WebSocket[]> {
 }
 
 /**
- * Opens WS_IDLE_MORE thousands more WebSockets into `sockets`, RSS read 1 s after each: the last
- * thousand's readings, or null when the time budget stopped the opening.
+ * Opens thousands more WebSockets into `sockets`, RSS read 1 s after each, until two in a row grew
+ * RSS alike (WS_IDLE_STEADY) or WS_IDLE_MORE were opened: the last thousand's readings, or null
+ * when the time budget stopped the opening.
  */
 async function lastThousand(server: Server, sockets: WebSocket[]): Promise<[number, number] | null> {
-  let before = rssKiB(server.pid), after = before;
+  let before = rssKiB(server.pid), after = before, previous = NaN;
   for (let k = 0; k < WS_IDLE_MORE; k++) {
     const opening = (async () => {
       for (let i = 0; i < WS_IDLE_CONNECTIONS; i += WS_IDLE_BATCH) {
@@ -154,6 +159,9 @@ async function lastThousand(server: Server, sockets: WebSocket[]): Promise<[numb
     if (!await within(opening, WS_IDLE_BUDGET_MS, false)) return null;
     await sleep(1_000);
     [before, after] = [after, rssKiB(server.pid)];
+    const growth = after - before;
+    if (Math.abs(growth - previous) <= WS_IDLE_STEADY * Math.max(growth, previous)) break;
+    previous = growth;
   }
   return [before, after];
 }

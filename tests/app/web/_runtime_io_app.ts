@@ -1,6 +1,5 @@
 // The app for serve_runtime_io_test.ts, run as a child pinned to one CPU: serve() answering "hi"
-// after WORK_US of work,
-// and a Deno TCP echo listener in the same process. It prints serve()'s port, waits for a line on
+// after WORK_US of work, and a Deno TCP echo listener in the same process. It prints serve()'s port, waits for a line on
 // stdin (the flood has started), times a round trip to its echo listener every 20 ms for
 // SAMPLE_MS, prints `{ trips, served }` as JSON and exits.
 

@@ -16,6 +16,8 @@ interface LaunchOptions {
   scenario: LoadScenario;
   port: number; // 0: ephemeral, read back from the server's URL line (nginx: picked here)
   extra: string[];
+  /** More environment for the server (e.g. DENO_V8_FLAGS). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -165,7 +167,7 @@ export function launch(
   const child = new Deno.Command(argv[0]!, {
     args: argv.slice(1),
     cwd: bench.repo,
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...options.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -244,6 +246,7 @@ export async function startServer(
   kind: ServerKind,
   scenario: LoadScenario,
   extra: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<Server> {
-  return await waitReady(launch(bench, kind, { scenario, port: 0, extra }));
+  return await waitReady(launch(bench, kind, { scenario, port: 0, extra, env }));
 }

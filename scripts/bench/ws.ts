@@ -25,19 +25,15 @@ const WS_IDLE_WARM = WS_IDLE_CONNECTIONS;
 const WS_IDLE_BATCH = 100;
 const WS_IDLE_BUDGET_MS = 30_000; // per server and thousand opened
 /**
- * Thousands more opened after the measured one, kept open, until two in a row cost the same
- * (within WS_IDLE_STEADY), at most this many; the last is read apart. V8 sizes its young
- * generation by the bytes that survive its scavenges, so the first few thousand sockets' objects
- * grow it, from ~1 MiB up to its maximum, and then it stays (measured 2026-12-06 with
- * Deno.memoryUsage() in the server: heapTotal rose by ~10 MiB for each of the first four thousand
- * rawserve sockets while heapUsed rose by ~4, then by 1.8-2.4 MiB for each next thousand); after a
- * quiet minute it shrinks at the next collection and grows again. That growth is paid once by
- * whatever the server allocates that lives, not by each socket; a thousand that costs what the one
- * before it did shows what a socket holds once it is paid.
+ * The server's environment for the row that shows what a socket holds. V8 sizes its young
+ * generation by the bytes that survive its scavenges, so a burst of sockets grows it, whoever's
+ * objects they are, up to ~32 MiB, and it shrinks at the first collection after a quiet minute
+ * (measured 2026-12-06 with Deno.memoryUsage() in the server: heapTotal rose by ~10 MiB for each
+ * of the first four thousand rawserve sockets while heapUsed rose by ~4). Where that growth stops
+ * varies from run to run (the thousands from 6,001 to 10,000 read 2.3-8.2 KiB a socket), so the
+ * first rows mix it in; held at 1 MiB for both servers, what each socket keeps is what is left.
  */
-const WS_IDLE_MORE = 9;
-/** Two thousands in a row within this fraction of each other: the young generation stopped growing. */
-const WS_IDLE_STEADY = 0.25;
+const HELD_YOUNG_GENERATION = { DENO_V8_FLAGS: "--max-semi-space-size=1" };
 const ECHO_TIMEOUT_MS = 5_000;
 const WS_ENV = "--allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE"; // npm's ws reads these at load
 
@@ -142,45 +138,26 @@ function openBatch(port: number): Promise<WebSocket[]> {
   return Promise.all(Array.from({ length: WS_IDLE_BATCH }, () => openEchoed(port)));
 }
 
-/**
- * Opens thousands more WebSockets into `sockets`, RSS read 1 s after each, until two in a row grew
- * RSS alike (WS_IDLE_STEADY) or WS_IDLE_MORE were opened: the last thousand's readings, or null
- * when the time budget stopped the opening.
- */
-async function lastThousand(server: Server, sockets: WebSocket[]): Promise<[number, number] | null> {
-  let before = rssKiB(server.pid), after = before, previous = NaN;
-  for (let k = 0; k < WS_IDLE_MORE; k++) {
-    const opening = (async () => {
-      for (let i = 0; i < WS_IDLE_CONNECTIONS; i += WS_IDLE_BATCH) {
-        sockets.push(...await openBatch(server.port));
-      }
-      return true;
-    })();
-    if (!await within(opening, WS_IDLE_BUDGET_MS, false)) return null;
-    await sleep(1_000);
-    [before, after] = [after, rssKiB(server.pid)];
-    const growth = after - before;
-    if (Math.abs(growth - previous) <= WS_IDLE_STEADY * Math.max(growth, previous)) break;
-    previous = growth;
-  }
-  return [before, after];
+/** Opens `count` WebSockets, WS_IDLE_BATCH at a time, each echoed, into `into`. */
+async function openMany(port: number, count: number, into: WebSocket[]): Promise<void> {
+  for (let i = 0; i < count; i += WS_IDLE_BATCH) into.push(...await openBatch(port));
 }
 
-async function wsIdleFor(bench: Bench, kind: ServerKind): Promise<IdleRow[]> {
-  const server = await startServer(bench, kind, WS_IDLE_SCENARIO);
-  const settleMs = bench.opts.idleSettle * 1000;
+/**
+ * One server's ws-idle1k rows; `held`: the young generation held at 1 MiB (HELD_YOUNG_GENERATION),
+ * one row 1 s after opening, no minute idle (nothing is left to give back).
+ */
+async function wsIdleFor(bench: Bench, kind: ServerKind, held: boolean): Promise<IdleRow[]> {
+  const server = await startServer(bench, kind, WS_IDLE_SCENARIO, [], held ? HELD_YOUNG_GENERATION : {});
+  const settleMs = held ? 0 : bench.opts.idleSettle * 1000;
   const sockets: WebSocket[] = [];
   try {
     const warm: WebSocket[] = [];
-    for (let i = 0; i < WS_IDLE_WARM; i += WS_IDLE_BATCH) warm.push(...await openBatch(server.port));
+    await openMany(server.port, WS_IDLE_WARM, warm);
     for (const ws of warm) ws.close();
     await sleep(settleMs > 0 ? settleMs : 1_000);
     const rssBefore = rssKiB(server.pid);
-    const opening = (async () => {
-      for (let i = 0; i < WS_IDLE_CONNECTIONS; i += WS_IDLE_BATCH) {
-        sockets.push(...await openBatch(server.port));
-      }
-    })();
+    const opening = openMany(server.port, WS_IDLE_CONNECTIONS, sockets);
     const note = await within(opening.then(() => ""), WS_IDLE_BUDGET_MS, "stopped by the time budget");
     await sleep(1_000); // the server's bookkeeping settles before RSS is read
     const rssSoon = rssKiB(server.pid);
@@ -190,28 +167,20 @@ async function wsIdleFor(bench: Bench, kind: ServerKind): Promise<IdleRow[]> {
       (await openEchoed(server.port)).close();
       latencies.push(performance.now() - t0);
     }
-    const opened = sockets.length;
-    const row = (label: string, rssAfter: number, before = rssBefore, count = opened): IdleRow => ({
+    const row = (label: string, rssAfter: number): IdleRow => ({
       server: `${server.label}, WebSocket${label && `, ${label}`}`,
-      connections: count,
-      rssBeforeKiB: before,
+      connections: sockets.length,
+      rssBeforeKiB: rssBefore,
       rssAfterKiB: rssAfter,
-      kibPerConnection: count ? (rssAfter - before) / count : NaN,
+      kibPerConnection: sockets.length ? (rssAfter - rssBefore) / sockets.length : NaN,
       newRequestP50Ms: median(latencies),
       newRequestMaxMs: Math.max(...latencies),
       note,
     });
-    const rows = [row(settleMs === 0 ? "" : "1 s after", rssSoon)];
+    const rows = [row(held ? "young generation held at 1 MiB" : settleMs === 0 ? "" : "1 s after", rssSoon)];
     if (settleMs > 0) {
       await sleep(settleMs);
       rows.push(row(`${bench.opts.idleSettle} s idle`, rssKiB(server.pid)));
-    }
-    const last = await lastThousand(server, sockets);
-    if (last) {
-      const [from, to] = [sockets.length - WS_IDLE_CONNECTIONS + 1, sockets.length].map((n) =>
-        n.toLocaleString("en-US")
-      );
-      rows.push(row(`sockets ${from}-${to}`, last[1], last[0], WS_IDLE_CONNECTIONS));
     }
     return rows;
   } finally {
@@ -226,7 +195,7 @@ export async function runWsIdle(bench: Bench): Promise<IdleRow[]> {
   for (const kind of bench.opts.servers.filter((k) => k === "rawserve" || k === "deno")) {
     progress(`ws-idle1k: ${WS_IDLE_CONNECTIONS} idle WebSockets to ${SERVER_LABELS[kind]}`);
     try {
-      rows.push(...await wsIdleFor(bench, kind));
+      rows.push(...await wsIdleFor(bench, kind, false), ...await wsIdleFor(bench, kind, true));
     } catch (e) {
       fail(bench, `ws-idle1k: ${errorText(e)}`);
     }

@@ -7,13 +7,39 @@ import { decoder, encoder } from "./util.ts";
 
 /**
  * The bytes every peer must answer for a scenario: the fixture file, or what the scenario's
- * application answers to the request checkBody() sends (fetch's default Accept is any type).
+ * application answers to the request the load generator sends.
  */
 export async function expectedBody(bench: Bench, scenario: LoadScenario): Promise<Uint8Array> {
   if (!scenario.app) return Deno.readFileSync(`${bench.site}/${scenario.file}`);
+  return (await appAnswer(bench, scenario)).body;
+}
+
+/**
+ * What the scenario's application answers to the load generator's request (its path and
+ * headers; fetch's default Accept, any type, when it sends none): its body and Content-Type, which
+ * the floors answer as fixed bytes.
+ */
+export async function appAnswer(
+  bench: Bench,
+  scenario: LoadScenario,
+): Promise<{ body: Uint8Array; type: string }> {
   const app = (await import(`${bench.repo}/${scenario.app}`)).default;
-  const request = new Request(`http://127.0.0.1${scenario.path}`, { headers: { accept: "*/*" } });
-  return new Uint8Array(await (await app.fetch(request)).arrayBuffer());
+  const request = new Request(`http://127.0.0.1${scenario.path}`, { headers: requestHeaders(scenario) });
+  const response: Response = await app.fetch(request);
+  return {
+    body: new Uint8Array(await response.arrayBuffer()),
+    type: response.headers.get("content-type") ?? "application/octet-stream",
+  };
+}
+
+/** The scenario's request fields as fetch() sends them, with fetch's default Accept unless it has one. */
+function requestHeaders(scenario: LoadScenario): Headers {
+  const headers = new Headers({ accept: "*/*" });
+  for (const line of scenario.headers) {
+    const colon = line.indexOf(":");
+    headers.set(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+  }
+  return headers;
 }
 
 /** Fails loudly when a server does not answer 200 with the expected bytes. */
@@ -33,7 +59,11 @@ export async function checkBody(
         client: bench.tls!.client,
         signal: AbortSignal.timeout(5_000),
       })
-      : await fetch(`http://127.0.0.1:${server.port}${path}`, { signal: AbortSignal.timeout(5_000) });
+      : await fetch(`http://127.0.0.1:${server.port}${path}`, {
+        // An application answers the load generator's fields (a fixture file does not vary).
+        headers: scenario.app ? requestHeaders(scenario) : {},
+        signal: AbortSignal.timeout(5_000),
+      });
     status = res.status;
     body = new Uint8Array(await res.arrayBuffer());
   }

@@ -2,7 +2,9 @@
 // C floor's canned responses and binary, and wrk's pipelining script.
 
 import { gzipSync } from "node:zlib";
-import { LOAD_SCENARIOS, PAGE_ASSETS } from "./scenarios.ts";
+import { appAnswer } from "./answers.ts";
+import type { Bench } from "./context.ts";
+import { LOAD_SCENARIOS, type LoadScenario, PAGE_ASSETS } from "./scenarios.ts";
 import { decoder, encoder, progress } from "./util.ts";
 
 export const PIPELINE_DEPTH = 16; // requests per write in pipelined16, as HTTP pipelining benchmarks use
@@ -37,6 +39,15 @@ function floorHead(length: number, type: string, close: boolean): Uint8Array {
     `HTTP/1.1 200 OK\r\nDate: ${new Date().toUTCString()}\r\nServer: floor\r\n` +
       `Content-Type: ${type}\r\nContent-Length: ${length}\r\n${close ? "Connection: close\r\n" : ""}\r\n`,
   );
+}
+
+/**
+ * Writes the floors' fixed answer for an application scenario: the body and type the application
+ * gives the load generator's request.
+ */
+export async function writeAppFloorAnswer(bench: Bench, scenario: LoadScenario): Promise<void> {
+  const { body, type } = await appAnswer(bench, scenario);
+  Deno.writeFileSync(`${bench.dir}/floor-${scenario.name}.bin`, floorResponse(body, type, false));
 }
 
 /** Real code for the gzip scenario: this repository's sources, concatenated to SCRIPT_BYTES. */

@@ -2,6 +2,7 @@
 // runs in rotation (A B C A B C ...), optionally one more under strace; medians per server.
 
 import { checkBody, expectedBody } from "./answers.ts";
+import { writeAppFloorAnswer } from "./fixtures.ts";
 import { type Bench, fail, type Server } from "./context.ts";
 import { startServer, takesPart } from "./processes.ts";
 import type { LoadRow } from "./report.ts";
@@ -21,6 +22,9 @@ import { median } from "../measure.ts";
 /** Starts every selected server for a scenario and checks that it serves the fixture bytes. */
 async function startForScenario(bench: Bench, scenario: LoadScenario): Promise<Server[]> {
   const servers: Server[] = [];
+  if (scenario.app && bench.opts.servers.some((kind) => kind === "floor" || kind === "deno-floor")) {
+    await writeAppFloorAnswer(bench, scenario);
+  }
   for (const kind of bench.opts.servers) {
     if (!takesPart(bench, kind, scenario)) continue;
     try {

@@ -22,7 +22,8 @@ interface LaunchOptions {
 
 /**
  * Whether `kind` takes part in `scenario`. The floors answer fixed responses without content
- * codings or TLS; the C floor small ones only, the Deno floor the 1 MiB file too (sendfile).
+ * codings or TLS (an application's too); the C floor small ones only, the Deno floor the 1 MiB
+ * file too (sendfile).
  */
 export function takesPart(bench: Bench, kind: ServerKind, scenario: LoadScenario): boolean {
   // serve() against Deno.serve, both running scripts/apps/ws_echo.ts, and the baseline's serve()
@@ -39,11 +40,9 @@ export function takesPart(bench: Bench, kind: ServerKind, scenario: LoadScenario
     if (kind === "baseline" || kind === "baseline-quiet") return baselineSpeaksH2(bench);
     return kind === "nginx" ? bench.nginx : kind === "rawserve" || kind === "quiet";
   }
-  if (
-    scenario.app && (kind === "nginx" || kind === "floor" || kind === "deno-floor" || kind === "deno-routing")
-  ) {
-    return false;
-  }
+  // The floors answer an application's fixed answer to the load generator's request (written
+  // when the scenario starts): what a server pays per request with no HTTP and no application.
+  if (scenario.app && (kind === "nginx" || kind === "deno-routing")) return false;
   // A baseline checkout may predate content codings: this checkout's rawserve and nginx only.
   if (scenario.coded) return kind === "nginx" ? bench.nginx : kind === "rawserve" || kind === "quiet";
   if (scenario.tls) {

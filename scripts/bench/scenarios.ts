@@ -68,7 +68,8 @@ export interface LoadScenario {
   coded?: string;
   /**
    * An application module (beneath the repository) that rawserve (--app) and Deno.serve both
-   * run instead of serving the file: nginx and the floor sit these scenarios out.
+   * run instead of serving the file: nginx sits these scenarios out, the floors answer the
+   * application's answer to the load generator's request as fixed bytes.
    */
   app?: string;
   /** HTTPS with the bench's certificate (rawserve --cert/--key, nginx ssl); only they take part. */

@@ -1,11 +1,12 @@
 // The bench's two floors, started as the bench starts them: the Deno floor (scripts/ref/floor.ts)
 // answers every scenario it takes part in with the C floor's bytes (or, for the 1 MiB file, its
-// head and the file), pipelined requests included, and passes the bench's own answer check.
+// head and the file; for an application, its answer to the load generator's request), pipelined
+// requests included, and passes the bench's own answer check.
 
 import { equal, ok } from "node:assert/strict";
 import { checkBody, expectedBody } from "../../../scripts/bench/answers.ts";
 import type { Bench } from "../../../scripts/bench/context.ts";
-import { buildFloor, writeFixtures } from "../../../scripts/bench/fixtures.ts";
+import { buildFloor, writeAppFloorAnswer, writeFixtures } from "../../../scripts/bench/fixtures.ts";
 import { parseOptions } from "../../../scripts/bench/options.ts";
 import { startServer, takesPart } from "../../../scripts/bench/processes.ts";
 import { LOAD_SCENARIOS, type LoadScenario, type ServerKind } from "../../../scripts/bench/scenarios.ts";
@@ -82,10 +83,11 @@ Deno.test("the bench's Deno floor answers each of its scenarios with the C floor
   try {
     const scenarios = LOAD_SCENARIOS.filter((s) => takesPart(bench, "deno-floor", s));
     const names = scenarios.map((s) => s.name);
-    for (const name of ["embedded", "pipelined16", "static13", "static1m"]) {
+    for (const name of ["embedded", "pipelined16", "static13", "static1m", "app-hello", "app-json"]) {
       ok(names.includes(name), name);
     }
     for (const scenario of scenarios) {
+      if (scenario.app) await writeAppFloorAnswer(bench, scenario);
       const kinds: ServerKind[] = ["deno-floor"];
       if (bench.floor !== null && takesPart(bench, "floor", scenario)) kinds.push("floor");
       const one = expectedAnswer(bench, scenario);

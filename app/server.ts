@@ -73,6 +73,12 @@ export class Server implements Disposable {
   #listening = false;
   /** Sessions carrying a protocol: HTTP/1.1 connections, and what took one over after a 101. */
   #connections = new Set<Session>();
+  /**
+   * The last session of each kind to close, kept until the next of its kind closes: with it, the
+   * maps of the objects a connection is made of outlive an idle spell that closed them all, and
+   * so does the optimized code that checks them (http/shapes.ts says why that matters).
+   */
+  #lastClosed = new Map<unknown, Session>();
   /** TLS connections before HTTP: handshaking, or being told that this port speaks HTTPS. */
   #handshakes = new Set<TlsTransport>();
   #tlsHooks: TlsHooks = {
@@ -341,6 +347,7 @@ export class Server implements Disposable {
 
   #onSessionClosed(session: Session): void {
     if (!this.#connections.delete(session)) return;
+    this.#lastClosed.set(session.constructor, session);
     this.stats.open--;
     if (this.#draining) {
       if (this.#connections.size === 0) this.#drained?.();

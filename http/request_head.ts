@@ -1,6 +1,8 @@
 // A request head as every handler sees it, whatever protocol carried it: HTTP/1.1's parser
 // fills one in (http/h1/parser.ts), and so does any other protocol's session.
 
+import { keepShape } from "./shapes.ts";
+
 /** Methods rawserve recognises (RFC 9110 §9 plus PATCH, RFC 5789); others get 501. */
 export const METHODS: ReadonlySet<string> = new Set([
   "GET",
@@ -55,3 +57,6 @@ export class RequestHead {
     return undefined;
   }
 }
+
+// Every request's head is gone between busy spells; this one keeps the class's map (shapes.ts).
+keepShape(new RequestHead());

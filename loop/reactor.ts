@@ -76,8 +76,17 @@ export interface IoHandler {
   onEvents(events: number): void;
 }
 
+/**
+ * The last turn's Immediate (node:timers' class in Deno), kept until the next turn: without one
+ * alive, an idle spell's memory-reducing GC drops its map and Deno's optimized timer code with it
+ * (http/shapes.ts says why that matters).
+ */
+const lastTurn: { immediate: unknown } = { immediate: null };
+
 function yieldMacrotask(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+  return new Promise((resolve) => {
+    lastTurn.immediate = setImmediate(resolve);
+  });
 }
 
 /** Tuning for the wait strategy (defaults are the measured best), and a batch hook. */

@@ -8,6 +8,7 @@ import type { FileBody, ResponseObserver, Transport } from "../types.ts";
 import { IO } from "../types.ts";
 import type { RequestHead } from "../request_head.ts";
 import { currentBatch } from "../clock.ts";
+import { keepShape } from "../shapes.ts";
 
 /**
  * Removes the first element of a queue. A connection's queues usually hold one element, and
@@ -74,6 +75,9 @@ class Segment {
   observer: ResponseObserver | null = null;
   constructor(readonly kind: number) {}
 }
+
+// Segments live only while output is queued; this one keeps the class's map (../shapes.ts).
+keepShape(new Segment(BYTES));
 
 /** What the queue tells the connection. */
 export interface OutputHooks {

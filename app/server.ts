@@ -74,9 +74,10 @@ export class Server implements Disposable {
   /** Sessions carrying a protocol: HTTP/1.1 connections, and what took one over after a 101. */
   #connections = new Set<Session>();
   /**
-   * The last session of each kind to close, kept until the next of its kind closes: with it, the
-   * maps of the objects a connection is made of outlive an idle spell that closed them all, and
-   * so does the optimized code that checks them (http/shapes.ts says why that matters).
+   * The last HTTP/1.1 connection and HTTP/2 session to close, each kept until the next of its kind
+   * closes: with them, the maps of the objects a connection is made of outlive an idle spell that
+   * closed them all, and so does the optimized code that checks them (http/shapes.ts says why
+   * that matters). A closed one holds no buffers: its reader, queue and body were emptied.
    */
   #lastClosed = new Map<unknown, Session>();
   /** TLS connections before HTTP: handshaking, or being told that this port speaks HTTPS. */
@@ -347,7 +348,10 @@ export class Server implements Disposable {
 
   #onSessionClosed(session: Session): void {
     if (!this.#connections.delete(session)) return;
-    this.#lastClosed.set(session.constructor, session);
+    // HTTP sessions only: a closed WebSocket may still hold a message it was receiving.
+    if (session instanceof Connection || session instanceof Http2Session) {
+      this.#lastClosed.set(session.constructor, session);
+    }
     this.stats.open--;
     if (this.#draining) {
       if (this.#connections.size === 0) this.#drained?.();

@@ -79,7 +79,7 @@ export class Server implements Disposable {
    * closed them all, and so does the optimized code that checks them (http/shapes.ts says why
    * that matters). A closed one holds no buffers: its reader, queue and body were emptied.
    */
-  #lastClosed = new Map<unknown, Session>();
+  #lastClosed: { h1: Connection | null; h2: Http2Session | null } = { h1: null, h2: null };
   /** TLS connections before HTTP: handshaking, or being told that this port speaks HTTPS. */
   #handshakes = new Set<TlsTransport>();
   #tlsHooks: TlsHooks = {
@@ -349,9 +349,8 @@ export class Server implements Disposable {
   #onSessionClosed(session: Session): void {
     if (!this.#connections.delete(session)) return;
     // HTTP sessions only: a closed WebSocket may still hold a message it was receiving.
-    if (session instanceof Connection || session instanceof Http2Session) {
-      this.#lastClosed.set(session.constructor, session);
-    }
+    if (session instanceof Connection) this.#lastClosed.h1 = session;
+    else if (session instanceof Http2Session) this.#lastClosed.h2 = session;
     this.stats.open--;
     if (this.#draining) {
       if (this.#connections.size === 0) this.#drained?.();

@@ -22,9 +22,6 @@ import { median } from "../measure.ts";
 /** Starts every selected server for a scenario and checks that it serves the fixture bytes. */
 async function startForScenario(bench: Bench, scenario: LoadScenario): Promise<Server[]> {
   const servers: Server[] = [];
-  if (scenario.app && bench.opts.servers.some((kind) => kind === "floor" || kind === "deno-floor")) {
-    await writeAppFloorAnswer(bench, scenario);
-  }
   for (const kind of bench.opts.servers) {
     if (!takesPart(bench, kind, scenario)) continue;
     try {
@@ -63,6 +60,9 @@ type Traced = Map<ServerKind, { perRequest: number; top: string }>;
 export async function runLoadScenario(bench: Bench, scenario: LoadScenario): Promise<LoadRow[]> {
   const samples: Samples = new Map();
   const traced: Traced = new Map();
+  if (scenario.app && bench.opts.servers.some((kind) => kind === "floor" || kind === "deno-floor")) {
+    await writeAppFloorAnswer(bench, scenario);
+  }
   for (let p = 1; p <= bench.opts.processes; p++) {
     if (bench.opts.processes > 1) progress(`${scenario.name}: processes ${p}/${bench.opts.processes}`);
     await runProcesses(
